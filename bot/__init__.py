@@ -1,0 +1,1 @@
+"""sangkien-bot: the channel-neutral core (flows, services, i18n, formatting, config, CLI)."""

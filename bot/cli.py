@@ -1,0 +1,96 @@
+"""`sangkien`: the command line.
+
+The CLI is the composition root: it builds the engine and the core, then starts the channel
+adapters from `handlers/` (imported by name, only when configured), so `bot/` itself stays
+free of any chat library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import logging
+import signal
+import sys
+from typing import Any
+
+from bot.config import Settings
+from bot.core import Core
+from bot.demo import seed_if_empty
+from bot.logs import setup_logging
+from storage.engine import create_schema, make_engine
+
+log = logging.getLogger("sangkien")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sangkien", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start every configured channel (the terminal chat if none)")
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal as a demo worker")
+    chat.add_argument("--user", default="demo-worker", help="the demo worker's id")
+    sub.add_parser("initdb", help="create the tables and load the demo data if empty")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    setup_logging(settings.log_level if args.command == "run" else "WARNING",
+                  settings.secrets())
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    engine = make_engine(settings.database_url)
+    try:
+        await create_schema(engine)
+        if settings.seed_demo_data:
+            loaded = await seed_if_empty(engine)
+            if loaded:
+                log.info("loaded %d demo units", loaded)
+        if args.command == "initdb":
+            return 0
+        core = Core(engine, default_locale=settings.default_language)
+        try:
+            if args.command == "chat":
+                return await _chat(core, user=args.user)
+            return await _run(core, settings)
+        finally:
+            await core.aclose()
+    finally:
+        await engine.dispose()
+
+
+async def _chat(core: Core, *, user: str) -> int:
+    terminal = importlib.import_module("handlers.terminal")
+    interactive = sys.stdin.isatty()
+    channel = terminal.TerminalChannel(core, user_id=user)
+    if interactive:
+        sys.stdout.write(terminal.render(await channel.send("/start")) + "\n\n")
+    await channel.run(terminal.stdin_lines("> " if interactive else None),
+                      lambda s: (sys.stdout.write(s), sys.stdout.flush()), echo=not interactive)
+    return 0
+
+
+async def _run(core: Core, settings: Settings) -> int:
+    channels: list[Any] = []
+    if settings.telegram_bot_token:
+        telegram = importlib.import_module("handlers.telegram")
+        channels.append(telegram.TelegramChannel(
+            core, token=settings.telegram_bot_token.get_secret_value(),
+            base_url=settings.telegram_base_url))
+    if not channels:
+        log.info("no channel configured: opening the terminal chat")
+        return await _chat(core, user="demo-worker")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    for ch in channels:
+        await ch.start()
+    log.info("running: %s", ", ".join(type(c).__name__ for c in channels))
+    await stop.wait()
+    for ch in reversed(channels):
+        await ch.stop()
+    return 0

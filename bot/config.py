@@ -1,0 +1,22 @@
+"""Settings from the environment and `.env` (every variable is documented in .env.example)."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///sangkien.db"
+    default_language: str = "vi"
+    log_level: str = "INFO"
+    seed_demo_data: bool = True
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str | None = None
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        return [s.get_secret_value() for s in (self.telegram_bot_token,) if s]

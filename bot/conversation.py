@@ -1,0 +1,129 @@
+"""One chat's state as loaded for an event, and the context a flow step runs in."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bot.events import Option, Reply
+from bot.i18n import Gettext, gettext_for
+from storage import queries
+from storage.queries import DRAFT_FIELDS
+
+_ACCOUNT_FIELDS = ("step", "state", "draft_id", "locale")
+
+
+class Conversation:
+    """The account row (conversation state) and its drafts, with change tracking.
+
+    Loaded once per batch; steps mutate it; only what changed is written back.
+    """
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.account_id: int = row["id"]
+        self.person_id: int = row["person_id"]
+        self.chat_id: str = row["chat_id"]
+        self.step: str = row["step"]
+        self.state: dict[str, Any] = json.loads(row["state"] or "{}")
+        self.draft_id: int | None = row["draft_id"]
+        self.locale: str | None = row["locale"]
+        self._saved = self._account_snapshot()
+        self.drafts: dict[int, dict[str, Any]] = {}
+        self._drafts_saved: dict[int, tuple[Any, ...]] = {}
+        if row.get("d_id") is not None:
+            self.track_draft({k[2:]: v for k, v in row.items() if k.startswith("d_")})
+
+    # ---- drafts
+    def track_draft(self, draft: dict[str, Any]) -> dict[str, Any]:
+        self.drafts[draft["id"]] = draft
+        self._drafts_saved[draft["id"]] = tuple(draft[f] for f in DRAFT_FIELDS)
+        return draft
+
+    def forget_draft(self, draft_id: int) -> None:
+        self.drafts.pop(draft_id, None)
+        self._drafts_saved.pop(draft_id, None)
+
+    @property
+    def draft(self) -> dict[str, Any] | None:
+        return self.drafts.get(self.draft_id) if self.draft_id is not None else None
+
+    # ---- write-back
+    def _account_snapshot(self) -> tuple[Any, ...]:
+        return (self.step, json.dumps(self.state, ensure_ascii=False, sort_keys=True),
+                self.draft_id, self.locale)
+
+    def account_changes(self, now: datetime) -> dict[str, Any] | None:
+        snap = self._account_snapshot()
+        if snap == self._saved:
+            return None
+        self._saved = snap
+        return {"_id": self.account_id, **dict(zip(_ACCOUNT_FIELDS, snap, strict=True)),
+                "updated_at": now}
+
+    def draft_changes(self, now: datetime) -> list[dict[str, Any]]:
+        out = []
+        for draft_id, draft in self.drafts.items():
+            snap = tuple(draft[f] for f in DRAFT_FIELDS)
+            if snap != self._drafts_saved[draft_id]:
+                self._drafts_saved[draft_id] = snap
+                draft["updated_at"] = now
+                out.append({"_id": draft_id, **{f: draft[f] for f in DRAFT_FIELDS},
+                            "updated_at": now})
+        return out
+
+
+@dataclass
+class Ctx:
+    """What a step may touch: the connection, the clock, the conversation, the replies."""
+
+    conn: Connection
+    now: datetime
+    channel: str
+    conv: Conversation
+    locale: str
+    _: Gettext
+    replies: list[Reply] = field(default_factory=list)
+    toast: str | None = None
+
+    def set_locale(self, locale: str) -> None:
+        self.conv.locale = locale
+        self.locale = locale
+        self._ = gettext_for(locale)
+
+    def say(self, text: str) -> None:
+        """A message with no options; leaves the menu on screen as it is."""
+        self.replies.append(Reply(text))
+
+    def ask(self, text: str, options: list[tuple[str, str]] | None = None) -> None:
+        """Show a prompt; `options` are (label, value). Older buttons become stale."""
+        menu_id = int(self.conv.state.get("menu", {}).get("id", 0)) + 1
+        options = options or []
+        self.conv.state["menu"] = {
+            "id": menu_id,
+            "v": [value for _label, value in options],
+            "l": [label for label, _value in options],
+        }
+        self.replies.append(Reply(text, tuple(
+            Option(label, f"{menu_id}.{i}") for i, (label, _value) in enumerate(options))))
+
+    # ---- storage shortcuts used by several steps
+    def new_draft(self) -> dict[str, Any]:
+        draft = self.conv.track_draft(
+            queries.create_draft(self.conn, person_id=self.conv.person_id, now=self.now))
+        self.conv.draft_id = draft["id"]
+        return draft
+
+    def open_draft(self, draft_id: int) -> dict[str, Any] | None:
+        if draft_id in self.conv.drafts:
+            draft = self.conv.drafts[draft_id]
+        else:
+            row = queries.get_draft(self.conn, draft_id=draft_id, person_id=self.conv.person_id)
+            if row is None:
+                return None
+            draft = self.conv.track_draft(row)
+        self.conv.draft_id = draft_id
+        return draft

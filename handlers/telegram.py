@@ -1,0 +1,162 @@
+"""The Telegram channel, through python-telegram-bot.
+
+Every update is translated into an `Inbound` and handed to the core; the replies are sent only
+after the core has committed. Options become inline buttons whose callback data is the
+option's token; once a button is used its keyboard is removed, and a stale or repeated press
+is answered with a short notice and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import (
+    BotCommand,
+    BotCommandScopeDefault,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.core import Core
+from bot.events import Inbound, Outcome, Reply
+from bot.formatting import split_message
+from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
+from bot.locks import KeyedLocks
+
+CHANNEL = "telegram"
+log = logging.getLogger(__name__)
+
+# The command menu, per language: Vietnamese names, with English aliases for English users.
+MENU = (
+    ("start", "start", N_("Welcome and what to do")),
+    ("sangkien", "new", N_("Register a new initiative")),
+    ("nhap", "drafts", N_("My drafts")),
+    ("cuatoi", "mine", N_("My initiatives and their status")),
+    ("huy", "cancel", N_("Stop (the draft is kept)")),
+    ("trogiup", "help", N_("Help")),
+    ("ngonngu", "language", N_("Language")),
+)
+
+
+def to_inbound(update: Update) -> Inbound | None:
+    """The core's view of an update; None for updates the bot does not answer."""
+    uid = str(update.update_id)
+    if (cq := update.callback_query) is not None:
+        chat = cq.message.chat.id if cq.message else cq.from_user.id
+        return Inbound(CHANNEL, uid, str(cq.from_user.id), str(chat), "choice",
+                       text=cq.data or "", display_name=cq.from_user.full_name,
+                       language_code=cq.from_user.language_code)
+    msg = update.message
+    if msg is None or msg.chat.type != "private" or msg.from_user is None:
+        return None
+    user, chat = msg.from_user, str(msg.chat.id)
+    common: dict[str, Any] = {"display_name": user.full_name, "language_code": user.language_code}
+    if msg.text is None:
+        return Inbound(CHANNEL, uid, str(user.id), chat, "unsupported", **common)
+    text = msg.text
+    if text.startswith("/") and len(text) > 1:
+        head, _sep, args = text[1:].partition(" ")
+        name = head.split("@", 1)[0].lower()
+        return Inbound(CHANNEL, uid, str(user.id), chat, "command", text=name,
+                       args=args.strip(), **common)
+    return Inbound(CHANNEL, uid, str(user.id), chat, "text", text=text, **common)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.options:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(opt.label, callback_data=opt.token)] for opt in reply.options])
+
+
+class TelegramChannel:
+    """Long polling (or any update source) → core → replies."""
+
+    def __init__(self, core: Core, *, token: str, base_url: str | None = None,
+                 concurrent_updates: int = 64) -> None:
+        self.core = core
+        builder = Application.builder().token(token).concurrent_updates(concurrent_updates)
+        if base_url:
+            base = base_url.rstrip("/")
+            builder = builder.base_url(base if base.endswith("/bot") else base + "/bot")
+            builder = builder.base_file_url(base.removesuffix("/bot") + "/file/bot")
+        self.app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.app.add_handler(TypeHandler(Update, self.on_update))
+        self.app.add_error_handler(self.on_error)
+        self._chat_locks = KeyedLocks()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.app.initialize()
+        await self.register_commands()
+        await self.app.start()
+        assert self.app.updater is not None
+        await self.app.updater.start_polling(
+            poll_interval=0.0, timeout=30,
+            allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+
+    async def stop(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        if self.app.running:
+            await self.app.stop()
+        await self.app.shutdown()
+
+    async def register_commands(self) -> None:
+        for locale in SUPPORTED_LOCALES:
+            _ = gettext_for(locale)
+            commands = [BotCommand(vi if locale == "vi" else en, _(desc)) for vi, en, desc in MENU]
+            await self.app.bot.set_my_commands(
+                commands, scope=BotCommandScopeDefault(),
+                language_code=None if locale == "vi" else locale)
+
+    # ------------------------------------------------------------------ updates
+
+    async def on_update(self, update: object, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not isinstance(update, Update):
+            return
+        inbound = to_inbound(update)
+        if inbound is None:
+            return
+        # Replies of one chat go out in order even when its updates are processed concurrently.
+        async with self._chat_locks.hold(inbound.chat_id):
+            outcome = await self.core.handle(inbound)
+            await self.deliver(update, inbound, outcome)
+
+    async def deliver(self, update: Update, inbound: Inbound, outcome: Outcome) -> None:
+        bot = self.app.bot
+        if (cq := update.callback_query) is not None:
+            await _quietly(cq.answer(outcome.toast) if outcome.toast else cq.answer())
+            if not outcome.duplicate and cq.message is not None:
+                # The keyboard has done its job (or is stale): take it off the message.
+                await _quietly(bot.edit_message_reply_markup(
+                    chat_id=cq.message.chat.id, message_id=cq.message.message_id,
+                    reply_markup=None))
+        for reply in outcome.replies:
+            parts = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                await bot.send_message(
+                    chat_id=int(inbound.chat_id), text=part, parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard(reply) if last else None,
+                    disable_web_page_preview=True)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        uid = update.update_id if isinstance(update, Update) else "-"
+        log.error("telegram update %s: %s", uid, context.error, exc_info=context.error)
+
+
+async def _quietly(awaitable: Any) -> None:
+    """Best-effort calls whose failure must not stop the replies (edits, callback answers)."""
+    try:
+        await awaitable
+    except BadRequest as exc:
+        log.debug("ignored: %s", exc)
+    except TelegramError as exc:
+        log.warning("telegram call failed: %s", exc)

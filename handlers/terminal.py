@@ -1,0 +1,85 @@
+"""The terminal channel: talk to the bot as a demo worker, or replay a scripted conversation.
+
+Options are drawn as a numbered list, answered by number or by text, as on Zalo.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from bot.core import Core
+from bot.events import Inbound, Outcome
+from bot.formatting import html_to_plain
+from bot.i18n import gettext_for
+
+CHANNEL = "terminal"
+
+
+def parse_line(line: str) -> tuple[str, str, str]:
+    """A typed line → (kind, text, args): "/start ABC" is a command with an argument."""
+    stripped = line.strip()
+    if stripped.startswith("/") and len(stripped) > 1:
+        name, _sep, args = stripped[1:].partition(" ")
+        return "command", name.split("@", 1)[0].lower(), args.strip()
+    return "text", line.rstrip("\r\n"), ""
+
+
+def render(outcome: Outcome) -> str:
+    """Replies as plain text with numbered options."""
+    _ = gettext_for(outcome.locale)
+    blocks = []
+    if outcome.toast:
+        blocks.append(outcome.toast)
+    for reply in outcome.replies:
+        lines = [html_to_plain(reply.text)]
+        if reply.options:
+            lines += [f"  {i}. {opt.label}" for i, opt in enumerate(reply.options, 1)]
+            lines.append(_("(Reply with a number, or type your answer.)"))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+class TerminalChannel:
+    """One demo worker talking to the core through standard input and output."""
+
+    def __init__(self, core: Core, *, user_id: str = "demo-worker", name: str = "Demo") -> None:
+        self.core = core
+        self.user_id = user_id
+        self.name = name
+        self._session = uuid.uuid4().hex[:12]
+        self._seq = 0
+
+    async def send(self, line: str) -> Outcome:
+        kind, text, args = parse_line(line)
+        self._seq += 1
+        return await self.core.handle(Inbound(
+            channel=CHANNEL, event_id=f"{self._session}-{self._seq}", user_id=self.user_id,
+            chat_id=self.user_id, kind=kind, text=text, args=args, display_name=self.name))
+
+    async def run(self, lines: AsyncIterator[str], write: Callable[[str], None],
+                  *, echo: bool) -> None:
+        async for line in lines:
+            if echo:
+                write(f"> {line.rstrip()}\n")
+            if line.strip().lower() in ("/quit", "/exit"):
+                return
+            if not line.strip() and not echo:
+                continue
+            write(render(await self.send(line)) + "\n\n")
+
+
+async def stdin_lines(prompt: str | None) -> AsyncIterator[str]:
+    """Lines from standard input without blocking the event loop."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    while True:
+        if prompt:
+            sys.stdout.write(prompt)
+            sys.stdout.flush()
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        yield line

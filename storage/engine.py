@@ -1,0 +1,74 @@
+"""The async engine: an SQLite file in WAL mode by default, PostgreSQL through asyncpg."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel import SQLModel
+
+from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+
+def utcnow() -> datetime:
+    """Aware UTC: what every timestamp column takes and gives back, on both backends."""
+    return datetime.now(UTC)
+
+
+def normalise_url(url: str) -> str:
+    """Pick the async driver for a plain `sqlite://` or `postgresql://` URL."""
+    u = make_url(url)
+    if u.drivername in ("sqlite", "sqlite+pysqlite"):
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+        u = u.set(drivername="postgresql+asyncpg")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
+    """Create the engine; `schema` puts every table of a PostgreSQL run in its own schema."""
+    url = normalise_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+        engine = create_async_engine(url, **kwargs)
+        _sqlite_setup(engine)
+        return engine
+    if schema:
+        kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
+    kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_async_engine(url, **kwargs)
+
+
+def _sqlite_setup(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when a transaction begins (see "begin").
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        # NORMAL is durable across application crashes in WAL mode; only an OS crash or
+        # power cut can drop the last commits.
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Take the write lock up front: two processes that both read and then try to write
+        # would otherwise deadlock on the upgrade and one would fail with "database is locked".
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    """Create missing tables (idempotent)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+
+
+def is_postgres(engine_or_conn: Any) -> bool:
+    return engine_or_conn.dialect.name == "postgresql"

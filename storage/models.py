@@ -1,0 +1,134 @@
+"""SQLModel tables: the whole schema in one place.
+
+Conversation state lives here, not in memory: `account` holds the step a chat is at and a
+small JSON blob (the menu on screen, a parsed value awaiting confirmation); `draft` holds the
+fields answered so far. Every lookup the bot does per message has an index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Search terms are compared byte-wise (prefix ranges); PostgreSQL needs the C collation
+# for a btree range scan to mean the same thing as on SQLite.
+TermType = String(64).with_variant(String(64, collation="C"), "postgresql")
+
+
+class Unit(SQLModel, table=True):
+    """A union in the hierarchy (national → province/sector → district → grassroots)."""
+
+    __tablename__ = "unit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=255)
+    parent_id: int | None = Field(default=None, foreign_key="unit.id", index=True)
+    kind: str = Field(max_length=32)
+    bloc: str = Field(default="other", max_length=32)
+    member_count: int = Field(default=0)
+    cluster: str | None = Field(default=None, max_length=128)
+    depth: int = Field(default=0)
+    is_demo: bool = Field(default=False)
+
+
+class UnitTerm(SQLModel, table=True):
+    """One folded search word of a unit's name or of one of its ancestors' names."""
+
+    __tablename__ = "unit_term"
+    __table_args__ = (Index("ix_unit_term_unit", "unit_id", "term"),)
+
+    term: str = Field(sa_column=Column(TermType, primary_key=True))
+    unit_id: int = Field(foreign_key="unit.id", primary_key=True)
+    own: bool = Field(default=True)
+
+
+class Person(SQLModel, table=True):
+    """A human; one person may reach the bot through several channel accounts."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(default="", max_length=128)
+    created_at: datetime
+
+
+class Account(SQLModel, table=True):
+    """A person's identity on one channel, and the conversation state of that chat."""
+
+    __tablename__ = "account"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_account_channel_ext"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    external_id: str = Field(max_length=64)
+    chat_id: str = Field(max_length=64)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    locale: str | None = Field(default=None, max_length=8)
+    step: str = Field(default="idle", max_length=32)
+    state: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
+    draft_id: int | None = Field(default=None)
+    created_at: datetime
+    updated_at: datetime
+
+
+class Draft(SQLModel, table=True):
+    """An initiative being written; saved after every answered step."""
+
+    __tablename__ = "draft"
+    __table_args__ = (Index("ix_draft_person_updated", "person_id", "updated_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    step: str = Field(default="title", max_length=32)
+    title: str | None = Field(default=None, max_length=255)
+    description: str | None = Field(default=None, sa_column=Column(Text))
+    benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
+    benefit_known: bool | None = Field(default=None)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    created_at: datetime
+    updated_at: datetime
+
+
+class Initiative(SQLModel, table=True):
+    """A submitted initiative (sáng kiến)."""
+
+    __tablename__ = "initiative"
+    __table_args__ = (
+        Index("ix_initiative_person", "person_id", "id"),
+        Index("ix_initiative_unit_status", "unit_id", "status", "submitted_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str | None = Field(default=None, max_length=16, unique=True)
+    person_id: int = Field(foreign_key="person.id")
+    title: str = Field(max_length=255)
+    description: str = Field(sa_column=Column(Text, nullable=False))
+    benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
+    benefit_known: bool = Field(default=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    status: str = Field(default="under_review", max_length=16)
+    channel: str = Field(max_length=16)
+    submitted_at: datetime
+
+
+class InboundEvent(SQLModel, table=True):
+    """Ids of inbound events already handled: a redelivered update is recognised here."""
+
+    __tablename__ = "inbound_event"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    event_id: str = Field(primary_key=True, max_length=64)
+    received_at: datetime = Field(index=True)
+    failed: bool = Field(default=False)
+
+
+unit_t = Unit.__table__
+unit_term_t = UnitTerm.__table__
+person_t = Person.__table__
+account_t = Account.__table__
+draft_t = Draft.__table__
+initiative_t = Initiative.__table__
+inbound_event_t = InboundEvent.__table__

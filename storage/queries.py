@@ -1,0 +1,360 @@
+"""Queries: keyword-only functions over a synchronous SQLAlchemy `Connection`.
+
+They run inside `AsyncConnection.run_sync`, so one inbound event (or one batch of them) is a
+single greenlet hop into plain code, and each statement is one round trip to the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+
+from storage.models import (
+    account_t,
+    draft_t,
+    inbound_event_t,
+    initiative_t,
+    person_t,
+    unit_t,
+    unit_term_t,
+)
+from storage.textfold import MAX_TERM, terms
+
+# --------------------------------------------------------------------------- events
+
+
+def _insert_ignore(conn: Connection, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING for the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+def record_events(
+    conn: Connection, *, channel: str, event_ids: Sequence[str], now: datetime
+) -> set[str]:
+    """Record inbound event ids; return those seen for the first time."""
+    if not event_ids:
+        return set()
+    stmt = (
+        _insert_ignore(conn, inbound_event_t)
+        .values([{"channel": channel, "event_id": e, "received_at": now} for e in event_ids])
+        .returning(inbound_event_t.c.event_id)
+    )
+    return set(conn.execute(stmt).scalars())
+
+
+def mark_event_failed(conn: Connection, *, channel: str, event_id: str, now: datetime) -> None:
+    """Record an event whose handling raised, so a redelivery does not raise again."""
+    conn.execute(_insert_ignore(conn, inbound_event_t).values(
+        channel=channel, event_id=event_id, received_at=now, failed=True))
+
+
+def prune_events(conn: Connection, *, before: datetime) -> int:
+    """Forget event ids older than any redelivery window."""
+    stmt = delete(inbound_event_t).where(inbound_event_t.c.received_at < before)
+    return conn.execute(stmt).rowcount
+
+
+# --------------------------------------------------------------------------- accounts
+
+_DRAFT_COLS = [c.label(f"d_{c.name}") for c in draft_t.c]
+
+
+def load_accounts(
+    conn: Connection, *, channel: str, external_ids: Sequence[str], lock: bool
+) -> dict[str, dict[str, Any]]:
+    """Accounts with their active draft (columns prefixed `d_`), keyed by external id."""
+    stmt = (
+        select(account_t, *_DRAFT_COLS)
+        .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
+        .where(account_t.c.channel == channel, account_t.c.external_id.in_(external_ids))
+        .order_by(account_t.c.id)
+    )
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(of=account_t)
+    return {r["external_id"]: dict(r) for r in conn.execute(stmt).mappings()}
+
+
+def create_accounts(
+    conn: Connection, *, channel: str, new: Sequence[tuple[str, str, str]], now: datetime
+) -> None:
+    """Create a person and an account for each (external_id, chat_id, name) not yet known."""
+    for external_id, chat_id, name in new:
+        person_id = conn.execute(
+            insert(person_t).values(name=name[:128], created_at=now).returning(person_t.c.id)
+        ).scalar_one()
+        conn.execute(_insert_ignore(conn, account_t).values(
+            channel=channel, external_id=external_id, chat_id=chat_id, person_id=person_id,
+            step="idle", state="{}", created_at=now, updated_at=now))
+
+
+_ACCOUNT_UPDATE = (
+    update(account_t)
+    .where(account_t.c.id == bindparam("_id"))
+    .values(
+        step=bindparam("step"), state=bindparam("state"), draft_id=bindparam("draft_id"),
+        locale=bindparam("locale"), updated_at=bindparam("updated_at"),
+    )
+)
+
+DRAFT_FIELDS = ("step", "title", "description", "benefit_vnd", "benefit_known", "unit_id")
+_DRAFT_UPDATE = (
+    update(draft_t)
+    .where(draft_t.c.id == bindparam("_id"))
+    .values({f: bindparam(f) for f in (*DRAFT_FIELDS, "updated_at")})
+)
+
+
+def save_accounts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write back changed conversation state (one executemany)."""
+    if rows:
+        conn.execute(_ACCOUNT_UPDATE, rows)
+
+
+def save_drafts(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write back changed drafts (one executemany)."""
+    if rows:
+        conn.execute(_DRAFT_UPDATE, rows)
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def create_draft(conn: Connection, *, person_id: int, now: datetime) -> dict[str, Any]:
+    row = conn.execute(
+        insert(draft_t)
+        .values(person_id=person_id, step="title", created_at=now, updated_at=now)
+        .returning(*draft_t.c)
+    ).mappings().one()
+    return dict(row)
+
+
+def get_draft(conn: Connection, *, draft_id: int, person_id: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        select(draft_t).where(draft_t.c.id == draft_id, draft_t.c.person_id == person_id)
+    ).mappings().first()
+    return dict(row) if row else None
+
+
+def list_drafts(conn: Connection, *, person_id: int, limit: int) -> list[dict[str, Any]]:
+    """A person's drafts, most recently touched first."""
+    stmt = (
+        select(draft_t.c.id, draft_t.c.title, draft_t.c.step, draft_t.c.updated_at)
+        .where(draft_t.c.person_id == person_id)
+        .order_by(draft_t.c.updated_at.desc(), draft_t.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def delete_draft(conn: Connection, *, draft_id: int, person_id: int) -> bool:
+    res = conn.execute(
+        delete(draft_t).where(draft_t.c.id == draft_id, draft_t.c.person_id == person_id)
+    )
+    return res.rowcount > 0
+
+
+# --------------------------------------------------------------------------- initiatives
+
+
+def submit_initiative(
+    conn: Connection, *, draft: dict[str, Any], channel: str, now: datetime
+) -> str:
+    """Turn a complete draft into an initiative under review; return its code."""
+    new_id = conn.execute(
+        insert(initiative_t)
+        .values(
+            person_id=draft["person_id"], title=draft["title"], description=draft["description"],
+            benefit_vnd=draft["benefit_vnd"], benefit_known=bool(draft["benefit_known"]),
+            unit_id=draft["unit_id"], status="under_review", channel=channel, submitted_at=now,
+        )
+        .returning(initiative_t.c.id)
+    ).scalar_one()
+    code = f"SK-{new_id:06d}"
+    conn.execute(update(initiative_t).where(initiative_t.c.id == new_id).values(code=code))
+    conn.execute(delete(draft_t).where(draft_t.c.id == draft["id"]))
+    return code
+
+
+def list_initiatives(
+    conn: Connection, *, person_id: int, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """A person's initiatives, newest first; ask for limit+1 to learn whether more follow."""
+    stmt = (
+        select(
+            initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
+            initiative_t.c.submitted_at, unit_t.c.name.label("unit_name"),
+        )
+        .join(unit_t, unit_t.c.id == initiative_t.c.unit_id)
+        .where(initiative_t.c.person_id == person_id)
+        .order_by(initiative_t.c.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    """A unit as the directory file describes it."""
+
+    code: str
+    name: str
+    parent_code: str | None
+    kind: str
+    bloc: str = "other"
+    member_count: int = 0
+    cluster: str | None = None
+    is_demo: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class UnitHit:
+    id: int
+    code: str
+    name: str
+    parent_name: str | None
+    depth: int
+
+
+def count_units(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(unit_t)).scalar_one()
+
+
+def insert_units(conn: Connection, rows: Sequence[UnitRow]) -> int:
+    """Insert new units (parents before children) and index their search terms."""
+    ids: dict[str, int] = {}
+    depth: dict[str, int] = {}
+    names: dict[str, list[str]] = {}
+    known = {r.code: (r.id, r.depth, r.name) for r in conn.execute(
+        select(unit_t.c.code, unit_t.c.id, unit_t.c.depth, unit_t.c.name))}
+    for code, (uid, d, _name) in known.items():
+        ids[code], depth[code] = uid, d
+    for r in rows:
+        parent_id = ids[r.parent_code] if r.parent_code else None
+        d = depth[r.parent_code] + 1 if r.parent_code else 0
+        uid = conn.execute(
+            insert(unit_t).values(
+                code=r.code, name=r.name, parent_id=parent_id, kind=r.kind, bloc=r.bloc,
+                member_count=r.member_count, cluster=r.cluster, depth=d, is_demo=r.is_demo,
+            ).returning(unit_t.c.id)
+        ).scalar_one()
+        ids[r.code], depth[r.code] = uid, d
+        names[r.code] = [r.name] + (names.get(r.parent_code, []) if r.parent_code else [])
+    term_rows = []
+    for r in rows:
+        own = terms(r.name)
+        seen = set(own)
+        term_rows += [{"term": t, "unit_id": ids[r.code], "own": True} for t in own]
+        for ancestor in names[r.code][1:]:
+            for t in terms(ancestor):
+                if t not in seen:
+                    seen.add(t)
+                    term_rows.append({"term": t, "unit_id": ids[r.code], "own": False})
+    if term_rows:
+        conn.execute(insert(unit_term_t), term_rows)
+    return len(rows)
+
+
+_COUNT_CAP = 5000
+_CANDIDATES = 200
+
+
+def _term_range(col: Any, term: str) -> Any:
+    # Terms are [a-z0-9]; every word starting with `term` sorts inside [term, term + DEL).
+    return and_(col >= term, col < term + "\x7f")
+
+
+GRASSROOTS = "grassroots"
+
+
+def search_units(
+    conn: Connection, query: str, *, grassroots: bool | None = None
+) -> tuple[list[UnitHit], bool]:
+    """Units whose name (or an ancestor's) has a word starting with each query word.
+
+    `grassroots` keeps only grassroots unions (True) or only the unions above them (False).
+
+    Returns the best matches first and whether the candidate list was cut short. The rarest
+    query word drives an index range scan; the others are checked per candidate with an index
+    seek, so the work is bounded whatever the size of the directory.
+    """
+    q_terms = [t[:MAX_TERM] for t in terms(query)][:6]
+    if not q_terms:
+        return [], False
+    counts = []
+    for t in q_terms:
+        sub = select(unit_term_t.c.unit_id).where(_term_range(unit_term_t.c.term, t))
+        n = conn.execute(select(func.count()).select_from(sub.limit(_COUNT_CAP).subquery()))
+        counts.append(n.scalar_one())
+    by_rarity = sorted(range(len(q_terms)), key=counts.__getitem__)
+    if counts[by_rarity[0]] == 0:
+        return [], False
+    t0 = aliased(unit_term_t, name="t0")
+    conds = [_term_range(t0.c.term, q_terms[by_rarity[0]])]
+    for i in by_rarity[1:]:
+        ti = aliased(unit_term_t, name=f"t{i + 1}")
+        conds.append(exists().where(ti.c.unit_id == t0.c.unit_id,
+                                    _term_range(ti.c.term, q_terms[i])))
+    if grassroots is not None:
+        kind = select(unit_t.c.id).where(unit_t.c.id == t0.c.unit_id,
+                                         (unit_t.c.kind == GRASSROOTS) if grassroots
+                                         else (unit_t.c.kind != GRASSROOTS))
+        conds.append(kind.exists())
+    cand = select(t0.c.unit_id).where(*conds).distinct().limit(_CANDIDATES + 1)
+    parent = aliased(unit_t, name="p")
+    rows = conn.execute(
+        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
+               parent.c.name.label("parent_name"))
+        .select_from(unit_t.outerjoin(parent, parent.c.id == unit_t.c.parent_id))
+        .where(unit_t.c.id.in_(cand))
+    ).all()
+    truncated = len(rows) > _CANDIDATES
+
+    def score(row: Any) -> tuple[int, int, str]:
+        own = terms(row.name)
+        s = 0
+        for q in q_terms:
+            if q in own:
+                s += 3
+            elif any(w.startswith(q) for w in own):
+                s += 2
+        return (-s, row.depth, row.name)
+
+    ranked = sorted(rows, key=score)[:_CANDIDATES]
+    return [UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) for r in ranked], truncated
+
+
+def unit_by_code(
+    conn: Connection, code: str, *, grassroots: bool | None = None
+) -> UnitHit | None:
+    parent = aliased(unit_t, name="p")
+    kind_ok = (True if grassroots is None
+               else (unit_t.c.kind == GRASSROOTS) if grassroots else (unit_t.c.kind != GRASSROOTS))
+    r = conn.execute(
+        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
+               parent.c.name.label("parent_name"))
+        .select_from(unit_t.outerjoin(parent, parent.c.id == unit_t.c.parent_id))
+        .where(unit_t.c.code == code.strip().upper(), kind_ok)
+    ).first()
+    return UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) if r else None
+
+
+def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:
+    parent = aliased(unit_t, name="p")
+    rows = conn.execute(
+        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
+               parent.c.name.label("parent_name"))
+        .select_from(unit_t.outerjoin(parent, parent.c.id == unit_t.c.parent_id))
+        .where(unit_t.c.id.in_(list(ids)))
+    ).all()
+    return {r.id: UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) for r in rows}

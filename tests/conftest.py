@@ -1,0 +1,76 @@
+"""Shared fixtures: every storage-touching test runs on an SQLite file and on PostgreSQL.
+
+PostgreSQL runs get a schema of their own, dropped afterwards, so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.demo import seed_if_empty
+from storage.engine import create_schema, make_engine
+
+PG_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+async def _new_backend(kind: str, tmp_path: object) -> tuple[AsyncEngine, str, str | None]:
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/test.db"
+        return make_engine(url), url, None
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    await admin.dispose()
+    return make_engine(PG_URL, schema=schema), PG_URL, schema
+
+
+async def _drop_schema(schema: str) -> None:
+    admin = make_engine(PG_URL)
+    async with admin.begin() as conn:
+        await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def db(backend: str, tmp_path: object) -> AsyncIterator[AsyncEngine]:
+    """An empty schema with the demo directory loaded."""
+    engine, _url, schema = await _new_backend(backend, tmp_path)
+    try:
+        await create_schema(engine)
+        await seed_if_empty(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+        if schema:
+            await _drop_schema(schema)
+
+
+@pytest.fixture
+async def db_factory(backend: str, tmp_path: object) -> AsyncIterator[object]:
+    """For tests that need to build a second engine on the same database (a restart)."""
+    engine, url, schema = await _new_backend(backend, tmp_path)
+    await create_schema(engine)
+    await seed_if_empty(engine)
+    await engine.dispose()
+
+    def factory() -> AsyncEngine:
+        return make_engine(url, schema=schema)
+
+    try:
+        yield factory
+    finally:
+        if schema:
+            await _drop_schema(schema)
