@@ -144,11 +144,14 @@ class Core:
             fresh: set[tuple[str, str]] = set()
             convs: dict[tuple[str, str], Conversation] = {}
             for channel in {ev.channel for ev in events}:
-                mine = [ev for ev in events if ev.channel == channel]
-                ids = list(dict.fromkeys(ev.event_id for ev in mine))
+                ids = list(dict.fromkeys(ev.event_id for ev in events if ev.channel == channel))
                 fresh |= {(channel, e) for e in
                           queries.record_events(conn, channel=channel, event_ids=ids, now=now)}
-                convs.update(self._load(conn, channel, mine, now))
+                # Only events seen for the first time load (and lock) a conversation.
+                mine = [ev for ev in events
+                        if ev.channel == channel and (channel, ev.event_id) in fresh]
+                if mine:
+                    convs.update(self._load(conn, channel, mine, now))
             outcomes: list[Outcome] = []
             for ev in events:
                 key = (ev.channel, ev.event_id)

@@ -21,6 +21,7 @@ from telegram import (
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
 
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
@@ -78,9 +79,13 @@ class TelegramChannel:
     """Long polling (or any update source) → core → replies."""
 
     def __init__(self, core: Core, *, token: str, base_url: str | None = None,
-                 concurrent_updates: int = 64) -> None:
+                 concurrent_updates: int = 64, poll_timeout: int = 30,
+                 request: BaseRequest | None = None) -> None:
         self.core = core
+        self.poll_timeout = poll_timeout
         builder = Application.builder().token(token).concurrent_updates(concurrent_updates)
+        if request is not None:  # e.g. a request object that answers locally (benchmarks)
+            builder = builder.request(request)
         if base_url:
             base = base_url.rstrip("/")
             builder = builder.base_url(base if base.endswith("/bot") else base + "/bot")
@@ -98,7 +103,7 @@ class TelegramChannel:
         await self.app.start()
         assert self.app.updater is not None
         await self.app.updater.start_polling(
-            poll_interval=0.0, timeout=30,
+            poll_interval=0.0, timeout=self.poll_timeout,
             allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
 
     async def stop(self) -> None:

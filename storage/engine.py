@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -34,6 +35,9 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
     kwargs: dict[str, Any] = {"echo": echo}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
+        if ":memory:" in url or url.rstrip("/").endswith("aiosqlite:"):
+            # One in-memory database shared by every use of the engine (tests, demos).
+            kwargs["poolclass"] = StaticPool
         engine = create_async_engine(url, **kwargs)
         _sqlite_setup(engine)
         return engine

@@ -74,3 +74,35 @@ async def db_factory(backend: str, tmp_path: object) -> AsyncIterator[object]:
     finally:
         if schema:
             await _drop_schema(schema)
+
+
+@pytest.fixture
+async def mem_core() -> AsyncIterator[object]:
+    """The core on an in-memory SQLite database: flow tests with no file or network I/O.
+
+    Users default to English here so assertions read plainly; Vietnamese, the product's
+    default, has tests of its own.
+    """
+    from bot.core import Core
+
+    engine = make_engine("sqlite+aiosqlite:///:memory:")
+    await create_schema(engine)
+    await seed_if_empty(engine)
+    core = Core(engine, default_locale="en")
+    try:
+        yield core
+    finally:
+        await core.aclose()
+        await engine.dispose()
+
+
+@pytest.fixture
+async def core(db: AsyncEngine) -> AsyncIterator[object]:
+    """The core on each real backend (SQLite file, PostgreSQL)."""
+    from bot.core import Core
+
+    c = Core(db)
+    try:
+        yield c
+    finally:
+        await c.aclose()

@@ -1,0 +1,263 @@
+"""The guided submission flow, driven through the core on an in-memory database.
+
+No file or network I/O: what the user saw, and what the database holds afterwards.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+from sqlalchemy import select, text
+
+from bot.core import Core
+from storage.models import account_t, draft_t, initiative_t, unit_t
+from tests.driver import Chat
+
+TITLE = "Cải tiến dây chuyền đóng gói sản phẩm"
+DESC = "Vấn đề: dây chuyền chậm. Giải pháp: thêm băng tải phụ. Áp dụng tại xưởng 2."
+
+
+async def rows(core: Core, stmt):  # noqa: ANN001, ANN201
+    async with core.engine.connect() as conn:
+        return (await conn.execute(stmt)).mappings().all()
+
+
+async def walk_to_summary(chat: Chat, *, title: str = TITLE, benefit: str = "200 triệu") -> None:
+    await chat.say("/sangkien")
+    await chat.say(title)
+    await chat.say(DESC)
+    await chat.say(benefit)
+    await chat.press("Yes")
+    await chat.say("phu rieng")
+    await chat.press("Phú Riềng")
+
+
+async def test_complete_submission(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await walk_to_summary(chat)
+    seen = await chat.press("Submit")
+    assert "SK-000001" in seen
+    [row] = await rows(mem_core, select(initiative_t))
+    assert row["code"] == "SK-000001"
+    assert row["title"] == TITLE and row["description"] == DESC
+    assert row["benefit_vnd"] == 200_000_000 and row["benefit_known"] is True
+    assert row["status"] == "under_review"
+    [unit] = await rows(mem_core, select(unit_t).where(unit_t.c.id == row["unit_id"]))
+    assert unit["code"] == "BPC-PR"
+    assert await rows(mem_core, select(draft_t)) == []  # the draft became the initiative
+
+
+async def test_benefit_is_read_back_in_the_users_locale(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    await chat.say(DESC)
+    seen = await chat.say("1,5 tỷ")
+    assert "₫1,500,000,000" in seen  # Babel, English grouping
+    await chat.say("/ngonngu")
+    await chat.press("Tiếng Việt")
+    seen = await chat.say("1,5 tỷ")
+    assert "1.500.000.000\xa0₫" in seen  # Babel puts a no-break space before ₫
+
+
+async def test_benefit_correction_and_not_quantifiable(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    await chat.say(DESC)
+    await chat.say("200tr")
+    seen = await chat.say("300 triệu")  # typed instead of yes/no: a correction
+    assert "₫300,000,000" in seen
+    await chat.press("No")
+    seen = await chat.say("abc")
+    assert "200 triệu" in seen  # the error shows examples
+    await chat.press("Not quantifiable")
+    [draft] = await rows(mem_core, select(draft_t))
+    assert draft["benefit_known"] is False and draft["benefit_vnd"] is None
+    assert draft["step"] == "unit"
+
+
+@pytest.mark.parametrize(("answer", "fragment"), [
+    ("ngắn", "10–200"),
+    ("x" * 201, "10–200"),
+    ("   ", "empty"),
+    ("\n\t ", "empty"),
+])
+async def test_bad_titles_keep_the_step(mem_core: Core, answer: str, fragment: str) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    seen = await chat.say(answer)
+    assert fragment in seen
+    [acc] = await rows(mem_core, select(account_t))
+    assert acc["step"] == "title"
+    seen = await chat.say(TITLE)
+    assert "Step 2" in seen
+
+
+async def test_bad_descriptions_keep_what_was_saved(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    for answer in ("quá ngắn", "y" * 3001):
+        seen = await chat.say(answer)
+        assert "30–3.000" in seen or "30–3,000" in seen
+    [draft] = await rows(mem_core, select(draft_t))
+    assert (draft["title"], draft["description"], draft["step"]) == (TITLE, None, "description")
+
+
+async def test_html_is_echoed_literally_and_nfd_is_stored_as_nfc(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    title = unicodedata.normalize("NFD", "Cải tiến <b>máy</b> & khuôn 🚀")
+    out = await chat.event("text", title)
+    html = out.replies[0].text
+    assert "&lt;b&gt;máy&lt;/b&gt; &amp; khuôn 🚀" in unicodedata.normalize("NFC", html)
+    [draft] = await rows(mem_core, select(draft_t))
+    assert draft["title"] == "Cải tiến <b>máy</b> & khuôn 🚀"
+    assert unicodedata.is_normalized("NFC", draft["title"])
+
+
+async def test_unsupported_and_oversized_messages(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    seen = Chat.text_of(await chat.event("unsupported"))
+    assert "only read text" in seen and "Step 2" in seen
+    seen = await chat.say("z" * 5000)
+    assert "too long" in seen and "4096" in seen.replace(".", "").replace(",", "")
+    [draft] = await rows(mem_core, select(draft_t))
+    assert draft["title"] == TITLE and draft["step"] == "description"
+
+
+async def test_commands_mid_flow(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    seen = await chat.say("/xyz")
+    assert "/xyz" in seen and "Step 2" in seen
+    seen = await chat.say("/trogiup")
+    assert "/sangkien" in seen and "Step 2" in seen
+    seen = await chat.say("/cuatoi")
+    assert "middle" in seen
+    seen = await chat.press("Go on")
+    assert "Step 2" in seen
+    await chat.say("/sangkien")
+    await chat.press("New initiative")  # switch: the first draft stays saved
+    await chat.say("Sáng kiến thứ hai về an toàn")
+    drafts = await rows(mem_core, select(draft_t).order_by(draft_t.c.id))
+    assert [d["title"] for d in drafts] == [TITLE, "Sáng kiến thứ hai về an toàn"]
+
+
+async def test_stale_button_and_duplicate_event_change_nothing(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await walk_to_summary(chat)
+    old = dict(chat.options)
+    await chat.press("Edit")
+    out = await chat.event("choice", old["Submit"])  # a button from an older message
+    assert out.toast and "no longer active" in out.toast and not out.replies
+    assert await rows(mem_core, select(initiative_t)) == []
+    out = await chat.event("text", "x", event_id="dup-1")
+    again = await chat.event("text", "x", event_id="dup-1")
+    assert again.duplicate and not again.replies
+    [acc] = await rows(mem_core, select(account_t))
+    assert acc["step"] == "edit"
+
+
+async def test_edit_from_summary_returns_to_summary(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await walk_to_summary(chat)
+    await chat.press("Edit")
+    await chat.press("Title")
+    seen = await chat.say("Tên mới của sáng kiến này")
+    assert "Submit it?" in seen and "Tên mới của sáng kiến này" in seen
+    await chat.press("Edit")
+    await chat.press("Receiving union")
+    seen = await chat.press("Keep")
+    assert "Submit it?" in seen
+
+
+async def test_numbered_and_typed_answers(mem_core: Core) -> None:
+    chat = Chat(mem_core, channel="zalo")
+    await walk_to_summary(chat)
+    seen = await chat.say("2")  # "Edit a field"
+    assert "Which field" in seen
+    seen = await chat.say("back to the summary")  # …or the label, accents and case ignored
+    assert "Submit it?" in seen
+    seen = await chat.say("1")
+    assert "SK-" in seen
+
+
+async def test_drafts_stop_resume_and_delete(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    await chat.say(DESC)
+    seen = await chat.say("/huy")
+    assert "saved" in seen
+    await chat.say("/nhap")
+    assert TITLE[:20] in chat.labels()[0] and "benefit value" in chat.labels()[0]
+    await chat.press(TITLE[:20])
+    seen = await chat.press("Go on")
+    assert "Step 3" in seen
+    await chat.say("/huy")
+    await chat.say("/nhap")
+    await chat.press(TITLE[:20])
+    await chat.press("Delete")
+    seen = await chat.press("Yes, delete")
+    assert "deleted" in seen
+    assert await rows(mem_core, select(draft_t)) == []
+    seen = await chat.say("/nhap")
+    assert "no drafts" in seen
+
+
+async def test_my_initiatives_are_paged_newest_first(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    for i in range(7):
+        await walk_to_summary(chat, title=f"Sáng kiến số {i} về năng suất")
+        await chat.press("Submit")
+    seen = await chat.say("/cuatoi")
+    assert "SK-000007" in seen and "SK-000003" in seen and "SK-000002" not in seen
+    seen = await chat.press("Older")
+    assert "SK-000002" in seen and "SK-000001" in seen
+    assert chat.labels() == ["‹ Newer", "‹ Close"]
+
+
+async def test_union_search_tells_same_names_apart(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    await chat.say(DESC)
+    await chat.press("Not quantifiable")
+    await chat.say("CĐ ngành y tế")
+    labels = chat.labels()
+    assert any("Đồng Tháp" in lbl for lbl in labels) and any("Thanh Hóa" in lbl for lbl in labels)
+    seen = await chat.say("khong co cong doan nay")
+    assert "no union matching" in seen
+
+
+async def test_a_failing_event_is_isolated_and_apologised_for(mem_core: Core) -> None:
+    good, bad = Chat(mem_core, "good"), Chat(mem_core, "bad")
+    await good.say("/start")
+    await bad.say("/start")
+    async with mem_core.engine.begin() as conn:  # corrupt one user's stored state
+        await conn.execute(text("UPDATE account SET state = '{not json' WHERE external_id='bad'"))
+    import asyncio
+
+    a, b = await asyncio.gather(good.event("command", "sangkien", event_id="g1"),
+                                bad.event("command", "sangkien", event_id="b1"))
+    assert "Step 1" in Chat.text_of(a)
+    assert "Sorry" in Chat.text_of(b)
+    again = await bad.event("command", "sangkien", event_id="b1")
+    assert again.duplicate
+
+
+async def test_language_choice_is_per_user(mem_core: Core) -> None:
+    en, vi = Chat(mem_core, "en-user"), Chat(mem_core, "vi-user")
+    await en.say("/language")
+    await en.press("English")
+    seen_en = await en.say("/help")
+    seen_vi = await vi.say("/help")
+    assert "/sangkien" in seen_en and "/sangkien" in seen_vi
+    [acc] = await rows(mem_core, select(account_t).where(account_t.c.external_id == "en-user"))
+    assert acc["locale"] == "en"

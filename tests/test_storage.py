@@ -1,0 +1,136 @@
+"""Storage on both backends: search, event de-duplication, restarts and concurrent workers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core import Core
+from bot.events import Inbound
+from storage import queries
+from storage.engine import utcnow
+from storage.models import account_t, draft_t, inbound_event_t, initiative_t
+from storage.textfold import fold, fold_phrases, terms
+from tests.driver import Chat
+
+
+def test_folding_knows_accents_and_abbreviations() -> None:
+    assert fold("LĐLĐ huyện Phú Riềng") == "ldld huyen phu rieng"
+    assert fold_phrases("Liên đoàn Lao động tỉnh Đồng Tháp") == "ldld tinh dong thap"
+    assert terms("Công đoàn ngành Y tế") == ["cd", "nganh", "y", "te"]
+    assert terms("CĐ ngành Y tế") == terms("công đoàn ngành y te")
+    assert terms("Công đoàn cơ sở Công ty TNHH") == ["cdcs", "cong", "ty", "tnhh"]
+
+
+async def search(db: AsyncEngine, q: str, **kw: object) -> list[queries.UnitHit]:
+    async with db.connect() as conn:
+        hits, _truncated = await conn.run_sync(lambda c: queries.search_units(c, q, **kw))
+    return hits
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("phu rieng", "BPC-PR"),
+    ("PHÚ RIỀNG", "BPC-PR"),
+    ("Liên đoàn Lao động huyện Phú Riềng", "BPC-PR"),
+    ("ldld phu", "BPC-PR"),
+    ("y te dong thap", "DTP-YT"),
+    ("cong doan nganh y te thanh hoa", "THA-YT"),
+    ("vinh thuan", "KGG-VT"),
+    ("dien bien phu", "DBN-TP"),
+])
+async def test_union_search(db: AsyncEngine, query: str, code: str) -> None:
+    hits = await search(db, query, grassroots=False)
+    assert hits and hits[0].code == code, [h.code for h in hits]
+
+
+async def test_search_names_the_parent_and_filters_grassroots(db: AsyncEngine) -> None:
+    hits = await search(db, "CĐ ngành Y tế", grassroots=False)
+    assert {(h.code, h.parent_name) for h in hits} >= {
+        ("DTP-YT", "LĐLĐ tỉnh Đồng Tháp"), ("THA-YT", "LĐLĐ tỉnh Thanh Hóa")}
+    grassroots = await search(db, "phu rieng", grassroots=True)
+    assert grassroots and all(h.code.startswith("BPC-PR-") for h in grassroots)
+    assert await search(db, "khong ton tai xyz") == []
+    assert await search(db, "   ") == []
+
+
+async def test_event_ids_are_recorded_once(db: AsyncEngine) -> None:
+    async with db.begin() as conn:
+        first = await conn.run_sync(lambda c: queries.record_events(
+            c, channel="telegram", event_ids=["1", "2"], now=utcnow()))
+    async with db.begin() as conn:
+        second = await conn.run_sync(lambda c: queries.record_events(
+            c, channel="telegram", event_ids=["2", "3"], now=utcnow()))
+        other = await conn.run_sync(lambda c: queries.record_events(
+            c, channel="zalo", event_ids=["2"], now=utcnow()))
+    assert first == {"1", "2"} and second == {"3"} and other == {"2"}
+
+
+async def test_full_submission_on_each_backend(core: Core) -> None:
+    chat = Chat(core)
+    await chat.say("/ngonngu")
+    await chat.press("English")
+    await chat.say("/sangkien")
+    await chat.say("Cải tiến quy trình kiểm kê kho")
+    await chat.say("Vấn đề: kiểm kê mất hai ngày. Giải pháp: mã vạch. Áp dụng ở kho tổng.")
+    await chat.say("1 tỷ 200 triệu")
+    await chat.press("Yes")
+    await chat.say("vinh thuan")
+    await chat.press("Vĩnh Thuận")
+    seen = await chat.press("Submit")
+    assert "SK-000001" in seen
+    async with core.engine.connect() as conn:
+        value = (await conn.execute(select(initiative_t.c.benefit_vnd))).scalar_one()
+    assert value == 1_200_000_000
+
+
+async def test_draft_survives_a_restart(db_factory: Callable[[], AsyncEngine]) -> None:
+    engine = db_factory()
+    core = Core(engine, default_locale="en")
+    chat = Chat(core, "restart-user")
+    await chat.say("/sangkien")
+    await chat.say("Sáng kiến tiết kiệm điện năng")
+    await core.aclose()
+    await engine.dispose()
+
+    engine = db_factory()  # a new process: nothing carried over in memory
+    core = Core(engine, default_locale="en")
+    chat = Chat(core, "restart-user")
+    seen = await chat.say("Mô tả: tắt đèn khu vực không dùng, lắp cảm biến ở hành lang.")
+    assert "Step 3" in seen
+    async with engine.connect() as conn:
+        draft = (await conn.execute(select(draft_t))).mappings().one()
+    assert draft["title"] == "Sáng kiến tiết kiệm điện năng" and draft["step"] == "benefit"
+    await core.aclose()
+    await engine.dispose()
+
+
+async def test_two_workers_take_the_same_update_once(
+    db_factory: Callable[[], AsyncEngine],
+) -> None:
+    """Two processes handed the same redelivered updates: each is handled exactly once."""
+    engines = [db_factory(), db_factory()]
+    cores = [Core(e, default_locale="en") for e in engines]
+    try:
+        events = [Inbound("telegram", f"u{i}", f"user{i % 5}", f"user{i % 5}", "command",
+                          text="sangkien") for i in range(20)]
+        results = await asyncio.gather(*(c.handle(ev) for ev in events for c in cores))
+        handled = [r for r in results if not r.duplicate]
+        assert len(handled) == 20 and len(results) - len(handled) == 20
+        async with engines[0].connect() as conn:
+            n_events = (await conn.execute(
+                select(func.count()).select_from(inbound_event_t))).scalar_one()
+            n_drafts = (await conn.execute(select(func.count()).select_from(draft_t))).scalar_one()
+            n_accounts = (await conn.execute(
+                select(func.count()).select_from(account_t))).scalar_one()
+        # Per user: /sangkien opens a draft, the next one asks first (interrupt), the third
+        # switches to a new draft, the fourth asks again — two drafts each.
+        assert (n_events, n_drafts, n_accounts) == (20, 10, 5)
+    finally:
+        for c in cores:
+            await c.aclose()
+        for e in engines:
+            await e.dispose()
