@@ -80,6 +80,14 @@ async def _run(core: Core, settings: Settings) -> int:
         channels.append(telegram.TelegramChannel(
             core, token=settings.telegram_bot_token.get_secret_value(),
             base_url=settings.telegram_base_url))
+    if settings.zalo_bot_token:
+        zalo = importlib.import_module("handlers.zalo")
+        channels.append(zalo.ZaloChannel(
+            core, token=settings.zalo_bot_token.get_secret_value(),
+            base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
+            webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
+                            if settings.zalo_webhook_secret else None),
+            listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port))
     if not channels:
         log.info("no channel configured: opening the terminal chat")
         return await _chat(core, user="demo-worker")

@@ -17,6 +17,14 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None
 
+    zalo_bot_token: SecretStr | None = None
+    zalo_base_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_url: str | None = None
+    zalo_webhook_secret: SecretStr | None = None
+    zalo_listen_host: str = "0.0.0.0"
+    zalo_listen_port: int = 8080
+
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
-        return [s.get_secret_value() for s in (self.telegram_bot_token,) if s]
+        return [s.get_secret_value() for s in (
+            self.telegram_bot_token, self.zalo_bot_token, self.zalo_webhook_secret) if s]
