@@ -13,13 +13,17 @@ import importlib
 import logging
 import signal
 import sys
+from datetime import timedelta
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config import Settings
 from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.logs import setup_logging
-from storage.engine import create_schema, make_engine
+from storage import access, queries
+from storage.engine import create_schema, make_engine, utcnow
 
 log = logging.getLogger("sangkien")
 
@@ -31,6 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     chat = sub.add_parser("chat", help="talk to the bot in the terminal as a demo worker")
     chat.add_argument("--user", default="demo-worker", help="the demo worker's id")
     sub.add_parser("initdb", help="create the tables and load the demo data if empty")
+    inv = sub.add_parser("invite", help="create a one-time invite code for a role on a unit")
+    inv.add_argument("--role", choices=("chair", "support", "admin"), required=True)
+    inv.add_argument("--unit", required=True, help="the unit's code (admin: usually VN)")
+    inv.add_argument("--days", type=int, default=7, help="days before the code expires")
+    rev = sub.add_parser("revoke", help="withdraw an invite code and any role it granted")
+    rev.add_argument("code")
     args = parser.parse_args(argv)
     settings = Settings()
     setup_logging(settings.log_level if args.command == "run" else "WARNING",
@@ -51,6 +61,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 log.info("loaded %d demo units", loaded)
         if args.command == "initdb":
             return 0
+        if args.command in ("invite", "revoke"):
+            return await _invites(args, engine)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
@@ -60,6 +72,29 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await core.aclose()
     finally:
         await engine.dispose()
+
+
+async def _invites(args: argparse.Namespace, engine: AsyncEngine) -> int:
+    """The administrator's side of roles: trusted, since it needs the server's shell."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        if args.command == "revoke":
+            code_revoked, roles = await conn.run_sync(
+                lambda c: access.revoke_code_and_roles(c, code=args.code, now=now))
+            print(f"code withdrawn: {'yes' if code_revoked else 'no'}; roles revoked: {roles}")
+            log.warning("admin revoked %s (%d roles)", args.code, roles)
+            return 0 if code_revoked or roles else 1
+        unit = await conn.run_sync(lambda c: queries.unit_by_code(c, args.unit))
+        if unit is None:
+            print(f"no unit with code {args.unit}", file=sys.stderr)
+            return 2
+        code = await conn.run_sync(lambda c: access.create_code(
+            c, purpose="invite", role=args.role, unit_id=unit.id, now=now,
+            expires_at=now + timedelta(days=args.days)))
+    print(f"{code}\n{args.role} of {unit.name}, valid {args.days} days.\n"
+          f"The person types: /start {code}  (or just the code)")
+    log.warning("admin created an invite for %s of %s", args.role, unit.code)
+    return 0
 
 
 async def _chat(core: Core, *, user: str) -> int:

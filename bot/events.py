@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-InboundKind = Literal["text", "command", "choice", "unsupported"]
+InboundKind = Literal["text", "command", "choice", "file", "unsupported"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,8 @@ class Inbound:
     args: str = ""  # a command's argument ("/start ABC" → "ABC")
     display_name: str = ""
     language_code: str | None = None
+    attachment_kind: str | None = None  # "photo" | "document", for kind "file"
+    attachment_id: str | None = None  # the channel's file id
 
 
 @dataclass(frozen=True, slots=True)

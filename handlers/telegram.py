@@ -38,6 +38,8 @@ MENU = (
     ("sangkien", "new", N_("Register a new initiative")),
     ("nhap", "drafts", N_("My drafts")),
     ("cuatoi", "mine", N_("My initiatives and their status")),
+    ("hoso", "profile", N_("My profile: name, union, language")),
+    ("lienket", "link", N_("Link with my other chat app")),
     ("huy", "cancel", N_("Stop (the draft is kept)")),
     ("trogiup", "help", N_("Help")),
     ("ngonngu", "language", N_("Language")),
@@ -57,6 +59,14 @@ def to_inbound(update: Update) -> Inbound | None:
         return None
     user, chat = msg.from_user, str(msg.chat.id)
     common: dict[str, Any] = {"display_name": user.full_name, "language_code": user.language_code}
+    if msg.photo:
+        # The largest size; the file id is all we keep (Telegram stores the file).
+        return Inbound(CHANNEL, uid, str(user.id), chat, "file", text=msg.caption or "",
+                       attachment_kind="photo", attachment_id=msg.photo[-1].file_id, **common)
+    if msg.document is not None:
+        return Inbound(CHANNEL, uid, str(user.id), chat, "file",
+                       text=msg.document.file_name or msg.caption or "",
+                       attachment_kind="document", attachment_id=msg.document.file_id, **common)
     if msg.text is None:
         return Inbound(CHANNEL, uid, str(user.id), chat, "unsupported", **common)
     text = msg.text

@@ -5,6 +5,7 @@ Options are drawn as a numbered list, answered by number or by text, as on Zalo.
 
 from __future__ import annotations
 
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,12 +16,14 @@ from bot.formatting import html_to_plain
 from bot.i18n import gettext_for
 
 CHANNEL = "terminal"
+# "/start ABC" is a command; "/home/me/photo.jpg" (a path, for attachments) is not.
+_COMMAND = re.compile(r"^/[A-Za-z0-9_]+(@\w+)?(\s|$)")
 
 
 def parse_line(line: str) -> tuple[str, str, str]:
     """A typed line → (kind, text, args): "/start ABC" is a command with an argument."""
     stripped = line.strip()
-    if stripped.startswith("/") and len(stripped) > 1:
+    if _COMMAND.match(stripped):
         name, _sep, args = stripped[1:].partition(" ")
         return "command", name.split("@", 1)[0].lower(), args.strip()
     return "text", line.rstrip("\r\n"), ""

@@ -7,7 +7,7 @@ fields answered so far. Every lookup the bot does per message has an index.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -51,8 +51,46 @@ class Person(SQLModel, table=True):
     __tablename__ = "person"
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(default="", max_length=128)
+    name: str = Field(default="", max_length=128)  # the name credited on initiatives
+    unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)  # grassroots
+    onboarded: bool = Field(default=False)
     created_at: datetime
+
+
+class RoleGrant(SQLModel, table=True):
+    """A role on a unit; it covers the unit and everything below it."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (Index("ix_role_grant_person", "person_id", "role"),
+                      Index("ix_role_grant_unit", "unit_id", "role"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    role: str = Field(max_length=16)  # support | chair | admin
+    unit_id: int = Field(foreign_key="unit.id")
+    granted_by: int | None = Field(default=None, foreign_key="person.id")
+    code: str | None = Field(default=None, max_length=24)  # the invite it came from
+    created_at: datetime
+    revoked_at: datetime | None = Field(default=None)
+
+
+class OneTimeCode(SQLModel, table=True):
+    """Invites, account links and initiative claims: used once, expiring, revocable."""
+
+    __tablename__ = "one_time_code"
+    __table_args__ = (Index("ix_code_creator", "created_by", "purpose"),)
+
+    code: str = Field(primary_key=True, max_length=24)
+    purpose: str = Field(max_length=16)  # invite | link | claim
+    role: str | None = Field(default=None, max_length=16)
+    unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    target_id: int | None = Field(default=None)  # the initiative a claim code hands over
+    created_by: int | None = Field(default=None, foreign_key="person.id")
+    created_at: datetime
+    expires_at: datetime
+    used_by: int | None = Field(default=None, foreign_key="person.id")
+    used_at: datetime | None = Field(default=None)
+    revoked_at: datetime | None = Field(default=None)
 
 
 class Account(SQLModel, table=True):
@@ -88,6 +126,15 @@ class Draft(SQLModel, table=True):
     benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
     benefit_known: bool | None = Field(default=None)
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    field_code: str | None = Field(default=None, max_length=32)
+    applied_on: date | None = Field(default=None)
+    recognized: bool | None = Field(default=None)
+    coauthors: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of names
+    attachments: str | None = Field(default=None, sa_column=Column(Text))  # JSON list
+    on_behalf: bool = Field(default=False)
+    author_name: str | None = Field(default=None, max_length=128)
+    author_phone: str | None = Field(default=None, max_length=20)
+    author_unit_id: int | None = Field(default=None, foreign_key="unit.id")
     created_at: datetime
     updated_at: datetime
 
@@ -103,15 +150,34 @@ class Initiative(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     code: str | None = Field(default=None, max_length=16, unique=True)
-    person_id: int = Field(foreign_key="person.id")
+    person_id: int | None = Field(default=None, foreign_key="person.id")  # the author's account
+    entered_by: int = Field(foreign_key="person.id")  # who typed it in (author or support team)
+    author_name: str = Field(default="", max_length=128)
+    author_phone: str | None = Field(default=None, max_length=20)
+    author_unit_id: int | None = Field(default=None, foreign_key="unit.id")  # grassroots
     title: str = Field(max_length=255)
     description: str = Field(sa_column=Column(Text, nullable=False))
+    field_code: str | None = Field(default=None, max_length=32)
+    applied_on: date | None = Field(default=None)
+    recognized: bool = Field(default=False)
     benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
     benefit_known: bool = Field(default=True)
-    unit_id: int = Field(foreign_key="unit.id")
+    attachments: str | None = Field(default=None, sa_column=Column(Text))  # JSON list
+    unit_id: int = Field(foreign_key="unit.id")  # the receiving (superior) union
     status: str = Field(default="under_review", max_length=16)
     channel: str = Field(max_length=16)
     submitted_at: datetime
+
+
+class InitiativeAuthor(SQLModel, table=True):
+    """The author group: the initiative counts once, its authors are credited together."""
+
+    __tablename__ = "initiative_author"
+
+    initiative_id: int = Field(foreign_key="initiative.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    name: str = Field(max_length=128)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
 
 
 class InboundEvent(SQLModel, table=True):
@@ -132,3 +198,6 @@ account_t = Account.__table__
 draft_t = Draft.__table__
 initiative_t = Initiative.__table__
 inbound_event_t = InboundEvent.__table__
+role_grant_t = RoleGrant.__table__
+one_time_code_t = OneTimeCode.__table__
+initiative_author_t = InitiativeAuthor.__table__

@@ -19,6 +19,7 @@ from storage.models import (
     account_t,
     draft_t,
     inbound_event_t,
+    initiative_author_t,
     initiative_t,
     person_t,
     unit_t,
@@ -103,7 +104,11 @@ _ACCOUNT_UPDATE = (
     )
 )
 
-DRAFT_FIELDS = ("step", "title", "description", "benefit_vnd", "benefit_known", "unit_id")
+DRAFT_FIELDS = (
+    "step", "title", "description", "benefit_vnd", "benefit_known", "unit_id", "field_code",
+    "applied_on", "recognized", "coauthors", "attachments", "on_behalf", "author_name",
+    "author_phone", "author_unit_id",
+)
 _DRAFT_UPDATE = (
     update(draft_t)
     .where(draft_t.c.id == bindparam("_id"))
@@ -126,10 +131,12 @@ def save_drafts(conn: Connection, rows: list[dict[str, Any]]) -> None:
 # --------------------------------------------------------------------------- drafts
 
 
-def create_draft(conn: Connection, *, person_id: int, now: datetime) -> dict[str, Any]:
+def create_draft(conn: Connection, *, person_id: int, now: datetime, step: str = "title",
+                 on_behalf: bool = False) -> dict[str, Any]:
     row = conn.execute(
         insert(draft_t)
-        .values(person_id=person_id, step="title", created_at=now, updated_at=now)
+        .values(person_id=person_id, step=step, on_behalf=on_behalf, created_at=now,
+                updated_at=now)
         .returning(*draft_t.c)
     ).mappings().one()
     return dict(row)
@@ -164,22 +171,41 @@ def delete_draft(conn: Connection, *, draft_id: int, person_id: int) -> bool:
 
 
 def submit_initiative(
-    conn: Connection, *, draft: dict[str, Any], channel: str, now: datetime
-) -> str:
-    """Turn a complete draft into an initiative under review; return its code."""
+    conn: Connection, *, draft: dict[str, Any], authors: list[str], author_person_id: int | None,
+    channel: str, now: datetime,
+) -> tuple[int, str]:
+    """Turn a complete draft into an initiative under review; return its id and code.
+
+    `authors` is the author group, first author first; `author_person_id` the first author's
+    account (None when a support team registered it for someone not using the bot).
+    """
     new_id = conn.execute(
         insert(initiative_t)
         .values(
-            person_id=draft["person_id"], title=draft["title"], description=draft["description"],
-            benefit_vnd=draft["benefit_vnd"], benefit_known=bool(draft["benefit_known"]),
+            person_id=author_person_id, entered_by=draft["person_id"], author_name=authors[0],
+            author_phone=draft.get("author_phone"), author_unit_id=draft.get("author_unit_id"),
+            title=draft["title"], description=draft["description"],
+            field_code=draft.get("field_code"), applied_on=draft.get("applied_on"),
+            recognized=bool(draft.get("recognized")), benefit_vnd=draft["benefit_vnd"],
+            benefit_known=bool(draft["benefit_known"]), attachments=draft.get("attachments"),
             unit_id=draft["unit_id"], status="under_review", channel=channel, submitted_at=now,
         )
         .returning(initiative_t.c.id)
     ).scalar_one()
     code = f"SK-{new_id:06d}"
     conn.execute(update(initiative_t).where(initiative_t.c.id == new_id).values(code=code))
+    conn.execute(insert(initiative_author_t), [
+        {"initiative_id": new_id, "position": i, "name": name,
+         "person_id": author_person_id if i == 0 else None}
+        for i, name in enumerate(authors)])
     conn.execute(delete(draft_t).where(draft_t.c.id == draft["id"]))
-    return code
+    return new_id, code
+
+
+def initiative_by_code(conn: Connection, *, code: str) -> dict[str, Any] | None:
+    row = conn.execute(select(initiative_t).where(initiative_t.c.code == code.strip().upper())
+                       ).mappings().first()
+    return dict(row) if row else None
 
 
 def list_initiatives(

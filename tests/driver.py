@@ -7,6 +7,7 @@ import itertools
 from bot.core import Core
 from bot.events import Inbound, Outcome
 from bot.formatting import html_to_plain
+from handlers.terminal import parse_line
 
 _ids = itertools.count(1)
 
@@ -35,7 +36,7 @@ class Chat:
         return out
 
     async def say(self, text: str) -> str:
-        if text.startswith("/"):
+        if parse_line(text)[0] == "command":
             name, _sep, args = text[1:].partition(" ")
             return self.text_of(await self.event("command", name, args.strip()))
         return self.text_of(await self.event("text", text))

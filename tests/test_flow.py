@@ -23,14 +23,23 @@ async def rows(core: Core, stmt):  # noqa: ANN001, ANN201
         return (await conn.execute(stmt)).mappings().all()
 
 
-async def walk_to_summary(chat: Chat, *, title: str = TITLE, benefit: str = "200 triệu") -> None:
+async def to_benefit(chat: Chat, *, title: str = TITLE) -> None:
     await chat.say("/sangkien")
     await chat.say(title)
     await chat.say(DESC)
+    await chat.press("Production")
+    await chat.say("15/03/2023")
+    await chat.press("Yes, it is recognised")
+
+
+async def walk_to_summary(chat: Chat, *, title: str = TITLE, benefit: str = "200 triệu") -> None:
+    await to_benefit(chat, title=title)
     await chat.say(benefit)
     await chat.press("Yes")
+    await chat.press("No co-authors")
     await chat.say("phu rieng")
     await chat.press("Phú Riềng")
+    await chat.press("Skip")  # no attachments
 
 
 async def test_complete_submission(mem_core: Core) -> None:
@@ -50,9 +59,7 @@ async def test_complete_submission(mem_core: Core) -> None:
 
 async def test_benefit_is_read_back_in_the_users_locale(mem_core: Core) -> None:
     chat = Chat(mem_core)
-    await chat.say("/sangkien")
-    await chat.say(TITLE)
-    await chat.say(DESC)
+    await to_benefit(chat)
     seen = await chat.say("1,5 tỷ")
     assert "₫1,500,000,000" in seen  # Babel, English grouping
     await chat.say("/ngonngu")
@@ -63,9 +70,7 @@ async def test_benefit_is_read_back_in_the_users_locale(mem_core: Core) -> None:
 
 async def test_benefit_correction_and_not_quantifiable(mem_core: Core) -> None:
     chat = Chat(mem_core)
-    await chat.say("/sangkien")
-    await chat.say(TITLE)
-    await chat.say(DESC)
+    await to_benefit(chat)
     await chat.say("200tr")
     seen = await chat.say("300 triệu")  # typed instead of yes/no: a correction
     assert "₫300,000,000" in seen
@@ -75,7 +80,7 @@ async def test_benefit_correction_and_not_quantifiable(mem_core: Core) -> None:
     await chat.press("Not quantifiable")
     [draft] = await rows(mem_core, select(draft_t))
     assert draft["benefit_known"] is False and draft["benefit_vnd"] is None
-    assert draft["step"] == "unit"
+    assert draft["step"] == "coauthors"
 
 
 @pytest.mark.parametrize(("answer", "fragment"), [
@@ -175,13 +180,17 @@ async def test_edit_from_summary_returns_to_summary(mem_core: Core) -> None:
     await chat.press("Receiving union")
     seen = await chat.press("Keep")
     assert "Submit it?" in seen
+    await chat.press("Edit")
+    await chat.press("Date first applied")
+    seen = await chat.say("1/2/2024")
+    assert "01/02/2024" in seen
 
 
 async def test_numbered_and_typed_answers(mem_core: Core) -> None:
     chat = Chat(mem_core, channel="zalo")
     await walk_to_summary(chat)
     seen = await chat.say("2")  # "Edit a field"
-    assert "Which field" in seen
+    assert "Which field" in seen and "Title" in chat.labels()
     seen = await chat.say("back to the summary")  # …or the label, accents and case ignored
     assert "Submit it?" in seen
     seen = await chat.say("1")
@@ -190,16 +199,14 @@ async def test_numbered_and_typed_answers(mem_core: Core) -> None:
 
 async def test_drafts_stop_resume_and_delete(mem_core: Core) -> None:
     chat = Chat(mem_core)
-    await chat.say("/sangkien")
-    await chat.say(TITLE)
-    await chat.say(DESC)
+    await to_benefit(chat)
     seen = await chat.say("/huy")
     assert "saved" in seen
     await chat.say("/nhap")
     assert TITLE[:20] in chat.labels()[0] and "benefit value" in chat.labels()[0]
     await chat.press(TITLE[:20])
     seen = await chat.press("Go on")
-    assert "Step 3" in seen
+    assert "Step 6 of 9" in seen
     await chat.say("/huy")
     await chat.say("/nhap")
     await chat.press(TITLE[:20])
@@ -225,10 +232,9 @@ async def test_my_initiatives_are_paged_newest_first(mem_core: Core) -> None:
 
 async def test_union_search_tells_same_names_apart(mem_core: Core) -> None:
     chat = Chat(mem_core)
-    await chat.say("/sangkien")
-    await chat.say(TITLE)
-    await chat.say(DESC)
+    await to_benefit(chat)
     await chat.press("Not quantifiable")
+    await chat.press("No co-authors")
     await chat.say("CĐ ngành y tế")
     labels = chat.labels()
     assert any("Đồng Tháp" in lbl for lbl in labels) and any("Thanh Hóa" in lbl for lbl in labels)

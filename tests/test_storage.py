@@ -13,7 +13,13 @@ from bot.core import Core
 from bot.events import Inbound
 from storage import queries
 from storage.engine import utcnow
-from storage.models import account_t, draft_t, inbound_event_t, initiative_t
+from storage.models import (
+    account_t,
+    draft_t,
+    inbound_event_t,
+    initiative_author_t,
+    initiative_t,
+)
 from storage.textfold import fold, fold_phrases, terms
 from tests.driver import Chat
 
@@ -76,15 +82,25 @@ async def test_full_submission_on_each_backend(core: Core) -> None:
     await chat.say("/sangkien")
     await chat.say("Cải tiến quy trình kiểm kê kho")
     await chat.say("Vấn đề: kiểm kê mất hai ngày. Giải pháp: mã vạch. Áp dụng ở kho tổng.")
+    await chat.press("Administrative")
+    await chat.say("03/2022")
+    await chat.press("Yes, it is recognised")
     await chat.say("1 tỷ 200 triệu")
     await chat.press("Yes")
+    await chat.say("Trần Thị B, Lê Văn C")
+    await chat.press("Done")
     await chat.say("vinh thuan")
     await chat.press("Vĩnh Thuận")
+    await chat.press("Skip")
     seen = await chat.press("Submit")
     assert "SK-000001" in seen
     async with core.engine.connect() as conn:
         value = (await conn.execute(select(initiative_t.c.benefit_vnd))).scalar_one()
     assert value == 1_200_000_000
+    async with core.engine.connect() as conn:
+        names = (await conn.execute(select(initiative_author_t.c.name)
+                                    .order_by(initiative_author_t.c.position))).scalars().all()
+    assert names == ["Nguyễn Văn A", "Trần Thị B", "Lê Văn C"]
 
 
 async def test_draft_survives_a_restart(db_factory: Callable[[], AsyncEngine]) -> None:
@@ -100,10 +116,10 @@ async def test_draft_survives_a_restart(db_factory: Callable[[], AsyncEngine]) -
     core = Core(engine, default_locale="en")
     chat = Chat(core, "restart-user")
     seen = await chat.say("Mô tả: tắt đèn khu vực không dùng, lắp cảm biến ở hành lang.")
-    assert "Step 3" in seen
+    assert "Step 3 of 9 · Field" in seen
     async with engine.connect() as conn:
         draft = (await conn.execute(select(draft_t))).mappings().one()
-    assert draft["title"] == "Sáng kiến tiết kiệm điện năng" and draft["step"] == "benefit"
+    assert draft["title"] == "Sáng kiến tiết kiệm điện năng" and draft["step"] == "field"
     await core.aclose()
     await engine.dispose()
 

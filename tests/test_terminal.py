@@ -18,10 +18,15 @@ SCRIPT = """\
 Cải tiến <b>khuôn</b> & đồ gá hàn
 ngắn
 Vấn đề: hàn thủ công chậm. Giải pháp: đồ gá định vị. Áp dụng tại phân xưởng cơ khí.
+1
+15/3/2023
+1
 500k
 1
+No co-authors
 y te dong thap
 1
+Skip
 Submit
 /cuatoi
 """
