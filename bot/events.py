@@ -31,7 +31,8 @@ class Inbound:
 @dataclass(frozen=True, slots=True)
 class Option:
     label: str  # already localized
-    token: str  # "<menu id>.<index>": what a button press sends back (≤ 64 bytes)
+    token: str  # "<menu id>.<index>", or "a:<action>:<id>" in messages the bot sends on its own
+    command: str = ""  # the typed equivalent ("/xem SK-000123") for channels without buttons
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ class Person(SQLModel, table=True):
     name: str = Field(default="", max_length=128)  # the name credited on initiatives
     unit_id: int | None = Field(default=None, foreign_key="unit.id", index=True)  # grassroots
     onboarded: bool = Field(default=False)
+    alert_mode: str = Field(default="instant", max_length=8)  # instant | digest
     created_at: datetime
 
 
@@ -108,6 +109,7 @@ class Account(SQLModel, table=True):
     step: str = Field(default="idle", max_length=32)
     state: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))
     draft_id: int | None = Field(default=None)
+    reachable: bool = Field(default=True)  # False once the user blocked the bot
     created_at: datetime
     updated_at: datetime
 
@@ -135,6 +137,7 @@ class Draft(SQLModel, table=True):
     author_name: str | None = Field(default=None, max_length=128)
     author_phone: str | None = Field(default=None, max_length=20)
     author_unit_id: int | None = Field(default=None, foreign_key="unit.id")
+    initiative_id: int | None = Field(default=None)  # set when revising a returned initiative
     created_at: datetime
     updated_at: datetime
 
@@ -180,6 +183,77 @@ class InitiativeAuthor(SQLModel, table=True):
     person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
 
 
+class InitiativeEvent(SQLModel, table=True):
+    """The audit log of an initiative: who changed its status, when, from, to, and why."""
+
+    __tablename__ = "initiative_event"
+    __table_args__ = (Index("ix_initiative_event_ini", "initiative_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    initiative_id: int = Field(foreign_key="initiative.id")
+    actor_id: int | None = Field(default=None, foreign_key="person.id")
+    at: datetime
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str = Field(max_length=16)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class InitiativeTerm(SQLModel, table=True):
+    """Folded words of an initiative's title and description, per receiving union: the
+    candidates for the similar-initiatives check are found through this index."""
+
+    __tablename__ = "initiative_term"
+    __table_args__ = (Index("ix_initiative_term_ini", "initiative_id"),)
+
+    unit_id: int = Field(primary_key=True)
+    term: str = Field(sa_column=Column(TermType, primary_key=True))
+    initiative_id: int = Field(primary_key=True)
+
+
+class PendingAlert(SQLModel, table=True):
+    """A new-submission alert held for a reviewer who chose the daily digest."""
+
+    __tablename__ = "pending_alert"
+    __table_args__ = (Index("ix_pending_alert_person", "person_id", "digested_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    initiative_id: int = Field(foreign_key="initiative.id")
+    created_at: datetime
+    digested_at: datetime | None = Field(default=None)
+
+
+class Outbox(SQLModel, table=True):
+    """Every message the bot sends on its own initiative (alerts, decisions, digests).
+
+    Written in the same transaction as the change that causes it; a sender claims due rows
+    (a lease), sends, and marks them sent, so a crash or restart neither loses nor repeats.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "not_before", "id"),
+        Index("ix_outbox_chat", "channel", "chat_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    chat_id: str = Field(max_length=64)
+    account_id: int | None = Field(default=None, foreign_key="account.id")
+    kind: str = Field(max_length=16)  # alert | decision | digest | notice
+    locale: str = Field(default="vi", max_length=8)
+    text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
+    options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    status: str = Field(default="pending", max_length=12)  # pending|sending|sent|failed|unreachable
+    not_before: datetime
+    attempts: int = Field(default=0)
+    claimed_until: datetime | None = Field(default=None)
+    created_at: datetime
+    sent_at: datetime | None = Field(default=None)
+    last_error: str | None = Field(default=None, max_length=255)
+
+
 class InboundEvent(SQLModel, table=True):
     """Ids of inbound events already handled: a redelivered update is recognised here."""
 
@@ -201,3 +275,7 @@ inbound_event_t = InboundEvent.__table__
 role_grant_t = RoleGrant.__table__
 one_time_code_t = OneTimeCode.__table__
 initiative_author_t = InitiativeAuthor.__table__
+initiative_event_t = InitiativeEvent.__table__
+initiative_term_t = InitiativeTerm.__table__
+pending_alert_t = PendingAlert.__table__
+outbox_t = Outbox.__table__
