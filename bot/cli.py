@@ -18,10 +18,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import cli_units
 from bot.config import Settings
 from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.logs import setup_logging
+from bot.outbox import OutboxWorker
+from bot.review import compose_digests
 from storage import access, queries
 from storage.engine import create_schema, make_engine, utcnow
 
@@ -41,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     inv.add_argument("--days", type=int, default=7, help="days before the code expires")
     rev = sub.add_parser("revoke", help="withdraw an invite code and any role it granted")
     rev.add_argument("code")
+    cli_units.add_parser(sub)
     args = parser.parse_args(argv)
     settings = Settings()
     setup_logging(settings.log_level if args.command == "run" else "WARNING",
@@ -55,6 +59,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
         await create_schema(engine)
+        if args.command == "units":  # before seeding: a real directory replaces the demo
+            return await cli_units.run(args, engine)
         if settings.seed_demo_data:
             loaded = await seed_if_empty(engine)
             if loaded:
@@ -110,19 +116,25 @@ async def _chat(core: Core, *, user: str) -> int:
 
 async def _run(core: Core, settings: Settings) -> int:
     channels: list[Any] = []
+    senders: list[Any] = []
     if settings.telegram_bot_token:
         telegram = importlib.import_module("handlers.telegram")
-        channels.append(telegram.TelegramChannel(
+        telegram_sender = importlib.import_module("handlers.telegram_sender")
+        tg = telegram.TelegramChannel(
             core, token=settings.telegram_bot_token.get_secret_value(),
-            base_url=settings.telegram_base_url))
+            base_url=settings.telegram_base_url)
+        channels.append(tg)
+        senders.append(telegram_sender.TelegramSender(tg.app.bot))
     if settings.zalo_bot_token:
         zalo = importlib.import_module("handlers.zalo")
-        channels.append(zalo.ZaloChannel(
+        zl = zalo.ZaloChannel(
             core, token=settings.zalo_bot_token.get_secret_value(),
             base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
             webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
                             if settings.zalo_webhook_secret else None),
-            listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port))
+            listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port)
+        channels.append(zl)
+        senders.append(zl)  # the Zalo channel is its own outbox sender
     if not channels:
         log.info("no channel configured: opening the terminal chat")
         return await _chat(core, user="demo-worker")
@@ -132,8 +144,32 @@ async def _run(core: Core, settings: Settings) -> int:
         loop.add_signal_handler(sig, stop.set)
     for ch in channels:
         await ch.start()
+    worker = OutboxWorker(core.engine, senders)
+    core.on_enqueued = worker.wake
+    await worker.start()
+    upkeep = asyncio.create_task(_upkeep(core, settings, stop))
     log.info("running: %s", ", ".join(type(c).__name__ for c in channels))
     await stop.wait()
+    await upkeep
+    await worker.stop()  # before the channels: an in-flight send needs their HTTP clients
     for ch in reversed(channels):
         await ch.stop()
     return 0
+
+
+async def _upkeep(core: Core, settings: Settings, stop: asyncio.Event) -> None:
+    """Durable periodic work: daily digests (idempotent per person and day), pruning."""
+    while not stop.is_set():
+        try:
+            async with core.engine.begin() as conn:
+                made = await conn.run_sync(lambda c: compose_digests(
+                    c, now=utcnow(), default_locale=settings.default_language))
+            if made:
+                core.on_enqueued and core.on_enqueued()
+            await core.prune_events()
+        except Exception:
+            log.exception("upkeep round failed")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=60)
+        except TimeoutError:
+            pass

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None
+    telegram_bot_username: str | None = None  # for deep links on QR posters
 
     zalo_bot_token: SecretStr | None = None
     zalo_base_url: str = "https://bot-api.zaloplatforms.com"

@@ -86,8 +86,10 @@ class Ctx:
     conv: Conversation
     locale: str
     _: Gettext
+    default_locale: str = "vi"
     replies: list[Reply] = field(default_factory=list)
     toast: str | None = None
+    enqueued: bool = False  # an outbox message was written: wake the sender after commit
 
     def set_locale(self, locale: str) -> None:
         self.conv.locale = locale

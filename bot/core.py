@@ -44,10 +44,13 @@ class Core:
         *,
         default_locale: str = "vi",
         clock: Callable[[], datetime] = utcnow,
+        on_enqueued: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.default_locale = normalise_locale(default_locale)
         self.clock = clock
+        # Called after a commit that wrote outbox messages (wakes the sender at once).
+        self.on_enqueued = on_enqueued
         self._queue: list[tuple[Inbound, asyncio.Future[Outcome]]] = []
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
@@ -97,6 +100,8 @@ class Core:
                     await self._process([item])
                 return
             outcomes = [await self._failed(events[0])]
+        if self.on_enqueued is not None and any(o.enqueued for o in outcomes):
+            self.on_enqueued()
         for (_ev, fut), outcome in zip(batch, outcomes, strict=True):
             if not fut.done():
                 fut.set_result(outcome)
@@ -187,9 +192,9 @@ class Core:
     def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime) -> Outcome:
         locale = conv.locale or self.default_locale
         ctx = Ctx(conn=conn, now=now, channel=ev.channel, conv=conv, locale=locale,
-                  _=gettext_for(locale))
+                  _=gettext_for(locale), default_locale=self.default_locale)
         flow.handle(ctx, ev)
-        return Outcome(ctx.replies, locale=ctx.locale, toast=ctx.toast)
+        return Outcome(ctx.replies, locale=ctx.locale, toast=ctx.toast, enqueued=ctx.enqueued)
 
     # ------------------------------------------------------------------ upkeep
 

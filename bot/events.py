@@ -49,3 +49,4 @@ class Outcome:
     locale: str = "vi"
     duplicate: bool = False
     toast: str | None = None  # a short notice for a stale or repeated button press
+    enqueued: bool = False  # the step wrote outbox messages

@@ -17,13 +17,17 @@
     a command inside a draft ─▶ interrupt ─▶ back to the step | the command
     /huy anywhere ─▶ idle (draft kept) · /trogiup anywhere ─▶ help, then the same step
 
+    review (bot/review.py): an alert's button or /hople · /bosung · /khonghople CODE
+         ─▶ (review_reason) ─▶ idle; /xem CODE ─▶ view ─▶ an action; /choduyet ─▶ pending
+         ─▶ view; a returned initiative: /suasangkien CODE ─▶ summary ─▶ resubmitted
+
 `bot/steps.py` holds the registry and dispatch; the steps themselves are in `home.py`,
-`submission.py` and `profile.py`. Importing this module registers them all.
+`submission.py`, `profile.py` and `review.py`. Importing this module registers them all.
 """
 
 from __future__ import annotations
 
-from bot import home, profile, submission  # noqa: F401  (registers steps and commands)
+from bot import home, profile, review, submission  # noqa: F401  (registers steps, commands)
 from bot.steps import ACTIONS, COMMANDS, STEPS, handle
 
 __all__ = ["ACTIONS", "COMMANDS", "STEPS", "handle"]

@@ -18,8 +18,9 @@ HOME_OPTIONS = (
     ("help", N_("Help")),
 )
 ROLE_OPTIONS = {
-    "support": (("behalf", N_("Register for a worker")),),
-    "chair": (("behalf", N_("Register for a worker")), ("invite", N_("Support team"))),
+    "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker"))),
+    "chair": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
+              ("invite", N_("Support team"))),
 }
 
 

@@ -42,3 +42,5 @@ def setup_logging(level: str, secrets: list[str]) -> None:
     # httpx logs every request URL, and a Bot API URL contains the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # PTB logs request parameters (message text, which may hold phone numbers) at DEBUG.
+    logging.getLogger("telegram").setLevel(max(logging.INFO, root.level))

@@ -99,6 +99,9 @@ def handle(ctx: Ctx, ev: Inbound) -> None:
             ctx, error=_("I can only read text messages here."))
     if ev.kind == "unsupported":
         return current.ask(ctx, error=_("I can only read text messages here."))
+    if ev.kind == "choice" and ev.text.startswith("a:"):
+        # A button in an alert or notice: self-describing, re-checked by the action itself.
+        return run_action(ctx, "act", ev.text)
     if ev.kind == "choice":
         value = _resolve_token(ctx, ev.text)
         if value is None:
@@ -176,7 +179,7 @@ def _match_option(ctx: Ctx, text: str, *, numbers: bool) -> str | None:
 # ============================================================================ moving around
 
 _TRANSIENT = ("editing", "pending", "uq", "up", "resume", "cmd", "cmd_args", "sel", "page",
-              "back", "ob")
+              "back", "ob", "rv", "vw")
 
 
 def goto(ctx: Ctx, name: str, *, error: str | None = None) -> None:

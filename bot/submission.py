@@ -23,7 +23,8 @@ from bot.fields import field_label, fields
 from bot.formatting import TIMEZONE, esc, local_datetime, number, shorten, vnd
 from bot.i18n import N_
 from bot.steps import STEPS, Step, command, goto, home, join, leave_flow, step
-from storage import access, queries
+from storage import access, queries, similar
+from storage import review as review_queries
 
 log = logging.getLogger(__name__)
 
@@ -718,7 +719,16 @@ class Summary(DraftStep):
             _("<b>Receiving union:</b> {unit}").format(unit=unit_text(d.get("unit_id"))),
             _("<b>Attachments:</b> {n}").format(n=len(files)),
         ]
-        ctx.ask(join(error, "\n".join(lines), _("Submit it?")), [
+        similar_note = None
+        if d.get("unit_id") and d.get("title") and d.get("description"):
+            hits = similar.find_similar(ctx.conn, unit_id=d["unit_id"], title=d["title"],
+                                        description=d["description"],
+                                        exclude_id=d.get("initiative_id"))
+            if hits:
+                from bot.review import similar_text
+
+                similar_note = similar_text(ctx, hits)
+        ctx.ask(join(error, "\n".join(lines), similar_note, _("Submit it?")), [
             (_("Submit"), "submit"),
             (_("Edit a field"), "edit"),
             (_("Keep as draft"), "keep"),
@@ -749,11 +759,23 @@ def submit(ctx: Ctx, draft: dict[str, Any]) -> None:
         return goto(ctx, missing, error=_("One more thing is needed before submitting."))
     if not draft.get("recognized"):
         return goto(ctx, "recognized")
+    from bot import review
+
+    if draft.get("initiative_id"):
+        return review.resubmit(ctx, draft)
     behalf = bool(draft.get("on_behalf"))
+    if not behalf:  # the author's own grassroots union, from their profile
+        draft["author_unit_id"] = access.get_person(
+            ctx.conn, person_id=ctx.conv.person_id)["unit_id"]
     initiative_id, code = queries.submit_initiative(
         ctx.conn, draft=draft, authors=authors_of(ctx, draft),
         author_person_id=None if behalf else ctx.conv.person_id, channel=ctx.channel,
         now=ctx.now)
+    review_queries.log_submission(ctx.conn, initiative_id=initiative_id,
+                                  actor_id=ctx.conv.person_id, now=ctx.now)
+    similar.index_initiative(ctx.conn, initiative_id=initiative_id, unit_id=draft["unit_id"],
+                             title=draft["title"], description=draft["description"])
+    review.alert_submission(ctx, initiative_id=initiative_id)
     ctx.conv.forget_draft(draft["id"])
     leave_flow(ctx)
     ctx.say(_(

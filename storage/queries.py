@@ -107,7 +107,7 @@ _ACCOUNT_UPDATE = (
 DRAFT_FIELDS = (
     "step", "title", "description", "benefit_vnd", "benefit_known", "unit_id", "field_code",
     "applied_on", "recognized", "coauthors", "attachments", "on_behalf", "author_name",
-    "author_phone", "author_unit_id",
+    "author_phone", "author_unit_id", "initiative_id",
 )
 _DRAFT_UPDATE = (
     update(draft_t)

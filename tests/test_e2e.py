@@ -14,13 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import draft_t, initiative_t
 from tests.channels import TelegramHarness
+from tests.channels_zalo import ZaloHarness
 
 TITLE = "Cải tiến dây chuyền đóng gói sản phẩm"
 DESC = "Vấn đề: dây chuyền chậm. Giải pháp: thêm băng tải phụ. Áp dụng tại xưởng 2."
 USER = 7001
 
-Harness = TelegramHarness
-HARNESSES: dict[str, type[TelegramHarness]] = {"telegram": TelegramHarness}
+Harness = TelegramHarness | ZaloHarness
+HARNESSES: dict[str, type[TelegramHarness] | type[ZaloHarness]] = {
+    "telegram": TelegramHarness, "zalo": ZaloHarness}
 
 
 @pytest.fixture(params=list(HARNESSES))

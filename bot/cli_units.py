@@ -1,0 +1,157 @@
+"""`sangkien units …`: import and export the union directory, print QR posters.
+
+    sangkien units import FILE                 CSV or .xlsx; all or nothing
+    sangkien units export [FILE|-]             CSV (UTF-8), or .xlsx by the file name
+    sangkien units qr CODE [--out FILE.png] [--bot-username NAME] [--font FILE.ttf]
+
+Messages are in the default language (DEFAULT_LANGUAGE, Vietnamese unless set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import directory
+from bot.i18n import Gettext, gettext_for
+
+LISTED = 10  # codes named in the summary before "…"
+
+
+class _Settings(BaseSettings):
+    """The two settings this command reads (from the environment or `.env`)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    default_language: str = "vi"
+    telegram_bot_username: str | None = None
+
+
+def add_parser(subparsers: Any) -> None:
+    units = subparsers.add_parser(
+        "units", help="the union directory: import or export it, print QR posters")
+    sub = units.add_subparsers(dest="units_command", required=True)
+    imp = sub.add_parser("import", help="load or update units from a CSV or .xlsx file")
+    imp.add_argument("file", help="the file (- for standard input)")
+    exp = sub.add_parser("export", help="write every unit out (CSV, or .xlsx by the name)")
+    exp.add_argument("file", nargs="?", default="-", help="the file (default: - for stdout)")
+    qr = sub.add_parser("qr", help="a printable PNG poster with the unit's Telegram QR code")
+    qr.add_argument("code", help="the unit's code")
+    qr.add_argument("--out", help="the PNG file (default: qr-CODE.png)")
+    qr.add_argument("--bot-username", help="the Telegram bot's username "
+                    "(default: TELEGRAM_BOT_USERNAME)")
+    qr.add_argument("--font", help="a TrueType font with Vietnamese letters "
+                    "(default: DejaVu Sans when installed)")
+
+
+async def run(args: argparse.Namespace, engine: AsyncEngine) -> int:
+    settings = _Settings()
+    _ = gettext_for(settings.default_language)
+    if args.units_command == "import":
+        return await _import(engine, args.file, _)
+    if args.units_command == "export":
+        return await _export(engine, args.file, _)
+    return await _qr(engine, args, settings, _)
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _codes(codes: list[str]) -> str:
+    shown = ", ".join(codes[:LISTED])
+    return shown + (", …" if len(codes) > LISTED else "")
+
+
+async def _import(engine: AsyncEngine, file: str, _: Gettext) -> int:
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else \
+            await asyncio.to_thread(Path(file).read_bytes)
+    except OSError as exc:
+        _err(_("Cannot read {file}: {error}").format(file=file, error=exc.strerror or exc))
+        return 2
+    try:
+        stats = await directory.import_units(engine, data)
+    except directory.DirectoryError as exc:
+        _err(_("{file} was rejected and nothing was changed. Problems: {count}").format(
+            file=file, count=len(exc.problems)))
+        for line in exc.render(_):
+            _err("  " + line)
+        return 1
+    out = [_("Imported {file}: {added} new, {updated} updated, {unchanged} unchanged.").format(
+        file=file, added=stats.added, updated=stats.updated, unchanged=stats.unchanged)]
+    if stats.moved:
+        out.append(_("Moved to another parent: {codes}").format(codes=_codes(stats.moved)))
+    if stats.renamed:
+        out.append(_("Renamed: {codes}").format(codes=_codes(stats.renamed)))
+    if stats.terms_rebuilt:
+        out.append(_("Search terms recomputed for {count} units.").format(
+            count=stats.terms_rebuilt))
+    if stats.untouched:
+        out.append(_("{count} units in the directory are not in the file; they were left as "
+                     "they are.").format(count=stats.untouched))
+    print("\n".join(out))
+    return 0
+
+
+async def _export(engine: AsyncEngine, file: str, _: Gettext) -> int:
+    rows = await directory.export_units(engine)
+    if file == "-":
+        try:
+            directory.write_csv(rows, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:     # `… | head`: the reader has gone, that is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    path = Path(file)
+    try:
+        if path.suffix.lower() == ".xlsx":
+            await asyncio.to_thread(directory.write_xlsx, rows, path)
+        else:
+            # With a BOM, as Excel's «CSV UTF-8»: Excel then shows the accents right.
+            buf = io.StringIO()
+            directory.write_csv(rows, buf)
+            await asyncio.to_thread(path.write_bytes, buf.getvalue().encode("utf-8-sig"))
+    except OSError as exc:
+        _err(_("Cannot write {file}: {error}").format(file=file, error=exc.strerror or exc))
+        return 2
+    print(_("Exported {count} units to {file}.").format(count=len(rows), file=file))
+    return 0
+
+
+async def _qr(engine: AsyncEngine, args: argparse.Namespace, settings: _Settings,
+              _: Gettext) -> int:
+    username = args.bot_username or settings.telegram_bot_username
+    if not username:
+        _err(_("Give the bot's Telegram username with --bot-username or "
+               "TELEGRAM_BOT_USERNAME."))
+        return 2
+    async with engine.connect() as conn:
+        found = await conn.run_sync(directory.unit_by_code_sync, args.code)
+    if found is None:
+        _err(_("No unit has the code {code}.").format(code=args.code))
+        return 1
+    name, parent_name = found
+    code = args.code.strip().upper()
+    out = args.out or f"qr-{code}.png"
+    if args.font and not await asyncio.to_thread(Path(args.font).is_file):
+        _err(_("Cannot read {file}: {error}").format(file=args.font, error="not a file"))
+        return 2
+    link = directory.deep_link(username, code)
+    try:
+        await asyncio.to_thread(lambda: directory.render_poster(
+            name=name, parent_name=parent_name, link=link, out=out, _=_, font_path=args.font))
+    except OSError as exc:
+        _err(_("Cannot write {file}: {error}").format(file=out, error=exc.strerror or exc))
+        return 2
+    print(_("Poster for {name} written to {file} ({link}).").format(
+        name=name, file=out, link=link))
+    return 0

@@ -1,0 +1,570 @@
+"""Directory files: read, validate and import the union hierarchy; export it; print QR posters.
+
+A directory file is a table with a header row and the columns of `bot/data/demo_units.csv`:
+code, name, parent_code, kind, bloc, member_count, cluster (optional). Union offices keep such
+lists in Excel, so it may be an `.xlsx` workbook (first sheet) or a CSV as Excel writes it: UTF-8
+with or without a BOM, UTF-16 with a BOM ("Unicode text", tab-delimited), `,` `;` or tab as the
+delimiter, Windows line ends. Vietnamese column names ("mã", "tên", "mã đơn vị cấp trên", "loại",
+"khối", "số đoàn viên", "cụm thi đua") and kind/bloc values ("cơ sở", "doanh nghiệp"…) are
+accepted too.
+
+An import is all or nothing: the whole file is checked first, against itself and against the
+directory already in the database, and every problem is reported with its line number; only a
+clean file is applied, in one transaction (see `storage.directory.apply_units`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import logging
+import operator
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.i18n import N_, Gettext
+from storage import directory as store
+from storage.directory import ApplyStats, StoredUnit
+from storage.queries import UnitRow
+from storage.textfold import fold
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("code", "name", "parent_code", "kind", "bloc", "member_count", "cluster")
+REQUIRED = COLUMNS[:-1]
+KINDS = ("national", "province", "sector", "district", "industrial_zone", "grassroots")
+BLOCS = ("enterprise", "public_service", "other")
+CODE_MAX, NAME_MAX, CLUSTER_MAX = 32, 255, 128
+MEMBER_MAX = 2**31 - 1
+# Codes travel in Telegram deep links (?start=CODE), which allow A–Z a–z 0–9 _ - only.
+_CODE = re.compile(rf"[A-Z0-9_-]{{1,{CODE_MAX}}}")
+_GROUPED = re.compile(r"\d{1,3}([.,\u00a0\u202f ])\d{3}(?:\1\d{3})*")
+
+# Header names and values are compared folded (no accents, lower case), spaces as "_".
+_HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "code": ("ma", "ma_don_vi", "ma_cong_doan", "ma_cd"),
+    "name": ("ten", "ten_don_vi", "ten_cong_doan"),
+    "parent_code": ("parent", "ma_cap_tren", "ma_don_vi_cap_tren", "ma_cong_doan_cap_tren",
+                    "ma_cd_cap_tren"),
+    "kind": ("loai", "loai_don_vi", "cap"),
+    "bloc": ("khoi",),
+    "member_count": ("members", "so_doan_vien", "doan_vien"),
+    "cluster": ("cum", "cum_thi_dua", "khoi_thi_dua", "cum_khoi_thi_dua"),
+}
+_HEADERS = {alias: col for col, aliases in _HEADER_ALIASES.items()
+            for alias in (col, *aliases)}
+_KIND_ALIASES = {
+    "quoc_gia": "national", "trung_uong": "national", "tong_lien_doan": "national",
+    "tinh": "province", "tinh_thanh_pho": "province", "nganh": "sector",
+    "cong_doan_nganh": "sector", "huyen": "district", "quan_huyen": "district",
+    "khu_cong_nghiep": "industrial_zone", "kcn": "industrial_zone", "co_so": "grassroots",
+    "cong_doan_co_so": "grassroots", "cdcs": "grassroots",
+}
+_BLOC_ALIASES = {
+    "doanh_nghiep": "enterprise", "hanh_chinh_su_nghiep": "public_service",
+    "su_nghiep": "public_service", "hcsn": "public_service", "khac": "other",
+}
+
+Lines = list[tuple[int, list[str]]]   # (line number, cells) in file order
+
+
+def _key(text: str) -> str:
+    return fold(text).replace(" ", "_")
+
+
+def _clean(text: str) -> str:
+    """NFC, surrounding and repeated whitespace removed."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    return " ".join(text.split())
+
+
+# --------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a file: a msgid (English, translated when shown) and its values."""
+
+    line: int               # 0: the file as a whole
+    msgid: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def render(self, _: Gettext) -> str:
+        text = _(self.msgid).format(**self.params)
+        return _("Line {line}: {problem}").format(line=self.line, problem=text) \
+            if self.line else text
+
+
+class DirectoryError(Exception):
+    """The file was rejected as a whole; `problems` says why, in line order."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = sorted(problems, key=lambda p: p.line)
+        super().__init__("; ".join(p.render(lambda s: s) for p in self.problems))
+
+    def render(self, _: Gettext) -> list[str]:
+        return [p.render(_) for p in self.problems]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def _codec(data: bytes) -> str:
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec
+    # UTF-16 without a BOM: ASCII-heavy text has a zero in every other byte.
+    head = data[:4096]
+    if len(head) >= 4 and head[1::2].count(0) > len(head) // 4:
+        return "utf-16-le"
+    if len(head) >= 4 and head[0::2].count(0) > len(head) // 4:
+        return "utf-16-be"
+    return "utf-8"
+
+
+def _decode(data: bytes) -> str:
+    codec = _codec(data)
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].decode(codec, errors="replace").count("\n") + 1
+        raise DirectoryError([Problem(0, N_(
+            "The file is not UTF-8 or UTF-16 text (unreadable bytes on line {line}). "
+            "In Excel, save it as «CSV UTF-8» or as an .xlsx workbook."), {"line": line})]
+        ) from None
+
+
+def _csv_lines(text: str) -> Lines:
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    delimiter = max((",", ";", "\t", "|"), key=first.count)
+    if not first.count(delimiter):
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    out: Lines = []
+    start = 1
+    try:
+        for cells in reader:
+            out.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise DirectoryError([Problem(start, N_("cannot read this line: {error}"),
+                                      {"error": str(exc)})]) from None
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _xlsx_lines(data: bytes) -> Lines:
+    import openpyxl  # imported here: the bot itself never needs it
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise DirectoryError([Problem(0, N_("The Excel file cannot be opened ({error})."),
+                                      {"error": str(exc) or type(exc).__name__})]) from None
+    try:
+        ws = wb.worksheets[0]
+        ws.reset_dimensions()   # some writers record a wrong sheet size
+        return [(n, [_cell(v) for v in row])
+                for n, row in enumerate(ws.iter_rows(values_only=True), start=1)]
+    finally:
+        wb.close()
+
+
+def read_lines(data: bytes) -> Lines:
+    """The table in a CSV or XLSX file's bytes, as (line number, cells)."""
+    if data.startswith(b"PK\x03\x04"):
+        return _xlsx_lines(data)
+    if data.startswith(b"\xd0\xcf\x11\xe0"):
+        raise DirectoryError([Problem(0, N_(
+            "This is an old Excel file (.xls). Save it as an .xlsx workbook or as «CSV UTF-8»."
+        ))])
+    return _csv_lines(_decode(data))
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+@dataclass(slots=True)
+class ParsedFile:
+    """The units of a file, the line each came from, and what is wrong with it on its own."""
+
+    rows: list[UnitRow]
+    lines: dict[str, int]
+    problems: list[Problem]
+
+
+def _member_count(raw: str) -> int | None:
+    s = raw.strip()
+    if not s:
+        return 0
+    if _GROUPED.fullmatch(s):
+        s = re.sub(r"\D", "", s)
+    if not s.isdigit() or not s.isascii():
+        return None
+    n = int(s)
+    return n if n <= MEMBER_MAX else None
+
+
+def _choice(raw: str, allowed: tuple[str, ...], aliases: dict[str, str]) -> str | None:
+    if raw in allowed:
+        return raw
+    k = _key(raw)
+    return k if k in allowed else aliases.get(k)
+
+
+def parse_lines(table: Lines, *, is_demo: bool = False) -> ParsedFile:
+    """Check a table on its own (not against the database): columns, values, duplicates."""
+    problems: list[Problem] = []
+    rows: list[UnitRow] = []
+    lines: dict[str, int] = {}
+    content = [(n, cells) for n, cells in table if any(c.strip() for c in cells)]
+    if not content:
+        return ParsedFile([], {}, [Problem(0, N_("The file is empty."))])
+    head_line, head = content[0]
+    index: dict[str, int] = {}
+    for i, title in enumerate(head):
+        col = _HEADERS.get(_key(title))
+        if col is None:
+            continue            # an extra column (notes…) is ignored
+        if col in index:
+            problems.append(Problem(head_line, N_("column «{column}» appears twice"),
+                                    {"column": title.strip()}))
+        index.setdefault(col, i)
+    missing = [c for c in REQUIRED if c not in index]
+    for col in missing:
+        problems.append(Problem(head_line, N_("missing column «{column}»"), {"column": col}))
+    if missing:
+        return ParsedFile([], {}, problems)
+    width = max(len(head), max(index.values()) + 1)
+    blank = [""] * (width + 1)
+    pick = operator.itemgetter(*(index.get(c, width) for c in COLUMNS))  # no cluster: ""
+    kinds: dict[str, str | None] = {}
+    blocs: dict[str, str | None] = {"": "other"}
+
+    for n, cells in content[1:]:
+        if len(cells) > width and any(c.strip() for c in cells[width:]):
+            problems.append(Problem(n, N_("more values than columns (is the delimiter right?)")))
+        if len(cells) <= width:
+            cells = cells + blank[len(cells):]
+        raw_code, raw_name, raw_parent, raw_kind, raw_bloc, raw_members, raw_cluster = map(
+            str.strip, pick(cells))
+        code = raw_code.upper()
+        if not code:
+            problems.append(Problem(n, N_("the code is empty")))
+            continue
+        if not _CODE.fullmatch(code):
+            problems.append(Problem(n, N_(
+                "bad code «{code}»: use up to {max} letters, digits, «-» or «_»"),
+                {"code": raw_code, "max": CODE_MAX}))
+            continue
+        if code in lines:
+            problems.append(Problem(n, N_("duplicate code «{code}» (already on line {first})"),
+                                    {"code": code, "first": lines[code]}))
+            continue
+        lines[code] = n
+        name = _clean(raw_name)
+        if not name:
+            problems.append(Problem(n, N_("the name is empty")))
+        elif len(name) > NAME_MAX:
+            problems.append(Problem(n, N_("the name is longer than {max} characters"),
+                                    {"max": NAME_MAX}))
+        kind = kinds.get(raw_kind, "?")
+        if kind == "?":
+            kind = kinds[raw_kind] = _choice(raw_kind, KINDS, _KIND_ALIASES)
+        if kind is None:
+            problems.append(Problem(n, N_("unknown kind «{value}» (expected one of: {allowed})"),
+                                    {"value": raw_kind, "allowed": ", ".join(KINDS)}))
+        bloc = blocs.get(raw_bloc, "?")
+        if bloc == "?":
+            bloc = blocs[raw_bloc] = _choice(raw_bloc, BLOCS, _BLOC_ALIASES)
+        if bloc is None:
+            problems.append(Problem(n, N_("unknown bloc «{value}» (expected one of: {allowed})"),
+                                    {"value": raw_bloc, "allowed": ", ".join(BLOCS)}))
+        members = int(raw_members) if raw_members.isdigit() and raw_members.isascii() \
+            and len(raw_members) < 10 else _member_count(raw_members)
+        if members is None:
+            problems.append(Problem(n, N_("bad member count «{value}»: expected a whole number"),
+                                    {"value": raw_members}))
+        cluster = _clean(raw_cluster) or None
+        if cluster and len(cluster) > CLUSTER_MAX:
+            problems.append(Problem(n, N_("the cluster name is longer than {max} characters"),
+                                    {"max": CLUSTER_MAX}))
+        rows.append(UnitRow(code, name, raw_parent.upper() or None, kind or "",
+                            bloc or "other", members or 0, cluster, is_demo))
+    return ParsedFile(rows, lines, problems)
+
+
+def parse(data: bytes, *, is_demo: bool = False) -> ParsedFile:
+    """`read_lines` then `parse_lines`; undecodable files raise `DirectoryError`."""
+    return parse_lines(read_lines(data), is_demo=is_demo)
+
+
+# --------------------------------------------------------------------------- validating
+
+
+def validate(parsed: ParsedFile, stored: dict[str, StoredUnit]) -> list[Problem]:
+    """Problems of the file against the directory: unknown parents, and cycles (within the
+    file, or made with existing units by a move). Linear: each unit is walked once."""
+    problems: list[Problem] = []
+    in_file = {r.code: r for r in parsed.rows}
+    for r in parsed.rows:
+        p = r.parent_code
+        if p is not None and p not in in_file and p not in stored:
+            problems.append(Problem(parsed.lines[r.code], N_(
+                "unknown parent «{parent}»: it is neither in the file nor in the directory"),
+                {"parent": p}))
+
+    def parent(code: str) -> str | None:
+        r = in_file.get(code)
+        if r is not None:
+            return r.parent_code
+        u = stored.get(code)
+        return u.parent_code if u is not None else None
+
+    done: set[str] = set()
+    for r in parsed.rows:
+        path: list[str] = []
+        on_path: dict[str, int] = {}
+        c: str | None = r.code
+        while c is not None and c not in done and c not in on_path:
+            on_path[c] = len(path)
+            path.append(c)
+            c = parent(c)
+        if c is not None and c in on_path:
+            cycle = path[on_path[c]:]
+            line = min(parsed.lines[x] for x in cycle if x in parsed.lines)
+            problems.append(Problem(line, N_("this makes a cycle: {path}"),
+                                    {"path": " → ".join([*cycle, cycle[0]])}))
+        done.update(path)
+    return problems
+
+
+# --------------------------------------------------------------------------- importing
+
+
+def import_sync(conn: Connection, parsed: ParsedFile) -> ApplyStats:
+    """Validate against the directory and apply, in the caller's transaction; raises
+    `DirectoryError` (before writing anything) when the file has any problem."""
+    store.lock_directory(conn)
+    stored = store.load_units(conn)
+    problems = parsed.problems + validate(parsed, stored)
+    if problems:
+        raise DirectoryError(problems)
+    return store.apply_units(conn, parsed.rows, stored)
+
+
+async def import_units(engine: AsyncEngine, data: bytes) -> ApplyStats:
+    """Import a directory file's bytes in one transaction (nothing is written on error)."""
+    parsed = parse(data)
+    async with engine.begin() as conn:
+        return await conn.run_sync(import_sync, parsed)
+
+
+# --------------------------------------------------------------------------- exporting
+
+
+def _values(r: UnitRow) -> list[Any]:
+    return [r.code, r.name, r.parent_code or "", r.kind, r.bloc, r.member_count,
+            r.cluster or ""]
+
+
+def write_csv(rows: Iterable[UnitRow], fp: IO[str]) -> None:
+    """The same format as bot/data/demo_units.csv (the caller picks the encoding)."""
+    w = csv.writer(fp, lineterminator="\n")
+    w.writerow(COLUMNS)
+    w.writerows(_values(r) for r in rows)
+
+
+def write_xlsx(rows: Iterable[UnitRow], target: str | Path | IO[bytes]) -> None:
+    import openpyxl
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    wb = openpyxl.Workbook(write_only=True)
+    ws = wb.create_sheet("units")
+    for col, width in zip("ABCDEFG", (16, 60, 16, 16, 16, 14, 40), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for title in COLUMNS:
+        cell = WriteOnlyCell(ws, value=title)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    for r in rows:
+        ws.append(_values(r))
+    wb.save(target)
+
+
+async def export_units(engine: AsyncEngine) -> list[UnitRow]:
+    async with engine.connect() as conn:
+        return await conn.run_sync(store.export_units)
+
+
+# --------------------------------------------------------------------------- QR posters
+
+POSTER_SIZE = (1240, 1748)      # portrait, A5 at 210 dpi (A4 at 150 dpi)
+_FONT_DIRS = (
+    "/usr/share/fonts/truetype/dejavu",          # Debian/Ubuntu fonts-dejavu-core
+    "/usr/share/fonts/dejavu",                   # Fedora, Arch, Alpine
+    "/usr/local/share/fonts",
+    "/Library/Fonts",
+    "C:/Windows/Fonts",
+)
+_FONT_FILES = {
+    False: ("DejaVuSans.ttf", "NotoSans-Regular.ttf", "arial.ttf", "Arial.ttf"),
+    True: ("DejaVuSans-Bold.ttf", "NotoSans-Bold.ttf", "arialbd.ttf", "Arial Bold.ttf"),
+}
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    """The Telegram link that opens the bot with the unit's code as the start parameter."""
+    return f"https://t.me/{bot_username.strip().lstrip('@')}?start={code}"
+
+
+def find_font(*, bold: bool = False, extra: Sequence[str | Path] = ()) -> Path | None:
+    """A TrueType font with Vietnamese glyphs: DejaVu Sans from the OS, or the copy that
+    ships inside matplotlib when that is installed; None when there is none."""
+    dirs = [Path(d) for d in extra] + [Path(d) for d in _FONT_DIRS]
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("matplotlib")
+        if spec and spec.origin:
+            dirs.append(Path(spec.origin).parent / "mpl-data" / "fonts" / "ttf")
+    except (ImportError, ValueError):
+        pass
+    for d in dirs:
+        for name in _FONT_FILES[bold]:
+            if (d / name).is_file():
+                return d / name
+    return None
+
+
+def qr_matrix(link: str) -> list[list[bool]]:
+    """The QR code's modules (True = dark), quiet zone of 4 modules included."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=4)
+    qr.add_data(link)
+    qr.make(fit=True)
+    return qr.get_matrix()
+
+
+@dataclass(frozen=True, slots=True)
+class Poster:
+    path: Path
+    link: str
+    qr_origin: tuple[int, int]  # top-left pixel of the matrix (quiet zone included)
+    module: int                 # pixels per module
+    font: Path | None
+
+
+def render_poster(
+    *, name: str, parent_name: str | None, link: str, out: str | Path, _: Gettext,
+    font_path: str | Path | None = None,
+) -> Poster:
+    """A printable PNG: the union's name, a QR code of `link`, one line of instructions."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    regular = Path(font_path) if font_path else find_font()
+    bold = Path(font_path) if font_path else find_font(bold=True) or regular
+    if regular is None:
+        log.warning("no TrueType font found: Vietnamese letters may not render")
+
+    def font(size: int, strong: bool = False) -> Any:
+        path = bold if strong else regular
+        return ImageFont.truetype(str(path), size) if path else ImageFont.load_default(size)
+
+    width, height = POSTER_SIZE
+    margin = 90
+    img = Image.new("RGB", POSTER_SIZE, "white")
+    draw = ImageDraw.Draw(img)
+    accent = (180, 20, 30)
+    draw.rectangle((0, 0, width, 24), fill=accent)
+    draw.rectangle((0, height - 24, width, height), fill=accent)
+
+    def wrap(text: str, f: Any, max_width: int) -> list[str]:
+        lines: list[str] = []
+        for word in text.split():
+            if lines and draw.textlength(f"{lines[-1]} {word}", font=f) <= max_width:
+                lines[-1] += f" {word}"
+            else:
+                lines.append(word)
+        return lines
+
+    def block(text: str, top: int, sizes: Sequence[int], fill: Any, *, strong: bool = False,
+              max_lines: int = 3) -> tuple[int, int]:
+        """Centred, wrapped text at the largest size that fits; returns (next free y, size)."""
+        for size in sizes:
+            f = font(size, strong)
+            lines = wrap(text, f, width - 2 * margin)
+            if len(lines) <= max_lines:
+                break
+        step = int(size * 1.25)
+        for i, line in enumerate(lines):
+            draw.text((width // 2, top + i * step), line, font=f, fill=fill, anchor="ma")
+        return top + len(lines) * step, size
+
+    text = unicodedata.normalize("NFC", name)
+    y, size = block(text, 80, (76, 66, 58, 50, 44, 38), "black", strong=True)
+    if parent_name:
+        small = [s for s in (42, 36, 32, 28, 24) if s <= size * 0.75] or [24]
+        y, _size = block(unicodedata.normalize("NFC", parent_name), y + 10, small, (90, 90, 90))
+
+    bottom_text = _("Scan the code to register your initiative with the union")
+    matrix = qr_matrix(link)
+    n = len(matrix)
+    qr_top = y + 30
+    room = min(width - 2 * margin + 120, height - qr_top - 330)
+    module = max(room // n, 1)
+    side = module * n
+    left = (width - side) // 2
+    for r, row in enumerate(matrix):
+        for c, dark in enumerate(row):
+            if dark:
+                x0, y0 = left + c * module, qr_top + r * module
+                draw.rectangle((x0, y0, x0 + module - 1, y0 + module - 1), fill="black")
+    y, _size = block(bottom_text, qr_top + side + 20, (48, 42, 36, 32), "black", strong=True)
+    shown = link.removeprefix("https://")
+    draw.text((width // 2, max(y + 20, height - 110)), shown, font=font(30), fill=(90, 90, 90),
+              anchor="ma")
+    path = Path(out)
+    img.save(path, "PNG", dpi=(210, 210))
+    return Poster(path=path, link=link, qr_origin=(left, qr_top), module=module, font=regular)
+
+
+def unit_by_code_sync(conn: Connection, code: str) -> tuple[str, str | None] | None:
+    from storage.queries import unit_by_code
+
+    hit = unit_by_code(conn, code)
+    return (hit.name, hit.parent_name) if hit else None
+

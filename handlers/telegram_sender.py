@@ -1,0 +1,78 @@
+"""Delivers outbox messages on Telegram: `bot.delivery.Sender` for python-telegram-bot.
+
+A message is drawn like a reply in `handlers.telegram`: HTML, split at 4,096 characters, the
+options as inline buttons under the last part. Telegram's errors are translated into the
+outbox's vocabulary, with messages that never carry the bot token.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from datetime import timedelta
+
+from telegram import Bot, LinkPreviewOptions
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
+from bot.events import Reply
+from bot.formatting import split_message
+from handlers.telegram import CHANNEL, keyboard
+
+# Anything shaped like a bot token ("123456:AA…"), in case an HTTP error quotes a URL.
+_TOKEN_SHAPE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class TelegramSender:
+    """Sends one outbox message to one Telegram chat through `bot` (e.g. `application.bot`,
+    already initialised). Raises the `bot.delivery` errors; see `translate`."""
+
+    channel = CHANNEL
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
+        # `locale` is not needed: the outbox text was written in the recipient's language.
+        target: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
+        parts = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                await self.bot.send_message(
+                    chat_id=target, text=part, parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard(reply) if last else None,
+                    link_preview_options=_NO_PREVIEW)
+            except TelegramError as exc:
+                raise self.translate(exc) from exc
+
+    def translate(self, exc: TelegramError) -> DeliveryError:
+        """Telegram's error → what the outbox should do about it."""
+        message = self._clean(f"{type(exc).__name__}: {exc.message}")
+        if isinstance(exc, RetryAfter):
+            return RetryLater(_seconds(exc))
+        if isinstance(exc, Forbidden):  # blocked by the user, or the user deleted the account
+            return Unreachable(message)
+        # BadRequest subclasses NetworkError in PTB: test it first.
+        if isinstance(exc, BadRequest):
+            if "chat not found" in exc.message.lower():
+                return Unreachable(message)
+            return DeliveryError(message)  # our request is wrong: retrying will not help
+        # NetworkError (TimedOut; HTTP 5xx arrive as this too), Conflict, InvalidToken, …:
+        # nothing wrong with the message, so it is worth another try later.
+        return Transient(message)
+
+    def _clean(self, text: str) -> str:
+        return _TOKEN_SHAPE.sub("<token>", text.replace(self.bot.token, "<token>"))
+
+
+def _seconds(exc: RetryAfter) -> float:
+    # PTB 22 warns on reading `retry_after` as an int unless PTB_TIMEDELTA is set; both
+    # forms mean seconds.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

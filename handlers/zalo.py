@@ -1,0 +1,602 @@
+"""The Zalo channel, through the Zalo Bot API (bot-api.zaloplatforms.com), with our own client.
+
+The Bot API is shaped like Telegram's (``POST <base>/bot<TOKEN>/<method>`` with a JSON body,
+answers ``{ok, result, description, error_code}``), but poorer, and each difference shapes
+this adapter:
+
+* ``getUpdates`` hands out ONE update per call and has no offset: nothing is confirmed, so
+  the core's event ids (the Zalo ``message_id``) are what recognises a repeat. An empty long
+  poll is answered as error 408 — as HTTP 200 with ``ok: false`` or as HTTP 408.
+* Errors may come with HTTP 200 (a bad token is ``{"ok": false, "error_code": 401}`` with
+  HTTP 200), so ``ok`` and ``error_code`` decide, never the HTTP status alone.
+* Webhook deliveries carry ``X-Bot-Api-Secret-Token``; their body comes with or without the
+  ``{ok, result}`` envelope.
+* No buttons, no command menu, no message edits: options are a numbered list, answered by
+  number or by typing the label (the core resolves both), and commands are typed as words,
+  with or without the slash.
+* Texts are 1–2,000 characters.
+
+Webhook mode acknowledges a delivery only once the core has committed the event, then sends
+the replies in the background, so a crash after the acknowledgement loses no state and a
+redelivery of a committed event changes nothing. The token is part of every URL: it is kept
+out of every log line and exception this module produces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+import unicodedata
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from aiohttp import web
+
+from bot.core import Core
+from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
+from bot.events import Inbound, Outcome, Reply
+from bot.flow import COMMANDS
+from bot.formatting import html_to_plain, split_message
+from bot.i18n import gettext_for
+from bot.locks import KeyedLocks
+from storage.textfold import fold
+
+CHANNEL = "zalo"
+DEFAULT_BASE_URL = "https://bot-api.zaloplatforms.com"
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+MAX_TEXT = 2000  # sendMessage accepts 1–2,000 characters
+MAX_ID = 64  # the width of our event-id and account-id columns
+REQUEST_TIMEOUT = 15.0  # seconds, for every call but the long poll
+HINT = "(Reply with a number, or type your answer.)"
+QUOTA_WAIT = 30.0  # seconds to wait after a 429 in the outbox
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class ZaloApiError(Exception):
+    """A failed Bot API call. ``code`` is Zalo's error_code (or the HTTP status when the answer
+    carried none); None when no answer came at all (network drop, time-out)."""
+
+    def __init__(self, method: str, code: int | None, description: str,
+                 *, retry_after: float | None = None) -> None:
+        self.method = method
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+        super().__init__(f"Zalo {method} failed ({code if code is not None else 'network'}): "
+                         f"{description}")
+
+    @property
+    def retryable(self) -> bool:
+        """Quota, server trouble and lost connections pass; anything else will fail again."""
+        return self.code is None or self.code == 429 or self.code >= 500
+
+
+class ZaloTokenError(ZaloApiError):
+    """Zalo answered 401: the token is wrong or was reset in Zalo Bot Manager."""
+
+    def __init__(self, method: str, description: str = "Unauthorized") -> None:
+        super().__init__(method, 401, description)
+        self.args = ("Zalo rejected the bot token (401)",)
+
+    def __str__(self) -> str:
+        return "Zalo rejected the bot token (401)"
+
+
+# --------------------------------------------------------------------------- the HTTP client
+
+
+class ZaloBotApi:
+    """A minimal Bot API client: one POST per call, the answer unwrapped or raised."""
+
+    def __init__(self, token: str, base_url: str = DEFAULT_BASE_URL) -> None:
+        if not token:
+            raise ValueError("a Zalo bot token is required")
+        self._token = token
+        self._root = base_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        # Every spelling of the token that could end up in an error text.
+        self._spellings = sorted({token, quote(token, safe=""), quote(token, safe=":@")},
+                                 key=len, reverse=True)
+
+    async def open(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    def redact(self, text: str) -> str:
+        for spelling in self._spellings:
+            text = text.replace(spelling, "<token>")
+        return text
+
+    async def call(self, method: str, payload: JSON | None = None,
+                   *, time_limit: float = REQUEST_TIMEOUT) -> Any:
+        """The call's ``result``; raises ZaloApiError (ZaloTokenError for a 401)."""
+        if self._session is None:
+            raise RuntimeError("ZaloBotApi is not open")
+        url = f"{self._root}/bot{self._token}/{method}"
+        failure: str | None = None
+        try:
+            async with self._session.post(
+                    url, json=payload or {},
+                    timeout=aiohttp.ClientTimeout(total=time_limit)) as resp:
+                status = resp.status
+                body = await resp.read()
+        except TimeoutError:
+            failure = f"no answer within {time_limit:g} s"
+        except (aiohttp.ClientError, ValueError, OSError) as exc:
+            # aiohttp's messages may quote the URL (InvalidURL does), and so the token.
+            failure = f"{type(exc).__name__}: {self.redact(str(exc))}"
+        if failure is not None:
+            # Raised outside the except block, so no traceback chains back to the original.
+            raise ZaloApiError(method, None, failure)
+        return self._unwrap(method, status, body)
+
+    def _unwrap(self, method: str, status: int, body: bytes) -> Any:
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict) or "ok" not in answer:
+            # An HTML error page from a proxy or load balancer, or an empty body.
+            code = status if status >= 400 else None
+            raise ZaloApiError(method, code, f"not a Bot API answer (HTTP {status})")
+        if answer.get("ok") is True and status < 400:
+            return answer.get("result")
+        raw_code = answer.get("error_code")
+        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else (
+            status if status >= 400 else 500)
+        description = self.redact(str(answer.get("description") or "")) or f"HTTP {status}"
+        if code == 401:
+            raise ZaloTokenError(method, description)
+        retry_after = None
+        params = answer.get("parameters")
+        if isinstance(params, dict) and isinstance(params.get("retry_after"), int | float):
+            retry_after = float(params["retry_after"])
+        raise ZaloApiError(method, code, description, retry_after=retry_after)
+
+
+# --------------------------------------------------------------------------- translation
+
+
+def _short_id(value: str) -> str:
+    """An id that fits our columns: kept as is when it does, else a stable digest."""
+    if len(value) <= MAX_ID:
+        return value
+    return "h:" + hashlib.sha256(value.encode()).hexdigest()[: MAX_ID - 2]
+
+
+def event_id_of(update: JSON) -> str:
+    """The message_id (a redelivery carries the same); else a digest of the whole event."""
+    message = update.get("message")
+    message_id = message.get("message_id") if isinstance(message, dict) else None
+    if message_id not in (None, ""):
+        return _short_id(str(message_id))
+    raw = json.dumps(update, sort_keys=True, ensure_ascii=False, default=str)
+    return "h:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
+
+
+def parse_command(text: str) -> tuple[str, str] | None:
+    """(command, argument) when the text is a command, typed with or without the slash.
+
+    "/anything" is a command (an unknown one gets the core's "I don't know the command");
+    a bare word is one only when the whole message is exactly a command word, ignoring case,
+    accents and punctuation ("Huỷ", "sangkien"), or "start" followed by an argument.
+    """
+    stripped = text.strip()
+    if stripped.startswith("/") and len(stripped) > 1:
+        head, _sep, args = stripped[1:].partition(" ")
+        name = fold(head.split("@", 1)[0]).replace(" ", "")
+        return (name, args.strip()) if name else None
+    folded = fold(stripped)
+    if folded in COMMANDS:
+        return folded, ""
+    first, _sep, rest = stripped.partition(" ")
+    if rest.strip() and fold(first) == "start":
+        return "start", rest.strip()
+    return None
+
+
+def to_inbound(update: JSON) -> Inbound | None:
+    """The core's view of a Zalo event; None for events the bot does not answer."""
+    event = str(update.get("event_name") or "")
+    message = update.get("message")
+    if not isinstance(message, dict):
+        # message.unsupported.received may come with no message at all: nobody to answer.
+        log.debug("zalo %s without a message: ignored", event or "event")
+        return None
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    user_id = str(sender.get("id") or "")
+    if not user_id or sender.get("is_bot"):
+        log.debug("zalo %s without a human sender: ignored", event)
+        return None
+    if str(chat.get("chat_type") or "PRIVATE").upper() != "PRIVATE":
+        # The flow is a private conversation; groups are not for registering initiatives.
+        log.debug("zalo %s in a group chat: ignored", event)
+        return None
+    common: JSON = {
+        "display_name": str(sender.get("display_name") or sender.get("name") or ""),
+        "language_code": None,  # Zalo does not tell; the core's default applies
+    }
+    eid, uid = event_id_of(update), _short_id(user_id)
+    chat_id = str(chat.get("id") or user_id)
+    if event == "message.text.received":
+        text = message.get("text")
+        text = text if isinstance(text, str) else ""
+        command = parse_command(text)
+        if command is not None:
+            return Inbound(CHANNEL, eid, uid, chat_id, "command", text=command[0],
+                           args=command[1], **common)
+        return Inbound(CHANNEL, eid, uid, chat_id, "text", text=text, **common)
+    # Images (photo or photo_url), stickers, voice, links and anything newer: explained.
+    return Inbound(CHANNEL, eid, uid, chat_id, "unsupported", **common)
+
+
+def unwrap_delivery(body: Any) -> JSON | None:
+    """A webhook body with or without the ``{ok, result}`` envelope → the event."""
+    if not isinstance(body, dict):
+        return None
+    if "event_name" not in body and isinstance(body.get("result"), dict):
+        body = body["result"]
+    return body if body.get("event_name") else None
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(outcome: Outcome) -> list[str]:
+    """The texts to send, in order: each reply as plain text with its options numbered,
+    split under the 2,000-character limit at line or word boundaries."""
+    _ = gettext_for(outcome.locale)
+    blocks: list[str] = []
+    if outcome.toast:  # a stale-button notice; without buttons it can only be said
+        blocks.append(outcome.toast)
+    for reply in outcome.replies:
+        lines = [html_to_plain(reply.text)]
+        for i, opt in enumerate(reply.options, 1):
+            # An option that carries a command (in messages the bot sends on its own) is
+            # answered by typing it; the others by their number, which is their position in
+            # the core's menu — so the numbering keeps counting past a command option.
+            lines.append(f"• {opt.label}: {opt.command}" if opt.command else f"{i}. {opt.label}")
+        if any(not opt.command for opt in reply.options):
+            lines.append(_(HINT))
+        blocks.append("\n".join(lines))
+    parts: list[str] = []
+    for block in blocks:
+        # NFC first: decomposed Vietnamese would count up to three characters per letter.
+        parts += split_message(unicodedata.normalize("NFC", block), MAX_TEXT)
+    return [p for p in parts if p.strip()]  # Zalo refuses an empty text
+
+
+# --------------------------------------------------------------------------- the channel
+
+
+class ZaloChannel:
+    """Long polling or a webhook → core → replies, for one Zalo bot; also the outbox's
+    ``bot.delivery.Sender`` for Zalo."""
+
+    channel = CHANNEL
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        listen_host: str = "0.0.0.0",
+        listen_port: int = 8080,
+        poll_timeout: int = 30,
+        send_attempts: int = 5,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 30.0,
+        drain_timeout: float = 30.0,
+    ) -> None:
+        self.core = core
+        self.api = ZaloBotApi(token, base_url or DEFAULT_BASE_URL)
+        self.webhook_url = webhook_url or None
+        self.webhook_secret = webhook_secret or None
+        if bool(self.webhook_url) != bool(self.webhook_secret):
+            log.warning("zalo: a webhook needs both ZALO_WEBHOOK_URL and ZALO_WEBHOOK_SECRET; "
+                        "using long polling")
+        if self.webhook_mode:
+            assert self.webhook_secret is not None
+            if not 8 <= len(self.webhook_secret) <= 256:
+                raise ValueError("the Zalo webhook secret must be 8–256 characters long")
+        self.listen_host = listen_host
+        self.listen_port = listen_port
+        self.poll_timeout = poll_timeout
+        self.send_attempts = max(1, send_attempts)
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.drain_timeout = drain_timeout
+        self.bot_info: JSON = {}
+        self._chat_locks = KeyedLocks()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopping = False
+
+    @property
+    def webhook_mode(self) -> bool:
+        return bool(self.webhook_url and self.webhook_secret)
+
+    @property
+    def webhook_path(self) -> str:
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Check the token, then listen (webhook) or start polling.
+
+        Raises ZaloTokenError ("Zalo rejected the bot token (401)") for a bad token.
+        """
+        self._stopping = False
+        await self.api.open()
+        try:
+            me = await self._call_retrying("getMe")
+            self.bot_info = me if isinstance(me, dict) else {}
+            name = (self.bot_info.get("account_name") or self.bot_info.get("display_name")
+                    or self.bot_info.get("name") or "?")
+            if self.webhook_mode:
+                await self._start_webhook()
+                log.info("zalo bot %s: webhook on %s:%s%s", name, self.listen_host,
+                         self.listen_port, self.webhook_path)
+            else:
+                # Zalo hands out nothing to polling while a webhook is set.
+                await self._call_retrying("deleteWebhook")
+                self._poller = asyncio.create_task(self._poll_loop(), name="zalo-poll")
+                log.info("zalo bot %s: long polling", name)
+        except BaseException:
+            await self._shutdown_server()
+            await self.api.close()
+            raise
+
+    async def stop(self) -> None:
+        """Stop taking events, finish the ones taken (their replies included), close."""
+        self._stopping = True
+        if self._poller is not None:
+            poller, self._poller = self._poller, None
+            poller.cancel()
+            try:
+                await poller
+            except asyncio.CancelledError:
+                pass
+        await self._shutdown_server()
+        await self._drain()
+        await self.api.close()
+
+    async def _start_webhook(self) -> None:
+        app = web.Application(client_max_size=1024 * 1024)
+        app.router.add_post(self.webhook_path, self._on_webhook)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.listen_host, self.listen_port)
+        self._runner = runner
+        await site.start()
+        # Listen first: Zalo may deliver as soon as the webhook is set.
+        await self._call_retrying("setWebhook", {"url": self.webhook_url,
+                                                 "secret_token": self.webhook_secret})
+
+    async def _shutdown_server(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def _drain(self) -> None:
+        deadline = time.monotonic() + self.drain_timeout
+        while self._tasks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("zalo: %d tasks still running at stop; cancelled", len(self._tasks))
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+                return
+            # Handling tasks start sending tasks: loop until nothing is left.
+            await asyncio.wait(list(self._tasks), timeout=remaining)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)  # a reference, or the task may be collected mid-flight
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("zalo task %s failed: %s", task.get_name(), self.api.redact(repr(exc)))
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _poll_loop(self) -> None:
+        """getUpdates forever: 408 is an empty poll; any other failure backs off and retries."""
+        delay = 0.0
+        while not self._stopping:
+            started = time.monotonic()
+            try:
+                update = await self.api.call(
+                    "getUpdates", {"timeout": str(self.poll_timeout)},
+                    time_limit=self.poll_timeout + REQUEST_TIMEOUT)
+            except ZaloApiError as exc:
+                if exc.code == 408:
+                    delay = 0.0
+                    # An empty poll that came back at once (e.g. a webhook set elsewhere)
+                    # must not turn into a busy loop.
+                    if time.monotonic() - started < min(1.0, self.poll_timeout / 2):
+                        await asyncio.sleep(0.5)
+                    continue
+                delay = min(max(delay * 2, self.retry_delay), self.max_retry_delay)
+                if isinstance(exc, ZaloTokenError):
+                    log.error("Zalo rejected the bot token (401) while polling; "
+                              "retrying in %.1f s", delay)
+                else:
+                    log.warning("zalo polling: %s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            except Exception as exc:  # never let one odd answer end the polling
+                delay = min(max(delay * 2, self.retry_delay), self.max_retry_delay)
+                log.error("zalo polling: unexpected %s; retrying in %.1f s",
+                          self.api.redact(repr(exc)), delay)
+                await asyncio.sleep(delay)
+                continue
+            delay = 0.0
+            for item in update if isinstance(update, list) else [update]:
+                if isinstance(item, dict) and item:
+                    self._receive(item)
+
+    def _receive(self, update: JSON) -> asyncio.Task[Outcome | None] | None:
+        try:
+            inbound = to_inbound(update)
+        except Exception as exc:
+            log.warning("zalo: could not read a %s event: %r", update.get("event_name"), exc)
+            return None
+        if inbound is None:
+            return None
+        log.debug("zalo %s %s from %s", update.get("event_name"), inbound.event_id,
+                  inbound.user_id)
+        return self._dispatch(inbound)
+
+    def _dispatch(self, inbound: Inbound) -> asyncio.Task[Outcome | None]:
+        """Handle one event now; its replies go out after those of earlier events of the chat.
+
+        The sending task is created first, synchronously, so it queues for the chat's lock
+        in arrival order — whatever order the handling tasks finish in.
+        """
+        ready: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._spawn(self._send_when_ready(inbound, ready), f"zalo-send-{inbound.event_id}")
+        return self._spawn(self._handle(inbound, ready), f"zalo-handle-{inbound.event_id}")
+
+    async def _handle(self, inbound: Inbound,
+                      ready: asyncio.Future[Outcome]) -> Outcome | None:
+        try:
+            outcome = await self.core.handle(inbound)  # returns once committed
+        except BaseException as exc:
+            if not ready.done():
+                ready.cancel()
+            if isinstance(exc, Exception):
+                log.error("zalo event %s not handled: %r", inbound.event_id, exc)
+                return None
+            raise
+        ready.set_result(outcome)
+        return outcome
+
+    async def _on_webhook(self, request: web.Request) -> web.StreamResponse:
+        assert self.webhook_secret is not None
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            log.warning("zalo webhook: wrong or missing secret from %s", request.remote)
+            return web.Response(status=403, text="forbidden")
+        try:
+            body = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="not JSON")
+        update = unwrap_delivery(body)
+        if update is None:
+            # Nothing to answer; a 4xx would only make Zalo deliver it again.
+            log.warning("zalo webhook: a delivery without an event_name was ignored")
+            return web.json_response({"ok": True})
+        if self._stopping:
+            return web.Response(status=503, text="stopping")
+        task = self._receive(update)
+        if task is not None:
+            # Acknowledge only once the event is committed; the shield keeps the handling
+            # going should Zalo hang up first. Replies are sent in the background.
+            outcome = await asyncio.shield(task)
+            if outcome is None:
+                return web.Response(status=503, text="not handled")
+        return web.json_response({"ok": True})
+
+    # ------------------------------------------------------------------ sending
+
+    async def _send_when_ready(self, inbound: Inbound, ready: asyncio.Future[Outcome]) -> None:
+        async with self._chat_locks.hold(inbound.chat_id):
+            try:
+                outcome = await ready
+            except asyncio.CancelledError:
+                if ready.cancelled():
+                    return  # the event was not handled: nothing to say
+                raise
+            if outcome.duplicate:
+                return
+            for part in render(outcome):
+                if not await self.send_text(inbound.chat_id, part):
+                    break  # the rest would read out of context
+
+    async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
+        """``Sender``: one message the bot sends on its own. No retries here — the outbox
+        retries, told how by the DeliveryError raised. A reply longer than one Zalo message
+        may then repeat its first parts; better than losing the rest."""
+        for part in render(Outcome([reply], locale=locale)):
+            failure: DeliveryError | None = None
+            try:
+                await self.api.call("sendMessage", {"chat_id": chat_id, "text": part})
+            except ZaloApiError as exc:
+                failure = delivery_error(exc)
+            if failure is not None:
+                raise failure  # outside the except block: no chained traceback
+
+    async def send_text(self, chat_id: str, text: str) -> bool:
+        """Send one text (≤ 2,000 characters), retrying quota and server errors."""
+        try:
+            await self._call_retrying("sendMessage", {"chat_id": chat_id, "text": text},
+                                      attempts=self.send_attempts)
+            return True
+        except ZaloTokenError:
+            log.error("Zalo rejected the bot token (401): a reply to chat %s was not sent",
+                      chat_id)
+        except ZaloApiError as exc:
+            log.error("zalo: a reply to chat %s was not sent: %s", chat_id, exc)
+        return False
+
+    async def _call_retrying(self, method: str, payload: JSON | None = None,
+                             *, attempts: int | None = None) -> Any:
+        """A call with exponential back-off on 429, 5xx and lost connections.
+
+        A lost connection may hide a message that did arrive; sending it twice is the lesser
+        harm than losing it.
+        """
+        attempts = attempts or self.send_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self.api.call(method, payload)
+            except ZaloApiError as exc:
+                if not exc.retryable or attempt == attempts:
+                    raise
+                delay = min(exc.retry_after or self.retry_delay * 2 ** (attempt - 1),
+                            self.max_retry_delay)
+                log.warning("zalo %s: %s; attempt %d of %d in %.1f s", method,
+                            exc.code if exc.code is not None else "network error",
+                            attempt + 1, attempts, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def delivery_error(exc: ZaloApiError) -> DeliveryError:
+    """A Bot API failure in the outbox's terms."""
+    if exc.code == 429:
+        # Zalo publishes no quota and sends no retry_after: wait a while, not a moment.
+        return RetryLater(exc.retry_after or QUOTA_WAIT)
+    if exc.code in (400, 404):
+        # A chat that does not exist, or never wrote to the bot: retrying cannot help.
+        return Unreachable(str(exc))
+    # Network, 5xx, 401 (a token being fixed) and 403 (a server error in Zalo's own table).
+    return Transient(str(exc))

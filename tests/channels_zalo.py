@@ -1,0 +1,168 @@
+"""The Zalo harness for the end-to-end suite: the real Zalo adapter against the fake Zalo.
+
+Same interface as ``tests.channels.TelegramHarness``. Zalo has no buttons: options arrive as a
+numbered list at the end of a message, so ``options``/``labels`` parse that list and
+``press`` answers by typing the option's number, as a worker would.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core import Core
+from bot.flow import STEPS
+from bot.i18n import SUPPORTED_LOCALES, gettext_for
+from handlers.zalo import HINT, ZaloChannel
+from storage.models import account_t
+from tests.fakes.zalo_server import FakeZalo
+
+# The hint that closes every numbered list, in each language.
+HINTS = frozenset(gettext_for(locale)(HINT) for locale in SUPPORTED_LOCALES)
+_OPTION = re.compile(r"^(\d+)\. (.+)$")
+WEBHOOK_SECRET = "harness-webhook-secret"
+
+
+def numbered_options(text: str) -> list[tuple[int, str]]:
+    """(number, label) of the list that ends ``text``: the lines numbered 1…n just above the
+    hint. A numbered line elsewhere (a user's own "1. …" in a summary) is not an option."""
+    lines = text.split("\n")
+    if not lines or lines[-1] not in HINTS:
+        return []
+    found: list[tuple[int, str]] = []
+    for line in reversed(lines[:-1]):
+        match = _OPTION.match(line)
+        if match is None:
+            break
+        found.append((int(match.group(1)), match.group(2)))
+    found.reverse()
+    numbers = [n for n, _label in found]
+    # Keep the longest tail that counts 1, 2, … n.
+    while found and numbers != list(range(1, len(found) + 1)):
+        found, numbers = found[1:], numbers[1:]
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ZaloHarness:
+    name = "zalo"
+
+    def __init__(self, engine_factory: Callable[[], AsyncEngine], *, locale: str = "en",
+                 mode: Literal["polling", "webhook"] = "polling", **fake_options: Any) -> None:
+        self.engine_factory = engine_factory
+        self.locale = locale
+        self.mode = mode
+        self.fake = FakeZalo(**fake_options)
+        self.engine: AsyncEngine | None = None
+        self.core: Core | None = None
+        self.channel: ZaloChannel | None = None
+        self.port = free_port() if mode == "webhook" else 0
+
+    async def start(self) -> None:
+        await self.fake.start()
+        await self._start_app()
+
+    async def _start_app(self) -> None:
+        self.engine = self.engine_factory()
+        self.core = Core(self.engine, default_locale=self.locale)
+        webhook: dict[str, Any] = {}
+        if self.mode == "webhook":
+            webhook = {"webhook_url": f"http://127.0.0.1:{self.port}/zalo/webhook",
+                       "webhook_secret": WEBHOOK_SECRET,
+                       "listen_host": "127.0.0.1", "listen_port": self.port}
+        self.channel = ZaloChannel(self.core, token=self.fake.token,
+                                   base_url=self.fake.base_url, poll_timeout=1,
+                                   retry_delay=0.05, max_retry_delay=0.5, **webhook)
+        await self.channel.start()
+
+    async def _stop_app(self) -> None:
+        assert self.channel and self.core and self.engine
+        await self.channel.stop()
+        await self.core.aclose()
+        await self.engine.dispose()
+
+    async def restart(self) -> None:
+        """Shut the application down completely and build it again on the same database."""
+        await self._stop_app()
+        await self._start_app()
+
+    async def stop(self) -> None:
+        await self._stop_app()
+        await self.fake.close()
+
+    # ---- the user's side
+    def texts(self, user: int) -> list[str]:
+        return [m["text"] for m in self.fake.messages(user)]
+
+    async def _await_reply(self, user: int, before: int, *, expect_reply: bool = True) -> list[str]:
+        if expect_reply:
+            await self.fake.wait_for_messages(user, before + 1, timeout=10)
+        await self.fake.wait_idle(timeout=10, quiet=0.15)
+        return self.texts(user)[before:]
+
+    async def send(self, user: int, text: str, *, expect_reply: bool = True) -> list[str]:
+        before = len(self.fake.messages(user))
+        self.fake.push_text(user, text)
+        return await self._await_reply(user, before, expect_reply=expect_reply)
+
+    async def send_unsupported(self, user: int, kind: str) -> list[str]:
+        """Telegram's kinds mapped to the closest Zalo events."""
+        before = len(self.fake.messages(user))
+        if kind == "sticker":
+            self.fake.push_sticker(user)
+        elif kind == "photo":
+            self.fake.push_image(user)
+        elif kind == "voice":
+            self.fake.push_voice(user)
+        else:  # location, document, contact…: Zalo says "unsupported"
+            self.fake.push_unsupported(user)
+        return await self._await_reply(user, before)
+
+    def options(self, user: int) -> list[tuple[str, str, int]]:
+        """(message id, label, number) of the numbered list in the newest message that has
+        one; on Zalo only the newest list can be answered."""
+        for message in reversed(self.fake.messages(user)):
+            found = numbered_options(message["text"])
+            if found:
+                return [(message["message_id"], label, n) for n, label in found]
+        return []
+
+    def labels(self, user: int) -> list[str]:
+        return [label for _mid, label, _n in self.options(user)]
+
+    async def press(self, user: int, label_part: str, *, expect_reply: bool = True) -> list[str]:
+        """Answer the newest list by the option's number — or by its label where the step
+        reads a typed number as an answer of its own (see ``_numbers_pick_options``)."""
+        for _mid, label, number in self.options(user):
+            if label_part.lower() in label.lower():
+                typed = str(number) if await self._numbers_pick_options(user) else label
+                return await self.send(user, typed, expect_reply=expect_reply)
+        raise AssertionError(f"no option {label_part!r} in {self.labels(user)}")
+
+    async def _numbers_pick_options(self, user: int) -> bool:
+        """Whether the user's current step takes a typed number as an option.
+
+        Text-entry steps (title, benefit, co-authors…) read "1" as an answer, yet the reply
+        does not say so: ``Reply`` carries no such flag, so every list is drawn with the
+        "reply with a number" hint. Until the core says it per reply, the harness asks the
+        step, and tests/test_zalo.py keeps the gap visible as an expected failure.
+        """
+        assert self.engine is not None
+        async with self.engine.connect() as conn:
+            step = (await conn.execute(select(account_t.c.step).where(
+                account_t.c.channel == "zalo",
+                account_t.c.external_id == self.fake.user_id(user)))).scalar()
+        return bool(getattr(STEPS.get(step or ""), "numbered", True))
+
+    def stats(self) -> dict[str, Any]:
+        return {"calls": len(self.fake.calls)}

@@ -1,0 +1,178 @@
+"""The review workflow through the core: alerts written to the outbox, decisions, the
+author's side, scope refusals, concurrent reviewers, digests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core import Core
+from bot.review import compose_digests
+from storage.models import initiative_event_t, initiative_t, outbox_t, pending_alert_t, person_t
+from tests.driver import Chat
+from tests.test_flow import rows, walk_to_summary
+from tests.test_people import invite
+
+
+async def setup_people(core: Core) -> tuple[Chat, Chat, Chat]:
+    """A chair of LĐLĐ huyện Phú Riềng, a support team member of a grassroots union under it,
+    and a worker of that grassroots union."""
+    chair, helper, worker = Chat(core, "chair"), Chat(core, "helper"), Chat(core, "worker")
+    await chair.say(await invite(core, "chair", "BPC-PR"))
+    await helper.say(await invite(core, "support", "BPC-PR-001"))
+    await worker.say("/start BPC-PR-001")
+    await worker.press("English")
+    await worker.press("Use")
+    return chair, helper, worker
+
+
+async def submit(worker: Chat) -> str:
+    await walk_to_summary(worker)
+    seen = await worker.press("Submit")
+    return seen.split("code is ")[1].split(".")[0]
+
+
+async def outbox_rows(core: Core, **where: object) -> list[dict]:
+    stmt = select(outbox_t).order_by(outbox_t.c.id)
+    for k, v in where.items():
+        stmt = stmt.where(outbox_t.c[k] == v)
+    return [dict(r) for r in await rows(core, stmt)]
+
+
+async def test_alerts_go_to_the_receiving_union_and_the_authors_support_team(
+    mem_core: Core,
+) -> None:
+    chair, helper, worker = await setup_people(mem_core)
+    out = await worker.event("command", "sangkien")
+    assert not out.enqueued
+    await worker.say("/huy")
+    code = await submit(worker)
+    alerts = await outbox_rows(mem_core, kind="alert")
+    assert sorted(a["chat_id"] for a in alerts) == ["chair", "helper"]
+    assert all(code in a["text"] and "Nguyễn Văn A" in a["text"] for a in alerts)
+    assert '"a:valid:' in alerts[0]["options"] and f"/hople {code}" in alerts[0]["options"]
+    assert worker.last is not None and worker.last.enqueued
+
+
+async def test_a_full_review_cycle(mem_core: Core) -> None:
+    chair, _helper, worker = await setup_people(mem_core)
+    code = await submit(worker)
+    [ini] = await rows(mem_core, select(initiative_t))
+    # The chair returns it for revision from the alert's button: a reason is required.
+    seen = Chat.text_of(await chair.event("choice", f"a:revise:{ini['id']}"))
+    assert "Why?" in seen
+    assert "5–1000" in await chair.say("ngắn")
+    seen = await chair.say("Cần bổ sung số liệu tiết kiệm điện năng")
+    assert "needs revision" in seen
+    [notice] = await outbox_rows(mem_core, kind="decision", chat_id="worker")
+    assert "Cần bổ sung số liệu" in notice["text"] and '"a:edit:' in notice["options"]
+    # The author edits and resubmits; the reviewers are alerted again.
+    seen = Chat.text_of(await worker.event("choice", f"a:edit:{ini['id']}"))
+    assert "Editing" in seen and "Submit it?" in seen
+    await worker.press("Edit a field")
+    await worker.press("Title")
+    await worker.say("Cải tiến dây chuyền đóng gói, có số liệu")
+    seen = await worker.press("Submit")
+    assert "under review" in seen
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert ini["status"] == "under_review"
+    assert ini["title"] == "Cải tiến dây chuyền đóng gói, có số liệu"
+    assert len(await outbox_rows(mem_core, kind="alert", chat_id="chair")) == 2
+    # Valid: final unless the chair reopens it.
+    assert "now valid" in await chair.say(f"/hople {code}")
+    assert "already valid" in await chair.say(f"/hople {code}")
+    assert "already valid" in await worker.say(f"/rut {code}")
+    assert "now under review" in await chair.say(f"/moilai {code}")
+    assert "now withdrawn" in await worker.say(f"/rut {code}")
+    history = await rows(mem_core, select(initiative_event_t).order_by(initiative_event_t.c.id))
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        (None, "under_review"), ("under_review", "needs_revision"),
+        ("needs_revision", "under_review"), ("under_review", "valid"),
+        ("valid", "under_review"), ("under_review", "withdrawn")]
+    assert history[1]["reason"] == "Cần bổ sung số liệu tiết kiệm điện năng"
+    seen = await worker.say(f"/xem {code}")
+    assert "History" in seen and "Cần bổ sung số liệu" in seen
+
+
+async def test_refusals_outside_the_scope(mem_core: Core) -> None:
+    _chair, _helper, worker = await setup_people(mem_core)
+    code = await submit(worker)
+    outsider = Chat(mem_core, "outsider")
+    await outsider.say(await invite(mem_core, "chair", "THA"))
+    for cmd in (f"/xem {code}", f"/hople {code}", f"/bosung {code} lý do gì đó",
+                f"/moilai {code}"):
+        assert "not allowed" in await outsider.say(cmd), cmd
+    stranger = Chat(mem_core, "stranger")
+    assert "not allowed" in await stranger.say(f"/xem {code}")
+    assert "Only support teams and chairs" in await stranger.say("/choduyet")
+    assert "not allowed" in await stranger.say(f"/rut {code}")
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert ini["status"] == "under_review"
+
+
+async def test_pending_queue_oldest_first(mem_core: Core) -> None:
+    chair, _helper, worker = await setup_people(mem_core)
+    codes = [await submit(worker) for _ in range(6)]
+    seen = await chair.say("/choduyet")
+    assert seen.index(codes[0]) < seen.index(codes[4]) and codes[5] not in seen
+    seen = await chair.press("Older")
+    assert codes[5] in seen
+    seen = await chair.press(codes[5])
+    assert "Valid" in chair.labels() and "Description" in seen
+
+
+async def test_digest_instead_of_alerts(mem_core: Core) -> None:
+    chair, _helper, worker = await setup_people(mem_core)
+    assert "one digest a day" in await chair.say("/thongbao")
+    await submit(worker)
+    await submit(worker)
+    assert await outbox_rows(mem_core, kind="alert", chat_id="chair") == []
+    held = await rows(mem_core, select(pending_alert_t))
+    assert len(held) == 2
+    async with mem_core.engine.begin() as conn:
+        await conn.execute(update(pending_alert_t).values(
+            created_at=datetime(2026, 11, 23, 1, 0, tzinfo=UTC)))
+    at = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)  # 17:05 in Vietnam
+    async with mem_core.engine.begin() as conn:
+        early = await conn.run_sync(lambda c: compose_digests(
+            c, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
+        first = await conn.run_sync(lambda c: compose_digests(c, now=at))
+        again = await conn.run_sync(lambda c: compose_digests(c, now=at))
+    assert (early, first, again) == (0, 1, 0)
+    [digest] = await outbox_rows(mem_core, kind="digest")
+    assert digest["chat_id"] == "chair" and digest["text"].count("SK-") == 2
+    assert "now get an alert" in await chair.say("/thongbao")
+    [p] = await rows(mem_core, select(person_t.c.alert_mode).where(person_t.c.id == 1))
+    assert p["alert_mode"] in ("instant", "digest")
+
+
+async def test_two_reviewers_decide_at_once(db_factory: Callable[[], AsyncEngine]) -> None:
+    """Two processes, two reviewers, the same initiative: exactly one decision wins."""
+    engines = [db_factory(), db_factory()]
+    cores = [Core(e, default_locale="en") for e in engines]
+    try:
+        chair, helper, worker = await setup_people(cores[0])
+        await submit(worker)
+        [ini] = await rows(cores[0], select(initiative_t))
+        reviewer_b = Chat(cores[1], "reviewer-b")  # the other process
+        await reviewer_b.say(await invite(cores[0], "support", "BPC-PR"))
+        results = await asyncio.gather(
+            chair.event("command", "hople", ini["code"]),
+            reviewer_b.event("command", "khonghople", f"{ini['code']} trùng với sáng kiến khác"))
+        texts = [Chat.text_of(r) for r in results]
+        lost = [t for t in texts if "already" in t]
+        won = [t for t in texts if " is now " in t and t not in lost]
+        assert len(won) == 1 and len(lost) == 1, texts
+        events = await rows(cores[0], select(initiative_event_t).where(
+            initiative_event_t.c.from_status == "under_review"))
+        assert len(events) == 1
+        del helper, chair
+    finally:
+        for c in cores:
+            await c.aclose()
+        for e in engines:
+            await e.dispose()
