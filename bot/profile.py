@@ -105,8 +105,6 @@ class ObUnit(UnitSearch):
 
 @step("ob_name")
 class ObName(Step):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._

@@ -193,8 +193,6 @@ def start_decision(ctx: Ctx, action: str, args: str) -> None:
 
 @step("review_reason")
 class ReviewReason(Step):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._

@@ -158,8 +158,6 @@ def show_mine(ctx: Ctx, _args: str = "") -> None:
 
 @step("author_name")
 class AuthorName(DraftStep):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
@@ -178,8 +176,6 @@ class AuthorName(DraftStep):
 
 @step("author_phone")
 class AuthorPhone(DraftStep):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
@@ -332,8 +328,6 @@ class AuthorUnit(UnitSearch):
 
 @step("title")
 class Title(DraftStep):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
@@ -356,8 +350,6 @@ class Title(DraftStep):
 
 @step("description")
 class Description(DraftStep):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
@@ -407,8 +399,6 @@ _DATE_ERRORS = {
 
 @step("applied")
 class Applied(DraftStep):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
@@ -541,8 +531,6 @@ def coauthor_list(draft: dict[str, Any]) -> list[str]:
 
 @step("coauthors")
 class Coauthors(DraftStep):
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
@@ -619,8 +607,6 @@ class Unit(UnitSearch):
 @step("attachments")
 class Attachments(DraftStep):
     accepts_files = True
-    numbered = False
-
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._

@@ -93,7 +93,9 @@ class TelegramHarness:
         return [label for mid, label, _data in opts if mid == newest]
 
     async def press(self, user: int, label_part: str, *, expect_reply: bool = True) -> list[str]:
-        for mid, label, data in reversed(self.options(user)):
+        options = list(reversed(self.options(user)))
+        exact = [o for o in options if o[1].lower() == label_part.lower()]
+        for mid, label, data in exact or options:
             if label_part.lower() in label.lower():
                 before = len(self.fake.messages(user))
                 self.fake.push_callback(user, mid, data)

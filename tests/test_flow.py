@@ -267,3 +267,15 @@ async def test_language_choice_is_per_user(mem_core: Core) -> None:
     assert "/sangkien" in seen_en and "/sangkien" in seen_vi
     [acc] = await rows(mem_core, select(account_t).where(account_t.c.external_id == "en-user"))
     assert acc["locale"] == "en"
+
+
+async def test_a_typed_number_picks_an_option_on_text_steps(mem_core: Core) -> None:
+    """On Zalo and the terminal options are numbered; "1" at the co-authors step is the
+    option, not a name (only the benefit step reads numbers as amounts)."""
+    chat = Chat(mem_core, "num", channel="zalo")
+    await to_benefit(chat)
+    await chat.press("Not quantifiable")
+    seen = await chat.say("1")  # "No co-authors"
+    assert "Receiving union" in seen
+    [draft] = await rows(mem_core, select(draft_t))
+    assert draft["coauthors"] == "[]" and draft["step"] == "unit"
