@@ -187,6 +187,8 @@ class Core:
                 (u, first[u].chat_id, first[u].display_name) for u in missing])
             rows.update(queries.load_accounts(conn, channel=channel, external_ids=missing,
                                               lock=True))
+        queries.mark_reachable(conn, account_ids=[r["id"] for r in rows.values()
+                                                 if not r["reachable"]])
         return {(channel, u): Conversation(rows[u]) for u in users}
 
     def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime) -> Outcome:

@@ -116,6 +116,13 @@ _DRAFT_UPDATE = (
 )
 
 
+def mark_reachable(conn: Connection, *, account_ids: Sequence[int]) -> None:
+    """A user who had blocked the bot wrote again: messages can reach them once more."""
+    if account_ids:
+        conn.execute(update(account_t).where(account_t.c.id.in_(account_ids))
+                     .values(reachable=True))
+
+
 def save_accounts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Write back changed conversation state (one executemany)."""
     if rows:

@@ -176,3 +176,15 @@ async def test_two_reviewers_decide_at_once(db_factory: Callable[[], AsyncEngine
             await c.aclose()
         for e in engines:
             await e.dispose()
+
+
+async def test_a_user_who_writes_again_is_reachable_again(mem_core: Core) -> None:
+    from storage.models import account_t
+
+    chat = Chat(mem_core, "blocked-once")
+    await chat.say("/start")
+    async with mem_core.engine.begin() as conn:
+        await conn.execute(update(account_t).values(reachable=False))
+    await chat.say("/trogiup")
+    [acc] = await rows(mem_core, select(account_t.c.reachable))
+    assert acc["reachable"] is True
