@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.conversation import Ctx
-from bot.events import Option, Reply
+from bot.events import Option
 from bot.fields import field_label
 from bot.formatting import TIMEZONE, esc, local_datetime, shorten
 from bot.i18n import N_, gettext_for
@@ -495,11 +495,3 @@ def next_digest_time(now: datetime) -> datetime:
     local = now.astimezone(TIMEZONE)
     at = local.replace(hour=DIGEST_HOUR, minute=0, second=0, microsecond=0)
     return at if at > local else at + timedelta(days=1)
-
-
-def render_outbox_row(row: dict[str, Any]) -> Reply:
-    """An outbox row back into a Reply for a channel's sender."""
-    opts = json.loads(row.get("options") or "[]")
-    return Reply(row["text"], tuple(Option(o["label"], o["token"], o.get("command", ""))
-                                    for o in opts))
-
