@@ -22,7 +22,7 @@ from bot.events import Option
 from bot.fields import field_label
 from bot.formatting import TIMEZONE, esc, local_datetime, shorten
 from bot.i18n import N_, gettext_for
-from bot.steps import Step, command, goto, home, join, step
+from bot.steps import Step, command, goto, home, join, page_options, step, turn_page
 from bot.submission import STATUS_LABELS, coauthor_list
 from storage import access, outbox, review, similar
 
@@ -423,18 +423,12 @@ class Pending(Step):
                 code=r["code"], title=esc(shorten(r["title"], 60)), unit=esc(r["unit_name"]),
                 when=local_datetime(r["submitted_at"], ctx.locale)))
             options.append((r["code"], f"v:{r['id']}"))
-        if page > 0:
-            options.append((_("‹ Newer"), "prev"))
-        if len(rows) > PENDING_PAGE:
-            options.append((_("Older ›"), "next"))
-        options.append((_("‹ Close"), "close"))
+        options += page_options(ctx, page=page, more=len(rows) > PENDING_PAGE)
         ctx.ask(join(error, "\n".join(lines)), options)
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> None:
-        page = int(ctx.conv.state.get("page", 0))
-        if value in ("next", "prev"):
-            ctx.conv.state["page"] = max(0, page + (1 if value == "next" else -1))
+        if turn_page(ctx, value):
             return cls.ask(ctx)
         if value.startswith("v:"):
             return act(ctx, f"a:view:{value[2:]}")

@@ -199,6 +199,25 @@ def leave_flow(ctx: Ctx) -> None:
     ctx.conv.draft_id = None
 
 
+def page_options(ctx: Ctx, *, page: int, more: bool) -> list[tuple[str, str]]:
+    """The buttons under a paged list: newer, older, close."""
+    _ = ctx._
+    options = [(_("‹ Newer"), "prev")] if page > 0 else []
+    if more:
+        options.append((_("Older ›"), "next"))
+    options.append((_("‹ Close"), "close"))
+    return options
+
+
+def turn_page(ctx: Ctx, value: str) -> bool:
+    """Handle "prev"/"next" of a paged list; False when the value is something else."""
+    if value not in ("next", "prev"):
+        return False
+    page = int(ctx.conv.state.get("page", 0))
+    ctx.conv.state["page"] = max(0, page + (1 if value == "next" else -1))
+    return True
+
+
 def home(ctx: Ctx, error: str | None = None) -> None:
     leave_flow(ctx)
     STEPS["idle"].ask(ctx, error=error)

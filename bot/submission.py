@@ -22,7 +22,18 @@ from bot.events import Inbound
 from bot.fields import field_label, fields
 from bot.formatting import TIMEZONE, esc, local_datetime, number, shorten, vnd
 from bot.i18n import N_
-from bot.steps import STEPS, Step, command, goto, home, join, leave_flow, step
+from bot.steps import (
+    STEPS,
+    Step,
+    command,
+    goto,
+    home,
+    join,
+    leave_flow,
+    page_options,
+    step,
+    turn_page,
+)
 from storage import access, queries, similar
 from storage import review as review_queries
 
@@ -901,18 +912,11 @@ class Mine(Step):
                 code=r["code"], title=esc(shorten(r["title"], 80)),
                 status=_(STATUS_LABELS.get(r["status"], r["status"])),
                 unit=esc(r["unit_name"]), when=local_datetime(r["submitted_at"], ctx.locale)))
-        options = []
-        if page > 0:
-            options.append((_("‹ Newer"), "prev"))
-        if len(rows) > MINE_PAGE:
-            options.append((_("Older ›"), "next"))
-        options.append((_("‹ Close"), "close"))
-        ctx.ask(join(error, "\n".join(lines)), options)
+        ctx.ask(join(error, "\n".join(lines)),
+                page_options(ctx, page=page, more=len(rows) > MINE_PAGE))
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> None:
-        page = int(ctx.conv.state.get("page", 0))
-        if value in ("next", "prev"):
-            ctx.conv.state["page"] = max(0, page + (1 if value == "next" else -1))
+        if turn_page(ctx, value):
             return cls.ask(ctx)
         home(ctx)
