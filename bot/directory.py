@@ -384,7 +384,12 @@ async def import_units(engine: AsyncEngine, data: bytes) -> ApplyStats:
     """Import a directory file's bytes in one transaction (nothing is written on error)."""
     parsed = parse(data)
     async with engine.begin() as conn:
-        return await conn.run_sync(import_sync, parsed)
+        stats = await conn.run_sync(import_sync, parsed)
+    if store.wants_vacuum(engine, stats):
+        async with engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.run_sync(store.vacuum_directory)
+    return stats
 
 
 # --------------------------------------------------------------------------- exporting

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
 
-from storage.models import unit_t, unit_term_t
-from storage.queries import UnitRow
+from storage.models import unit_t, unit_term_count_t, unit_term_t
+from storage.queries import UnitRow, is_grassroots, refresh_term_counts
 from storage.textfold import terms
 
 # Rows per statement when deleting by id lists (well under SQLite's 32,766 variables).
@@ -206,6 +206,7 @@ def apply_units(
     name = {c: u.name for c, u in stored.items()}
     incoming: dict[str, UnitRow] = {}
     dirty_roots: list[str] = []          # renamed or moved: their subtrees need new terms
+    regrouped: list[str] = []            # became or stopped being grassroots: own terms only
     for r in rows:
         incoming[r.code] = r
         parent_of[r.code] = r.parent_code
@@ -223,6 +224,8 @@ def apply_units(
                 stats.renamed.append(r.code)
             if old.parent_code != r.parent_code or old.name != r.name:
                 dirty_roots.append(r.code)
+            elif is_grassroots(old.kind) != is_grassroots(r.kind):
+                regrouped.append(r.code)   # same words, filed under the other kind
     stats.untouched = len(stored) - (len(incoming) - stats.added)
 
     # Levels and parents-first order over the final tree.
@@ -274,51 +277,91 @@ def apply_units(
 
     # 3. Search terms of new units and of every unit under a moved or renamed one.
     dirty = _subtrees(dirty_roots, children)
+    dirty.update(regrouped)
     stale = [ids[c] for c in dirty if c in stored]
+    touched: set[str] = set()            # words whose unit counts change
     for chunk in _chunks(stale, _ID_CHUNK):
+        touched.update(conn.execute(select(unit_term_t.c.term).distinct()
+                                    .where(unit_term_t.c.unit_id.in_(chunk))).scalars())
         conn.execute(delete(unit_term_t).where(unit_term_t.c.unit_id.in_(chunk)))
     dirty.update(c for c in incoming if c not in stored)
     stats.terms_rebuilt = len(dirty)
     builder = _Terms(name, parent_of)
+
+    def grassroots(c: str) -> bool:
+        r = incoming.get(c)
+        return is_grassroots(r.kind if r is not None else stored[c].kind)
+
     big = len(dirty) >= _BULK_MIN and len(dirty) * 4 >= len(ids)
     with _bulk_load(conn, big=big):
-        batch: list[tuple[int, int, list[str]]] = []
+        batch: list[tuple[int, bool, int, list[str]]] = []
         for c in sorted(dirty, key=ids.__getitem__):
-            batch.append((ids[c], *builder.unit_terms(c)))
+            batch.append((ids[c], grassroots(c), *builder.unit_terms(c)))
             if len(batch) >= _TERM_BATCH:
                 insert_terms(conn, batch)
+                if not big:
+                    touched.update(t for *_rest, ts in batch for t in ts)
                 batch = []
         if batch:
             insert_terms(conn, batch)
+            if not big:
+                touched.update(t for *_rest, ts in batch for t in ts)
+        if big:
+            refresh_term_counts(conn)
+        elif touched:
+            refresh_term_counts(conn, touched)
     return stats
 
 
-def insert_terms(conn: Connection, units: list[tuple[int, int, list[str]]]) -> None:
-    """Bulk-insert search terms given per unit as (unit_id, n_own, terms), own terms first.
+def rebuild_terms(conn: Connection) -> int:
+    """Recompute the search terms of every unit from the directory (e.g. after the layout of
+    `unit_term` changed); returns the number of units."""
+    stored = load_units(conn)
+    builder = _Terms({c: u.name for c, u in stored.items()},
+                     {c: u.parent_code for c, u in stored.items()})
+    conn.execute(delete(unit_term_t))
+    codes = sorted(stored, key=lambda c: stored[c].id)
+    with _bulk_load(conn, big=len(codes) >= _BULK_MIN):
+        for chunk in _chunks(codes, _TERM_BATCH):
+            insert_terms(conn, [(stored[c].id, is_grassroots(stored[c].kind),
+                                 *builder.unit_terms(c)) for c in chunk])
+        refresh_term_counts(conn)
+    return len(codes)
+
+
+def insert_terms(conn: Connection, units: list[tuple[int, bool, int, list[str]]]) -> None:
+    """Bulk-insert search terms given per unit as (unit_id, grassroots, n_own, terms), own
+    terms first.
 
     PostgreSQL: COPY. SQLite: the batch goes in as one JSON document that SQLite itself
     unnests (no per-row work in Python). Others: executemany.
     """
     dialect = conn.dialect.name
     if dialect == "sqlite" and _sqlite_has_json(conn):
-        # {"unit id": [terms…]}: one JSON parse per unit, none per term.
-        for own, part in ((1, lambda n, ts: ts[:n]), (0, lambda n, ts: ts[n:])):
-            doc = json.dumps({uid: part(n_own, ts) for uid, n_own, ts in units},
-                             separators=(",", ":"))
-            conn.exec_driver_sql(
-                f'INSERT INTO "{unit_term_t.name}" (term, unit_id, own) '
-                f"SELECT t.value, CAST(u.key AS INTEGER), {own} "
-                "FROM json_each(?) AS u, json_each(u.value) AS t", (doc,))
+        # {"unit id": [terms…]}: one JSON parse per unit, none per term; one statement per
+        # (kind, own) pair so both flags are constants.
+        for g in (True, False):
+            group = [u for u in units if u[1] == g]
+            if not group:
+                continue
+            for own, part in ((1, lambda n, ts: ts[:n]), (0, lambda n, ts: ts[n:])):
+                doc = json.dumps({uid: part(n_own, ts) for uid, _g, n_own, ts in group},
+                                 separators=(",", ":"))
+                conn.exec_driver_sql(
+                    f'INSERT INTO "{unit_term_t.name}" (grassroots, term, unit_id, own) '
+                    f"SELECT {int(g)}, t.value, CAST(u.key AS INTEGER), {own} "
+                    "FROM json_each(?) AS u, json_each(u.value) AS t", (doc,))
         return
-    rows = [(t, uid, i < n_own) for uid, n_own, ts in units for i, t in enumerate(ts)]
+    rows = [(g, t, uid, i < n_own) for uid, g, n_own, ts in units for i, t in enumerate(ts)]
     if dialect == "postgresql":
         raw = conn.connection.dbapi_connection
         if hasattr(raw, "run_async"):   # asyncpg under SQLAlchemy's adapter
             raw.run_async(lambda c: c.copy_records_to_table(
-                unit_term_t.name, records=rows, columns=["term", "unit_id", "own"]))
+                unit_term_t.name, records=rows,
+                columns=["grassroots", "term", "unit_id", "own"]))
             return
     conn.execute(insert(unit_term_t),
-                 [{"term": t, "unit_id": u, "own": o} for t, u, o in rows])
+                 [{"grassroots": g, "term": t, "unit_id": u, "own": o} for g, t, u, o in rows])
 
 
 @contextmanager
@@ -347,9 +390,23 @@ def _bulk_load(conn: Connection, *, big: bool) -> Iterator[None]:
         for ddl in restore:
             conn.exec_driver_sql(ddl)
         # Fresh planner statistics, or searches run on plans made for an empty table.
-        conn.exec_driver_sql(f'ANALYZE "{unit_t.name}", "{unit_term_t.name}"')
+        conn.exec_driver_sql(
+            f'ANALYZE "{unit_t.name}", "{unit_term_t.name}", "{unit_term_count_t.name}"')
     else:
         yield
+
+
+def wants_vacuum(engine: Any, stats: ApplyStats) -> bool:
+    """After a big import into PostgreSQL, vacuum at once instead of waiting for autovacuum:
+    until the visibility map is set, every index-only scan of a search also reads the heap
+    (a search over freshly imported terms took several times longer)."""
+    return engine.dialect.name == "postgresql" and stats.terms_rebuilt >= _BULK_MIN
+
+
+def vacuum_directory(conn: Connection) -> None:
+    """VACUUM (ANALYZE) the directory tables; `conn` must be in autocommit mode."""
+    for table in (unit_term_t.name, unit_term_count_t.name, unit_t.name):
+        conn.exec_driver_sql(f'VACUUM (ANALYZE) "{table}"')
 
 
 def _pg_detach(conn: Connection, table: str) -> list[str]:

@@ -35,14 +35,34 @@ class Unit(SQLModel, table=True):
 
 
 class UnitTerm(SQLModel, table=True):
-    """One folded search word of a unit's name or of one of its ancestors' names."""
+    """One folded search word of a unit's name or of one of its ancestors' names.
+
+    The key leads with `grassroots` (the unit's kind is grassroots): the bot always searches
+    either grassroots unions (a worker's own) or the unions above them (the receiving union),
+    and an ancestor's word such as a province's name is shared by tens of thousands of
+    grassroots units. With the flag first, a search for the unions above scans only their
+    terms instead of filtering every grassroots unit out after the range scan.
+    """
 
     __tablename__ = "unit_term"
     __table_args__ = (Index("ix_unit_term_unit", "unit_id", "term"),)
 
+    grassroots: bool = Field(primary_key=True)
     term: str = Field(sa_column=Column(TermType, primary_key=True))
     unit_id: int = Field(foreign_key="unit.id", primary_key=True)
     own: bool = Field(default=True)
+
+
+class UnitTermCount(SQLModel, table=True):
+    """How many units of a kind have a search word: a search starts from its rarest word, and
+    adding these up over a prefix range costs the number of distinct words in the range, not
+    the number of units that have them."""
+
+    __tablename__ = "unit_term_count"
+
+    grassroots: bool = Field(primary_key=True)
+    term: str = Field(sa_column=Column(TermType, primary_key=True))
+    units: int
 
 
 class Person(SQLModel, table=True):
@@ -267,6 +287,7 @@ class InboundEvent(SQLModel, table=True):
 
 unit_t = Unit.__table__
 unit_term_t = UnitTerm.__table__
+unit_term_count_t = UnitTermCount.__table__
 person_t = Person.__table__
 account_t = Account.__table__
 draft_t = Draft.__table__

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
@@ -23,6 +24,7 @@ from storage.models import (
     initiative_t,
     person_t,
     unit_t,
+    unit_term_count_t,
     unit_term_t,
 )
 from storage.textfold import MAX_TERM, terms
@@ -263,6 +265,13 @@ def count_units(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(unit_t)).scalar_one()
 
 
+GRASSROOTS = "grassroots"
+
+
+def is_grassroots(kind: str) -> bool:
+    return kind == GRASSROOTS
+
+
 def insert_units(conn: Connection, rows: Sequence[UnitRow]) -> int:
     """Insert new units (parents before children) and index their search terms."""
     ids: dict[str, int] = {}
@@ -287,27 +296,88 @@ def insert_units(conn: Connection, rows: Sequence[UnitRow]) -> int:
     for r in rows:
         own = terms(r.name)
         seen = set(own)
-        term_rows += [{"term": t, "unit_id": ids[r.code], "own": True} for t in own]
+        g = is_grassroots(r.kind)
+        term_rows += [{"grassroots": g, "term": t, "unit_id": ids[r.code], "own": True}
+                      for t in own]
         for ancestor in names[r.code][1:]:
             for t in terms(ancestor):
                 if t not in seen:
                     seen.add(t)
-                    term_rows.append({"term": t, "unit_id": ids[r.code], "own": False})
+                    term_rows.append(
+                        {"grassroots": g, "term": t, "unit_id": ids[r.code], "own": False})
     if term_rows:
         conn.execute(insert(unit_term_t), term_rows)
+        refresh_term_counts(conn, {r["term"] for r in term_rows})
     return len(rows)
 
 
-_COUNT_CAP = 5000
+_TERM_CHUNK = 5000   # words per statement (well under SQLite's 32,766 variables)
+
+
+def refresh_term_counts(conn: Connection, words: Iterable[str] | None = None) -> None:
+    """Recount `unit_term_count` for `words` (every word when None) from `unit_term`."""
+    tally = (select(unit_term_t.c.grassroots, unit_term_t.c.term, func.count())
+             .group_by(unit_term_t.c.grassroots, unit_term_t.c.term))
+    cols = ["grassroots", "term", "units"]
+    if words is None:
+        conn.execute(delete(unit_term_count_t))
+        conn.execute(insert(unit_term_count_t).from_select(cols, tally))
+        return
+    words = sorted(set(words))
+    for i in range(0, len(words), _TERM_CHUNK):
+        chunk = words[i:i + _TERM_CHUNK]
+        conn.execute(delete(unit_term_count_t).where(unit_term_count_t.c.term.in_(chunk)))
+        conn.execute(insert(unit_term_count_t).from_select(cols, tally.where(
+            unit_term_t.c.grassroots.in_([False, True]), unit_term_t.c.term.in_(chunk))))
+
+
 _CANDIDATES = 200
+_MAX_QUERY_TERMS = 6
+# Terms are [a-z0-9]; every word starting with `term` sorts inside [term, term + DEL).
+_PAST = "\x7f"
 
 
-def _term_range(col: Any, term: str) -> Any:
-    # Terms are [a-z0-9]; every word starting with `term` sorts inside [term, term + DEL).
-    return and_(col >= term, col < term + "\x7f")
+def _term_in(col: Any, i: int) -> Any:
+    return and_(col >= bindparam(f"lo{i}"), col < bindparam(f"hi{i}"))
 
 
-GRASSROOTS = "grassroots"
+def _kind_filter(col: Any, grassroots: bool | None) -> Any:
+    # Equality (or IN) on the key's first column keeps the term range an index range scan.
+    if grassroots is None:
+        return col.in_([False, True])
+    return col == grassroots
+
+
+_UNIT_PARENT = aliased(unit_t, name="p")
+_UNIT_HIT_COLS = (unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
+                  _UNIT_PARENT.c.name.label("parent_name"))
+_UNIT_WITH_PARENT = unit_t.outerjoin(_UNIT_PARENT, _UNIT_PARENT.c.id == unit_t.c.parent_id)
+_UNITS_BY_IDS = (select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT)
+                 .where(unit_t.c.id.in_(bindparam("ids", expanding=True))))
+
+
+def _count_stmt(grassroots: bool | None) -> Any:
+    c = unit_term_count_t.c
+    return select(func.coalesce(func.sum(c.units), 0)).where(
+        _kind_filter(c.grassroots, grassroots), _term_in(c.term, 0))
+
+
+def _search_stmt(n: int, grassroots: bool | None) -> Any:
+    """Ids of units having a word in range 0 (the rarest, scanned) and in ranges 1…n-1
+    (seeked per candidate). No DISTINCT: it would sort the whole range before the LIMIT could
+    stop the scan; a unit with two words in range 0 comes twice and is deduplicated later."""
+    t0 = aliased(unit_term_t, name="t0")
+    conds = [_kind_filter(t0.c.grassroots, grassroots), _term_in(t0.c.term, 0)]
+    for i in range(1, n):
+        ti = aliased(unit_term_t, name=f"t{i}")
+        conds.append(exists().where(ti.c.unit_id == t0.c.unit_id, _term_in(ti.c.term, i)))
+    return select(t0.c.unit_id).where(*conds).limit(_CANDIDATES + 1)
+
+
+_KINDS = (None, True, False)
+_COUNT_STMTS = {g: _count_stmt(g) for g in _KINDS}
+_SEARCH_STMTS = {(n, g): _search_stmt(n, g)
+                 for n in range(1, _MAX_QUERY_TERMS + 1) for g in _KINDS}
 
 
 def search_units(
@@ -319,42 +389,26 @@ def search_units(
 
     Returns the best matches first and whether the candidate list was cut short. The rarest
     query word drives an index range scan; the others are checked per candidate with an index
-    seek, so the work is bounded whatever the size of the directory.
+    seek, so the work is bounded whatever the size of the directory. The statements are built
+    once, at import; a search only binds its words.
     """
-    q_terms = [t[:MAX_TERM] for t in terms(query)][:6]
+    q_terms = list(dict.fromkeys(t[:MAX_TERM] for t in terms(query)))[:_MAX_QUERY_TERMS]
     if not q_terms:
         return [], False
-    counts = []
-    for t in q_terms:
-        sub = select(unit_term_t.c.unit_id).where(_term_range(unit_term_t.c.term, t))
-        n = conn.execute(select(func.count()).select_from(sub.limit(_COUNT_CAP).subquery()))
-        counts.append(n.scalar_one())
+    count = _COUNT_STMTS[grassroots]
+    counts = [conn.execute(count, {"lo0": t, "hi0": t + _PAST}).scalar_one() for t in q_terms]
     by_rarity = sorted(range(len(q_terms)), key=counts.__getitem__)
     if counts[by_rarity[0]] == 0:
         return [], False
-    t0 = aliased(unit_term_t, name="t0")
-    conds = [_term_range(t0.c.term, q_terms[by_rarity[0]])]
-    for i in by_rarity[1:]:
-        ti = aliased(unit_term_t, name=f"t{i + 1}")
-        conds.append(exists().where(ti.c.unit_id == t0.c.unit_id,
-                                    _term_range(ti.c.term, q_terms[i])))
-    if grassroots is not None:
-        kind = select(unit_t.c.id).where(unit_t.c.id == t0.c.unit_id,
-                                         (unit_t.c.kind == GRASSROOTS) if grassroots
-                                         else (unit_t.c.kind != GRASSROOTS))
-        conds.append(kind.exists())
-    cand = select(t0.c.unit_id).where(*conds).distinct().limit(_CANDIDATES + 1)
-    parent = aliased(unit_t, name="p")
-    rows = conn.execute(
-        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
-               parent.c.name.label("parent_name"))
-        .select_from(unit_t.outerjoin(parent, parent.c.id == unit_t.c.parent_id))
-        .where(unit_t.c.id.in_(cand))
-    ).all()
-    truncated = len(rows) > _CANDIDATES
+    params: dict[str, str] = {}
+    for i, k in enumerate(by_rarity):
+        params[f"lo{i}"], params[f"hi{i}"] = q_terms[k], q_terms[k] + _PAST
+    ids = conn.execute(_SEARCH_STMTS[(len(q_terms), grassroots)], params).scalars().all()
+    truncated = len(ids) > _CANDIDATES
+    rows = conn.execute(_UNITS_BY_IDS, {"ids": list(dict.fromkeys(ids))}).all()
 
     def score(row: Any) -> tuple[int, int, str]:
-        own = terms(row.name)
+        own = _name_terms(row.name)
         s = 0
         for q in q_terms:
             if q in own:
@@ -367,27 +421,31 @@ def search_units(
     return [UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) for r in ranked], truncated
 
 
+@lru_cache(maxsize=16_384)
+def _name_terms(name: str) -> frozenset[str]:
+    """A unit name's words, remembered: the same units come up search after search."""
+    return frozenset(terms(name))
+
+
+_UNIT_BY_CODE = {
+    g: select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
+        unit_t.c.code == bindparam("code"),
+        *(() if g is None else
+          ((unit_t.c.kind == GRASSROOTS) if g else (unit_t.c.kind != GRASSROOTS),)))
+    for g in _KINDS
+}
+
+
 def unit_by_code(
     conn: Connection, code: str, *, grassroots: bool | None = None
 ) -> UnitHit | None:
-    parent = aliased(unit_t, name="p")
-    kind_ok = (True if grassroots is None
-               else (unit_t.c.kind == GRASSROOTS) if grassroots else (unit_t.c.kind != GRASSROOTS))
-    r = conn.execute(
-        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
-               parent.c.name.label("parent_name"))
-        .select_from(unit_t.outerjoin(parent, parent.c.id == unit_t.c.parent_id))
-        .where(unit_t.c.code == code.strip().upper(), kind_ok)
-    ).first()
+    r = conn.execute(_UNIT_BY_CODE[grassroots], {"code": code.strip().upper()}).first()
     return UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) if r else None
 
 
 def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:
-    parent = aliased(unit_t, name="p")
-    rows = conn.execute(
-        select(unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
-               parent.c.name.label("parent_name"))
-        .select_from(unit_t.outerjoin(parent, parent.c.id == unit_t.c.parent_id))
-        .where(unit_t.c.id.in_(list(ids)))
-    ).all()
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = conn.execute(_UNITS_BY_IDS, {"ids": ids}).all()
     return {r.id: UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) for r in rows}

@@ -29,11 +29,29 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 MAX_TERM = 64
 
 
+def _fold_table() -> dict[int, str | None]:
+    """Latin letters with diacritics → their ASCII base; combining marks → nothing."""
+    table: dict[int, str | None] = {ord("đ"): "d", ord("Đ"): "D"}
+    for cp in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
+        c = chr(cp)
+        base = "".join(x for x in unicodedata.normalize("NFD", c) if not unicodedata.combining(x))
+        if base != c and base.isascii():
+            table[cp] = base
+    for cp in range(0x300, 0x370):
+        table[cp] = None
+    return table
+
+
+_FOLD = _fold_table()
+
+
 def fold(text: str) -> str:
     """Lower-case ASCII without diacritics; đ → d; punctuation becomes spaces."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return " ".join(_NON_WORD.sub(" ", stripped).split())
+    stripped = text.translate(_FOLD)   # Vietnamese text: one C-level pass
+    if not stripped.isascii():         # anything else: decompose and drop the marks
+        decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+        stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(_NON_WORD.sub(" ", stripped.lower()).split())
 
 
 def fold_phrases(text: str) -> str:

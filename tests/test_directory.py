@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import io
+from collections import Counter
 from pathlib import Path
 
 import openpyxl
@@ -18,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import cli_units, directory
 from bot.i18n import gettext_for
 from storage import queries
-from storage.models import unit_t, unit_term_t
+from storage.models import unit_t, unit_term_count_t, unit_term_t
 from storage.textfold import terms
 
 EN = gettext_for("en")
@@ -50,7 +51,7 @@ async def check_consistent(db: AsyncEngine) -> None:
     units, term_rows = await snapshot(db)
     cols = list(unit_t.c.keys())
     by_id = {u[0]: dict(zip(cols, u, strict=True)) for u in units}
-    want: set[tuple[str, int, bool]] = set()
+    want: set[tuple[bool, str, int, bool]] = set()
     for uid, u in by_id.items():
         chain, p = [], u["parent_id"]
         while p is not None:
@@ -58,15 +59,22 @@ async def check_consistent(db: AsyncEngine) -> None:
             p = by_id[p]["parent_id"]
         assert u["depth"] == len(chain), (u["code"], u["depth"], len(chain))
         own = terms(u["name"])
-        want.update((t, uid, True) for t in own)
+        g = u["kind"] == "grassroots"
+        want.update((g, t, uid, True) for t in own)
         seen = set(own)
         for name in chain:
             for t in terms(name):
                 if t not in seen:
                     seen.add(t)
-                    want.add((t, uid, False))
-    got = {(t, uid, bool(own)) for t, uid, own in term_rows}
+                    want.add((g, t, uid, False))
+    got = {(bool(g), t, uid, bool(own)) for g, t, uid, own in term_rows}
     assert got == want, (sorted(got - want)[:5], sorted(want - got)[:5])
+    tally = Counter((g, t) for g, t, _uid, _own in want)
+    async with db.connect() as conn:
+        counted = {(bool(g), t): n for g, t, n in await conn.execute(select(
+            unit_term_count_t.c.grassroots, unit_term_count_t.c.term,
+            unit_term_count_t.c.units))}
+    assert counted == dict(tally)
 
 
 async def search(db: AsyncEngine, q: str, **kw: object) -> list[str]:
@@ -418,4 +426,40 @@ async def test_big_imports_take_the_bulk_path(db: AsyncEngine,
     await check_consistent(db)
     with pytest.raises(IntegrityError):  # the foreign key is back: a dangling term fails
         async with db.begin() as conn:
-            await conn.execute(unit_term_t.insert().values(term="x", unit_id=10**9, own=True))
+            await conn.execute(unit_term_t.insert().values(grassroots=True, term="x", unit_id=10**9,
+                                                        own=True))
+
+
+async def test_a_unit_that_changes_kind_is_searched_as_its_new_kind(db: AsyncEngine) -> None:
+    await import_text(db, "K1,Công đoàn Công ty Kim Khí,BPC-PR,district,enterprise,10,\n")
+    assert await search(db, "kim khi", grassroots=False) == ["K1"]
+    assert await search(db, "kim khi", grassroots=True) == []
+    stats = await import_text(db, "K1,Công đoàn Công ty Kim Khí,BPC-PR,grassroots,enterprise,10,\n")
+    assert stats.updated == 1 and stats.terms_rebuilt == 1
+    assert await search(db, "kim khi", grassroots=False) == []
+    assert await search(db, "kim khi", grassroots=True) == ["K1"]
+    assert await search(db, "kim khi") == ["K1"]
+    await check_consistent(db)
+
+
+async def test_an_old_search_index_is_rebuilt_in_the_new_layout(db: AsyncEngine) -> None:
+    """A database made before `unit_term.grassroots` existed: create_schema rebuilds the
+    index from the directory, and searches by kind work at once."""
+    from sqlalchemy import text
+
+    from storage.engine import create_schema
+
+    await import_text(db, "K2,CĐCS Công ty Kim Khí,BPC-PR,grassroots,enterprise,10,\n")
+    async with db.begin() as conn:
+        await conn.execute(text("DROP TABLE unit_term"))
+        await conn.execute(text(
+            "CREATE TABLE unit_term (term VARCHAR(64) NOT NULL, unit_id INTEGER NOT NULL "
+            "REFERENCES unit (id), own BOOLEAN NOT NULL, PRIMARY KEY (term, unit_id))"))
+        await conn.execute(text("INSERT INTO unit_term VALUES ('stale', 1, true)"))
+    await create_schema(db)
+    assert await search(db, "kim khi", grassroots=True) == ["K2"]
+    assert await search(db, "stale") == []
+    assert (await search(db, "phu rieng", grassroots=False))[0] == "BPC-PR"
+    await check_consistent(db)
+    await create_schema(db)   # idempotent once upgraded
+    await check_consistent(db)
