@@ -11,14 +11,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from telegram import (
-    BotCommand,
-    BotCommandScopeDefault,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    Update,
-)
-from telegram.constants import MessageLimit, ParseMode
+from telegram import Bot, BotCommand, BotCommandScopeDefault, Update
+from telegram.constants import MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
@@ -78,11 +72,36 @@ def to_inbound(update: Update) -> Inbound | None:
     return Inbound(CHANNEL, uid, str(user.id), chat, "text", text=text, **common)
 
 
-def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+# Sent with every message: no link previews (the JSON of `LinkPreviewOptions(is_disabled=True)`).
+NO_PREVIEW: dict[str, Any] = {"is_disabled": True}
+
+
+def keyboard(reply: Reply) -> dict[str, Any] | None:
+    """The reply's options as an inline keyboard, one button a row, in the Bot API's JSON
+    (what `InlineKeyboardMarkup(...).to_dict()` gives); None when there are no options.
+
+    The callback data is the option's token, unchanged (Telegram allows 1-64 bytes; tokens
+    are short, see `bot.events.Option`)."""
     if not reply.options:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(opt.label, callback_data=opt.token)] for opt in reply.options])
+    return {"inline_keyboard": [[{"text": opt.label, "callback_data": opt.token}]
+                                for opt in reply.options]}
+
+
+async def api_call(bot: Bot, endpoint: str, data: dict[str, Any]) -> Any:
+    """Calls the Bot API method `endpoint` (e.g. "sendMessage") and returns its raw JSON result,
+    without building python-telegram-bot objects from it.
+
+    `data` holds JSON-ready values (plain dicts for markup); None values are left out. Errors
+    are PTB's as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …), and
+    `Defaults` and a rate limiter still apply.
+    """
+    # Bot._post is what every Bot method ends with (defaults, dropping None, JSON encoding,
+    # BaseRequest.post and its error mapping). We call it directly because the replies' returned
+    # `Message` is never used, and building it (Message.de_json, TelegramObject.__setattr__ for
+    # every field) plus building the keyboard objects is most of PTB's CPU cost per call.
+    # `Bot.do_api_request` would do the same but warns for endpoints that have a Bot method.
+    return await bot._post(endpoint, data)  # noqa: SLF001
 
 
 class TelegramChannel:
@@ -147,24 +166,31 @@ class TelegramChannel:
     async def deliver(self, update: Update, inbound: Inbound, outcome: Outcome) -> None:
         bot = self.app.bot
         if (cq := update.callback_query) is not None:
-            await _quietly(cq.answer(outcome.toast) if outcome.toast else cq.answer())
+            await _quietly(api_call(bot, "answerCallbackQuery",
+                                    {"callback_query_id": cq.id, "text": outcome.toast or None}))
             if not outcome.duplicate and cq.message is not None:
-                # The keyboard has done its job (or is stale): take it off the message.
-                await _quietly(bot.edit_message_reply_markup(
-                    chat_id=cq.message.chat.id, message_id=cq.message.message_id,
-                    reply_markup=None))
+                # The keyboard has done its job (or is stale): take it off the message
+                # (editMessageReplyMarkup without reply_markup removes it).
+                await _quietly(api_call(bot, "editMessageReplyMarkup", {
+                    "chat_id": cq.message.chat.id, "message_id": cq.message.message_id}))
         for reply in outcome.replies:
-            parts = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH)
-            for i, part in enumerate(parts):
-                last = i == len(parts) - 1
-                await bot.send_message(
-                    chat_id=int(inbound.chat_id), text=part, parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(reply) if last else None,
-                    disable_web_page_preview=True)
+            await send_reply(bot, int(inbound.chat_id), reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         uid = update.update_id if isinstance(update, Update) else "-"
         log.error("telegram update %s: %s", uid, context.error, exc_info=context.error)
+
+
+async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> None:
+    """Sends a reply as HTML, split at Telegram's 4,096 characters, its options as inline
+    buttons under the last part, without link previews. Telegram's errors are raised."""
+    parts = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+    last = len(parts) - 1
+    for i, part in enumerate(parts):
+        await api_call(bot, "sendMessage", {
+            "chat_id": chat_id, "text": part, "parse_mode": "HTML",
+            "reply_markup": keyboard(reply) if i == last else None,
+            "link_preview_options": NO_PREVIEW})
 
 
 async def _quietly(awaitable: Any) -> None:

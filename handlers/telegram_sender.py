@@ -11,19 +11,16 @@ import re
 import warnings
 from datetime import timedelta
 
-from telegram import Bot, LinkPreviewOptions
-from telegram.constants import MessageLimit, ParseMode
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Reply
-from bot.formatting import split_message
-from handlers.telegram import CHANNEL, keyboard
+from handlers.telegram import CHANNEL, send_reply
 
 # Anything shaped like a bot token ("123456:AA…"), in case an HTTP error quotes a URL.
 _TOKEN_SHAPE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
 class TelegramSender:
@@ -38,16 +35,11 @@ class TelegramSender:
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
         # `locale` is not needed: the outbox text was written in the recipient's language.
         target: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
-        parts = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH)
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            try:
-                await self.bot.send_message(
-                    chat_id=target, text=part, parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(reply) if last else None,
-                    link_preview_options=_NO_PREVIEW)
-            except TelegramError as exc:
-                raise self.translate(exc) from exc
+        try:
+            # Raw sendMessage calls, as for replies (the returned messages are not needed).
+            await send_reply(self.bot, target, reply)
+        except TelegramError as exc:
+            raise self.translate(exc) from exc
 
     def translate(self, exc: TelegramError) -> DeliveryError:
         """Telegram's error → what the outbox should do about it."""
