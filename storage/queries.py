@@ -29,13 +29,22 @@ from storage.models import (
 )
 from storage.textfold import MAX_TERM, terms
 
+# Statements are built once, at import, with bound parameters: building a SQLAlchemy statement
+# per call costs more than running it. Those whose form depends on the dialect (ON CONFLICT,
+# FOR UPDATE) come in one variant per dialect.
+
 # --------------------------------------------------------------------------- events
 
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
-def _insert_ignore(conn: Connection, table: Any) -> Any:
-    """INSERT … ON CONFLICT DO NOTHING for the connection's dialect."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+
+def _per_dialect(build: Any) -> dict[str, Any]:
+    return {name: build(d) for name, d in _DIALECTS.items()}
+
+
+_RECORD_EVENT = _per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing()
+                             .returning(inbound_event_t.c.event_id))
+_EVENT_FAILED = _per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing())
 
 
 def record_events(
@@ -44,18 +53,15 @@ def record_events(
     """Record inbound event ids; return those seen for the first time."""
     if not event_ids:
         return set()
-    stmt = (
-        _insert_ignore(conn, inbound_event_t)
-        .values([{"channel": channel, "event_id": e, "received_at": now} for e in event_ids])
-        .returning(inbound_event_t.c.event_id)
-    )
-    return set(conn.execute(stmt).scalars())
+    # executemany with RETURNING: SQLAlchemy sends it as batched multi-row INSERTs.
+    rows = [{"channel": channel, "event_id": e, "received_at": now} for e in event_ids]
+    return set(conn.execute(_RECORD_EVENT[conn.dialect.name], rows).scalars())
 
 
 def mark_event_failed(conn: Connection, *, channel: str, event_id: str, now: datetime) -> None:
     """Record an event whose handling raised, so a redelivery does not raise again."""
-    conn.execute(_insert_ignore(conn, inbound_event_t).values(
-        channel=channel, event_id=event_id, received_at=now, failed=True))
+    conn.execute(_EVENT_FAILED[conn.dialect.name], {
+        "channel": channel, "event_id": event_id, "received_at": now, "failed": True})
 
 
 def prune_events(conn: Connection, *, before: datetime) -> int:
@@ -67,34 +73,46 @@ def prune_events(conn: Connection, *, before: datetime) -> int:
 # --------------------------------------------------------------------------- accounts
 
 _DRAFT_COLS = [c.label(f"d_{c.name}") for c in draft_t.c]
+_LOAD_ACCOUNTS = (
+    select(account_t, *_DRAFT_COLS)
+    .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
+    .where(account_t.c.channel == bindparam("channel"),
+           account_t.c.external_id.in_(bindparam("external_ids", expanding=True)))
+    .order_by(account_t.c.id)
+)
+# Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
+_LOAD_ACCOUNTS_LOCKED = _LOAD_ACCOUNTS.with_for_update(of=account_t)
 
 
 def load_accounts(
     conn: Connection, *, channel: str, external_ids: Sequence[str], lock: bool
 ) -> dict[str, dict[str, Any]]:
     """Accounts with their active draft (columns prefixed `d_`), keyed by external id."""
-    stmt = (
-        select(account_t, *_DRAFT_COLS)
-        .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
-        .where(account_t.c.channel == channel, account_t.c.external_id.in_(external_ids))
-        .order_by(account_t.c.id)
-    )
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(of=account_t)
-    return {r["external_id"]: dict(r) for r in conn.execute(stmt).mappings()}
+    stmt = (_LOAD_ACCOUNTS_LOCKED if lock and conn.dialect.name == "postgresql"
+            else _LOAD_ACCOUNTS)
+    rows = conn.execute(stmt, {"channel": channel, "external_ids": list(external_ids)})
+    return {r["external_id"]: dict(r) for r in rows.mappings()}
+
+
+# executemany with RETURNING, ids in the order of the parameter rows.
+_NEW_PERSON = insert(person_t).returning(person_t.c.id, sort_by_parameter_order=True)
+_NEW_ACCOUNT = _per_dialect(lambda d: d.insert(account_t).on_conflict_do_nothing())
 
 
 def create_accounts(
     conn: Connection, *, channel: str, new: Sequence[tuple[str, str, str]], now: datetime
 ) -> None:
     """Create a person and an account for each (external_id, chat_id, name) not yet known."""
-    for external_id, chat_id, name in new:
-        person_id = conn.execute(
-            insert(person_t).values(name=name[:128], created_at=now).returning(person_t.c.id)
-        ).scalar_one()
-        conn.execute(_insert_ignore(conn, account_t).values(
-            channel=channel, external_id=external_id, chat_id=chat_id, person_id=person_id,
-            step="idle", state="{}", created_at=now, updated_at=now))
+    if not new:
+        return
+    people = conn.execute(
+        _NEW_PERSON, [{"name": name[:128], "created_at": now} for _e, _c, name in new]
+    ).scalars().all()
+    conn.execute(_NEW_ACCOUNT[conn.dialect.name], [
+        {"channel": channel, "external_id": external_id, "chat_id": chat_id,
+         "person_id": person_id, "step": "idle", "state": "{}", "created_at": now,
+         "updated_at": now}
+        for (external_id, chat_id, _name), person_id in zip(new, people, strict=True)])
 
 
 _ACCOUNT_UPDATE = (
@@ -116,13 +134,15 @@ _DRAFT_UPDATE = (
     .where(draft_t.c.id == bindparam("_id"))
     .values({f: bindparam(f) for f in (*DRAFT_FIELDS, "updated_at")})
 )
+_MARK_REACHABLE = (update(account_t)
+                   .where(account_t.c.id.in_(bindparam("ids", expanding=True)))
+                   .values(reachable=True))
 
 
 def mark_reachable(conn: Connection, *, account_ids: Sequence[int]) -> None:
     """A user who had blocked the bot wrote again: messages can reach them once more."""
     if account_ids:
-        conn.execute(update(account_t).where(account_t.c.id.in_(account_ids))
-                     .values(reachable=True))
+        conn.execute(_MARK_REACHABLE, {"ids": list(account_ids)})
 
 
 def save_accounts(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -139,44 +159,51 @@ def save_drafts(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 # --------------------------------------------------------------------------- drafts
 
+_CREATE_DRAFT = insert(draft_t).returning(*draft_t.c)
+_GET_DRAFT = select(draft_t).where(draft_t.c.id == bindparam("draft_id"),
+                                   draft_t.c.person_id == bindparam("person_id"))
+_LIST_DRAFTS = (
+    select(draft_t.c.id, draft_t.c.title, draft_t.c.step, draft_t.c.updated_at)
+    .where(draft_t.c.person_id == bindparam("person_id"))
+    .order_by(draft_t.c.updated_at.desc(), draft_t.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_DELETE_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("draft_id"),
+                                      draft_t.c.person_id == bindparam("person_id"))
+
 
 def create_draft(conn: Connection, *, person_id: int, now: datetime, step: str = "title",
                  on_behalf: bool = False) -> dict[str, Any]:
-    row = conn.execute(
-        insert(draft_t)
-        .values(person_id=person_id, step=step, on_behalf=on_behalf, created_at=now,
-                updated_at=now)
-        .returning(*draft_t.c)
-    ).mappings().one()
+    row = conn.execute(_CREATE_DRAFT, {
+        "person_id": person_id, "step": step, "on_behalf": on_behalf, "created_at": now,
+        "updated_at": now}).mappings().one()
     return dict(row)
 
 
 def get_draft(conn: Connection, *, draft_id: int, person_id: int) -> dict[str, Any] | None:
-    row = conn.execute(
-        select(draft_t).where(draft_t.c.id == draft_id, draft_t.c.person_id == person_id)
-    ).mappings().first()
+    row = conn.execute(_GET_DRAFT, {"draft_id": draft_id, "person_id": person_id}
+                       ).mappings().first()
     return dict(row) if row else None
 
 
 def list_drafts(conn: Connection, *, person_id: int, limit: int) -> list[dict[str, Any]]:
     """A person's drafts, most recently touched first."""
-    stmt = (
-        select(draft_t.c.id, draft_t.c.title, draft_t.c.step, draft_t.c.updated_at)
-        .where(draft_t.c.person_id == person_id)
-        .order_by(draft_t.c.updated_at.desc(), draft_t.c.id.desc())
-        .limit(limit)
-    )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    rows = conn.execute(_LIST_DRAFTS, {"person_id": person_id, "limit": limit}).mappings()
+    return [dict(r) for r in rows]
 
 
 def delete_draft(conn: Connection, *, draft_id: int, person_id: int) -> bool:
-    res = conn.execute(
-        delete(draft_t).where(draft_t.c.id == draft_id, draft_t.c.person_id == person_id)
-    )
+    res = conn.execute(_DELETE_DRAFT, {"draft_id": draft_id, "person_id": person_id})
     return res.rowcount > 0
 
 
 # --------------------------------------------------------------------------- initiatives
+
+_NEW_INITIATIVE = insert(initiative_t).returning(initiative_t.c.id)
+_SET_CODE = (update(initiative_t).where(initiative_t.c.id == bindparam("_id"))
+             .values(code=bindparam("code")))
+_NEW_AUTHOR = insert(initiative_author_t)
+_DROP_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("_id"))
 
 
 def submit_initiative(
@@ -188,32 +215,42 @@ def submit_initiative(
     `authors` is the author group, first author first; `author_person_id` the first author's
     account (None when a support team registered it for someone not using the bot).
     """
-    new_id = conn.execute(
-        insert(initiative_t)
-        .values(
-            person_id=author_person_id, entered_by=draft["person_id"], author_name=authors[0],
-            author_phone=draft.get("author_phone"), author_unit_id=draft.get("author_unit_id"),
-            title=draft["title"], description=draft["description"],
-            field_code=draft.get("field_code"), applied_on=draft.get("applied_on"),
-            recognized=bool(draft.get("recognized")), benefit_vnd=draft["benefit_vnd"],
-            benefit_known=bool(draft["benefit_known"]), attachments=draft.get("attachments"),
-            unit_id=draft["unit_id"], status="under_review", channel=channel, submitted_at=now,
-        )
-        .returning(initiative_t.c.id)
-    ).scalar_one()
+    new_id = conn.execute(_NEW_INITIATIVE, {
+        "person_id": author_person_id, "entered_by": draft["person_id"],
+        "author_name": authors[0], "author_phone": draft.get("author_phone"),
+        "author_unit_id": draft.get("author_unit_id"), "title": draft["title"],
+        "description": draft["description"], "field_code": draft.get("field_code"),
+        "applied_on": draft.get("applied_on"), "recognized": bool(draft.get("recognized")),
+        "benefit_vnd": draft["benefit_vnd"], "benefit_known": bool(draft["benefit_known"]),
+        "attachments": draft.get("attachments"), "unit_id": draft["unit_id"],
+        "status": "under_review", "channel": channel, "submitted_at": now,
+    }).scalar_one()
     code = f"SK-{new_id:06d}"
-    conn.execute(update(initiative_t).where(initiative_t.c.id == new_id).values(code=code))
-    conn.execute(insert(initiative_author_t), [
+    conn.execute(_SET_CODE, {"_id": new_id, "code": code})
+    conn.execute(_NEW_AUTHOR, [
         {"initiative_id": new_id, "position": i, "name": name,
          "person_id": author_person_id if i == 0 else None}
         for i, name in enumerate(authors)])
-    conn.execute(delete(draft_t).where(draft_t.c.id == draft["id"]))
+    conn.execute(_DROP_DRAFT, {"_id": draft["id"]})
     return new_id, code
 
 
+_BY_CODE = select(initiative_t).where(initiative_t.c.code == bindparam("code"))
+_LIST_INITIATIVES = (
+    select(
+        initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
+        initiative_t.c.submitted_at, unit_t.c.name.label("unit_name"),
+    )
+    .join(unit_t, unit_t.c.id == initiative_t.c.unit_id)
+    .where(initiative_t.c.person_id == bindparam("person_id"))
+    .order_by(initiative_t.c.id.desc())
+    .offset(bindparam("offset"))
+    .limit(bindparam("limit"))
+)
+
+
 def initiative_by_code(conn: Connection, *, code: str) -> dict[str, Any] | None:
-    row = conn.execute(select(initiative_t).where(initiative_t.c.code == code.strip().upper())
-                       ).mappings().first()
+    row = conn.execute(_BY_CODE, {"code": code.strip().upper()}).mappings().first()
     return dict(row) if row else None
 
 
@@ -221,18 +258,9 @@ def list_initiatives(
     conn: Connection, *, person_id: int, offset: int, limit: int
 ) -> list[dict[str, Any]]:
     """A person's initiatives, newest first; ask for limit+1 to learn whether more follow."""
-    stmt = (
-        select(
-            initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
-            initiative_t.c.submitted_at, unit_t.c.name.label("unit_name"),
-        )
-        .join(unit_t, unit_t.c.id == initiative_t.c.unit_id)
-        .where(initiative_t.c.person_id == person_id)
-        .order_by(initiative_t.c.id.desc())
-        .offset(offset)
-        .limit(limit)
-    )
-    return [dict(r) for r in conn.execute(stmt).mappings()]
+    rows = conn.execute(_LIST_INITIATIVES,
+                        {"person_id": person_id, "offset": offset, "limit": limit})
+    return [dict(r) for r in rows.mappings()]
 
 
 # --------------------------------------------------------------------------- units
