@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -44,7 +44,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
             # One in-memory database shared by every use of the engine (tests, demos).
             kwargs["poolclass"] = StaticPool
         engine = create_async_engine(url, **kwargs)
-        _sqlite_setup(engine)
+        _sqlite_setup(engine.sync_engine)
         return engine
     if schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
@@ -52,8 +52,27 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
     return create_async_engine(url, **kwargs)
 
 
-def _sqlite_setup(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def sync_twin(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file (None for PostgreSQL and in-memory
+    databases), set up the same way.
+
+    aiosqlite runs every statement in its own thread and hands each result back to the event
+    loop: two thread switches and a loop wake-up per statement. A transaction of a dozen
+    statements run as a whole in one worker thread on this engine pays that once.
+    """
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or engine.pool.__class__ is StaticPool:
+        return None
+    if not url.database or url.database == ":memory:" or "mode=memory" in str(url):
+        return None
+    twin = create_engine(url.set(drivername="sqlite+pysqlite"),
+                         connect_args={"timeout": 30, "check_same_thread": False})
+    _sqlite_setup(twin)
+    return twin
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when a transaction begins (see "begin").
         dbapi_conn.isolation_level = None
@@ -66,7 +85,7 @@ def _sqlite_setup(engine: AsyncEngine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Take the write lock up front: two processes that both read and then try to write
         # would otherwise deadlock on the upgrade and one would fail with "database is locked".
