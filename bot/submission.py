@@ -473,7 +473,9 @@ _BENEFIT_ERRORS = {
 
 @step("benefit")
 class Benefit(DraftStep):
-    numbered = False  # here a typed number is an amount, not an option
+    # A typed number that is an option's number picks it ("1" → not quantifiable), as the
+    # numbered list on Zalo and in the terminal says; nobody means an amount of 1–3 đồng.
+    # Any other number is an amount.
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:

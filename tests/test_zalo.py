@@ -466,9 +466,6 @@ async def test_a_stale_number_is_harmless(db_factory: Callable[[], AsyncEngine])
         assert account["step"] == "title"
 
 
-@pytest.mark.xfail(reason="core: Reply does not say whether a typed number picks an option, "
-                          "so text-entry steps show the 'reply with a number' hint and read "
-                          "the number as an answer", strict=False)
 async def test_a_typed_number_picks_the_option_shown(
         db_factory: Callable[[], AsyncEngine]) -> None:
     async with harness(db_factory) as h:
