@@ -31,11 +31,12 @@ class Conversation:
         self.state: dict[str, Any] = json.loads(row["state"] or "{}")
         self.draft_id: int | None = row["draft_id"]
         self.locale: str | None = row["locale"]
-        self._saved = self._account_snapshot()
+        # The stored state text is what _account_snapshot would give for it (same dumps).
+        self._saved = (self.step, row["state"] or "{}", self.draft_id, self.locale)
         self.drafts: dict[int, dict[str, Any]] = {}
         self._drafts_saved: dict[int, tuple[Any, ...]] = {}
-        if row.get("d_id") is not None:
-            self.track_draft({k[2:]: v for k, v in row.items() if k.startswith("d_")})
+        if row.get("draft") is not None:
+            self.track_draft(row["draft"])
 
     # ---- drafts
     def track_draft(self, draft: dict[str, Any]) -> dict[str, Any]:

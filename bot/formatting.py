@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -19,10 +20,12 @@ def esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
+@lru_cache(maxsize=4096)
 def vnd(amount: int, locale: str) -> str:
     return format_currency(amount, "VND", locale=locale)
 
 
+@lru_cache(maxsize=4096)
 def number(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
 

@@ -82,16 +82,24 @@ _LOAD_ACCOUNTS = (
 )
 # Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
 _LOAD_ACCOUNTS_LOCKED = _LOAD_ACCOUNTS.with_for_update(of=account_t)
+_ACCOUNT_KEYS = tuple(account_t.c.keys())
+_DRAFT_KEYS = tuple(draft_t.c.keys())
+_N_ACCOUNT = len(_ACCOUNT_KEYS)
 
 
 def load_accounts(
     conn: Connection, *, channel: str, external_ids: Sequence[str], lock: bool
 ) -> dict[str, dict[str, Any]]:
-    """Accounts with their active draft (columns prefixed `d_`), keyed by external id."""
+    """Accounts keyed by external id, each with its active draft under "draft" (or None)."""
     stmt = (_LOAD_ACCOUNTS_LOCKED if lock and conn.dialect.name == "postgresql"
             else _LOAD_ACCOUNTS)
-    rows = conn.execute(stmt, {"channel": channel, "external_ids": list(external_ids)})
-    return {r["external_id"]: dict(r) for r in rows.mappings()}
+    out = {}
+    for row in conn.execute(stmt, {"channel": channel, "external_ids": list(external_ids)}):
+        account = dict(zip(_ACCOUNT_KEYS, row[:_N_ACCOUNT], strict=True))
+        account["draft"] = (dict(zip(_DRAFT_KEYS, row[_N_ACCOUNT:], strict=True))
+                            if row[_N_ACCOUNT] is not None else None)   # the draft's id
+        out[account["external_id"]] = account
+    return out
 
 
 # executemany with RETURNING, ids in the order of the parameter rows.
@@ -471,9 +479,16 @@ def unit_by_code(
     return UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) if r else None
 
 
+_UNIT_BY_ID = select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
+    unit_t.c.id == bindparam("id"))
+
+
 def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:
-    ids = list(ids)
+    ids = list(dict.fromkeys(ids))
     if not ids:
         return {}
-    rows = conn.execute(_UNITS_BY_IDS, {"ids": ids}).all()
+    if len(ids) == 1:   # the usual case, without re-rendering an IN list
+        rows = conn.execute(_UNIT_BY_ID, {"id": ids[0]}).all()
+    else:
+        rows = conn.execute(_UNITS_BY_IDS, {"ids": ids}).all()
     return {r.id: UnitHit(r.id, r.code, r.name, r.parent_name, r.depth) for r in rows}

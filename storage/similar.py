@@ -134,6 +134,13 @@ def content_words(text: str) -> list[str]:
     return [w for w in _tokens(text) if w != "|"]
 
 
+@lru_cache(maxsize=8192)
+def _compared(text: str) -> str:
+    """A candidate's stored title or description start, as it is compared: remembered, since
+    the same initiatives of a union come up as candidates again and again."""
+    return " ".join(content_words(text))
+
+
 def head(description: str) -> str:
     """The start of a description that is indexed and compared: DESC_CHARS characters at
     most, cut at a word boundary (the database gives the first DESC_CHARS characters)."""
@@ -341,7 +348,7 @@ def find_similar(
     # is its title part plus a perfect description part.
     scored: list[tuple[float, float, Any]] = []
     for r in rows:
-        ct = " ".join(content_words(r.title))
+        ct = _compared(r.title)
         ts = _title_ratio(qt, ct) if qt and ct else 0.0
         scored.append((tw * ts + (1 - tw) * 100 if qd else ts, ts, r))
     scored.sort(key=lambda s: s[0], reverse=True)
@@ -352,7 +359,7 @@ def find_similar(
             break
         score = ts
         if qd:
-            cd = " ".join(content_words(head(r.desc_start or "")))
+            cd = _compared(head(r.desc_start or ""))
             if cd:  # otherwise the title alone
                 need = (floor - tw * ts) / (1 - tw)  # below it rapidfuzz may answer 0
                 score = tw * ts + (1 - tw) * _desc_ratio(qd, cd, max(0.0, need))
