@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 
 from bot.events import Option, Reply
 from bot.i18n import Gettext, gettext_for
-from storage import queries
+from storage import access, queries
 from storage.queries import DRAFT_FIELDS
 
 _ACCOUNT_FIELDS = ("step", "state", "draft_id", "locale")
@@ -31,6 +31,7 @@ class Conversation:
         self.state: dict[str, Any] = json.loads(row["state"] or "{}")
         self.draft_id: int | None = row["draft_id"]
         self.locale: str | None = row["locale"]
+        self.person: dict[str, Any] | None = None   # the person row, once a step asks for it
         # The stored state text is what _account_snapshot would give for it (same dumps).
         self._saved = (self.step, row["state"] or "{}", self.draft_id, self.locale)
         self.drafts: dict[int, dict[str, Any]] = {}
@@ -91,6 +92,17 @@ class Ctx:
     replies: list[Reply] = field(default_factory=list)
     toast: str | None = None
     enqueued: bool = False  # an outbox message was written: wake the sender after commit
+
+    def person(self) -> dict[str, Any]:
+        """The user's person row, read once per batch (see `update_person`)."""
+        if self.conv.person is None:
+            self.conv.person = access.get_person(self.conn, person_id=self.conv.person_id)
+        return self.conv.person
+
+    def update_person(self, **values: Any) -> None:
+        access.update_person(self.conn, person_id=self.conv.person_id, **values)
+        if self.conv.person is not None:
+            self.conv.person.update(values)
 
     def set_locale(self, locale: str) -> None:
         self.conv.locale = locale

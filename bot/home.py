@@ -76,7 +76,7 @@ def help_text(ctx: Ctx) -> str:
 def start(ctx: Ctx, args: str = "") -> None:
     if args.strip():
         return run_action(ctx, "deeplink", args.strip())
-    person = access.get_person(ctx.conn, person_id=ctx.conv.person_id)
+    person = ctx.person()
     ctx.say(welcome_text(ctx))
     if not person["onboarded"]:
         return run_action(ctx, "onboard")

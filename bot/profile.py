@@ -92,7 +92,7 @@ class ObUnit(UnitSearch):
 
     @classmethod
     def chosen(cls, ctx: Ctx, unit_id: int) -> None:
-        access.update_person(ctx.conn, person_id=ctx.conv.person_id, unit_id=unit_id)
+        ctx.update_person(unit_id=unit_id)
         cls.next(ctx)
 
     @classmethod
@@ -108,7 +108,7 @@ class ObName(Step):
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
-        person = access.get_person(ctx.conn, person_id=ctx.conv.person_id)
+        person = ctx.person()
         options = [(_("Use «{name}»").format(name=person["name"]), "same")] \
             if NAME_MIN <= len(person["name"]) <= NAME_MAX else []
         ctx.ask(join(error, _("What name should be credited on your initiatives? "
@@ -120,7 +120,7 @@ class ObName(Step):
         if not NAME_MIN <= len(name) <= NAME_MAX:
             return cls.ask(ctx, error=ctx._("A name must be {min}–{max} characters long.")
                            .format(min=NAME_MIN, max=NAME_MAX))
-        access.update_person(ctx.conn, person_id=ctx.conv.person_id, name=name)
+        ctx.update_person(name=name)
         cls.finish(ctx)
 
     @classmethod
@@ -135,7 +135,7 @@ class ObName(Step):
         values: dict[str, object] = {"onboarded": True}
         if ob.get("unit"):
             values["unit_id"] = ob["unit"]
-        access.update_person(ctx.conn, person_id=ctx.conv.person_id, **values)
+        ctx.update_person(**values)
         if ob.get("edit"):
             return goto(ctx, "profile")
         home(ctx, error=ctx._("Your profile is saved. You can change it any time with /hoso."))
@@ -154,7 +154,7 @@ class Profile(Step):
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
-        person = access.get_person(ctx.conn, person_id=ctx.conv.person_id)
+        person = ctx.person()
         unit = (queries.units_by_ids(ctx.conn, [person["unit_id"]]).get(person["unit_id"])
                 if person["unit_id"] else None)
         lines = [
@@ -195,9 +195,9 @@ def deep_link(ctx: Ctx, args: str) -> None:
     if unit is None:
         ctx.say(_("That link is not valid any more."))
         return run_action(ctx, "start")
-    person = access.get_person(ctx.conn, person_id=ctx.conv.person_id)
+    person = ctx.person()
     if person["onboarded"]:
-        access.update_person(ctx.conn, person_id=ctx.conv.person_id, unit_id=unit.id)
+        ctx.update_person(unit_id=unit.id)
         return home(ctx, error=_("Your grassroots union is now {unit}.").format(
             unit=esc(unit_label(unit.name, unit.parent_name))))
     from bot.home import welcome_text
@@ -236,6 +236,7 @@ def redeem(ctx: Ctx, code: str) -> None:
     if row["purpose"] == "link":
         access.merge_people(ctx.conn, keep=row["created_by"], absorb=ctx.conv.person_id)
         ctx.conv.person_id = row["created_by"]
+        ctx.conv.person = None   # now the kept person's row
         return home(ctx, error=_("Accounts linked: your drafts and initiatives are now the "
                                  "same in both apps."))
     if row["purpose"] == "claim":

@@ -438,9 +438,9 @@ class Pending(Step):
 @command("alerts", "thongbao", "alerts", label=N_("Alerts"))
 def toggle_alerts(ctx: Ctx, _args: str = "") -> None:
     _ = ctx._
-    person = access.get_person(ctx.conn, person_id=ctx.conv.person_id)
+    person = ctx.person()
     mode = "instant" if person["alert_mode"] == "digest" else "digest"
-    access.update_person(ctx.conn, person_id=ctx.conv.person_id, alert_mode=mode)
+    ctx.update_person(alert_mode=mode)
     home(ctx, error=_("You will now get one digest a day, at {hour}:00, instead of an alert "
                       "for each new initiative.").format(hour=DIGEST_HOUR)
          if mode == "digest" else _("You will now get an alert for each new initiative."))

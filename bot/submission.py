@@ -606,7 +606,7 @@ class Unit(UnitSearch):
         draft = ctx.conv.draft
         grassroots = draft.get("author_unit_id")
         if grassroots is None and not draft.get("on_behalf"):
-            grassroots = access.get_person(ctx.conn, person_id=ctx.conv.person_id)["unit_id"]
+            grassroots = ctx.person()["unit_id"]
         if grassroots is None:
             return []
         ids = access.ancestor_ids(ctx.conn, unit_id=grassroots)
@@ -677,7 +677,7 @@ def missing_step(draft: dict[str, Any]) -> str | None:
 
 def authors_of(ctx: Ctx, draft: dict[str, Any]) -> list[str]:
     first = (draft.get("author_name") if draft.get("on_behalf")
-             else access.get_person(ctx.conn, person_id=ctx.conv.person_id)["name"])
+             else ctx.person()["name"])
     return [first or ctx._("(no name)"), *coauthor_list(draft)]
 
 
@@ -764,8 +764,7 @@ def submit(ctx: Ctx, draft: dict[str, Any]) -> None:
         return review.resubmit(ctx, draft)
     behalf = bool(draft.get("on_behalf"))
     if not behalf:  # the author's own grassroots union, from their profile
-        draft["author_unit_id"] = access.get_person(
-            ctx.conn, person_id=ctx.conv.person_id)["unit_id"]
+        draft["author_unit_id"] = ctx.person()["unit_id"]
     initiative_id, code = queries.submit_initiative(
         ctx.conn, draft=draft, authors=authors_of(ctx, draft),
         author_person_id=None if behalf else ctx.conv.person_id, channel=ctx.channel,
