@@ -26,6 +26,7 @@ from bot.logs import setup_logging
 from bot.outbox import OutboxWorker
 from bot.review import compose_digests
 from storage import access, queries
+from storage import outbox as outbox_store
 from storage.engine import create_schema, make_engine, utcnow
 
 log = logging.getLogger("sangkien")
@@ -167,6 +168,9 @@ async def _upkeep(core: Core, settings: Settings, stop: asyncio.Event) -> None:
             if made:
                 core.on_enqueued and core.on_enqueued()
             await core.prune_events()
+            async with core.engine.begin() as conn:   # sent messages, after 30 days
+                await conn.run_sync(lambda c: outbox_store.prune(
+                    c, before=utcnow() - timedelta(days=30)))
         except Exception:
             log.exception("upkeep round failed")
         try:

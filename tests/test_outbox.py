@@ -160,6 +160,23 @@ async def test_dedupe_key_prevents_a_second_enqueue(db: AsyncEngine) -> None:
     assert len(await rows(db)) == 3
 
 
+async def test_prune_drops_only_old_finished_rows(db: AsyncEngine) -> None:
+    accounts = await add_accounts(db, [CHATS[0]])
+    ids = await enqueue(db, [(CHATS[0], f"m{i}") for i in range(5)], accounts)
+    old = utcnow() - timedelta(days=40)
+    statuses = ["sent", "failed", "unreachable", "pending", "sent"]
+    async with db.begin() as conn:
+        for i, (row_id, status) in enumerate(zip(ids, statuses, strict=True)):
+            await conn.execute(update(outbox_t).where(outbox_t.c.id == row_id).values(
+                status=status, created_at=old if i < 4 else utcnow()))
+    cut = utcnow() - timedelta(days=30)
+    assert await run(db, lambda c: outbox.prune(c, before=cut, limit=2)) == 2
+    assert await run(db, lambda c: outbox.prune(c, before=cut)) == 1
+    assert await run(db, lambda c: outbox.prune(c, before=cut)) == 0
+    # The pending row (however old) and the recent sent one stay.
+    assert sorted(r["status"] for r in (await rows(db)).values()) == ["pending", "sent"]
+
+
 async def test_enqueue_for_person_picks_the_latest_reachable_account(db: AsyncEngine) -> None:
     now = utcnow()
 
