@@ -58,6 +58,17 @@ def welcome_text(ctx: Ctx) -> str:
 
 def help_text(ctx: Ctx) -> str:
     _ = ctx._
+    roles = {g.role for g in access.grants(ctx.conn, person_id=ctx.conv.person_id)}
+    reviewer = ""
+    if roles:
+        reviewer = "\n\n" + _(
+            "<b>For support teams and chairs</b>\n"
+            "/choduyet — initiatives waiting for review in your unions\n"
+            "/xem SK-000123 — an initiative's details and history\n"
+            "/khaiho — register an initiative for a worker who does not use the bot\n"
+            "/thongbao — alerts: each one at once, or a daily summary at 17:00")
+        if roles & {"chair", "admin"}:
+            reviewer += "\n" + _("/moi — invite your union's support team, or remove a member")
     return _(
         "<b>Commands</b>\n"
         "/sangkien — register a new initiative\n"
@@ -69,7 +80,7 @@ def help_text(ctx: Ctx) -> str:
         "/ngonngu — language: Tiếng Việt / English\n"
         "/trogiup — this help\n"
         "On Zalo, type the command word without the slash, e.g. «sangkien»."
-    )
+    ) + reviewer
 
 
 @command("start", "start", "batdau", label=N_("Home"))
