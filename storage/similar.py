@@ -26,7 +26,8 @@ and the stock phrases of every initiative (`STOP_PHRASES`: "giải pháp", "sán
   The candidates are scored in Python with rapidfuzz (`_title_ratio`, `_desc_ratio`) and
   the best `limit` at or above `min_score` returned.
 
-  Work per lookup is bounded — at most QUERY_TERMS × COUNT_CAP index entries counted,
+  Work per lookup is bounded — at most QUERY_TERMS × COUNT_CAP index entries counted (the
+  counts of common terms are remembered for a few minutes, see `_term_counts`),
   POSTINGS_BUDGET (or COUNT_CAP) postings grouped, CANDIDATES rows fetched and scored —
   however many initiatives the union holds.
 
@@ -39,11 +40,14 @@ from __future__ import annotations
 
 import math
 import re
+import time
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from rapidfuzz import fuzz
 from sqlalchemy import (
@@ -246,10 +250,40 @@ def _counts_stmt(n: int) -> Any:
     return select(*cols)
 
 
+# Counts of common terms (at least COMMON_COUNT initiatives of the union hold them) are kept
+# for COUNT_TTL seconds: counting one costs up to COUNT_CAP index entries, and they only weigh
+# and order the terms, for which a few minutes' drift changes nothing. Rarer terms are counted
+# on every lookup, so a term first indexed a moment ago (a duplicate sent twice in a row) is
+# found at once.
+COMMON_COUNT = 50
+COUNT_TTL = 600.0
+_COUNT_CACHE_SIZE = 50_000
+# Per engine: one process may serve several databases (tests do).
+_common_counts: WeakKeyDictionary[Any, OrderedDict[tuple[int, str], tuple[float, int]]] = (
+    WeakKeyDictionary())
+
+
 def _term_counts(conn: Connection, unit_id: int, q_terms: Sequence[str]) -> list[int]:
-    """How many initiatives of the union hold each term (at most COUNT_CAP): one statement."""
-    params = {f"t{i}": term for i, term in enumerate(q_terms)}
-    return list(conn.execute(_counts_stmt(len(q_terms)), {"unit_id": unit_id, **params}).one())
+    """How many initiatives of the union hold each term (at most COUNT_CAP): one statement
+    for the terms not known to be common."""
+    now = time.monotonic()
+    cache = _common_counts.setdefault(conn.engine, OrderedDict())
+    counts: list[int | None] = []
+    for term in q_terms:
+        hit = cache.get((unit_id, term))
+        counts.append(hit[1] if hit is not None and now - hit[0] < COUNT_TTL else None)
+    todo = [i for i, n in enumerate(counts) if n is None]
+    if todo:
+        params = {f"t{k}": q_terms[i] for k, i in enumerate(todo)}
+        fresh = conn.execute(_counts_stmt(len(todo)), {"unit_id": unit_id, **params}).one()
+        for i, n in zip(todo, fresh, strict=True):
+            counts[i] = n
+            if n >= COMMON_COUNT:
+                cache[(unit_id, q_terms[i])] = (now, n)
+                cache.move_to_end((unit_id, q_terms[i]))
+        while len(cache) > _COUNT_CACHE_SIZE:
+            cache.popitem(last=False)
+    return [n or 0 for n in counts]
 
 
 def _pick(q_terms: Sequence[str], counts: Sequence[int]) -> list[tuple[str, int]]:

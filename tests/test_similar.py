@@ -194,6 +194,32 @@ async def test_a_lookup_is_two_statements(db: AsyncEngine) -> None:
     assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 2, seen
 
 
+async def test_common_counts_are_remembered_and_a_new_duplicate_is_found_at_once(
+        db: AsyncEngine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(similar, "COMMON_COUNT", 5)
+    unit, _other, person = await _setup(db)
+    for i in range(8):
+        await _add(db, person, unit, f"{PACKING[0]} số {i}", PACKING[1])
+    seen: list[str] = []
+
+    def count(*args: Any) -> None:
+        seen.append(args[2])
+
+    assert len(await _find(db, unit, *PACKING)) == 3   # counts the terms, keeps the common
+    event.listen(db.sync_engine, "before_cursor_execute", count)
+    try:
+        assert len(await _find(db, unit, *PACKING)) == 3
+        # Only candidates: every term of the query is common and remembered.
+        assert len([s for s in seen if "count(" in s]) == 0, seen
+        # A new initiative in the same union: its rare words are counted at once, and a
+        # re-typed copy of it is found straight away.
+        await _add(db, person, unit, *LATEX)
+        hits = await _find(db, unit, *LATEX_AGAIN)
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", count)
+    assert hits and hits[0].title == LATEX[0]
+
+
 @pytest.mark.parametrize("status", ["valid", "needs_revision"])
 async def test_any_status_is_shown(db: AsyncEngine, status: str) -> None:
     unit, _other, person = await _setup(db)
