@@ -369,6 +369,9 @@ def refresh_term_counts(conn: Connection, words: Iterable[str] | None = None) ->
 
 _CANDIDATES = 200
 _MAX_QUERY_TERMS = 6
+# Rows read for the candidates: a unit comes once per word of its own in the scanned range,
+# so a short prefix ("t") repeats units; this many rows give _CANDIDATES distinct ones.
+_RAW_CANDIDATES = 4 * (_CANDIDATES + 1)
 # Terms are [a-z0-9]; every word starting with `term` sorts inside [term, term + DEL).
 _PAST = "\x7f"
 
@@ -407,7 +410,7 @@ def _search_stmt(n: int, grassroots: bool | None) -> Any:
     for i in range(1, n):
         ti = aliased(unit_term_t, name=f"t{i}")
         conds.append(exists().where(ti.c.unit_id == t0.c.unit_id, _term_in(ti.c.term, i)))
-    return select(t0.c.unit_id).where(*conds).limit(_CANDIDATES + 1)
+    return select(t0.c.unit_id).where(*conds).limit(_RAW_CANDIDATES)
 
 
 _KINDS = (None, True, False)
@@ -439,9 +442,10 @@ def search_units(
     params: dict[str, str] = {}
     for i, k in enumerate(by_rarity):
         params[f"lo{i}"], params[f"hi{i}"] = q_terms[k], q_terms[k] + _PAST
-    ids = conn.execute(_SEARCH_STMTS[(len(q_terms), grassroots)], params).scalars().all()
-    truncated = len(ids) > _CANDIDATES
-    rows = conn.execute(_UNITS_BY_IDS, {"ids": list(dict.fromkeys(ids))}).all()
+    raw = conn.execute(_SEARCH_STMTS[(len(q_terms), grassroots)], params).scalars().all()
+    ids = list(dict.fromkeys(raw))
+    truncated = len(ids) > _CANDIDATES or len(raw) == _RAW_CANDIDATES
+    rows = conn.execute(_UNITS_BY_IDS, {"ids": ids[:_CANDIDATES]}).all()
 
     def score(row: Any) -> tuple[int, int, str]:
         own = _name_terms(row.name)

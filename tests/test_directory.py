@@ -463,3 +463,17 @@ async def test_an_old_search_index_is_rebuilt_in_the_new_layout(db: AsyncEngine)
     await check_consistent(db)
     await create_schema(db)   # idempotent once upgraded
     await check_consistent(db)
+
+
+async def test_a_short_prefix_counts_units_not_words(db: AsyncEngine) -> None:
+    """"t" matches several words of each of these names: the search still finds every unit
+    once and does not claim there were more."""
+    await import_text(db, "".join(
+        f"T{i},CĐCS Trường Tiểu học Thị trấn Tân Tiến {i},BPC-PR,grassroots,other,1,\n"
+        for i in range(60)))
+    async with db.connect() as conn:
+        hits, truncated = await conn.run_sync(
+            lambda c: queries.search_units(c, "t", grassroots=True))
+    codes = [h.code for h in hits]
+    assert len(codes) == len(set(codes)) and not truncated
+    assert {f"T{i}" for i in range(60)} <= set(codes)
