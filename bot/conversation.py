@@ -31,7 +31,6 @@ class Conversation:
         self.state: dict[str, Any] = json.loads(row["state"] or "{}")
         self.draft_id: int | None = row["draft_id"]
         self.locale: str | None = row["locale"]
-        self.person: dict[str, Any] | None = None   # the person row, once a step asks for it
         # The stored state text is what _account_snapshot would give for it (same dumps).
         self._saved = (self.step, row["state"] or "{}", self.draft_id, self.locale)
         self.drafts: dict[int, dict[str, Any]] = {}
@@ -92,17 +91,22 @@ class Ctx:
     replies: list[Reply] = field(default_factory=list)
     toast: str | None = None
     enqueued: bool = False  # an outbox message was written: wake the sender after commit
+    # Person rows read in this batch, by id: shared by its conversations (one person may
+    # write from two linked accounts in the same batch).
+    people: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def person(self) -> dict[str, Any]:
         """The user's person row, read once per batch (see `update_person`)."""
-        if self.conv.person is None:
-            self.conv.person = access.get_person(self.conn, person_id=self.conv.person_id)
-        return self.conv.person
+        row = self.people.get(self.conv.person_id)
+        if row is None:
+            row = self.people[self.conv.person_id] = access.get_person(
+                self.conn, person_id=self.conv.person_id)
+        return row
 
     def update_person(self, **values: Any) -> None:
         access.update_person(self.conn, person_id=self.conv.person_id, **values)
-        if self.conv.person is not None:
-            self.conv.person.update(values)
+        if self.conv.person_id in self.people:
+            self.people[self.conv.person_id].update(values)
 
     def set_locale(self, locale: str) -> None:
         self.conv.locale = locale

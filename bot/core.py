@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -120,8 +121,7 @@ class Core:
         for attempt in range(TRANSIENT_RETRIES + 1):
             try:
                 if self._thread is not None:
-                    return await asyncio.get_running_loop().run_in_executor(
-                        self._thread, self._run_batch_sync, events)
+                    return await self._in_thread(events)
                 async with self.engine.connect() as conn:
                     return await conn.run_sync(self._run_batch, events)
             except (OperationalError, DBAPIError) as exc:
@@ -156,6 +156,17 @@ class Core:
 
     # ------------------------------------------------------------------ one transaction
 
+    async def _in_thread(self, events: Sequence[Inbound]) -> list[Outcome]:
+        fut = asyncio.get_running_loop().run_in_executor(
+            self._thread, self._run_batch_sync, events)
+        try:
+            return await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            # A thread cannot be interrupted: let the transaction finish (it may commit)
+            # before giving up, so nothing is left half done behind a cancelled task.
+            await asyncio.wait([fut])
+            raise
+
     def _run_batch_sync(self, events: Sequence[Inbound]) -> list[Outcome]:
         assert self._sync is not None
         with self._sync.connect() as conn:
@@ -176,13 +187,15 @@ class Core:
                 if mine:
                     convs.update(self._load(conn, channel, mine, now))
             outcomes: list[Outcome] = []
+            people: dict[int, dict[str, Any]] = {}   # person rows read in this batch
             for ev in events:
                 key = (ev.channel, ev.event_id)
                 if key not in fresh:
                     outcomes.append(Outcome(duplicate=True))
                     continue
                 fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
-                outcomes.append(self._step(conn, convs[(ev.channel, ev.user_id)], ev, now))
+                outcomes.append(self._step(conn, convs[(ev.channel, ev.user_id)], ev, now,
+                                           people))
             accounts, drafts = [], []
             for conv in convs.values():
                 drafts += conv.draft_changes(now)
@@ -209,10 +222,11 @@ class Core:
                                                  if not r["reachable"]])
         return {(channel, u): Conversation(rows[u]) for u in users}
 
-    def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime) -> Outcome:
+    def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime,
+              people: dict[int, dict[str, Any]]) -> Outcome:
         locale = conv.locale or self.default_locale
         ctx = Ctx(conn=conn, now=now, channel=ev.channel, conv=conv, locale=locale,
-                  _=gettext_for(locale), default_locale=self.default_locale)
+                  _=gettext_for(locale), default_locale=self.default_locale, people=people)
         flow.handle(ctx, ev)
         return Outcome(ctx.replies, locale=ctx.locale, toast=ctx.toast, enqueued=ctx.enqueued)
 

@@ -386,9 +386,12 @@ async def import_units(engine: AsyncEngine, data: bytes) -> ApplyStats:
     async with engine.begin() as conn:
         stats = await conn.run_sync(import_sync, parsed)
     if store.wants_vacuum(engine, stats):
-        async with engine.connect() as conn:
-            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await auto.run_sync(store.vacuum_directory)
+        try:
+            async with engine.connect() as conn:
+                auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await auto.run_sync(store.vacuum_directory)
+        except Exception:   # the import is committed; autovacuum will get there too
+            log.warning("VACUUM after the directory import failed", exc_info=True)
     return stats
 
 

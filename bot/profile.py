@@ -235,8 +235,9 @@ def redeem(ctx: Ctx, code: str) -> None:
             role=_(ROLE_LABELS[row["role"]]), unit=esc(unit.name)))
     if row["purpose"] == "link":
         access.merge_people(ctx.conn, keep=row["created_by"], absorb=ctx.conv.person_id)
+        for changed in (row["created_by"], ctx.conv.person_id):   # both rows changed
+            ctx.people.pop(changed, None)
         ctx.conv.person_id = row["created_by"]
-        ctx.conv.person = None   # now the kept person's row
         return home(ctx, error=_("Accounts linked: your drafts and initiatives are now the "
                                  "same in both apps."))
     if row["purpose"] == "claim":
