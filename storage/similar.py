@@ -69,8 +69,8 @@ DESC_CHARS = 300        # how much of a description is indexed and compared
 QUERY_TERMS = 24        # query terms whose frequency in the union is counted
 COUNT_CAP = 1000        # each count stops there
 PICK_TERMS = 6          # at most this many of the rarest query words find the candidates
-POSTINGS_BUDGET = 3000  # … and their postings together at most this many
-CANDIDATES = 150        # candidates fetched and scored
+POSTINGS_BUDGET = 2000  # … and their postings together at most this many
+CANDIDATES = 100        # candidates fetched and scored
 TITLE_WEIGHT = 0.6      # of the final score; the description has the rest
 
 # Function words and the filler of every initiative text. Folded, so one entry may stand
