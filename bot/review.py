@@ -71,13 +71,25 @@ def _benefit(_: Any, locale: str, ini: dict[str, Any]) -> str:
     return vnd(ini["benefit_vnd"], locale)
 
 
-def alert_submission(ctx: Ctx, *, initiative_id: int, resubmitted: bool = False) -> None:
-    """Tell the reviewers of a new (or resubmitted) initiative, in each one's language."""
-    ini = review.initiative(ctx.conn, initiative_id=initiative_id)
-    assert ini is not None
+def alert_submission(ctx: Ctx, *, initiative_id: int, resubmitted: bool = False,
+                     unit_id: int | None = None, author_unit_id: int | None = None) -> None:
+    """Tell the reviewers of a new (or resubmitted) initiative, in each one's language.
+
+    A caller that knows the receiving and the author's union passes them: the initiative's
+    card is then read only when somebody is to be told."""
+    ini: dict[str, Any] | None = None
+    if unit_id is None:
+        ini = review.initiative(ctx.conn, initiative_id=initiative_id)
+        assert ini is not None
+        unit_id, author_unit_id = ini["unit_id"], ini.get("author_unit_id")
     people = [p for p in review.alert_recipients(
-        ctx.conn, unit_id=ini["unit_id"], author_unit_id=ini.get("author_unit_id"))
+        ctx.conn, unit_id=unit_id, author_unit_id=author_unit_id)
         if p != ctx.conv.person_id]
+    if not people:
+        return
+    if ini is None:
+        ini = review.initiative(ctx.conn, initiative_id=initiative_id)
+        assert ini is not None
     for target in review.notify_targets(ctx.conn, person_ids=people).values():
         if target.alert_mode == "digest":
             review.hold_alert(ctx.conn, person_id=target.person_id, initiative_id=ini["id"],

@@ -773,7 +773,8 @@ def submit(ctx: Ctx, draft: dict[str, Any]) -> None:
                                   actor_id=ctx.conv.person_id, now=ctx.now)
     similar.index_initiative(ctx.conn, initiative_id=initiative_id, unit_id=draft["unit_id"],
                              title=draft["title"], description=draft["description"])
-    review.alert_submission(ctx, initiative_id=initiative_id)
+    review.alert_submission(ctx, initiative_id=initiative_id, unit_id=draft["unit_id"],
+                            author_unit_id=draft.get("author_unit_id"))
     ctx.conv.forget_draft(draft["id"])
     leave_flow(ctx)
     ctx.say(_(

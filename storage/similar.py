@@ -49,7 +49,7 @@ from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import (
     Connection,
     Integer,
@@ -347,6 +347,21 @@ def _title_ratio(q: str, c: str) -> float:
     return (fuzz.token_set_ratio(q, c) + fuzz.token_sort_ratio(q, c)) / 2
 
 
+def _title_ratios(q: str, titles: Sequence[str]) -> list[float]:
+    """`_title_ratio` of q against each title (0 for an empty one), in two rapidfuzz calls."""
+    out = [0.0] * len(titles)
+    if not q:
+        return out
+    idx = [i for i, t in enumerate(titles) if t]
+    choices = [titles[i] for i in idx]
+    sets = process.extract(q, choices, scorer=fuzz.token_set_ratio, limit=None)
+    sorts = dict((k, s) for _c, s, k in process.extract(
+        q, choices, scorer=fuzz.token_sort_ratio, limit=None))
+    for _c, s, k in sets:
+        out[idx[k]] = (s + sorts[k]) / 2
+    return out
+
+
 def _desc_ratio(q: str, c: str, cutoff: float) -> float:
     # Descriptions are re-written more freely, their sentences reordered, and the stored
     # start may hold more or fewer of them: what they share counts, so token_set_ratio.
@@ -380,10 +395,9 @@ def find_similar(
     # Title ratios first (short strings, cheap); a description is folded and compared only
     # while it can still lift its candidate into the result: the most a candidate can reach
     # is its title part plus a perfect description part.
+    title_scores = _title_ratios(qt, [_compared(r.title) for r in rows])
     scored: list[tuple[float, float, Any]] = []
-    for r in rows:
-        ct = _compared(r.title)
-        ts = _title_ratio(qt, ct) if qt and ct else 0.0
+    for r, ts in zip(rows, title_scores, strict=True):
         scored.append((tw * ts + (1 - tw) * 100 if qd else ts, ts, r))
     scored.sort(key=lambda s: s[0], reverse=True)
     best: list[tuple[float, int, Any]] = []
