@@ -27,19 +27,18 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 import unicodedata
-import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import pct, pg_schema, sqlite_file
 from bot.demo import seed_if_empty
 from storage import similar
-from storage.engine import create_schema, make_engine
+from storage.engine import create_schema
 from storage.models import initiative_t, initiative_term_t, person_t, unit_t
 from storage.textfold import fold
 
@@ -173,11 +172,6 @@ def near_duplicate(rng: random.Random, orig: dict[str, str]) -> tuple[str, str]:
     return title, desc
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
-
-
 async def setup(engine: AsyncEngine, items: list[dict[str, str]]) -> tuple[int, int, float, int]:
     """Insert the initiatives into one union and index them; (unit, first id, secs, terms)."""
     await create_schema(engine)
@@ -296,25 +290,11 @@ async def amain(args: argparse.Namespace) -> int:
           f"{time.perf_counter() - t0:.1f} s; e.g.\n  {items[0]['title']}\n  "
           f"{items[0]['description']}\n  near duplicate: {lookups[0][1]} / {lookups[0][2]}")
     ok = True
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
-        try:
-            ok &= await bench_backend("SQLite (file, WAL)", engine, items, lookups)
-        finally:
-            await engine.dispose()
+    async with sqlite_file() as engine:
+        ok &= await bench_backend("SQLite (file, WAL)", engine, items, lookups)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = make_engine(args.pg)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = make_engine(args.pg, schema=schema)
-        try:
+        async with pg_schema(args.pg) as engine:
             ok &= await bench_backend("PostgreSQL", engine, items, lookups)
-        finally:
-            await engine.dispose()
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await admin.dispose()
     print("\nall goals met" if ok else "\nsome goal MISSED")
     return 0 if ok else 1
 

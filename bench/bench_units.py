@@ -25,18 +25,17 @@ import io
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections import defaultdict
 from pathlib import Path
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import pct, pg_schema, sqlite_file
 from bot import directory
 from storage import queries
-from storage.engine import create_schema, make_engine
+from storage.engine import create_schema
 from storage.models import unit_t, unit_term_t
 from storage.textfold import fold
 
@@ -191,11 +190,6 @@ def queries_mix(names: dict[str, list[str]], n: int, seed: int = 11) -> list[tup
     return [(k, make()) for i in range(n) for k, make in (kinds[i % len(kinds)],)]
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(p / 100 * len(s)) - 1))]
-
-
 async def bench_backend(label: str, engine: AsyncEngine, data: bytes, moved: bytes,
                         searches: list[tuple[str, str]]) -> bool:
     ok = True
@@ -264,25 +258,11 @@ async def amain(args: argparse.Namespace) -> int:
           "(a district: one level down)")
     searches = queries_mix(names, args.searches)
     ok = True
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = make_engine(f"sqlite+aiosqlite:///{tmp}/bench.db")
-        try:
-            ok &= await bench_backend("SQLite (file, WAL)", engine, data, moved, searches)
-        finally:
-            await engine.dispose()
+    async with sqlite_file() as engine:
+        ok &= await bench_backend("SQLite (file, WAL)", engine, data, moved, searches)
     if args.pg:
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = make_engine(args.pg)
-        async with admin.begin() as conn:
-            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine = make_engine(args.pg, schema=schema)
-        try:
+        async with pg_schema(args.pg) as engine:
             ok &= await bench_backend("PostgreSQL", engine, data, moved, searches)
-        finally:
-            await engine.dispose()
-            async with admin.begin() as conn:
-                await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            await admin.dispose()
     print("\nall goals met" if ok else "\nsome goal MISSED")
     return 0 if ok else 1
 

@@ -17,16 +17,22 @@ from handlers.telegram import TelegramChannel
 from tests.fakes.telegram_server import FakeTelegram
 
 
-class TelegramHarness:
-    name = "telegram"
+class Harness:
+    """What every channel's harness shares: the application's life cycle on one database, and
+    sending text and reading the replies through the fake. Subclasses set `fake` and build
+    their channel in `make_channel`."""
+
+    fake: Any
 
     def __init__(self, engine_factory: Callable[[], AsyncEngine], *, locale: str = "en") -> None:
         self.engine_factory = engine_factory
         self.locale = locale
-        self.fake = FakeTelegram()
         self.engine: AsyncEngine | None = None
         self.core: Core | None = None
-        self.channel: TelegramChannel | None = None
+        self.channel: Any = None
+
+    def make_channel(self, core: Core) -> Any:
+        raise NotImplementedError
 
     async def start(self) -> None:
         await self.fake.start()
@@ -35,8 +41,7 @@ class TelegramHarness:
     async def _start_app(self) -> None:
         self.engine = self.engine_factory()
         self.core = Core(self.engine, default_locale=self.locale)
-        self.channel = TelegramChannel(self.core, token=self.fake.token,
-                                       base_url=self.fake.base_url, poll_timeout=1)
+        self.channel = self.make_channel(self.core)
         await self.channel.start()
 
     async def _stop_app(self) -> None:
@@ -68,6 +73,18 @@ class TelegramHarness:
         before = len(self.fake.messages(user))
         self.fake.push_text(user, text)
         return await self._await_reply(user, before, expect_reply=expect_reply)
+
+
+class TelegramHarness(Harness):
+    name = "telegram"
+
+    def __init__(self, engine_factory: Callable[[], AsyncEngine], *, locale: str = "en") -> None:
+        super().__init__(engine_factory, locale=locale)
+        self.fake = FakeTelegram()
+
+    def make_channel(self, core: Core) -> TelegramChannel:
+        return TelegramChannel(core, token=self.fake.token, base_url=self.fake.base_url,
+                               poll_timeout=1)
 
     async def send_unsupported(self, user: int, kind: str) -> list[str]:
         before = len(self.fake.messages(user))

@@ -20,6 +20,7 @@ from bot.flow import STEPS
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from handlers.zalo import HINT, ZaloChannel
 from storage.models import account_t
+from tests.channels import Harness
 from tests.fakes.zalo_server import FakeZalo
 
 # The hint that closes every numbered list, in each language.
@@ -54,66 +55,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ZaloHarness:
+class ZaloHarness(Harness):
     name = "zalo"
 
     def __init__(self, engine_factory: Callable[[], AsyncEngine], *, locale: str = "en",
                  mode: Literal["polling", "webhook"] = "polling", **fake_options: Any) -> None:
-        self.engine_factory = engine_factory
-        self.locale = locale
+        super().__init__(engine_factory, locale=locale)
         self.mode = mode
         self.fake = FakeZalo(**fake_options)
-        self.engine: AsyncEngine | None = None
-        self.core: Core | None = None
-        self.channel: ZaloChannel | None = None
         self.port = free_port() if mode == "webhook" else 0
 
-    async def start(self) -> None:
-        await self.fake.start()
-        await self._start_app()
-
-    async def _start_app(self) -> None:
-        self.engine = self.engine_factory()
-        self.core = Core(self.engine, default_locale=self.locale)
+    def make_channel(self, core: Core) -> ZaloChannel:
         webhook: dict[str, Any] = {}
         if self.mode == "webhook":
             webhook = {"webhook_url": f"http://127.0.0.1:{self.port}/zalo/webhook",
                        "webhook_secret": WEBHOOK_SECRET,
                        "listen_host": "127.0.0.1", "listen_port": self.port}
-        self.channel = ZaloChannel(self.core, token=self.fake.token,
-                                   base_url=self.fake.base_url, poll_timeout=1,
-                                   retry_delay=0.05, max_retry_delay=0.5, **webhook)
-        await self.channel.start()
-
-    async def _stop_app(self) -> None:
-        assert self.channel and self.core and self.engine
-        await self.channel.stop()
-        await self.core.aclose()
-        await self.engine.dispose()
-
-    async def restart(self) -> None:
-        """Shut the application down completely and build it again on the same database."""
-        await self._stop_app()
-        await self._start_app()
-
-    async def stop(self) -> None:
-        await self._stop_app()
-        await self.fake.close()
-
-    # ---- the user's side
-    def texts(self, user: int) -> list[str]:
-        return [m["text"] for m in self.fake.messages(user)]
-
-    async def _await_reply(self, user: int, before: int, *, expect_reply: bool = True) -> list[str]:
-        if expect_reply:
-            await self.fake.wait_for_messages(user, before + 1, timeout=10)
-        await self.fake.wait_idle(timeout=10, quiet=0.15)
-        return self.texts(user)[before:]
-
-    async def send(self, user: int, text: str, *, expect_reply: bool = True) -> list[str]:
-        before = len(self.fake.messages(user))
-        self.fake.push_text(user, text)
-        return await self._await_reply(user, before, expect_reply=expect_reply)
+        return ZaloChannel(core, token=self.fake.token, base_url=self.fake.base_url,
+                           poll_timeout=1, retry_delay=0.05, max_retry_delay=0.5, **webhook)
 
     async def send_unsupported(self, user: int, kind: str) -> list[str]:
         """Telegram's kinds mapped to the closest Zalo events."""

@@ -13,15 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.models import draft_t, initiative_t
-from tests.channels import TelegramHarness
+from tests.channels import Harness, TelegramHarness
 from tests.channels_zalo import ZaloHarness
 
 TITLE = "Cải tiến dây chuyền đóng gói sản phẩm"
 DESC = "Vấn đề: dây chuyền chậm. Giải pháp: thêm băng tải phụ. Áp dụng tại xưởng 2."
 USER = 7001
 
-Harness = TelegramHarness | ZaloHarness
-HARNESSES: dict[str, type[TelegramHarness] | type[ZaloHarness]] = {
+HARNESSES: dict[str, type[Harness]] = {
     "telegram": TelegramHarness, "zalo": ZaloHarness}
 
 
