@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_datetime
 from babel.numbers import format_currency, format_decimal
 
+from bot.events import Outcome
+from bot.i18n import N_, gettext_for
+
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 _TAG = re.compile(r"<[^>]+>")
 
@@ -61,3 +64,27 @@ def split_message(text: str, limit: int) -> list[str]:
 
 def shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# Closes a numbered list where there are no buttons (Zalo, the terminal).
+HINT = N_("(Reply with a number, or type your answer.)")
+
+
+def plain_blocks(outcome: Outcome, *, indent: str = "") -> list[str]:
+    """An outcome for channels without markup or buttons: the toast (a stale-button notice
+    can only be said), then each reply as plain text with its options listed under it.
+
+    An option that carries a command (in messages the bot sends on its own) is answered by
+    typing it; the others by their number, which is their position in the core's menu, so
+    the numbering keeps counting past a command option."""
+    _ = gettext_for(outcome.locale)
+    blocks = [outcome.toast] if outcome.toast else []
+    for reply in outcome.replies:
+        lines = [html_to_plain(reply.text)]
+        for i, opt in enumerate(reply.options, 1):
+            lines.append(f"{indent}• {opt.label}: {opt.command}" if opt.command
+                         else f"{indent}{i}. {opt.label}")
+        if any(not opt.command for opt in reply.options):
+            lines.append(_(HINT))
+        blocks.append("\n".join(lines))
+    return blocks

@@ -12,8 +12,7 @@ from collections.abc import AsyncIterator, Callable
 
 from bot.core import Core
 from bot.events import Inbound, Outcome
-from bot.formatting import html_to_plain
-from bot.i18n import gettext_for
+from bot.formatting import plain_blocks
 
 CHANNEL = "terminal"
 # "/start ABC" is a command; "/home/me/photo.jpg" (a path, for attachments) is not.
@@ -31,17 +30,7 @@ def parse_line(line: str) -> tuple[str, str, str]:
 
 def render(outcome: Outcome) -> str:
     """Replies as plain text with numbered options."""
-    _ = gettext_for(outcome.locale)
-    blocks = []
-    if outcome.toast:
-        blocks.append(outcome.toast)
-    for reply in outcome.replies:
-        lines = [html_to_plain(reply.text)]
-        if reply.options:
-            lines += [f"  {i}. {opt.label}" for i, opt in enumerate(reply.options, 1)]
-            lines.append(_("(Reply with a number, or type your answer.)"))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    return "\n\n".join(plain_blocks(outcome, indent="  "))
 
 
 class TerminalChannel:

@@ -42,8 +42,7 @@ from bot.core import Core
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Inbound, Outcome, Reply
 from bot.flow import COMMANDS
-from bot.formatting import html_to_plain, split_message
-from bot.i18n import gettext_for
+from bot.formatting import plain_blocks, split_message
 from bot.locks import KeyedLocks
 from storage.textfold import fold
 
@@ -53,7 +52,6 @@ SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MAX_TEXT = 2000  # sendMessage accepts 1–2,000 characters
 MAX_ID = 64  # the width of our event-id and account-id columns
 REQUEST_TIMEOUT = 15.0  # seconds, for every call but the long poll
-HINT = "(Reply with a number, or type your answer.)"
 QUOTA_WAIT = 30.0  # seconds to wait after a 429 in the outbox
 
 log = logging.getLogger(__name__)
@@ -191,6 +189,9 @@ def event_id_of(update: JSON) -> str:
     return "h:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
+_COMMAND_TEXT_MAX = 64   # command words are short, even with accents and punctuation
+
+
 def parse_command(text: str) -> tuple[str, str] | None:
     """(command, argument) when the text is a command, typed with or without the slash.
 
@@ -203,11 +204,11 @@ def parse_command(text: str) -> tuple[str, str] | None:
         head, _sep, args = stripped[1:].partition(" ")
         name = fold(head.split("@", 1)[0]).replace(" ", "")
         return (name, args.strip()) if name else None
-    folded = fold(stripped)
-    if folded in COMMANDS:
+    # Only a short message can be a bare command word: a long one is not folded for nothing.
+    if len(stripped) <= _COMMAND_TEXT_MAX and (folded := fold(stripped)) in COMMANDS:
         return folded, ""
     first, _sep, rest = stripped.partition(" ")
-    if rest.strip() and fold(first) == "start":
+    if rest.strip() and len(first) <= _COMMAND_TEXT_MAX and fold(first) == "start":
         return "start", rest.strip()
     return None
 
@@ -263,22 +264,8 @@ def unwrap_delivery(body: Any) -> JSON | None:
 def render(outcome: Outcome) -> list[str]:
     """The texts to send, in order: each reply as plain text with its options numbered,
     split under the 2,000-character limit at line or word boundaries."""
-    _ = gettext_for(outcome.locale)
-    blocks: list[str] = []
-    if outcome.toast:  # a stale-button notice; without buttons it can only be said
-        blocks.append(outcome.toast)
-    for reply in outcome.replies:
-        lines = [html_to_plain(reply.text)]
-        for i, opt in enumerate(reply.options, 1):
-            # An option that carries a command (in messages the bot sends on its own) is
-            # answered by typing it; the others by their number, which is their position in
-            # the core's menu — so the numbering keeps counting past a command option.
-            lines.append(f"• {opt.label}: {opt.command}" if opt.command else f"{i}. {opt.label}")
-        if any(not opt.command for opt in reply.options):
-            lines.append(_(HINT))
-        blocks.append("\n".join(lines))
     parts: list[str] = []
-    for block in blocks:
+    for block in plain_blocks(outcome):
         # NFC first: decomposed Vietnamese would count up to three characters per letter.
         parts += split_message(unicodedata.normalize("NFC", block), MAX_TEXT)
     return [p for p in parts if p.strip()]  # Zalo refuses an empty text
@@ -557,8 +544,7 @@ class ZaloChannel:
     async def send_text(self, chat_id: str, text: str) -> bool:
         """Send one text (≤ 2,000 characters), retrying quota and server errors."""
         try:
-            await self._call_retrying("sendMessage", {"chat_id": chat_id, "text": text},
-                                      attempts=self.send_attempts)
+            await self._call_retrying("sendMessage", {"chat_id": chat_id, "text": text})
             return True
         except ZaloTokenError:
             log.error("Zalo rejected the bot token (401): a reply to chat %s was not sent",
@@ -567,14 +553,13 @@ class ZaloChannel:
             log.error("zalo: a reply to chat %s was not sent: %s", chat_id, exc)
         return False
 
-    async def _call_retrying(self, method: str, payload: JSON | None = None,
-                             *, attempts: int | None = None) -> Any:
+    async def _call_retrying(self, method: str, payload: JSON | None = None) -> Any:
         """A call with exponential back-off on 429, 5xx and lost connections.
 
         A lost connection may hide a message that did arrive; sending it twice is the lesser
         harm than losing it.
         """
-        attempts = attempts or self.send_attempts
+        attempts = self.send_attempts
         for attempt in range(1, attempts + 1):
             try:
                 return await self.api.call(method, payload)

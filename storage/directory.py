@@ -4,7 +4,7 @@ Everything is set-based: the directory is read once into a dict keyed by code, t
 is computed in Python, and the changes go out as batched multi-row statements (units level by
 level, parents first, so every parent id is known when its children are inserted). Moving or
 renaming a unit changes the search terms of its whole subtree (terms include the ancestors'
-names, see `storage.queries.insert_units`); those are recomputed once per unit with the
+names); those are recomputed once per unit with the
 ancestors' terms memoised per parent, so the work is linear in the size of the subtrees.
 
 The functions take a synchronous `Connection` (run them inside `AsyncConnection.run_sync`) and
@@ -126,7 +126,7 @@ def _fields(r: UnitRow | StoredUnit) -> tuple[Any, ...]:
 
 
 class _Terms:
-    """Search terms per unit, as `insert_units` builds them: the unit's own words first
+    """Search terms per unit, as every import builds them: the unit's own words first
     (own=True), then its ancestors' words nearest first (own=False), each word once."""
 
     def __init__(self, name: dict[str, str], parent_of: dict[str, str | None]) -> None:

@@ -115,6 +115,3 @@ def _create_or_upgrade(conn: Connection) -> None:
     if not had_counts:
         refresh_term_counts(conn)   # word counts were added after the index itself
 
-
-def is_postgres(engine_or_conn: Any) -> bool:
-    return engine_or_conn.dialect.name == "postgresql"

@@ -20,7 +20,7 @@ digest for 17:00) does not hold up messages written after it.
 `claimed_until` is therefore kept after a lease ends: it is the end of the row's last lease,
 and NULL means "never claimed".
 
-The statements of the conversation's path (`enqueue`, `notify_account`) are built once, at
+The statement of the conversation's path (`enqueue`) is built once, at
 import, with every value a bind parameter: building a statement costs more CPU than running
 it, while a prebuilt one keeps SQLAlchemy's cache key and compiled form.
 """
@@ -32,10 +32,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from storage.models import account_t, outbox_t
+from storage.queries import per_dialect
 
 ERROR_MAX = 255
 TOKEN_MAX_BYTES = 64  # Telegram's limit for callback data; tokens are made by our own code
@@ -69,12 +69,9 @@ def _options_json(options: Sequence[Mapping[str, Any]]) -> str:
 
 # Per dialect: INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, the row's values
 # given as parameters.
-_ENQUEUE = {
-    name: dialect.insert(outbox_t)
-    .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key])
-    .returning(outbox_t.c.id)
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
-}
+_ENQUEUE = per_dialect(lambda d: d.insert(outbox_t)
+                       .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key])
+                       .returning(outbox_t.c.id))
 
 
 def enqueue(
@@ -88,47 +85,13 @@ def enqueue(
     """
     if not text.strip():
         raise ValueError("an outbox message needs text")
-    stmt = _ENQUEUE["postgresql" if _is_pg(conn) else "sqlite"]
+    stmt = _ENQUEUE[conn.dialect.name]
     return conn.execute(stmt, {
         "channel": channel, "chat_id": str(chat_id), "account_id": account_id, "kind": kind,
         "locale": locale, "text": text, "options": _options_json(options),
         "dedupe_key": dedupe_key, "status": "pending", "not_before": not_before or now,
         "attempts": 0, "created_at": now,
     }).scalar_one_or_none()
-
-
-_NOTIFY_ACCOUNT = (
-    select(account_t.c.id, account_t.c.channel, account_t.c.chat_id, account_t.c.locale)
-    .where(account_t.c.person_id == bindparam("person_id"), account_t.c.reachable.is_(True))
-    .order_by(account_t.c.updated_at.desc(), account_t.c.id.desc())
-    .limit(1)
-)
-
-
-def notify_account(conn: Connection, *, person_id: int) -> dict[str, Any] | None:
-    """The account to write to: the person's most recently updated reachable one."""
-    row = conn.execute(_NOTIFY_ACCOUNT, {"person_id": person_id}).mappings().first()
-    return dict(row) if row else None
-
-
-def enqueue_for_person(
-    conn: Connection, *, person_id: int, kind: str, text: str,
-    options: Sequence[Mapping[str, Any]], now: datetime, locale: str | None = None,
-    not_before: datetime | None = None, dedupe_key: str | None = None,
-) -> int | None:
-    """Queue a message to a person on their most recently updated reachable account.
-
-    Returns the row id; None when the person has no reachable account or `dedupe_key` was
-    already queued. `locale` defaults to the account's own (else "vi"); to render the text in
-    the recipient's language, look the account up first with `notify_account`.
-    """
-    account = notify_account(conn, person_id=person_id)
-    if account is None:
-        return None
-    return enqueue(conn, channel=account["channel"], chat_id=account["chat_id"],
-                   account_id=account["id"], kind=kind,
-                   locale=locale or account["locale"] or "vi", text=text, options=options,
-                   now=now, not_before=not_before, dedupe_key=dedupe_key)
 
 
 # --------------------------------------------------------------------------- claiming

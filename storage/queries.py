@@ -38,13 +38,14 @@ from storage.textfold import MAX_TERM, terms
 _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
-def _per_dialect(build: Any) -> dict[str, Any]:
+def per_dialect(build: Any) -> dict[str, Any]:
+    """`build(dialect module)` for each dialect, by dialect name (`conn.dialect.name`)."""
     return {name: build(d) for name, d in _DIALECTS.items()}
 
 
-_RECORD_EVENT = _per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing()
+_RECORD_EVENT = per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing()
                              .returning(inbound_event_t.c.event_id))
-_EVENT_FAILED = _per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing())
+_EVENT_FAILED = per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing())
 
 
 def record_events(
@@ -104,7 +105,7 @@ def load_accounts(
 
 # executemany with RETURNING, ids in the order of the parameter rows.
 _NEW_PERSON = insert(person_t).returning(person_t.c.id, sort_by_parameter_order=True)
-_NEW_ACCOUNT = _per_dialect(lambda d: d.insert(account_t).on_conflict_do_nothing())
+_NEW_ACCOUNT = per_dialect(lambda d: d.insert(account_t).on_conflict_do_nothing())
 
 
 def create_accounts(
@@ -243,7 +244,6 @@ def submit_initiative(
     return new_id, code
 
 
-_BY_CODE = select(initiative_t).where(initiative_t.c.code == bindparam("code"))
 _LIST_INITIATIVES = (
     select(
         initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
@@ -255,11 +255,6 @@ _LIST_INITIATIVES = (
     .offset(bindparam("offset"))
     .limit(bindparam("limit"))
 )
-
-
-def initiative_by_code(conn: Connection, *, code: str) -> dict[str, Any] | None:
-    row = conn.execute(_BY_CODE, {"code": code.strip().upper()}).mappings().first()
-    return dict(row) if row else None
 
 
 def list_initiatives(
@@ -306,45 +301,6 @@ GRASSROOTS = "grassroots"
 
 def is_grassroots(kind: str) -> bool:
     return kind == GRASSROOTS
-
-
-def insert_units(conn: Connection, rows: Sequence[UnitRow]) -> int:
-    """Insert new units (parents before children) and index their search terms."""
-    ids: dict[str, int] = {}
-    depth: dict[str, int] = {}
-    names: dict[str, list[str]] = {}
-    known = {r.code: (r.id, r.depth, r.name) for r in conn.execute(
-        select(unit_t.c.code, unit_t.c.id, unit_t.c.depth, unit_t.c.name))}
-    for code, (uid, d, _name) in known.items():
-        ids[code], depth[code] = uid, d
-    for r in rows:
-        parent_id = ids[r.parent_code] if r.parent_code else None
-        d = depth[r.parent_code] + 1 if r.parent_code else 0
-        uid = conn.execute(
-            insert(unit_t).values(
-                code=r.code, name=r.name, parent_id=parent_id, kind=r.kind, bloc=r.bloc,
-                member_count=r.member_count, cluster=r.cluster, depth=d, is_demo=r.is_demo,
-            ).returning(unit_t.c.id)
-        ).scalar_one()
-        ids[r.code], depth[r.code] = uid, d
-        names[r.code] = [r.name] + (names.get(r.parent_code, []) if r.parent_code else [])
-    term_rows = []
-    for r in rows:
-        own = terms(r.name)
-        seen = set(own)
-        g = is_grassroots(r.kind)
-        term_rows += [{"grassroots": g, "term": t, "unit_id": ids[r.code], "own": True}
-                      for t in own]
-        for ancestor in names[r.code][1:]:
-            for t in terms(ancestor):
-                if t not in seen:
-                    seen.add(t)
-                    term_rows.append(
-                        {"grassroots": g, "term": t, "unit_id": ids[r.code], "own": False})
-    if term_rows:
-        conn.execute(insert(unit_term_t), term_rows)
-        refresh_term_counts(conn, {r["term"] for r in term_rows})
-    return len(rows)
 
 
 _TERM_CHUNK = 5000   # words per statement (well under SQLite's 32,766 variables)
@@ -395,10 +351,13 @@ _UNITS_BY_IDS = (select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT)
                  .where(unit_t.c.id.in_(bindparam("ids", expanding=True))))
 
 
-def _count_stmt(grassroots: bool | None) -> Any:
+def _count_stmt(n: int, grassroots: bool | None) -> Any:
+    """How many units have a word in each of the ranges 0…n-1: one row, one round trip."""
     c = unit_term_count_t.c
-    return select(func.coalesce(func.sum(c.units), 0)).where(
-        _kind_filter(c.grassroots, grassroots), _term_in(c.term, 0))
+    return select(*(
+        select(func.coalesce(func.sum(c.units), 0))
+        .where(_kind_filter(c.grassroots, grassroots), _term_in(c.term, i))
+        .scalar_subquery() for i in range(n)))
 
 
 def _search_stmt(n: int, grassroots: bool | None) -> Any:
@@ -414,7 +373,8 @@ def _search_stmt(n: int, grassroots: bool | None) -> Any:
 
 
 _KINDS = (None, True, False)
-_COUNT_STMTS = {g: _count_stmt(g) for g in _KINDS}
+_COUNT_STMTS = {(n, g): _count_stmt(n, g)
+                for n in range(1, _MAX_QUERY_TERMS + 1) for g in _KINDS}
 _SEARCH_STMTS = {(n, g): _search_stmt(n, g)
                  for n in range(1, _MAX_QUERY_TERMS + 1) for g in _KINDS}
 
@@ -434,8 +394,10 @@ def search_units(
     q_terms = list(dict.fromkeys(t[:MAX_TERM] for t in terms(query)))[:_MAX_QUERY_TERMS]
     if not q_terms:
         return [], False
-    count = _COUNT_STMTS[grassroots]
-    counts = [conn.execute(count, {"lo0": t, "hi0": t + _PAST}).scalar_one() for t in q_terms]
+    ranges = {}
+    for i, t in enumerate(q_terms):
+        ranges[f"lo{i}"], ranges[f"hi{i}"] = t, t + _PAST
+    counts = list(conn.execute(_COUNT_STMTS[(len(q_terms), grassroots)], ranges).one())
     by_rarity = sorted(range(len(q_terms)), key=counts.__getitem__)
     if counts[by_rarity[0]] == 0:
         return [], False

@@ -23,7 +23,7 @@ and the stock phrases of every initiative (`STOP_PHRASES`: "giải pháp", "sán
      POSTINGS_BUDGET; a term at the cap only if nothing rarer is shared) vote for the
      initiatives holding them, a rarer term weighing more (idf-like); the CANDIDATES
      best-voted initiatives come back with title, code, status and description start.
-  The candidates are scored in Python with rapidfuzz (`_title_ratio`, `_desc_ratio`) and
+  The candidates are scored in Python with rapidfuzz (`_title_ratios`, `_desc_ratio`) and
   the best `limit` at or above `min_score` returned.
 
   Work per lookup is bounded — at most QUERY_TERMS × COUNT_CAP index entries counted (the
@@ -339,16 +339,13 @@ def _candidates(conn: Connection, unit_id: int, picked: Sequence[tuple[str, int]
     return list(conn.execute(stmt, params))
 
 
-def _title_ratio(q: str, c: str) -> float:
+def _title_ratios(q: str, titles: Sequence[str]) -> list[float]:
+    """The title score of q against each title (0 for an empty one), in two rapidfuzz calls:
+    the mean of token_set_ratio and token_sort_ratio."""
     # token_set_ratio forgives word order and extra words (a longer re-wording of the same
     # title scores 100), but alone it makes "máy bơm" a 100 against every title holding those
     # two words; token_sort_ratio, also order-blind, keeps a penalty for what only one side
     # says. Their mean ranks re-worded duplicates first without that failure.
-    return (fuzz.token_set_ratio(q, c) + fuzz.token_sort_ratio(q, c)) / 2
-
-
-def _title_ratios(q: str, titles: Sequence[str]) -> list[float]:
-    """`_title_ratio` of q against each title (0 for an empty one), in two rapidfuzz calls."""
     out = [0.0] * len(titles)
     if not q:
         return out

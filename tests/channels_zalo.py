@@ -12,14 +12,12 @@ import socket
 from collections.abc import Callable
 from typing import Any, Literal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
-from bot.flow import STEPS
+from bot.formatting import HINT
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
-from handlers.zalo import HINT, ZaloChannel
-from storage.models import account_t
+from handlers.zalo import ZaloChannel
 from tests.channels import Harness
 from tests.fakes.zalo_server import FakeZalo
 
@@ -100,28 +98,13 @@ class ZaloHarness(Harness):
         return [label for _mid, label, _n in self.options(user)]
 
     async def press(self, user: int, label_part: str, *, expect_reply: bool = True) -> list[str]:
-        """Answer the newest list by the option's number — or by its label where the step
-        reads a typed number as an answer of its own (see ``_numbers_pick_options``)."""
+        """Answer the newest list by typing the option's number, as the list's hint says; every
+        step, text steps included, reads a typed option number as that option (bot/steps.py
+        ``_match_option``; test_flow and test_zalo check it)."""
         for _mid, label, number in self.options(user):
             if label_part.lower() in label.lower():
-                typed = str(number) if await self._numbers_pick_options(user) else label
-                return await self.send(user, typed, expect_reply=expect_reply)
+                return await self.send(user, str(number), expect_reply=expect_reply)
         raise AssertionError(f"no option {label_part!r} in {self.labels(user)}")
-
-    async def _numbers_pick_options(self, user: int) -> bool:
-        """Whether the user's current step takes a typed number as an option.
-
-        Text-entry steps (title, benefit, co-authors…) read "1" as an answer, yet the reply
-        does not say so: ``Reply`` carries no such flag, so every list is drawn with the
-        "reply with a number" hint. Until the core says it per reply, the harness asks the
-        step, and tests/test_zalo.py keeps the gap visible as an expected failure.
-        """
-        assert self.engine is not None
-        async with self.engine.connect() as conn:
-            step = (await conn.execute(select(account_t.c.step).where(
-                account_t.c.channel == "zalo",
-                account_t.c.external_id == self.fake.user_id(user)))).scalar()
-        return bool(getattr(STEPS.get(step or ""), "numbered", True))
 
     def stats(self) -> dict[str, Any]:
         return {"calls": len(self.fake.calls)}
