@@ -130,9 +130,11 @@ class Ctx:
             Option(label, f"{menu_id}.{i}") for i, (label, _value) in enumerate(options))))
 
     # ---- storage shortcuts used by several steps
-    def new_draft(self) -> dict[str, Any]:
-        draft = self.conv.track_draft(
-            queries.create_draft(self.conn, person_id=self.conv.person_id, now=self.now))
+    def new_draft(self, *, step: str = "title", on_behalf: bool = False) -> dict[str, Any]:
+        """Create a draft starting at `step` and make it the conversation's current one."""
+        draft = self.conv.track_draft(queries.create_draft(
+            self.conn, person_id=self.conv.person_id, now=self.now, step=step,
+            on_behalf=on_behalf))
         self.conv.draft_id = draft["id"]
         return draft
 

@@ -10,7 +10,7 @@ from bot.conversation import Ctx
 from bot.formatting import esc, local_datetime
 from bot.i18n import N_, SUPPORTED_LOCALES
 from bot.steps import STEPS, Step, command, current_step, goto, home, join, run_action, step
-from bot.submission import NAME_MAX, NAME_MIN, UnitSearch, one_line, unit_label
+from bot.submission import NAME_MAX, NAME_MIN, UnitSearch, name_error, one_line, unit_label
 from storage import access, queries
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ LINK_MINUTES = 15
 
 @command("language", "ngonngu", "language", inline=True)
 def choose_language(ctx: Ctx, _args: str = "") -> None:
-    ctx.conv.state["back"] = ctx.conv.step
+    ctx.conv.state["lang_back"] = ctx.conv.step
     goto(ctx, "language")
 
 
@@ -40,7 +40,7 @@ class Language(Step):
     def choice(cls, ctx: Ctx, value: str) -> None:
         if value.startswith("l:") and value[2:] in SUPPORTED_LOCALES:
             ctx.set_locale(value[2:])
-        back = ctx.conv.state.pop("back", "idle")
+        back = ctx.conv.state.pop("lang_back", "idle")
         ctx.say(ctx._("Language: {name}").format(name=LANGUAGE_NAMES[ctx.locale]))
         if back in ("language", "ob_language") or back not in STEPS:
             back = "idle"
@@ -117,9 +117,8 @@ class ObName(Step):
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> None:
         name = one_line(text)
-        if not NAME_MIN <= len(name) <= NAME_MAX:
-            return cls.ask(ctx, error=ctx._("A name must be {min}–{max} characters long.")
-                           .format(min=NAME_MIN, max=NAME_MAX))
+        if error := name_error(ctx, name):
+            return cls.ask(ctx, error=error)
         ctx.update_person(name=name)
         cls.finish(ctx)
 
@@ -177,7 +176,7 @@ class Profile(Step):
             ctx.conv.state["ob"] = {"edit": True}
             return goto(ctx, "ob_name" if value == "name" else "ob_unit")
         if value == "lang":
-            ctx.conv.state["back"] = "profile"
+            ctx.conv.state["lang_back"] = "profile"
             return goto(ctx, "language")
         home(ctx)
 

@@ -31,7 +31,6 @@ class Step:
     """One question of the conversation."""
 
     name: ClassVar[str] = ""
-    numbered: ClassVar[bool] = True  # does a typed number pick an option here?
     in_draft: ClassVar[bool] = False  # a command here asks before leaving the draft
     accepts_files: ClassVar[bool] = False
 
@@ -115,7 +114,7 @@ def handle(ctx: Ctx, ev: Inbound) -> None:
     if access.looks_like_code(text):
         # Invite, link and claim codes are typed where there are no deep links (Zalo).
         return run_action(ctx, "redeem", text.strip())
-    value = _match_option(ctx, text, numbers=current.numbered)
+    value = _match_option(ctx, text)
     if value is not None:
         return current.choice(ctx, value)
     if not text.strip():
@@ -160,14 +159,14 @@ def _resolve_token(ctx: Ctx, token: str) -> str | None:
     return values[i] if i < len(values) else None
 
 
-def _match_option(ctx: Ctx, text: str, *, numbers: bool) -> str | None:
+def _match_option(ctx: Ctx, text: str) -> str | None:
     """A typed answer to a numbered list: the option's number, or its label."""
     menu = ctx.conv.state.get("menu") or {}
     values, labels = menu.get("v", []), menu.get("l", [])
     if not values:
         return None
     typed = text.strip().rstrip(".)")
-    if numbers and typed.isdigit() and 1 <= int(typed) <= len(values):
+    if typed.isdigit() and 1 <= int(typed) <= len(values):
         return values[int(typed) - 1]
     folded = fold(text)
     for value, label in zip(values, labels, strict=False):
@@ -179,7 +178,7 @@ def _match_option(ctx: Ctx, text: str, *, numbers: bool) -> str | None:
 # ============================================================================ moving around
 
 _TRANSIENT = ("editing", "pending", "uq", "up", "resume", "cmd", "cmd_args", "sel", "page",
-              "back", "ob", "rv", "vw")
+              "back", "lang_back", "ob", "rv", "vw")
 
 
 def goto(ctx: Ctx, name: str, *, error: str | None = None) -> None:

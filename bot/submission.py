@@ -89,6 +89,14 @@ def one_line(text: str) -> str:
     return _MULTISPACE.sub(" ", " ".join(text.split())).strip()
 
 
+def name_error(ctx: Ctx, name: str) -> str | None:
+    """Why `name` cannot be a person's name (the author, a co-author, the user), or None."""
+    if NAME_MIN <= len(name) <= NAME_MAX:
+        return None
+    return ctx._("A name must be {min}–{max} characters long.").format(min=NAME_MIN,
+                                                                       max=NAME_MAX)
+
+
 def draft_label(ctx: Ctx, draft: dict[str, Any]) -> str:
     return shorten(draft.get("title") or ctx._("(untitled)"), 60)
 
@@ -145,9 +153,7 @@ def new_on_behalf(ctx: Ctx, _args: str = "") -> None:
         return home(ctx, error=_(
             "Only a support team (Tổ hỗ trợ sáng kiến) can register initiatives for others."))
     leave_flow(ctx)
-    draft = ctx.conv.track_draft(queries.create_draft(
-        ctx.conn, person_id=ctx.conv.person_id, now=ctx.now, step="author_name", on_behalf=True))
-    ctx.conv.draft_id = draft["id"]
+    ctx.new_draft(step="author_name", on_behalf=True)
     goto(ctx, "author_name")
 
 
@@ -178,9 +184,8 @@ class AuthorName(DraftStep):
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> None:
         name = one_line(text)
-        if not NAME_MIN <= len(name) <= NAME_MAX:
-            return cls.ask(ctx, error=ctx._("A name must be {min}–{max} characters long.")
-                           .format(min=NAME_MIN, max=NAME_MAX))
+        if error := name_error(ctx, name):
+            return cls.ask(ctx, error=error)
         ctx.conv.draft["author_name"] = name
         advance(ctx)
 
@@ -498,8 +503,7 @@ class Benefit(DraftStep):
             ctx.conv.state["pending"] = {"vnd": None, "known": False}
         else:
             ctx.conv.state["pending"] = {"vnd": parsed.vnd, "known": True}
-        ctx.conv.step = "benefit_confirm"
-        BenefitConfirm.ask(ctx)
+        goto(ctx, "benefit_confirm")
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> None:
@@ -533,7 +537,6 @@ class BenefitConfirm(DraftStep):
         if value == "yes" and pending:
             ctx.conv.draft["benefit_vnd"] = pending["vnd"]
             ctx.conv.draft["benefit_known"] = pending["known"]
-            ctx.conv.step = "benefit"
             return advance(ctx)
         goto(ctx, "benefit")
 
@@ -563,10 +566,8 @@ class Coauthors(DraftStep):
             name = one_line(raw)
             if not name:
                 continue
-            if not NAME_MIN <= len(name) <= NAME_MAX:
-                return cls.ask(ctx, error=ctx._(
-                    "A name must be {min}–{max} characters long.").format(min=NAME_MIN,
-                                                                          max=NAME_MAX))
+            if error := name_error(ctx, name):
+                return cls.ask(ctx, error=error)
             if name not in names:
                 names.append(name)
         if len(names) > MAX_COAUTHORS:
