@@ -30,9 +30,9 @@ class Idle(Step):
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
         _ = ctx._
         options = [(_(label), action) for action, label in HOME_OPTIONS]
-        roles = {g.role for g in access.grants(ctx.conn, person_id=ctx.conv.person_id)}
+        roles = access.roles_held(ctx.conn, person_id=ctx.conv.person_id)
         for role in ("chair", "support"):
-            for action, label in ROLE_OPTIONS[role] if role in roles or "admin" in roles else ():
+            for action, label in ROLE_OPTIONS[role] if role in roles else ():
                 if action not in {a for _l, a in options}:
                     options.insert(-1, (_(label), action))
         ctx.ask(join(error, _("What would you like to do?")), options)
@@ -58,7 +58,7 @@ def welcome_text(ctx: Ctx) -> str:
 
 def help_text(ctx: Ctx) -> str:
     _ = ctx._
-    roles = {g.role for g in access.grants(ctx.conn, person_id=ctx.conv.person_id)}
+    roles = access.roles_held(ctx.conn, person_id=ctx.conv.person_id)
     reviewer = ""
     if roles:
         reviewer = "\n\n" + _(
@@ -67,7 +67,7 @@ def help_text(ctx: Ctx) -> str:
             "/xem SK-000123 — an initiative's details and history\n"
             "/khaiho — register an initiative for a worker who does not use the bot\n"
             "/thongbao — alerts: each one at once, or a daily summary at 17:00")
-        if roles & {"chair", "admin"}:
+        if "chair" in roles:
             reviewer += "\n" + _("/moi — invite your union's support team, or remove a member")
     return _(
         "<b>Commands</b>\n"

@@ -20,7 +20,7 @@ from typing import Any
 from bot.conversation import Ctx
 from bot.events import Option
 from bot.fields import field_label
-from bot.formatting import TIMEZONE, esc, local_datetime, shorten
+from bot.formatting import TIMEZONE, esc, local_datetime, shorten, vnd
 from bot.i18n import N_, gettext_for
 from bot.steps import Step, command, goto, home, join, page_options, step, turn_page
 from bot.submission import STATUS_LABELS, coauthor_list
@@ -64,32 +64,25 @@ def card(_: Any, locale: str, ini: dict[str, Any]) -> str:
 
 
 def _benefit(_: Any, locale: str, ini: dict[str, Any]) -> str:
-    from bot.formatting import vnd
-
+    # Not submission.benefit_text: that one speaks the user's language, a card the reader's.
     if not ini.get("benefit_known") or ini.get("benefit_vnd") is None:
         return _("not quantifiable in money")
     return vnd(ini["benefit_vnd"], locale)
 
 
-def alert_submission(ctx: Ctx, *, initiative_id: int, resubmitted: bool = False,
-                     unit_id: int | None = None, author_unit_id: int | None = None) -> None:
+def alert_submission(ctx: Ctx, *, initiative_id: int, unit_id: int,
+                     author_unit_id: int | None, resubmitted: bool = False) -> None:
     """Tell the reviewers of a new (or resubmitted) initiative, in each one's language.
 
-    A caller that knows the receiving and the author's union passes them: the initiative's
-    card is then read only when somebody is to be told."""
-    ini: dict[str, Any] | None = None
-    if unit_id is None:
-        ini = review.initiative(ctx.conn, initiative_id=initiative_id)
-        assert ini is not None
-        unit_id, author_unit_id = ini["unit_id"], ini.get("author_unit_id")
+    The caller passes the receiving and the author's union (as stored now): the initiative's
+    card is read only when somebody is to be told."""
     people = [p for p in review.alert_recipients(
         ctx.conn, unit_id=unit_id, author_unit_id=author_unit_id)
         if p != ctx.conv.person_id]
     if not people:
         return
-    if ini is None:
-        ini = review.initiative(ctx.conn, initiative_id=initiative_id)
-        assert ini is not None
+    ini = review.initiative(ctx.conn, initiative_id=initiative_id)
+    assert ini is not None
     for target in review.notify_targets(ctx.conn, person_ids=people).values():
         if target.alert_mode == "digest":
             review.hold_alert(ctx.conn, person_id=target.person_id, initiative_id=ini["id"],
@@ -152,19 +145,29 @@ def refuse(ctx: Ctx, what: str, ini: dict[str, Any] | None) -> None:
     home(ctx, error=ctx._("You are not allowed to do that for this initiative."))
 
 
-def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) -> None:
+def may_chair(ctx: Ctx, ini: dict[str, Any]) -> bool:
+    return access.covers(ctx.conn, person_id=ctx.conv.person_id, roles=("chair",),
+                         unit_id=ini["unit_id"])
+
+
+def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None, *,
+           reviewer: bool | None = None) -> None:
+    """`reviewer`: whether `may_review` holds, when the caller has just checked it."""
     _ = ctx._
-    role = review.TRANSITIONS.get((ini["status"], to_status))
-    allowed = {"reviewer": lambda: may_review(ctx, ini),
-               "author": lambda: review.is_author(ini, ctx.conv.person_id),
-               "chair": lambda: access.covers(ctx.conn, person_id=ctx.conv.person_id,
-                                              roles=("chair",), unit_id=ini["unit_id"])}
-    if not (may_review(ctx, ini) or review.is_author(ini, ctx.conv.person_id)):
+    if reviewer is None:
+        reviewer = may_review(ctx, ini)
+    author = review.is_author(ini, ctx.conv.person_id)
+    if not (reviewer or author):
         return refuse(ctx, to_status, ini)  # an outsider learns nothing, not even the status
+    role = review.TRANSITIONS.get((ini["status"], to_status))
     if role is None:
         return home(ctx, error=_("{code} is already {status}: nothing was changed.").format(
             code=ini["code"], status=_(STATUS_LABELS[ini["status"]])))
-    if not allowed[role]():
+    if role == "chair":  # a chair is a reviewer: who is not one is no chair either
+        allowed = reviewer and may_chair(ctx, ini)
+    else:
+        allowed = reviewer if role == "reviewer" else author
+    if not allowed:
         return refuse(ctx, to_status, ini)
     ok = review.transition(ctx.conn, initiative_id=ini["id"], from_status=ini["status"],
                            to_status=to_status, actor_id=ctx.conv.person_id, reason=reason,
@@ -176,19 +179,29 @@ def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) ->
                                                      status=_(STATUS_LABELS[fresh["status"]])))
     tell_author(ctx, ini, to_status=to_status, reason=reason)
     if to_status == "under_review":  # reopened: the reviewers hear of it again
-        alert_submission(ctx, initiative_id=ini["id"], resubmitted=True)
+        alert_submission(ctx, initiative_id=ini["id"], unit_id=ini["unit_id"],
+                         author_unit_id=ini["author_unit_id"], resubmitted=True)
     home(ctx, error=_("{code} is now {status}.").format(code=ini["code"],
                                                         status=_(STATUS_LABELS[to_status])))
 
 
+def need_code(ctx: Ctx, example: str) -> None:
+    home(ctx, error=ctx._("Give the initiative's code, e.g. {example}.").format(
+        example=f"{example} SK-000123"))
+
+
 def start_decision(ctx: Ctx, action: str, args: str) -> None:
-    """/hople CODE · /bosung CODE [reason] · /khonghople CODE [reason] (or a button)."""
-    _ = ctx._
+    """/hople CODE · /bosung CODE [reason] · /khonghople CODE [reason]."""
     code, _sep, reason = args.strip().partition(" ")
     ini = find(ctx, code) if code else None
     if ini is None:
-        return home(ctx, error=_("Give the initiative's code, e.g. {example}.").format(
-            example=f"{ACTION_COMMANDS[action]} SK-000123"))
+        return need_code(ctx, ACTION_COMMANDS[action])
+    start_decision_on(ctx, action, ini, reason)
+
+
+def start_decision_on(ctx: Ctx, action: str, ini: dict[str, Any], reason: str = "") -> None:
+    """A decision on an initiative already read (a typed command, or a button)."""
+    _ = ctx._
     to_status = DECISIONS[action]
     if not may_review(ctx, ini):
         return refuse(ctx, to_status, ini)
@@ -196,9 +209,10 @@ def start_decision(ctx: Ctx, action: str, args: str) -> None:
         if reason.strip() and not REASON_MIN <= len(reason.strip()) <= REASON_MAX:
             return home(ctx, error=_("A reason must be {min}–{max} characters long.").format(
                 min=REASON_MIN, max=REASON_MAX))
-        return decide(ctx, ini, to_status, reason.strip() or None)
+        return decide(ctx, ini, to_status, reason.strip() or None, reviewer=True)
     if ini["status"] != "under_review":
-        return decide(ctx, ini, to_status, None)  # explains that it is already decided
+        # explains that it is already decided
+        return decide(ctx, ini, to_status, None, reviewer=True)
     ctx.conv.state["rv"] = {"id": ini["id"], "to": to_status}
     goto(ctx, "review_reason")
 
@@ -239,8 +253,7 @@ for _action, _words in (("valid", ("hople", "approve")), ("revise", ("bosung", "
 def withdraw(ctx: Ctx, args: str) -> None:
     ini = find(ctx, args) if args.strip() else None
     if ini is None:
-        return home(ctx, error=ctx._("Give the initiative's code, e.g. {example}.").format(
-            example="/rut SK-000123"))
+        return need_code(ctx, "/rut")
     decide(ctx, ini, "withdrawn", None)
 
 
@@ -248,26 +261,25 @@ def withdraw(ctx: Ctx, args: str) -> None:
 def reopen(ctx: Ctx, args: str) -> None:
     ini = find(ctx, args) if args.strip() else None
     if ini is None:
-        return home(ctx, error=ctx._("Give the initiative's code, e.g. {example}.").format(
-            example="/moilai SK-000123"))
+        return need_code(ctx, "/moilai")
     decide(ctx, ini, "under_review", None)
 
 
 @command("edit_returned", "suasangkien", "editinitiative", label=N_("Edit it now"))
 def edit_returned(ctx: Ctx, args: str) -> None:
+    edit_returned_on(ctx, find(ctx, args) if args.strip() else None)
+
+
+def edit_returned_on(ctx: Ctx, ini: dict[str, Any] | None) -> None:
     """Open a returned initiative as a draft; submitting it sends it back under review."""
     _ = ctx._
-    ini = find(ctx, args) if args.strip() else None
     if ini is None or not review.is_author(ini, ctx.conv.person_id):
         return refuse(ctx, "edit", ini)
     if ini["status"] != "needs_revision":
         return home(ctx, error=_("{code} is {status}: only an initiative returned for "
                                  "revision can be edited.").format(
             code=ini["code"], status=_(STATUS_LABELS[ini["status"]])))
-    from storage import queries
-
-    draft = ctx.conv.track_draft(queries.create_draft(
-        ctx.conn, person_id=ctx.conv.person_id, now=ctx.now, step="summary"))
+    draft = ctx.new_draft(step="summary")
     draft.update(
         initiative_id=ini["id"], title=ini["title"], description=ini["description"],
         field_code=ini["field_code"], applied_on=ini["applied_on"],
@@ -277,7 +289,6 @@ def edit_returned(ctx: Ctx, args: str) -> None:
                                                              ensure_ascii=False),
         on_behalf=ini["person_id"] is None, author_name=ini["author_name"],
         author_phone=ini["author_phone"], author_unit_id=ini["author_unit_id"])
-    ctx.conv.draft_id = draft["id"]
     ctx.say(_("Editing {code}. Change what the reviewer asked for, then submit it again.")
             .format(code=ini["code"]))
     goto(ctx, "summary")
@@ -297,7 +308,9 @@ def resubmit(ctx: Ctx, draft: dict[str, Any]) -> None:
     similar.reindex_initiative(ctx.conn, initiative_id=ini["id"], unit_id=draft["unit_id"],
                                title=draft["title"], description=draft["description"])
     ctx.conv.forget_draft(draft["id"])
-    alert_submission(ctx, initiative_id=ini["id"], resubmitted=True)
+    # The draft's union is now the initiative's; resubmitting leaves the author's as it was.
+    alert_submission(ctx, initiative_id=ini["id"], unit_id=draft["unit_id"],
+                     author_unit_id=ini["author_unit_id"], resubmitted=True)
     home(ctx, error=_("{code} was sent again and is under review.").format(code=ini["code"]))
 
 
@@ -306,27 +319,34 @@ def resubmit(ctx: Ctx, draft: dict[str, Any]) -> None:
 
 @command("view", "xem", "view", label=N_("Details"))
 def view(ctx: Ctx, args: str) -> None:
-    _ = ctx._
     ini = find(ctx, args) if args.strip() else None
     if ini is None:
-        return home(ctx, error=_("Give the initiative's code, e.g. {example}.").format(
-            example="/xem SK-000123"))
+        return need_code(ctx, "/xem")
+    view_on(ctx, ini)
+
+
+def view_on(ctx: Ctx, ini: dict[str, Any]) -> None:
     reviewer = may_review(ctx, ini)
     if not (reviewer or review.is_author(ini, ctx.conv.person_id)):
         return refuse(ctx, "view", ini)
     ctx.conv.state["vw"] = ini["id"]
-    goto(ctx, "view")
+    ctx.conv.step = "view"  # what goto does, showing the row just read and checked
+    View.show(ctx, ini, reviewer=reviewer)
 
 
 @step("view")
 class View(Step):
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> None:
-        _ = ctx._
         ini = review.initiative(ctx.conn, initiative_id=ctx.conv.state.get("vw", -1))
         if ini is None:
             return home(ctx, error=error)
-        reviewer = may_review(ctx, ini)
+        cls.show(ctx, ini, reviewer=may_review(ctx, ini), error=error)
+
+    @classmethod
+    def show(cls, ctx: Ctx, ini: dict[str, Any], *, reviewer: bool,
+             error: str | None = None) -> None:
+        _ = ctx._
         lines = [card(_, ctx.locale, ini),
                  _("<b>Description:</b> {text}").format(text=esc(shorten(ini["description"],
                                                                          1500))),
@@ -353,8 +373,7 @@ class View(Step):
         options: list[tuple[str, str]] = []
         if reviewer and ini["status"] == "under_review":
             options += [(_(ACTION_LABELS[a]), a) for a in ("valid", "revise", "invalid")]
-        if ini["status"] in ("valid", "invalid") and access.covers(
-                ctx.conn, person_id=ctx.conv.person_id, roles=("chair",), unit_id=ini["unit_id"]):
+        if ini["status"] in ("valid", "invalid") and reviewer and may_chair(ctx, ini):
             options.append((_(ACTION_LABELS["reopen"]), "reopen"))
         if review.is_author(ini, ctx.conv.person_id):
             if ini["status"] == "under_review":
@@ -392,15 +411,15 @@ def act(ctx: Ctx, token: str) -> None:
     if ini is None:
         return home(ctx)
     if action == "view":
-        return view(ctx, ini["code"])
+        return view_on(ctx, ini)
     if action in DECISIONS:
-        return start_decision(ctx, action, ini["code"])
+        return start_decision_on(ctx, action, ini)
     if action == "edit":
-        return edit_returned(ctx, ini["code"])
+        return edit_returned_on(ctx, ini)
     if action == "withdraw":
-        return withdraw(ctx, ini["code"])
+        return decide(ctx, ini, "withdrawn", None)
     if action == "reopen":
-        return reopen(ctx, ini["code"])
+        return decide(ctx, ini, "under_review", None)
     home(ctx)
 
 

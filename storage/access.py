@@ -1,7 +1,8 @@
 """People, roles and one-time codes (invites, account links, initiative claims).
 
 A role on a unit covers the unit and every unit below it; `covers` answers that with one
-recursive query up the (shallow) hierarchy.
+recursive query up the (shallow) hierarchy. An administrator may do everything: whenever a
+role is asked about (`covers`, `grants`, `roles_held`), an admin grant answers for it too.
 
 Statements are built once, at import, with every value a bind parameter (a set an expanding
 one): they run on every chat message, and building a statement costs more CPU than running
@@ -106,8 +107,17 @@ _GRANTS = (
 
 
 def grants(conn: Connection, *, person_id: int, roles: tuple[str, ...] = ROLES) -> list[Grant]:
-    rows = conn.execute(_GRANTS, {"person_id": person_id, "roles": list(roles)}).all()
+    """The person's grants in force of one of `roles`, and their admin grants (an
+    administrator holds every role, on the unit granted and everything below it)."""
+    asked = list(dict.fromkeys((*roles, "admin"))) if roles else []
+    rows = conn.execute(_GRANTS, {"person_id": person_id, "roles": asked}).all()
     return [Grant(*r) for r in rows]
+
+
+def roles_held(conn: Connection, *, person_id: int) -> set[str]:
+    """The roles the person holds on some unit: an administrator holds every one."""
+    held = {g.role for g in grants(conn, person_id=person_id)}
+    return set(ROLES) if "admin" in held else held
 
 
 _GRANT_EXISTS = select(role_grant_t.c.id).where(
