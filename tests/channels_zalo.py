@@ -100,8 +100,11 @@ class ZaloHarness(Harness):
     async def press(self, user: int, label_part: str, *, expect_reply: bool = True) -> list[str]:
         """Answer the newest list by typing the option's number, as the list's hint says; every
         step, text steps included, reads a typed option number as that option (bot/steps.py
-        ``_match_option``; test_flow and test_zalo check it)."""
-        for _mid, label, number in self.options(user):
+        ``_match_option``; test_flow and test_zalo check it). An exact label wins over a
+        partial one ("Valid" is inside "Invalid")."""
+        options = self.options(user)
+        exact = [o for o in options if o[1].lower() == label_part.lower()]
+        for _mid, label, number in exact or options:
             if label_part.lower() in label.lower():
                 return await self.send(user, str(number), expect_reply=expect_reply)
         raise AssertionError(f"no option {label_part!r} in {self.labels(user)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -47,7 +47,7 @@ async def snapshot(db: AsyncEngine) -> tuple[list[tuple], list[tuple]]:
 
 
 async def check_consistent(db: AsyncEngine) -> None:
-    """Depths and search terms are what a fresh `insert_units` of the tree would give."""
+    """Depths and search terms are what a fresh import of the tree would give."""
     units, term_rows = await snapshot(db)
     cols = list(unit_t.c.keys())
     by_id = {u[0]: dict(zip(cols, u, strict=True)) for u in units}
@@ -372,11 +372,16 @@ def test_qr_poster(tmp_path: Path) -> None:
         for c, dark in enumerate(row):
             px = img.getpixel((x0 + c * m + m // 2, y0 + r * m + m // 2))
             assert (px < 128) == dark, (r, c)
-    try:
-        import zxingcpp
-    except ImportError:
-        return
-    found = zxingcpp.read_barcodes(img)
+
+
+def test_qr_poster_scans(tmp_path: Path) -> None:
+    """A real QR reader finds the link on the poster (needs the optional zxing-cpp)."""
+    zxingcpp = pytest.importorskip("zxingcpp")
+    link = directory.deep_link("@sangkien_bot", "BPC-PR-001")
+    poster = directory.render_poster(
+        name="CĐCS Công ty TNHH Cao su Phú Riềng", parent_name="LĐLĐ huyện Phú Riềng",
+        link=link, out=tmp_path / "p.png", _=gettext_for("vi"))
+    found = zxingcpp.read_barcodes(Image.open(poster.path).convert("L"))
     assert [b.text for b in found] == [link]
 
 
@@ -413,14 +418,33 @@ async def test_big_imports_take_the_bulk_path(db: AsyncEngine,
                     "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE "
                     "conrelid = CAST('unit_term' AS regclass) UNION ALL "
                     "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'unit_term' "
+                    "AND schemaname = current_schema() "
                     "ORDER BY 1"))).all()
             return (await conn.exec_driver_sql("PRAGMA cache_size")).scalar()
 
     before = await schema_state()
     body = "".join(f"B{i},CĐCS Công ty Số {i},BPC-KCN,grassroots,enterprise,{i},\n"
                    for i in range(40))
-    stats = await import_text(db, body)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(" ".join(statement.split()))
+
+    event.listen(db.sync_engine, "before_cursor_execute", record)
+    try:
+        stats = await import_text(db, body)
+    finally:
+        event.remove(db.sync_engine, "before_cursor_execute", record)
     assert stats.added == 40 and stats.terms_rebuilt == 40
+    # The bulk recipe ran, and was undone (the schema check below says how completely).
+    if db.dialect.name == "postgresql":
+        assert any(s.startswith('ALTER TABLE "unit_term" DROP CONSTRAINT') for s in statements)
+        assert any(s.startswith('ALTER TABLE "unit_term" ADD CONSTRAINT') for s in statements)
+        assert any(s.startswith("DROP INDEX") for s in statements)
+    else:
+        big_cache = f"PRAGMA cache_size = -{store._BULK_CACHE_KIB}"
+        assert before != -store._BULK_CACHE_KIB and big_cache in statements, statements
+        assert statements.index(f"PRAGMA cache_size = {before}") > statements.index(big_cache)
     assert await schema_state() == before
     assert "B7" in await search(db, "so 7 binh phuoc", grassroots=True)
     await check_consistent(db)

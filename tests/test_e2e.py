@@ -41,11 +41,12 @@ async def db_rows(app: Harness, stmt):  # noqa: ANN001, ANN201
         return (await conn.execute(stmt)).mappings().all()
 
 
-async def to_benefit(app: Harness) -> None:
+async def to_benefit(app: Harness, user: int = USER, *, field: str = "Production",
+                     applied: str = "15/03/2023") -> None:
     """From the description to the benefit step: field, date applied, recognition."""
-    await app.press(USER, "Production")
-    await app.send(USER, "15/03/2023")
-    await app.press(USER, "Yes, it is recognised")
+    await app.press(user, field)
+    await app.send(user, applied)
+    await app.press(user, "Yes, it is recognised")
 
 
 async def test_a_worker_completes_a_submission(app: Harness) -> None:

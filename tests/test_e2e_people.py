@@ -14,6 +14,7 @@ from storage import access, queries
 from storage.engine import utcnow
 from storage.models import draft_t, initiative_t, person_t
 from tests.channels import TelegramHarness
+from tests.test_e2e import to_benefit
 
 CHAIR, HELPER, WORKER = 8001, 8002, 8003
 
@@ -74,9 +75,7 @@ async def test_chair_invites_a_support_team_that_registers_for_a_worker(
     for text in ("Cải tiến máy cạo mủ cao su", "Vấn đề: cạo mủ thủ công chậm. Giải pháp: "
                  "máy cạo bán tự động. Áp dụng tại nông trường 3."):
         await app.send(HELPER, text)
-    await app.press(HELPER, "Production")
-    await app.send(HELPER, "10/10/2022")
-    await app.press(HELPER, "Yes, it is recognised")
+    await to_benefit(app, HELPER, applied="10/10/2022")
     await app.press(HELPER, "Not quantifiable")
     await app.send(HELPER, "Hoàng Văn Em")
     await app.press(HELPER, "Done")
@@ -106,9 +105,7 @@ async def test_photos_and_documents_attach_at_the_attachments_step(app: Telegram
     await app.send(WORKER, "Mô tả đủ dài để qua bước kiểm tra độ dài tối thiểu.")
     seen = await app.send_unsupported(WORKER, "photo")  # photos are not answers here
     assert "only read text" in seen[-1]
-    await app.press(WORKER, "Other")
-    await app.send(WORKER, "1/2023")
-    await app.press(WORKER, "Yes, it is recognised")
+    await to_benefit(app, WORKER, field="Other", applied="1/2023")
     await app.press(WORKER, "Not quantifiable")
     await app.press(WORKER, "No co-authors")
     await app.send(WORKER, "vinh thuan")

@@ -13,6 +13,7 @@ from bot.outbox import OutboxWorker
 from handlers.telegram_sender import TelegramSender
 from storage.models import initiative_t, outbox_t
 from tests.channels import TelegramHarness
+from tests.test_e2e import to_benefit
 from tests.test_e2e_people import admin_invite
 
 CHAIR, WORKER = 9001, 9002
@@ -49,9 +50,7 @@ async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) ->
     for text in ("Cải tiến hệ thống bơm tưới tự động",
                  "Vấn đề: tưới thủ công tốn công. Giải pháp: hẹn giờ bơm. Áp dụng ở vườn ươm."):
         await app.send(WORKER, text)
-    await app.press(WORKER, "Production")
-    await app.send(WORKER, "2/2023")
-    await app.press(WORKER, "Yes, it is recognised")
+    await to_benefit(app, WORKER, applied="2/2023")
     await app.press(WORKER, "Not quantifiable")
     await app.press(WORKER, "No co-authors")
     await app.send(WORKER, "phu rieng")

@@ -262,11 +262,17 @@ async def test_language_choice_is_per_user(mem_core: Core) -> None:
     en, vi = Chat(mem_core, "en-user"), Chat(mem_core, "vi-user")
     await en.say("/language")
     await en.press("English")
+    await vi.say("/ngonngu")
+    seen = await vi.press("Tiếng Việt")
+    assert "Ngôn ngữ: Tiếng Việt" in seen
     seen_en = await en.say("/help")
     seen_vi = await vi.say("/help")
     assert "/sangkien" in seen_en and "/sangkien" in seen_vi
-    [acc] = await rows(mem_core, select(account_t).where(account_t.c.external_id == "en-user"))
-    assert acc["locale"] == "en"
+    assert "Commands" in seen_en and "Các lệnh" not in seen_en
+    assert "Các lệnh" in seen_vi and "Commands" not in seen_vi
+    locales = {a["external_id"]: a["locale"] for a in await rows(
+        mem_core, select(account_t).where(account_t.c.external_id.in_(["en-user", "vi-user"])))}
+    assert locales == {"en-user": "en", "vi-user": "vi"}
 
 
 async def test_a_typed_number_picks_an_option_on_text_steps(mem_core: Core) -> None:

@@ -13,9 +13,9 @@ from sqlalchemy import select, update
 from bot.core import Core
 from storage import access, queries
 from storage.engine import utcnow
-from storage.models import initiative_t, one_time_code_t, person_t, role_grant_t
+from storage.models import account_t, initiative_t, one_time_code_t, person_t, role_grant_t
 from tests.driver import Chat
-from tests.test_flow import DESC, TITLE, rows
+from tests.test_flow import DESC, TITLE, rows, to_benefit
 
 
 async def invite(core: Core, role: str, unit_code: str, *, days: int = 7) -> str:
@@ -44,12 +44,7 @@ async def test_onboarding_asks_language_union_and_name(mem_core: Core) -> None:
     seen = await chat.say("Nguyễn Văn Ân")
     assert "Name: Nguyễn Văn Ân" in seen
     # The direct superior union of the grassroots union is offered first.
-    await chat.say("/sangkien")
-    for answer in (TITLE, DESC):
-        await chat.say(answer)
-    await chat.press("Production")
-    await chat.say("1/1/2023")
-    await chat.press("Yes, it is recognised")
+    await to_benefit(chat)
     await chat.press("Not quantifiable")
     await chat.press("No co-authors")
     assert chat.labels()[0].startswith("✓ LĐLĐ huyện Phú Riềng")
@@ -144,7 +139,9 @@ async def test_support_team_registers_for_a_worker_who_later_claims_it(mem_core:
     claim = seen.split("give them this code: ")[1].split(".")[0]
     [ini] = await rows(mem_core, select(initiative_t))
     assert ini["person_id"] is None and ini["author_phone"] == "0912345678"
-    assert ini["entered_by"] != ini["person_id"]
+    [helper_account] = await rows(mem_core, select(account_t).where(
+        account_t.c.external_id == "helper"))
+    assert ini["entered_by"] == helper_account["person_id"]
     worker = Chat(mem_core, "worker")
     seen = await worker.say(claim)
     assert "linked to your account" in seen
@@ -182,8 +179,6 @@ async def test_attachments_by_path_in_the_terminal(mem_core: Core, tmp_path) -> 
     proof = tmp_path / "anh-chup.jpg"
     proof.write_bytes(b"\xff\xd8fake")
     chat = Chat(mem_core, "att")
-    from tests.test_flow import to_benefit
-
     await to_benefit(chat)
     await chat.press("Not quantifiable")
     await chat.press("No co-authors")

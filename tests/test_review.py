@@ -12,7 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
 from bot.review import compose_digests
-from storage.models import initiative_event_t, initiative_t, outbox_t, pending_alert_t, person_t
+from storage.models import (
+    account_t,
+    initiative_event_t,
+    initiative_t,
+    outbox_t,
+    pending_alert_t,
+    person_t,
+)
 from tests.driver import Chat
 from tests.test_flow import rows, walk_to_summary
 from tests.test_people import invite
@@ -125,9 +132,18 @@ async def test_pending_queue_oldest_first(mem_core: Core) -> None:
     assert "Valid" in chair.labels() and "Description" in seen
 
 
+async def alert_mode_of(core: Core, external_id: str) -> str:
+    [p] = await rows(core, select(person_t.c.alert_mode).join(
+        account_t, account_t.c.person_id == person_t.c.id).where(
+        account_t.c.external_id == external_id))
+    return p["alert_mode"]
+
+
 async def test_digest_instead_of_alerts(mem_core: Core) -> None:
     chair, _helper, worker = await setup_people(mem_core)
+    assert await alert_mode_of(mem_core, "chair") == "instant"
     assert "one digest a day" in await chair.say("/thongbao")
+    assert await alert_mode_of(mem_core, "chair") == "digest"
     await submit(worker)
     await submit(worker)
     assert await outbox_rows(mem_core, kind="alert", chat_id="chair") == []
@@ -146,8 +162,7 @@ async def test_digest_instead_of_alerts(mem_core: Core) -> None:
     [digest] = await outbox_rows(mem_core, kind="digest")
     assert digest["chat_id"] == "chair" and digest["text"].count("SK-") == 2
     assert "now get an alert" in await chair.say("/thongbao")
-    [p] = await rows(mem_core, select(person_t.c.alert_mode).where(person_t.c.id == 1))
-    assert p["alert_mode"] in ("instant", "digest")
+    assert await alert_mode_of(mem_core, "chair") == "instant"
 
 
 async def test_two_reviewers_decide_at_once(db_factory: Callable[[], AsyncEngine]) -> None:

@@ -457,13 +457,16 @@ async def test_commands_are_understood_as_words(db_factory: Callable[[], AsyncEn
 async def test_a_stale_number_is_harmless(db_factory: Callable[[], AsyncEngine]) -> None:
     async with harness(db_factory) as h:
         await h.send(USER, "/start")
-        assert h.labels(USER)  # a numbered list is on screen…
+        assert h.labels(USER) == ["Tiếng Việt", "English"]  # a numbered list is on screen…
+        [before] = await rows(h, select(account_t))
         await h.send(USER, "/sangkien")  # …then the menu changes
-        await h.send(USER, "2")  # a number meant for the old list
+        seen = await h.send(USER, "2")  # a number meant for the old list: a (short) title
+        assert "The title must be 10–200 characters long; yours has 1." in seen[-1]
         [draft] = await rows(h, select(draft_t))
         assert draft["step"] == "title" and draft["title"] is None
         [account] = await rows(h, select(account_t))
         assert account["step"] == "title"
+        assert account["locale"] == before["locale"] is None  # "2" did not pick "English"
 
 
 async def test_a_typed_number_picks_the_option_shown(

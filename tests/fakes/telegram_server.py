@@ -735,9 +735,6 @@ class FakeTelegram:
         """The user blocked the bot: sends to this chat answer 403."""
         self._blocked.add(chat_id)
 
-    def unblock_user(self, chat_id: int) -> None:
-        self._blocked.discard(chat_id)
-
     def fail_next(
         self,
         method: str,
@@ -755,16 +752,6 @@ class FakeTelegram:
         queue = self._failures.setdefault(method.lower(), deque())
         for _ in range(times):
             queue.append(_Failure(error_code, description, retry_after))
-
-    def add_file(self, file_id: str | None = None, content: bytes = b"") -> str:
-        """Make a file_id known (e.g. one hard-coded in the bot's config), so that
-        sendPhoto/sendDocument/getFile accept it. Returns the file_id."""
-        stored = self._new_file(content, "documents", "bin")
-        if file_id is not None:
-            del self._files[stored.file_id]
-            stored.file_id = file_id
-            self._files[file_id] = stored
-        return stored.file_id
 
     def push_text(self, user_id: int, text: str) -> int:
         """The user sends ``text``; a leading /command gets a bot_command entity."""
