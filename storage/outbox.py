@@ -34,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
+from storage.fast import Query
 from storage.models import account_t, outbox_t
 from storage.queries import per_dialect
 
@@ -69,9 +70,9 @@ def _options_json(options: Sequence[Mapping[str, Any]]) -> str:
 
 # Per dialect: INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, the row's values
 # given as parameters.
-_ENQUEUE = per_dialect(lambda d: d.insert(outbox_t)
-                       .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key])
-                       .returning(outbox_t.c.id))
+_ENQUEUE = per_dialect(lambda d: Query(d.insert(outbox_t)
+                             .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key])
+                             .returning(outbox_t.c.id)))
 
 
 def enqueue(
@@ -86,12 +87,12 @@ def enqueue(
     if not text.strip():
         raise ValueError("an outbox message needs text")
     stmt = _ENQUEUE[conn.dialect.name]
-    return conn.execute(stmt, {
+    return stmt.scalar(conn, {
         "channel": channel, "chat_id": str(chat_id), "account_id": account_id, "kind": kind,
         "locale": locale, "text": text, "options": _options_json(options),
         "dedupe_key": dedupe_key, "status": "pending", "not_before": not_before or now,
         "attempts": 0, "created_at": now,
-    }).scalar_one_or_none()
+    })
 
 
 # --------------------------------------------------------------------------- claiming
