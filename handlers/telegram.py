@@ -20,7 +20,7 @@ from telegram.request._requestparameter import RequestParameter
 
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
-from bot.formatting import split_message
+from bot.formatting import merge_replies, split_message
 from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from bot.locks import KeyedLocks
 
@@ -175,7 +175,7 @@ class TelegramChannel:
                 # (editMessageReplyMarkup without reply_markup removes it).
                 await _quietly(api_call(bot, "editMessageReplyMarkup", {
                     "chat_id": cq.message.chat.id, "message_id": cq.message.message_id}))
-        for reply in outcome.replies:
+        for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
             await send_reply(bot, int(inbound.chat_id), reply)
 
     async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

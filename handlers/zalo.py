@@ -265,7 +265,7 @@ def render(outcome: Outcome) -> list[str]:
     """The texts to send, in order: each reply as plain text with its options numbered,
     split under the 2,000-character limit at line or word boundaries."""
     parts: list[str] = []
-    for block in plain_blocks(outcome):
+    for block in plain_blocks(outcome, limit=MAX_TEXT):
         # NFC first: decomposed Vietnamese would count up to three characters per letter.
         parts += split_message(unicodedata.normalize("NFC", block), MAX_TEXT)
     return [p for p in parts if p.strip()]  # Zalo refuses an empty text

@@ -32,8 +32,8 @@ from storage.textfold import MAX_TERM, terms
 
 # Statements are built once, at import, with bound parameters: building a SQLAlchemy statement
 # per call costs more than running it. Those on the per-message path are `fast.Query`s, run on
-# the raw cursor on SQLite (see storage/fast.py). Those whose form depends on the dialect (ON CONFLICT,
-# FOR UPDATE) come in one variant per dialect.
+# the raw cursor on SQLite (see storage/fast.py). Those whose form depends on the dialect
+# (ON CONFLICT, FOR UPDATE) come in one variant per dialect.
 
 # --------------------------------------------------------------------------- events
 

@@ -135,3 +135,20 @@ async def test_failed_answer_and_edit_do_not_stop_the_replies(
         "answerCallbackQuery", "editMessageReplyMarkup", "sendMessage"]
     levels = {r.levelno for r in caplog.records if r.name == "handlers.telegram"}
     assert levels == {logging.DEBUG, logging.WARNING}  # BadRequest quietly, Forbidden warned
+
+
+async def test_replies_without_options_join_the_next_message(channel: TelegramChannel) -> None:
+    """"Saved: …" and the next question arrive as one message (one notification, one call);
+    options stay under the text they belong to, and what would not fit stays apart."""
+    rec = recorder(channel)
+    await channel.deliver(press(channel), INBOUND, Outcome(replies=[
+        Reply("Saved: <b>x</b>"), Reply("Next?", OPTIONS), Reply("After"), Reply("Last")]))
+    sent = [(p["text"], "reply_markup" in p) for e, p in rec.calls if e == "sendMessage"]
+    assert sent == [("Saved: <b>x</b>\n\nNext?", True), ("After\n\nLast", False)]
+
+    rec.calls = []
+    big = "y" * (MessageLimit.MAX_TEXT_LENGTH - 3)
+    await channel.deliver(press(channel), INBOUND,
+                          Outcome(replies=[Reply("Saved"), Reply(big, OPTIONS)]))
+    sent = [p["text"] for e, p in rec.calls if e == "sendMessage"]
+    assert sent == ["Saved", big]

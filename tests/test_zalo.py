@@ -184,6 +184,17 @@ def test_options_become_a_numbered_list_with_a_localized_hint() -> None:
     assert "số" in body.splitlines()[-1]  # the Vietnamese hint
 
 
+def test_replies_without_options_join_the_next_message() -> None:
+    """"Saved: …" and the next question go as one message; the numbered options stay at the
+    end of the text they belong to; what would pass the 2,000 characters stays apart."""
+    options = (Option("Có", "1.0"),)
+    saved, question = Reply("Saved: <b>x</b>"), Reply("Next?", options)
+    first, after = render(Outcome([saved, question, Reply("After")], locale="en"))
+    assert first.startswith("Saved: x\n\nNext?\n1. Có\n(") and after == "After"
+    big = Reply("y" * (MAX_TEXT - 5), options)
+    assert render(Outcome([saved, big], locale="en"))[0] == "Saved: x"
+
+
 def test_options_that_carry_a_command_show_the_command() -> None:
     # Messages the bot sends on its own are not the conversation's menu: no number answers
     # them, the typed command does.
