@@ -9,12 +9,12 @@ cursor, applying the same bind and result processors SQLAlchemy would (dates, bo
 decorators) and the same Python-side column defaults.
 
 Anywhere else — PostgreSQL, a connection outside a transaction (SQLAlchemy's autobegin
-semantics are kept by letting it run the statement), an engine that echoes statements or has
-cursor-execute listeners (instrumentation, tests counting statements), a statement shape this
-module does not handle — the statement goes through `conn.execute` unchanged. Either way
-the caller gets plain tuples (or SQLAlchemy rows, which are tuples) and, for `mappings`,
-dicts. DBAPI errors are raised as SQLAlchemy's `DBAPIError` subclasses, as `conn.execute`
-would raise them.
+semantics are kept by letting it run the statement), a connection that echoes statements, an
+engine with cursor-execute listeners (instrumentation, tests counting statements), a statement
+shape this module does not handle — the statement goes through `conn.execute` unchanged.
+Either way the caller gets plain tuples (or SQLAlchemy rows, which are tuples) and, for
+`mappings`, dicts. DBAPI errors are raised as SQLAlchemy's `DBAPIError` subclasses, as
+`conn.execute` would raise them.
 """
 
 from __future__ import annotations
@@ -146,8 +146,8 @@ class Query:
 
     def _plan(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
         dialect = conn.dialect
-        if (dialect.name != "sqlite" or not conn.in_transaction() or conn._echo
-                or conn.dispatch.before_cursor_execute):
+        if (dialect.name != "sqlite" or conn._echo or not conn.in_transaction()
+                or conn.engine.dispatch.before_cursor_execute):
             return None  # SQLAlchemy's path, with its logging and cursor events
         key = (dialect.__class__, frozenset(params) if self._dml else None)
         plan = self._plans.get(key)

@@ -76,9 +76,13 @@ def prune_events(conn: Connection, *, before: datetime) -> int:
 
 # --------------------------------------------------------------------------- accounts
 
-_DRAFT_COLS = [c.label(f"d_{c.name}") for c in draft_t.c]
+# What a conversation needs: no timestamps (each would be parsed from text on SQLite for
+# every message; a changed row gets `updated_at` on write-back).
+_STAMPS = ("created_at", "updated_at")
+_ACCOUNT_COLS = [c for c in account_t.c if c.name not in _STAMPS]
+_DRAFT_COLS = [c.label(f"d_{c.name}") for c in draft_t.c if c.name not in _STAMPS]
 _LOAD_ACCOUNTS = (
-    select(account_t, *_DRAFT_COLS)
+    select(*_ACCOUNT_COLS, *_DRAFT_COLS)
     .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
     .where(account_t.c.channel == bindparam("channel"),
            account_t.c.external_id.in_(bindparam("external_ids", expanding=True)))
@@ -87,15 +91,16 @@ _LOAD_ACCOUNTS = (
 # Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
 _LOAD_ACCOUNTS_LOCKED = Query(_LOAD_ACCOUNTS.with_for_update(of=account_t))
 _LOAD_ACCOUNTS = Query(_LOAD_ACCOUNTS)
-_ACCOUNT_KEYS = tuple(account_t.c.keys())
-_DRAFT_KEYS = tuple(draft_t.c.keys())
+_ACCOUNT_KEYS = tuple(c.key for c in _ACCOUNT_COLS)
+_DRAFT_KEYS = tuple(c.name for c in draft_t.c if c.name not in _STAMPS)
 _N_ACCOUNT = len(_ACCOUNT_KEYS)
 
 
 def load_accounts(
     conn: Connection, *, channel: str, external_ids: Sequence[str], lock: bool
 ) -> dict[str, dict[str, Any]]:
-    """Accounts keyed by external id, each with its active draft under "draft" (or None)."""
+    """Accounts keyed by external id, each with its active draft under "draft" (or None);
+    without their timestamps."""
     stmt = (_LOAD_ACCOUNTS_LOCKED if lock and conn.dialect.name == "postgresql"
             else _LOAD_ACCOUNTS)
     out = {}
