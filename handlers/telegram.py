@@ -89,12 +89,14 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
                                 for opt in reply.options]}
 
 
-async def api_call(bot: Bot, endpoint: str, data: dict[str, Any]) -> Any:
-    """Calls the Bot API method `endpoint` (e.g. "sendMessage") and returns its raw JSON result,
-    without building python-telegram-bot objects from it.
+async def api_call(bot: Bot, endpoint: str, data: dict[str, Any], *, result: bool = True) -> Any:
+    """Calls the Bot API method `endpoint` (e.g. "sendMessage") and returns its raw JSON result
+    (None with `result=False`: the answer is not even parsed), without building
+    python-telegram-bot objects from it.
 
     `data` holds JSON-ready values (plain dicts for markup); None values are left out. Errors
-    are PTB's as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …).
+    are PTB's as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …): any answer
+    outside 2xx is one, so a success needs no parsing to be known.
     """
     # What every Bot method ends with, minus what our replies don't need: no `Defaults` to
     # insert (none are configured), no rate limiter (the outbox paces itself), and no `Message`
@@ -102,8 +104,11 @@ async def api_call(bot: Bot, endpoint: str, data: dict[str, Any]) -> Any:
     # cost per call). `Bot.do_api_request` would parse less but warns for endpoints that have
     # a Bot method.
     params = [RequestParameter(k, v, None) for k, v in data.items() if v is not None]
-    return await bot.request.post(f"{bot.base_url}/{endpoint}",
-                                  request_data=RequestData(params))
+    request = bot.request
+    # `post` is `_request_wrapper` (status codes → PTB's errors) plus parsing the answer.
+    payload = await request._request_wrapper(
+        url=f"{bot.base_url}/{endpoint}", method="POST", request_data=RequestData(params))
+    return request.parse_json_payload(payload)["result"] if result else None
 
 
 class TelegramChannel:
@@ -169,12 +174,14 @@ class TelegramChannel:
         bot = self.app.bot
         if (cq := update.callback_query) is not None:
             await _quietly(api_call(bot, "answerCallbackQuery",
-                                    {"callback_query_id": cq.id, "text": outcome.toast or None}))
+                                    {"callback_query_id": cq.id, "text": outcome.toast or None},
+                                    result=False))
             if not outcome.duplicate and cq.message is not None:
                 # The keyboard has done its job (or is stale): take it off the message
                 # (editMessageReplyMarkup without reply_markup removes it).
                 await _quietly(api_call(bot, "editMessageReplyMarkup", {
-                    "chat_id": cq.message.chat.id, "message_id": cq.message.message_id}))
+                    "chat_id": cq.message.chat.id, "message_id": cq.message.message_id},
+                    result=False))
         for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
             await send_reply(bot, int(inbound.chat_id), reply)
 
@@ -192,7 +199,7 @@ async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> None:
         await api_call(bot, "sendMessage", {
             "chat_id": chat_id, "text": part, "parse_mode": "HTML",
             "reply_markup": keyboard(reply) if i == last else None,
-            "link_preview_options": NO_PREVIEW})
+            "link_preview_options": NO_PREVIEW}, result=False)
 
 
 async def _quietly(awaitable: Any) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -41,10 +42,12 @@ class _Plan:
     sql: str
     binds: tuple[tuple[str, _Processor], ...]   # positional order: name, bind processor
     fixed: Mapping[str, Any]                    # literal values and column defaults
-    results: tuple[_Processor, ...] | None      # per column; None when none is needed
+    results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, result processor)
     keys: tuple[str, ...]
     returns_rows: bool
     expanding: frozenset[str] = frozenset()     # IN lists: `(?, ?, …)` per call
+    get: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None  # the values, in order
+    procs: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (position, bind processor)
 
 
 _UNSUPPORTED = object()  # cached: this form always goes through SQLAlchemy
@@ -180,15 +183,28 @@ class Query:
             fixed[col.key] = default.arg
         results = compiled._result_columns
         rprocs = tuple(e[3]._cached_result_processor(dialect, None) for e in results)
+        names = tuple(compiled.positiontup)
+        expanding = frozenset(compiled.bind_names[bp] for bp in compiled.post_compile_params)
         return _Plan(
             sql=compiled.string,
-            binds=tuple((name, processors.get(name)) for name in compiled.positiontup),
+            binds=tuple((name, processors.get(name)) for name in names),
             fixed=fixed,
-            results=rprocs if any(rprocs) else None,
+            results=tuple((i, p) for i, p in enumerate(rprocs) if p is not None),
             keys=tuple(e[0] for e in results),
             returns_rows=bool(results),
-            expanding=frozenset(compiled.bind_names[bp] for bp in compiled.post_compile_params),
+            expanding=expanding,
+            # Literal values and defaults are never among the parameters: those plans fill
+            # them in name by name.
+            get=None if expanding or not names or fixed.keys() & set(names) else _getter(names),
+            procs=tuple((i, processors[n]) for i, n in enumerate(names) if n in processors),
         )
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if len(names) == 1:
+        name = names[0]
+        return lambda params: (params[name],)
+    return itemgetter(*names)
 
 
 def _unsupported(compiled: Any) -> str | None:
@@ -210,6 +226,15 @@ def _value(plan: _Plan, params: Mapping[str, Any], name: str) -> Any:
 
 
 def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
+    if plan.get is not None:
+        try:
+            values = list(plan.get(params))
+        except KeyError:
+            pass   # a missing parameter: the slow path names it
+        else:
+            for i, proc in plan.procs:
+                values[i] = proc(values[i])
+            return values
     fixed = plan.fixed
     out = []
     for name, proc in plan.binds:
@@ -244,10 +269,15 @@ def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
     finally:
         cur.close()
     procs = plan.results
-    if procs is None:
+    if not procs:
         return rows
-    return [tuple(v if p is None else p(v) for p, v in zip(procs, r, strict=True))
-            for r in rows]
+    out = []
+    for r in rows:
+        row = list(r)
+        for i, proc in procs:
+            row[i] = proc(row[i])
+        out.append(tuple(row))
+    return out
 
 
 def _wrap(conn: Connection, plan: _Plan, params: Mapping[str, Any], exc: Exception

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -287,8 +287,9 @@ class UnitRow:
     is_demo: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class UnitHit:
+class UnitHit(NamedTuple):
+    """A unit found (a tuple: a search builds up to 200 of them per message)."""
+
     id: int
     code: str
     name: str

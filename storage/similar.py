@@ -46,7 +46,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from weakref import WeakKeyDictionary
 
 from rapidfuzz import fuzz, process
@@ -340,8 +340,7 @@ def _candidates(conn: Connection, unit_id: int, picked: Sequence[tuple[str, int]
     return [_Candidate(*r) for r in stmt.rows(conn, params)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Candidate:
+class _Candidate(NamedTuple):  # a tuple: a lookup builds CANDIDATES of them
     id: int
     code: str | None
     title: str

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, Update
 from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden
 from telegram.request import BaseRequest, RequestData
 
 from bot.events import Inbound, Option, Outcome, Reply
 from bot.formatting import split_message
-from handlers.telegram import TelegramChannel, keyboard
+from handlers.telegram import TelegramChannel, api_call, keyboard
 
 CHAT = 7
 OPTIONS = (Option("Một", "m.0"), Option("Hai & <b>", "a:x:12"))
@@ -152,3 +153,19 @@ async def test_replies_without_options_join_the_next_message(channel: TelegramCh
                           Outcome(replies=[Reply("Saved"), Reply(big, OPTIONS)]))
     sent = [p["text"] for e, p in rec.calls if e == "sendMessage"]
     assert sent == ["Saved", big]
+
+
+async def test_api_call_answers_the_result_or_nothing_and_raises_ptbs_errors(
+        channel: TelegramChannel) -> None:
+    rec, bot = recorder(channel), channel.app.bot
+    sent = await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None})
+    assert sent["message_id"] == 5 and rec.calls[-1] == ("sendMessage",
+                                                         {"chat_id": str(CHAT), "text": "hi"})
+    assert await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"},
+                          result=False) is None
+    rec.fail["sendMessage"] = (403, "Forbidden: bot was blocked by the user")
+    with pytest.raises(Forbidden):
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"}, result=False)
+    rec.fail["sendMessage"] = (400, "Bad Request: chat not found")
+    with pytest.raises(BadRequest, match="(?i)chat not found"):
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"}, result=False)
