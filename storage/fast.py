@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from operator import itemgetter
 from typing import Any
 
@@ -171,7 +172,8 @@ class Query:
         if why:
             log.debug("%s: through SQLAlchemy (%s)", compiled.string.split("\n")[0][:60], why)
             return _UNSUPPORTED
-        processors = compiled._bind_processors
+        processors = {n: _last_remembered(p) if _is_temporal(compiled.binds.get(n)) else p
+                      for n, p in compiled._bind_processors.items()}
         fixed: dict[str, Any] = {}
         for name, bp in compiled.binds.items():
             if not bp.required and bp.callable is None:
@@ -198,6 +200,29 @@ class Query:
             get=None if expanding or not names or fixed.keys() & set(names) else _getter(names),
             procs=tuple((i, processors[n]) for i, n in enumerate(names) if n in processors),
         )
+
+
+def _is_temporal(bind: Any) -> bool:
+    try:
+        return bind is not None and issubclass(bind.type.python_type, date)
+    except NotImplementedError:
+        return False
+
+
+def _last_remembered(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`proc`, answering at once for the very object it was last given: a batch binds the
+    same `now` in every row, and formatting a datetime as text for SQLite is the costly part
+    of binding it. Only for dates and datetimes, which cannot change in place."""
+    last: list[tuple[Any, Any]] = [(object(), None)]
+
+    def process(value: Any) -> Any:
+        seen, out = last[0]   # one tuple: read and written whole, safe across threads
+        if value is seen:
+            return out
+        out = proc(value)
+        last[0] = (value, out)
+        return out
+    return process
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:

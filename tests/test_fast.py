@@ -112,6 +112,13 @@ def _exercise(conn: Connection) -> None:
         assert _PERSON_BY_ID.scalar(conn, {"pid": ids[0]}) == ids[0]
         assert _PERSON_BY_ID.scalars(conn, {"pid": -5}) == []
         assert _CODE.run(conn, {"b_id": -1, "code": "SK-1"}) == 0
+        # A bound datetime is formatted once per object, but never confused with another.
+        later = NOW.replace(microsecond=1)
+        stamps = [NOW, NOW, later, NOW, later.replace(tzinfo=None).replace(tzinfo=UTC)]
+        more = [r[0] for r in _NEW_PERSON.many_rows(
+            conn, [{"name": "t", "created_at": t} for t in stamps])]
+        assert [_PERSON_BY_ID.mapping(conn, {"pid": i})["created_at"]  # type: ignore[index]
+                for i in more] == stamps
 
 
 async def test_fast_and_sqlalchemy_agree(db: AsyncEngine) -> None:
