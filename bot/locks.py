@@ -3,29 +3,55 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from types import TracebackType
 
 
 class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+    def hold(self, key: str) -> _Hold:
+        """`async with locks.hold(key):` — one holder per key at a time, in arrival order."""
+        return _Hold(self, key)
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class _Hold:
+    """The context manager of `KeyedLocks.hold` (a class: it runs for every chat message, and
+    a generator-based one costs several times as much)."""
+
+    __slots__ = ("_owner", "_key", "_lock")
+
+    def __init__(self, owner: KeyedLocks, key: str) -> None:
+        self._owner, self._key = owner, key
+        self._lock: asyncio.Lock | None = None
+
+    async def __aenter__(self) -> None:
+        locks = self._owner._locks
+        lock, users = locks.get(self._key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        locks[self._key] = (lock, users + 1)
+        try:
+            await lock.acquire()
+        except BaseException:   # cancelled while waiting: no longer a user
+            self._leave(lock)
+            raise
+        self._lock = lock
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        lock = self._lock
+        assert lock is not None
+        lock.release()
+        self._leave(lock)
+
+    def _leave(self, lock: asyncio.Lock) -> None:
+        locks = self._owner._locks
+        _lock, users = locks[self._key]
+        if users <= 1:
+            del locks[self._key]
+        else:
+            locks[self._key] = (lock, users - 1)
