@@ -49,6 +49,7 @@ class _Plan:
     expanding: frozenset[str] = frozenset()     # IN lists: `(?, ?, …)` per call
     get: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None  # the values, in order
     procs: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (position, bind processor)
+    merge: bool = False  # literal values or column defaults are among the values
 
 
 _UNSUPPORTED = object()  # cached: this form always goes through SQLAlchemy
@@ -195,9 +196,8 @@ class Query:
             keys=tuple(e[0] for e in results),
             returns_rows=bool(results),
             expanding=expanding,
-            # Literal values and defaults are never among the parameters: those plans fill
-            # them in name by name.
-            get=None if expanding or not names or fixed.keys() & set(names) else _getter(names),
+            get=None if expanding or not names else _getter(names),
+            merge=bool(fixed.keys() & set(names)),
             procs=tuple((i, processors[n]) for i, n in enumerate(names) if n in processors),
         )
 
@@ -253,7 +253,7 @@ def _value(plan: _Plan, params: Mapping[str, Any], name: str) -> Any:
 def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
     if plan.get is not None:
         try:
-            values = list(plan.get(params))
+            values = list(plan.get({**plan.fixed, **params} if plan.merge else params))
         except KeyError:
             pass   # a missing parameter: the slow path names it
         else:
