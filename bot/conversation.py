@@ -113,9 +113,10 @@ class Ctx:
         self.locale = locale
         self._ = gettext_for(locale)
 
-    def say(self, text: str) -> None:
-        """A message with no options; leaves the menu on screen as it is."""
-        self.replies.append(Reply(text))
+    def say(self, text: str, *, separate: bool = False) -> None:
+        """A message with no options; leaves the menu on screen as it is. `separate`: sent as
+        a message of its own, never joined with the next (e.g. a code someone forwards)."""
+        self.replies.append(Reply(text, separate=separate))
 
     def ask(self, text: str, options: list[tuple[str, str]] | None = None) -> None:
         """Show a prompt; `options` are (label, value). Older buttons become stale."""

@@ -39,6 +39,7 @@ class Option:
 class Reply:
     text: str  # HTML: user-supplied text is escaped; only <b>, <i>, <code> are used
     options: tuple[Option, ...] = ()
+    separate: bool = False  # its own message, never joined with others (a code to forward)
 
 
 @dataclass(slots=True)

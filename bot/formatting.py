@@ -68,14 +68,19 @@ def merge_replies(replies: Sequence[Reply], limit: int) -> list[Reply]:
     """The replies as few messages: a reply without options is joined, after a blank line, to
     the reply that follows it, while the text stays within `limit` characters ("Saved: …" and
     the next question arrive as one message). A reply with options ends its message, since the
-    options belong under its text. Fewer messages: one notification on the phone instead of
-    two or three, and fewer calls to a rate-limited API."""
+    options belong under its text, and a `separate` reply (a code to forward) stays alone.
+    Fewer messages: one notification on the phone instead of two or three, and fewer calls to
+    a rate-limited API."""
     out: list[Reply] = []
     for reply in replies:
-        if out and not out[-1].options and len(out[-1].text) + 2 + len(reply.text) <= limit:
+        if out and _joins(out[-1], reply) and len(out[-1].text) + 2 + len(reply.text) <= limit:
             reply = replace(reply, text=f"{out.pop().text}\n\n{reply.text}")
         out.append(reply)
     return out
+
+
+def _joins(first: Reply, then: Reply) -> bool:
+    return not (first.options or first.separate or then.separate)
 
 
 def shorten(text: str, limit: int) -> str:
@@ -88,20 +93,26 @@ HINT = N_("(Reply with a number, or type your answer.)")
 
 def plain_blocks(outcome: Outcome, *, indent: str = "", limit: int = 4096) -> list[str]:
     """An outcome for channels without markup or buttons: the toast (a stale-button notice
-    can only be said), then each message (see `merge_replies`, up to `limit` characters) as
-    plain text with its options listed under it.
+    can only be said), then each message (joined as `merge_replies` does, up to `limit`
+    characters with the options) as plain text with its options listed under it.
 
     An option that carries a command (in messages the bot sends on its own) is answered by
     typing it; the others by their number, which is their position in the core's menu, so
     the numbering keeps counting past a command option."""
     _ = gettext_for(outcome.locale)
     blocks = [outcome.toast] if outcome.toast else []
-    for reply in merge_replies(outcome.replies, limit):
+    prev: Reply | None = None
+    for reply in outcome.replies:
         lines = [html_to_plain(reply.text)]
         for i, opt in enumerate(reply.options, 1):
             lines.append(f"{indent}• {opt.label}: {opt.command}" if opt.command
                          else f"{indent}{i}. {opt.label}")
         if any(not opt.command for opt in reply.options):
             lines.append(_(HINT))
-        blocks.append("\n".join(lines))
+        block = "\n".join(lines)
+        # As merge_replies does, but measured on what is sent: the text with its options.
+        if prev is not None and _joins(prev, reply) and len(blocks[-1]) + 2 + len(block) <= limit:
+            block = f"{blocks.pop()}\n\n{block}"
+        blocks.append(block)
+        prev = reply
     return blocks

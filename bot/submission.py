@@ -790,7 +790,7 @@ def submit(ctx: Ctx, draft: dict[str, Any]) -> None:
         ctx.say(_(
             "If {name} starts using the bot, give them this code: <code>{claim}</code>. "
             "Typing it links the initiative to their account."
-        ).format(name=esc(draft.get("author_name") or ""), claim=claim))
+        ).format(name=esc(draft.get("author_name") or ""), claim=claim), separate=True)
     else:
         ctx.say(_("You can follow it with /cuatoi."))
     STEPS["idle"].ask(ctx)

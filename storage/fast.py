@@ -14,7 +14,10 @@ engine with cursor-execute listeners (instrumentation, tests counting statements
 shape this module does not handle — the statement goes through `conn.execute` unchanged.
 Either way the caller gets plain tuples (or SQLAlchemy rows, which are tuples) and, for
 `mappings`, dicts. DBAPI errors are raised as SQLAlchemy's `DBAPIError` subclasses, as
-`conn.execute` would raise them.
+`conn.execute` would raise them; a parameter that is missing or cannot be bound sends the
+statement through SQLAlchemy, which raises its own error. Not seen on the fast path: listeners
+on a single connection, `after_cursor_execute`-only and `handle_error` hooks (none are used
+here; an engine-level `before_cursor_execute` listener turns the fast path off).
 """
 
 from __future__ import annotations
@@ -75,9 +78,12 @@ class Query:
     def rows(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> list[Any]:
         """Every row, as tuples."""
         plan = self._plan(conn, params)
-        if plan is None:
-            return conn.execute(self.stmt, dict(params)).all()
-        return _run(conn, plan, params)
+        if plan is not None:
+            try:
+                return _run(conn, plan, params, _args(plan, params))
+            except _Unbindable:
+                pass   # SQLAlchemy's path raises its own error for it
+        return conn.execute(self.stmt, dict(params)).all()
 
     def first(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> Any | None:
         rows = self.rows(conn, params)
@@ -95,10 +101,15 @@ class Query:
                  ) -> list[dict[str, Any]]:
         """Every row as a dict keyed by column name."""
         plan = self._plan(conn, params)
-        if plan is None:
-            return [dict(m) for m in conn.execute(self.stmt, dict(params)).mappings()]
-        keys = plan.keys
-        return [dict(zip(keys, r, strict=True)) for r in _run(conn, plan, params)]
+        if plan is not None:
+            try:
+                rows = _run(conn, plan, params, _args(plan, params))
+            except _Unbindable:
+                pass
+            else:
+                keys = plan.keys
+                return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(m) for m in conn.execute(self.stmt, dict(params)).mappings()]
 
     def mapping(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS
                 ) -> dict[str, Any] | None:
@@ -108,11 +119,15 @@ class Query:
     def run(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> int:
         """Execute a statement that returns no rows; the number of rows it touched."""
         plan = self._plan(conn, params)
-        if plan is None:
+        try:
+            args = _args(plan, params) if plan is not None else None
+        except _Unbindable:
+            args = None
+        if plan is None or args is None:
             return conn.execute(self.stmt, dict(params)).rowcount
         cur = _cursor(conn)
         try:
-            cur.execute(_sql(plan, params), _args(plan, params))
+            cur.execute(_sql(plan, params), args)
             return cur.rowcount
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrap(conn, plan, params, exc) from exc
@@ -124,12 +139,18 @@ class Query:
         if not seq:
             return
         plan = self._plan(conn, seq[0])
-        if plan is None or plan.returns_rows or plan.expanding:
+        try:
+            argss = ([_args(plan, p) for p in seq]
+                     if plan is not None and not plan.returns_rows and not plan.expanding
+                     else None)
+        except _Unbindable:
+            argss = None
+        if plan is None or argss is None:
             conn.execute(self.stmt, [dict(p) for p in seq])
             return
         cur = _cursor(conn)
         try:
-            cur.executemany(plan.sql, [_args(plan, p) for p in seq])
+            cur.executemany(plan.sql, argss)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrap(conn, plan, seq[0], exc) from exc
         finally:
@@ -140,11 +161,16 @@ class Query:
         if not seq:
             return []
         plan = self._plan(conn, seq[0])
-        if plan is None:
+        try:
+            # Every set is bound before the first runs: a failure falls back with nothing done.
+            argss = [_args(plan, p) for p in seq] if plan is not None else None
+        except _Unbindable:
+            argss = None
+        if plan is None or argss is None:
             return conn.execute(self.stmt, [dict(p) for p in seq]).all()
         out: list[Any] = []
-        for p in seq:
-            out += _run(conn, plan, p)
+        for p, args in zip(seq, argss, strict=True):
+            out += _run(conn, plan, p, args)
         return out
 
     # ------------------------------------------------------------------ plans
@@ -161,7 +187,7 @@ class Query:
         if plan is _UNSUPPORTED:
             return None
         if plan.expanding and not all(  # type: ignore[union-attr]
-                _value(plan, params, n) for n in plan.expanding):  # type: ignore[union-attr]
+                params.get(n, plan.fixed.get(n)) for n in plan.expanding):  # type: ignore[union-attr]
             return None  # an empty IN list: SQLAlchemy renders an always-false test
         return plan  # type: ignore[return-value]
 
@@ -203,8 +229,11 @@ class Query:
 
 
 def _is_temporal(bind: Any) -> bool:
+    """A date or datetime parameter (also through a TypeDecorator such as UTCDateTime)."""
+    if bind is None:
+        return False
     try:
-        return bind is not None and issubclass(bind.type.python_type, date)
+        return issubclass(getattr(bind.type, "impl", bind.type).python_type, date)
     except NotImplementedError:
         return False
 
@@ -235,6 +264,8 @@ def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, 
 def _unsupported(compiled: Any) -> str | None:
     if not compiled.positional:
         return "not positional"
+    if compiled.escaped_bind_names:
+        return "escaped bind names"
     if compiled.literal_execute_params:
         return "literal-execute parameters"
     if any(not bp.expanding for bp in compiled.post_compile_params):
@@ -250,12 +281,24 @@ def _value(plan: _Plan, params: Mapping[str, Any], name: str) -> Any:
     return params[name] if name in params else plan.fixed[name]
 
 
+class _Unbindable(Exception):
+    """A parameter is missing or its bind processor refused it: SQLAlchemy's own path runs
+    the statement instead, so the caller gets SQLAlchemy's error (or result)."""
+
+
 def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
+    try:
+        return _bind(plan, params)
+    except Exception as exc:
+        raise _Unbindable(str(exc)) from exc
+
+
+def _bind(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
     if plan.get is not None:
         try:
             values = list(plan.get({**plan.fixed, **params} if plan.merge else params))
         except KeyError:
-            pass   # a missing parameter: the slow path names it
+            pass   # not every name given: a value may be optional (one of `fixed`)
         else:
             for i, proc in plan.procs:
                 values[i] = proc(values[i])
@@ -284,10 +327,11 @@ def _cursor(conn: Connection) -> Any:
     return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
 
-def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
+def _run(conn: Connection, plan: _Plan, params: Mapping[str, Any], args: list[Any]
+         ) -> list[Any]:
     cur = _cursor(conn)
     try:
-        cur.execute(_sql(plan, params), _args(plan, params))
+        cur.execute(_sql(plan, params), args)
         rows = cur.fetchall() if plan.returns_rows else []
     except conn.dialect.loaded_dbapi.Error as exc:
         raise _wrap(conn, plan, params, exc) from exc

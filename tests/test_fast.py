@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, bindparam, delete, event, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import fast, queries
@@ -172,3 +172,30 @@ async def test_outside_a_transaction_sqlalchemy_runs_it(db: AsyncEngine) -> None
     async with db.connect() as conn:
         n = await conn.scalar(select(person_t.c.id).where(person_t.c.name == "Tạm"))
     assert n is None
+
+
+async def test_bad_parameters_get_sqlalchemys_errors(db: AsyncEngine) -> None:
+    """A missing parameter or a value the bind processor refuses raises what SQLAlchemy
+    raises (a StatementError), not a bare KeyError or TypeError from the fast path."""
+
+    def missing(conn: Connection) -> None:
+        with conn.begin():
+            _PERSON_BY_ID.rows(conn, {})
+
+    def wrong_type(conn: Connection) -> None:
+        with conn.begin():
+            _NEW_PERSON.many_rows(conn, [{"name": "a", "created_at": NOW},
+                                         {"name": "b", "created_at": "yesterday"}])
+
+    for fn in (missing, wrong_type):
+        async with db.connect() as conn:
+            with pytest.raises(StatementError):
+                await conn.run_sync(fn)
+
+
+def test_timestamps_are_formatted_once_per_object() -> None:
+    """UTCDateTime (a TypeDecorator over DateTime) parameters get the remembering processor;
+    text ones do not."""
+    bind = {b.key: b for b in _NEW_PERSON.stmt.compile(
+        column_keys=["name", "created_at"]).binds.values()}
+    assert fast._is_temporal(bind["created_at"]) and not fast._is_temporal(bind["name"])

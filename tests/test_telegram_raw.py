@@ -154,6 +154,12 @@ async def test_replies_without_options_join_the_next_message(channel: TelegramCh
     sent = [p["text"] for e, p in rec.calls if e == "sendMessage"]
     assert sent == ["Saved", big]
 
+    rec.calls = []   # a code to forward stays a message of its own
+    await channel.deliver(press(channel), INBOUND, Outcome(replies=[
+        Reply("Submitted"), Reply("Code: <code>NHAN-1</code>", separate=True), Reply("Menu")]))
+    sent = [p["text"] for e, p in rec.calls if e == "sendMessage"]
+    assert sent == ["Submitted", "Code: <code>NHAN-1</code>", "Menu"]
+
 
 async def test_api_call_answers_the_result_or_nothing_and_raises_ptbs_errors(
         channel: TelegramChannel) -> None:

@@ -193,6 +193,14 @@ def test_replies_without_options_join_the_next_message() -> None:
     assert first.startswith("Saved: x\n\nNext?\n1. Có\n(") and after == "After"
     big = Reply("y" * (MAX_TEXT - 5), options)
     assert render(Outcome([saved, big], locale="en"))[0] == "Saved: x"
+    # Measured with the options and the hint: a question that fits alone is not pushed over
+    # the limit (and its options cut off into another message) by what is joined to it.
+    many = tuple(Option(f"Option {i}", f"1.{i}") for i in range(4))
+    long_q = Reply("q" * (MAX_TEXT - 150), many)
+    first, second = render(Outcome([Reply("s" * 100), long_q], locale="en"))
+    assert first == "s" * 100 and second.startswith("q") and len(second) <= MAX_TEXT
+    code = Reply("Give them this code: <code>NHAN-1</code>", separate=True)
+    assert len(render(Outcome([saved, code, question], locale="en"))) == 3
 
 
 def test_options_that_carry_a_command_show_the_command() -> None:
