@@ -5,10 +5,11 @@
 
 A. baseline: a bare python-telegram-bot `Application` with one echo `MessageHandler`.
 B. full stack: `handlers.telegram.TelegramChannel` → `Core.handle` (group commit) → an SQLite
-   file (WAL) → replies sent as raw Bot API calls (sendMessage, answerCallbackQuery,
-   editMessageReplyMarkup).
+   file (WAL; the per-message statements on the raw cursor, storage/fast.py) → replies sent
+   as raw Bot API calls (sendMessage, answerCallbackQuery, editMessageReplyMarkup; replies
+   without options joined to the next, as users get them).
 
-A and B alternate for R rounds (default 3); the median ratio is reported, since the shared
+A and B alternate for R rounds (default 5); the median ratio is reported, since the shared
 machine's speed drifts by a third within minutes.
 
 Both Applications talk to an in-process fake Bot API (`OfflineRequest`), so no network is used
@@ -548,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="measured updates per stack with --sequential")
     p.add_argument("--warmup-users", type=int, default=50,
                    help="warm-up chats per run, each doing one full cycle")
-    p.add_argument("--rounds", type=int, default=3,
+    p.add_argument("--rounds", type=int, default=5,
                    help="baseline/full-stack pairs, alternating; the median ratio is reported")
     p.add_argument("--strict", action="store_true", help="exit 1 when the ratio is below goal")
     args = p.parse_args(argv)
