@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.fakes.telegram_server import FakeTelegram
 
 
 def sangkien(tmp_path: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -32,3 +37,29 @@ def test_invite_use_and_revoke(tmp_path: Path) -> None:
 def test_invite_for_an_unknown_unit_fails(tmp_path: Path) -> None:
     made = sangkien(tmp_path, "invite", "--role", "support", "--unit", "NOPE")
     assert made.returncode == 2 and "no unit" in made.stderr
+
+
+async def test_the_main_job_serves_telegram_and_stops_cleanly(tmp_path: Path) -> None:
+    """`sangkien run` as a real process with a Telegram token: it registers the command menu,
+    answers a worker through the fake Bot API, freezes its start-up objects out of the
+    garbage collector, and exits 0 on SIGTERM."""
+    async with FakeTelegram() as fake:
+        env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+               "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_BASE_URL": fake.base_url,
+               "ZALO_BOT_TOKEN": "", "DEFAULT_LANGUAGE": "en", "LOG_LEVEL": "INFO"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            fake.push_text(7001, "/sangkien")
+            await fake.wait_for_messages(7001, 1, timeout=30)
+            assert "Step 1 of 9" in fake.messages(7001)[0]["text"]
+            assert [c["command"] for c in fake.commands("en")][:2] == ["start", "new"]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
+        log = out.decode()
+        assert proc.returncode == 0, log
+        frozen = re.search(r"running: TelegramChannel \((\d+) long-lived objects", log)
+        assert frozen and int(frozen.group(1)) > 10_000, log
+        assert fake.token not in log   # the token never reaches the logs
