@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -64,18 +64,23 @@ def split_message(text: str, limit: int) -> list[str]:
     return parts
 
 
-def merge_replies(replies: Sequence[Reply], limit: int) -> list[Reply]:
+def merge_replies(replies: Sequence[Reply], limit: int,
+                  size: Callable[[Reply], int] = lambda r: len(r.text)) -> list[Reply]:
     """The replies as few messages: a reply without options is joined, after a blank line, to
-    the reply that follows it, while the text stays within `limit` characters ("Saved: …" and
-    the next question arrive as one message). A reply with options ends its message, since the
-    options belong under its text, and a `separate` reply (a code to forward) stays alone.
-    Fewer messages: one notification on the phone instead of two or three, and fewer calls to
-    a rate-limited API."""
+    the reply that follows it, while the message stays within `limit` characters as `size`
+    measures a reply once sent ("Saved: …" and the next question arrive as one message). A
+    reply with options ends its message, since the options belong under its text, and a
+    `separate` reply (a code to forward) stays alone. Fewer messages: one notification on the
+    phone instead of two or three, and fewer calls to a rate-limited API."""
     out: list[Reply] = []
+    sizes: list[int] = []
     for reply in replies:
-        if out and _joins(out[-1], reply) and len(out[-1].text) + 2 + len(reply.text) <= limit:
+        n = size(reply)
+        if out and _joins(out[-1], reply) and sizes[-1] + 2 + n <= limit:
             reply = replace(reply, text=f"{out.pop().text}\n\n{reply.text}")
+            n += sizes.pop() + 2
         out.append(reply)
+        sizes.append(n)
     return out
 
 
@@ -100,19 +105,18 @@ def plain_blocks(outcome: Outcome, *, indent: str = "", limit: int = 4096) -> li
     typing it; the others by their number, which is their position in the core's menu, so
     the numbering keeps counting past a command option."""
     _ = gettext_for(outcome.locale)
-    blocks = [outcome.toast] if outcome.toast else []
-    prev: Reply | None = None
-    for reply in outcome.replies:
+
+    def block(reply: Reply) -> str:
         lines = [html_to_plain(reply.text)]
         for i, opt in enumerate(reply.options, 1):
             lines.append(f"{indent}• {opt.label}: {opt.command}" if opt.command
                          else f"{indent}{i}. {opt.label}")
         if any(not opt.command for opt in reply.options):
             lines.append(_(HINT))
-        block = "\n".join(lines)
-        # As merge_replies does, but measured on what is sent: the text with its options.
-        if prev is not None and _joins(prev, reply) and len(blocks[-1]) + 2 + len(block) <= limit:
-            block = f"{blocks.pop()}\n\n{block}"
-        blocks.append(block)
-        prev = reply
+        return "\n".join(lines)
+
+    blocks = [outcome.toast] if outcome.toast else []
+    # Measured on what is sent: the text with its numbered options.
+    blocks += [block(r) for r in merge_replies(outcome.replies, limit,
+                                               size=lambda r: len(block(r)))]
     return blocks

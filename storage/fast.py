@@ -49,8 +49,8 @@ class _Plan:
     results: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, result processor)
     keys: tuple[str, ...]
     returns_rows: bool
+    get: Callable[[Mapping[str, Any]], tuple[Any, ...]]  # the values in order (no IN lists)
     expanding: frozenset[str] = frozenset()     # IN lists: `(?, ?, …)` per call
-    get: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None  # the values, in order
     procs: tuple[tuple[int, Callable[[Any], Any]], ...] = ()  # (position, bind processor)
     merge: bool = False  # literal values or column defaults are among the values
 
@@ -65,25 +65,22 @@ class Query:
     compiles the SET or VALUES clause from them), so plans are kept per set of names.
     """
 
-    __slots__ = ("stmt", "_dml", "_plans", "_keys")
+    __slots__ = ("stmt", "_dml", "_plans")
 
     def __init__(self, stmt: Any) -> None:
         self.stmt = stmt
         self._dml = isinstance(stmt, UpdateBase)  # INSERT, UPDATE, DELETE
         self._plans: dict[Any, _Plan | object] = {}
-        self._keys: tuple[str, ...] | None = None
 
     # ------------------------------------------------------------------ results
 
     def rows(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> list[Any]:
         """Every row, as tuples."""
         plan = self._plan(conn, params)
-        if plan is not None:
-            try:
-                return _run(conn, plan, params, _args(plan, params))
-            except _Unbindable:
-                pass   # SQLAlchemy's path raises its own error for it
-        return conn.execute(self.stmt, dict(params)).all()
+        args = _args(plan, params)
+        if plan is None or args is None:
+            return conn.execute(self.stmt, dict(params)).all()
+        return _run(conn, plan, params, args)
 
     def first(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> Any | None:
         rows = self.rows(conn, params)
@@ -101,15 +98,11 @@ class Query:
                  ) -> list[dict[str, Any]]:
         """Every row as a dict keyed by column name."""
         plan = self._plan(conn, params)
-        if plan is not None:
-            try:
-                rows = _run(conn, plan, params, _args(plan, params))
-            except _Unbindable:
-                pass
-            else:
-                keys = plan.keys
-                return [dict(zip(keys, r, strict=True)) for r in rows]
-        return [dict(m) for m in conn.execute(self.stmt, dict(params)).mappings()]
+        args = _args(plan, params)
+        if plan is None or args is None:
+            return [dict(m) for m in conn.execute(self.stmt, dict(params)).mappings()]
+        keys = plan.keys
+        return [dict(zip(keys, r, strict=True)) for r in _run(conn, plan, params, args)]
 
     def mapping(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS
                 ) -> dict[str, Any] | None:
@@ -119,10 +112,7 @@ class Query:
     def run(self, conn: Connection, params: Mapping[str, Any] = _NO_PARAMS) -> int:
         """Execute a statement that returns no rows; the number of rows it touched."""
         plan = self._plan(conn, params)
-        try:
-            args = _args(plan, params) if plan is not None else None
-        except _Unbindable:
-            args = None
+        args = _args(plan, params)
         if plan is None or args is None:
             return conn.execute(self.stmt, dict(params)).rowcount
         cur = _cursor(conn)
@@ -139,12 +129,9 @@ class Query:
         if not seq:
             return
         plan = self._plan(conn, seq[0])
-        try:
-            argss = ([_args(plan, p) for p in seq]
-                     if plan is not None and not plan.returns_rows and not plan.expanding
-                     else None)
-        except _Unbindable:
-            argss = None
+        if plan is not None and (plan.returns_rows or plan.expanding):
+            plan = None
+        argss = _args_each(plan, seq)
         if plan is None or argss is None:
             conn.execute(self.stmt, [dict(p) for p in seq])
             return
@@ -161,11 +148,7 @@ class Query:
         if not seq:
             return []
         plan = self._plan(conn, seq[0])
-        try:
-            # Every set is bound before the first runs: a failure falls back with nothing done.
-            argss = [_args(plan, p) for p in seq] if plan is not None else None
-        except _Unbindable:
-            argss = None
+        argss = _args_each(plan, seq)   # all bound before the first runs
         if plan is None or argss is None:
             return conn.execute(self.stmt, [dict(p) for p in seq]).all()
         out: list[Any] = []
@@ -222,7 +205,7 @@ class Query:
             keys=tuple(e[0] for e in results),
             returns_rows=bool(results),
             expanding=expanding,
-            get=None if expanding or not names else _getter(names),
+            get=_getter(names),
             merge=bool(fixed.keys() & set(names)),
             procs=tuple((i, processors[n]) for i, n in enumerate(names) if n in processors),
         )
@@ -255,6 +238,8 @@ def _last_remembered(proc: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    if not names:
+        return lambda _params: ()
     if len(names) == 1:
         name = names[0]
         return lambda params: (params[name],)
@@ -281,32 +266,39 @@ def _value(plan: _Plan, params: Mapping[str, Any], name: str) -> Any:
     return params[name] if name in params else plan.fixed[name]
 
 
-class _Unbindable(Exception):
-    """A parameter is missing or its bind processor refused it: SQLAlchemy's own path runs
-    the statement instead, so the caller gets SQLAlchemy's error (or result)."""
-
-
-def _args(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
+def _args(plan: _Plan | None, params: Mapping[str, Any]) -> list[Any] | None:
+    """The positional values for `plan`; None without a plan, or when a parameter is missing
+    or its bind processor refuses it: SQLAlchemy's own path then runs the statement, so the
+    caller gets SQLAlchemy's error (or result)."""
+    if plan is None:
+        return None
     try:
         return _bind(plan, params)
-    except Exception as exc:
-        raise _Unbindable(str(exc)) from exc
+    except Exception:
+        return None
+
+
+def _args_each(plan: _Plan | None, seq: Sequence[Mapping[str, Any]]
+               ) -> list[list[Any]] | None:
+    """`_args` for every parameter set, or None if any cannot be bound."""
+    out = []
+    for params in seq:
+        args = _args(plan, params)
+        if args is None:
+            return None
+        out.append(args)
+    return out
 
 
 def _bind(plan: _Plan, params: Mapping[str, Any]) -> list[Any]:
-    if plan.get is not None:
-        try:
-            values = list(plan.get({**plan.fixed, **params} if plan.merge else params))
-        except KeyError:
-            pass   # not every name given: a value may be optional (one of `fixed`)
-        else:
-            for i, proc in plan.procs:
-                values[i] = proc(values[i])
-            return values
-    fixed = plan.fixed
+    if not plan.expanding:
+        values = list(plan.get({**plan.fixed, **params} if plan.merge else params))
+        for i, proc in plan.procs:
+            values[i] = proc(values[i])
+        return values
     out = []
-    for name, proc in plan.binds:
-        value = params[name] if name in params else fixed[name]
+    for name, proc in plan.binds:   # IN lists contribute one value per element
+        value = _value(plan, params, name)
         if name in plan.expanding:
             out += value if proc is None else [proc(v) for v in value]
         else:

@@ -80,19 +80,19 @@ def prune_events(conn: Connection, *, before: datetime) -> int:
 # every message; a changed row gets `updated_at` on write-back).
 _STAMPS = ("created_at", "updated_at")
 _ACCOUNT_COLS = [c for c in account_t.c if c.name not in _STAMPS]
-_DRAFT_COLS = [c.label(f"d_{c.name}") for c in draft_t.c if c.name not in _STAMPS]
-_LOAD_ACCOUNTS = (
-    select(*_ACCOUNT_COLS, *_DRAFT_COLS)
+_DRAFT_COLS = [c for c in draft_t.c if c.name not in _STAMPS]
+_LOAD_SELECT = (
+    select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS))
     .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
     .where(account_t.c.channel == bindparam("channel"),
            account_t.c.external_id.in_(bindparam("external_ids", expanding=True)))
     .order_by(account_t.c.id)
 )
+_LOAD_ACCOUNTS = Query(_LOAD_SELECT)
 # Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
-_LOAD_ACCOUNTS_LOCKED = Query(_LOAD_ACCOUNTS.with_for_update(of=account_t))
-_LOAD_ACCOUNTS = Query(_LOAD_ACCOUNTS)
+_LOAD_ACCOUNTS_LOCKED = Query(_LOAD_SELECT.with_for_update(of=account_t))
 _ACCOUNT_KEYS = tuple(c.key for c in _ACCOUNT_COLS)
-_DRAFT_KEYS = tuple(c.name for c in draft_t.c if c.name not in _STAMPS)
+_DRAFT_KEYS = tuple(c.key for c in _DRAFT_COLS)
 _N_ACCOUNT = len(_ACCOUNT_KEYS)
 
 
