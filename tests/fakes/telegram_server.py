@@ -901,6 +901,22 @@ class FakeTelegram:
             f"saw {len(self.messages(chat_id))}: {self.messages(chat_id)!r}",
         )
 
+    async def wait_for_text(
+        self, chat_id: int, fragment: str, timeout: float = 10.0  # noqa: ASYNC109
+    ) -> JSON:
+        """Wait until the bot has sent the chat a message containing ``fragment``."""
+
+        def check() -> JSON | None:
+            return next((m for m in self.messages(chat_id) if fragment in m.get("text", "")),
+                        None)
+
+        return await self._wait_until(
+            check,
+            timeout,
+            lambda: f"{fragment!r} never reached chat {chat_id} within {timeout}s: "
+            f"{[m.get('text') for m in self.messages(chat_id)]!r}",
+        )
+
     async def wait_for_call(
         self,
         method: str,
