@@ -3,6 +3,7 @@ Telegram Bot API, alerts and decisions delivered by the outbox worker, on both b
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -75,9 +76,15 @@ async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) ->
     await app.press(CHAIR, "Valid")
     await wait_for_text(app, WORKER, "is now: valid")
 
+    # The message reaches the chat before the worker records it as sent: wait for that too.
     assert app.engine is not None
-    async with app.engine.connect() as conn:
-        status = (await conn.execute(select(initiative_t.c.status))).scalar_one()
-        unsent = (await conn.execute(select(outbox_t.c.id).where(
-            outbox_t.c.status != "sent"))).all()
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        async with app.engine.connect() as conn:
+            status = (await conn.execute(select(initiative_t.c.status))).scalar_one()
+            unsent = (await conn.execute(select(outbox_t.c.id, outbox_t.c.status).where(
+                outbox_t.c.status != "sent"))).all()
+        if not unsent or asyncio.get_running_loop().time() > deadline:
+            break
+        await asyncio.sleep(0.05)
     assert status == "valid" and unsent == []

@@ -269,6 +269,8 @@ def test_results_are_immutable_values() -> None:
 def test_long_input_is_fast(text: str) -> None:
     # A guard against catastrophic backtracking or quadratic work, not a benchmark.
     assert len(text) >= 4090
-    started = time.perf_counter()
+    # CPU time, so a loaded machine pausing the process does not count; a backtracking
+    # regex would take many seconds on these inputs.
+    started = time.process_time()
     parse_benefit(text)
-    assert time.perf_counter() - started < 0.5
+    assert time.process_time() - started < 2.0

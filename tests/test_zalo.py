@@ -271,7 +271,7 @@ async def test_empty_polls_are_not_errors(
     caplog.set_level(logging.INFO, logger="handlers.zalo")
     async with FakeZalo(poll_cap=0.05, empty_poll=empty_poll) as server:  # type: ignore[arg-type]
         async with echo_channel(server):
-            await server.wait_for_calls("getUpdates", 2, timeout=3)
+            await server.wait_for_calls("getUpdates", 2, timeout=15)
             server.push_text(USER, "hello")
             [reply] = await server.wait_for_messages(USER, 1)
     assert reply["text"] == "got text hello"
@@ -380,7 +380,7 @@ async def test_a_full_submission_through_the_webhook(
     async with harness(db_factory, mode="webhook") as h:
         await e2e.test_a_worker_completes_a_submission(h)  # type: ignore[arg-type]
         assert h.fake.deliveries and all(d.status == 200 for d in h.fake.deliveries)
-        assert max(d.seconds for d in h.fake.deliveries) < 2.0
+        assert max(d.seconds for d in h.fake.deliveries) < 5.0
         assert [name for name, _p in h.fake.calls[:2]] == ["getMe", "setWebhook"]
         assert h.fake.webhook["secret_token"] == WEBHOOK_SECRET
         assert h.fake.calls_to("getUpdates") == []
@@ -452,7 +452,7 @@ async def test_the_webhook_acknowledges_after_commit_and_quickly(
         # Acknowledged means committed: the event is on record before any reply is sent.
         [row] = await rows(h, select(inbound_event_t))
         assert status == 200 and row["event_id"] == "ack-1"
-        assert h.fake.deliveries[-1].seconds < 2.0
+        assert h.fake.deliveries[-1].seconds < 5.0
         await h.fake.wait_for_messages(USER, 1)
         await h.fake.wait_idle()
         answered = len(h.fake.messages(USER))

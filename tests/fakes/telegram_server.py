@@ -886,7 +886,7 @@ class FakeTelegram:
         return dict(self._webhook)
 
     async def wait_for_messages(
-        self, chat_id: int, n: int, timeout: float = 5.0  # noqa: ASYNC109
+        self, chat_id: int, n: int, timeout: float = 15.0  # noqa: ASYNC109
     ) -> list[JSON]:
         """Wait until the bot has sent at least ``n`` messages to the chat."""
 
@@ -921,7 +921,7 @@ class FakeTelegram:
         self,
         method: str,
         predicate: Callable[[JSON], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109
+        timeout: float = 15.0,  # noqa: ASYNC109
         *,
         since: int = 0,
     ) -> JSON:
@@ -943,7 +943,7 @@ class FakeTelegram:
         )
 
     async def wait_idle(
-        self, timeout: float = 5.0, *, quiet: float = 0.05  # noqa: ASYNC109
+        self, timeout: float = 15.0, *, quiet: float = 0.05  # noqa: ASYNC109
     ) -> None:
         """Wait until every pushed update is confirmed and no API call ran for ``quiet`` s."""
         loop = asyncio.get_running_loop()

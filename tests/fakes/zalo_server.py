@@ -511,7 +511,7 @@ class FakeZalo:
                 pass
 
     async def wait_for_messages(self, ref: UserRef, count: int, *,
-                                timeout: float = 5.0) -> list[JSON]:  # noqa: ASYNC109
+                                timeout: float = 15.0) -> list[JSON]:  # noqa: ASYNC109
         """Wait until the bot has sent at least ``count`` messages to the user."""
         await self._wait_until(
             lambda: len(self._sent.get(self.user_id(ref), [])) >= count, timeout,
@@ -520,7 +520,7 @@ class FakeZalo:
         return self.messages(ref)
 
     async def wait_for_call(self, method: str, predicate: Callable[[JSON], bool] | None = None,
-                            *, timeout: float = 5.0) -> JSON:  # noqa: ASYNC109
+                            *, timeout: float = 15.0) -> JSON:  # noqa: ASYNC109
         """Wait for a call of ``method`` (matching ``predicate``); returns its params."""
         def found() -> JSON | None:
             return next((p for p in self.calls_to(method) if predicate is None or predicate(p)),
@@ -532,12 +532,12 @@ class FakeZalo:
         return result
 
     async def wait_for_calls(self, method: str, n: int, *,
-                             timeout: float = 5.0) -> None:  # noqa: ASYNC109
+                             timeout: float = 15.0) -> None:  # noqa: ASYNC109
         """Wait until ``method`` has been called at least ``n`` times."""
         await self._wait_until(lambda: len(self.calls_to(method)) >= n, timeout,
                                lambda: f"{method} called {len(self.calls_to(method))} times")
 
-    async def wait_idle(self, *, timeout: float = 5.0,  # noqa: ASYNC109
+    async def wait_idle(self, *, timeout: float = 15.0,  # noqa: ASYNC109
                         quiet: float = 0.15) -> None:
         """Wait until nothing is queued or in flight and no call came for ``quiet`` s
         (an idle long poll does not count)."""
