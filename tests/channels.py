@@ -7,7 +7,9 @@ Telegram; the option's number elsewhere), send a sticker, and read what the user
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,9 +32,38 @@ class Harness:
         self.engine: AsyncEngine | None = None
         self.core: Core | None = None
         self.channel: Any = None
+        # Inbound events the channel has finished with, replies sent: a step is over when
+        # this moves, however long the pauses between its API calls on a loaded machine.
+        self.handled = 0
+        self._handled_changed = asyncio.Event()
 
     def make_channel(self, core: Core) -> Any:
         raise NotImplementedError
+
+    def _count_when_done(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        """Wraps the channel's last step for one inbound event so that it counts."""
+
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                self.handled += 1
+                self._handled_changed.set()
+                self._handled_changed = asyncio.Event()
+
+        return counted
+
+    async def _wait_handled(self, target: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.handled < target:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"the channel finished {self.handled} events within "
+                                     f"{timeout}s, expected {target}")
+            try:
+                await asyncio.wait_for(self._handled_changed.wait(), remaining)
+            except TimeoutError:
+                pass
 
     async def start(self) -> None:
         await self.fake.start()
@@ -63,16 +94,20 @@ class Harness:
     def texts(self, user: int) -> list[str]:
         return [m["text"] for m in self.fake.messages(user)]
 
-    async def _await_reply(self, user: int, before: int, *, expect_reply: bool = True) -> list[str]:
+    async def _push(self, user: int, push: Callable[[], Any], *,
+                    expect_reply: bool = True) -> list[str]:
+        """Push one inbound event and return the messages it made the bot send the user."""
+        before, handled = len(self.fake.messages(user)), self.handled
+        push()
+        await self._wait_handled(handled + 1)
         if expect_reply:
             await self.fake.wait_for_messages(user, before + 1, timeout=10)
         await self.fake.wait_idle(timeout=10, quiet=0.15)
         return self.texts(user)[before:]
 
     async def send(self, user: int, text: str, *, expect_reply: bool = True) -> list[str]:
-        before = len(self.fake.messages(user))
-        self.fake.push_text(user, text)
-        return await self._await_reply(user, before, expect_reply=expect_reply)
+        return await self._push(user, lambda: self.fake.push_text(user, text),
+                                expect_reply=expect_reply)
 
 
 class TelegramHarness(Harness):
@@ -83,18 +118,17 @@ class TelegramHarness(Harness):
         self.fake = FakeTelegram()
 
     def make_channel(self, core: Core) -> TelegramChannel:
-        return TelegramChannel(core, token=self.fake.token, base_url=self.fake.base_url,
-                               poll_timeout=1)
+        channel = TelegramChannel(core, token=self.fake.token, base_url=self.fake.base_url,
+                                  poll_timeout=1)
+        channel.deliver = self._count_when_done(channel.deliver)  # type: ignore[method-assign]
+        return channel
 
     async def send_unsupported(self, user: int, kind: str) -> list[str]:
-        before = len(self.fake.messages(user))
         push = {"sticker": self.fake.push_sticker, "photo": self.fake.push_photo,
                 "voice": self.fake.push_voice, "document": self.fake.push_document}
         if kind == "location":
-            self.fake.push_location(user, 10.77, 106.70)
-        else:
-            push[kind](user)
-        return await self._await_reply(user, before)
+            return await self._push(user, lambda: self.fake.push_location(user, 10.77, 106.70))
+        return await self._push(user, lambda: push[kind](user))
 
     def options(self, user: int) -> list[tuple[int, str, str]]:
         """(message id, label, callback data) of the buttons still on screen, newest last."""
@@ -114,9 +148,8 @@ class TelegramHarness(Harness):
         exact = [o for o in options if o[1].lower() == label_part.lower()]
         for mid, label, data in exact or options:
             if label_part.lower() in label.lower():
-                before = len(self.fake.messages(user))
-                self.fake.push_callback(user, mid, data)
-                return await self._await_reply(user, before, expect_reply=expect_reply)
+                return await self._push(user, partial(self.fake.push_callback, user, mid, data),
+                                        expect_reply=expect_reply)
         raise AssertionError(f"no button {label_part!r} in {self.options(user)}")
 
     def stats(self) -> dict[str, Any]:

@@ -69,21 +69,19 @@ class ZaloHarness(Harness):
             webhook = {"webhook_url": f"http://127.0.0.1:{self.port}/zalo/webhook",
                        "webhook_secret": WEBHOOK_SECRET,
                        "listen_host": "127.0.0.1", "listen_port": self.port}
-        return ZaloChannel(core, token=self.fake.token, base_url=self.fake.base_url,
-                           poll_timeout=1, retry_delay=0.05, max_retry_delay=0.5, **webhook)
+        channel = ZaloChannel(core, token=self.fake.token, base_url=self.fake.base_url,
+                              poll_timeout=1, retry_delay=0.05, max_retry_delay=0.5, **webhook)
+        # Each event's replies go out in its own sending task: its end is the step's end.
+        channel._send_when_ready = self._count_when_done(  # type: ignore[method-assign]
+            channel._send_when_ready)
+        return channel
 
     async def send_unsupported(self, user: int, kind: str) -> list[str]:
         """Telegram's kinds mapped to the closest Zalo events."""
-        before = len(self.fake.messages(user))
-        if kind == "sticker":
-            self.fake.push_sticker(user)
-        elif kind == "photo":
-            self.fake.push_image(user)
-        elif kind == "voice":
-            self.fake.push_voice(user)
-        else:  # location, document, contact…: Zalo says "unsupported"
-            self.fake.push_unsupported(user)
-        return await self._await_reply(user, before)
+        push = {"sticker": self.fake.push_sticker, "photo": self.fake.push_image,
+                "voice": self.fake.push_voice}
+        # location, document, contact…: Zalo says "unsupported"
+        return await self._push(user, lambda: push.get(kind, self.fake.push_unsupported)(user))
 
     def options(self, user: int) -> list[tuple[str, str, int]]:
         """(message id, label, number) of the numbered list in the newest message that has
