@@ -54,16 +54,13 @@ class Harness:
         return counted
 
     async def _wait_handled(self, target: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109
-        deadline = asyncio.get_running_loop().time() + timeout
-        while self.handled < target:
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise AssertionError(f"the channel finished {self.handled} events within "
-                                     f"{timeout}s, expected {target}")
-            try:
-                await asyncio.wait_for(self._handled_changed.wait(), remaining)
-            except TimeoutError:
-                pass
+        try:
+            async with asyncio.timeout(timeout):
+                while self.handled < target:
+                    await self._handled_changed.wait()
+        except TimeoutError:
+            raise AssertionError(f"the channel finished {self.handled} events within "
+                                 f"{timeout}s, expected {target}") from None
 
     async def start(self) -> None:
         await self.fake.start()
@@ -102,7 +99,6 @@ class Harness:
         await self._wait_handled(handled + 1)
         if expect_reply:
             await self.fake.wait_for_messages(user, before + 1, timeout=10)
-        await self.fake.wait_idle(timeout=10, quiet=0.15)
         return self.texts(user)[before:]
 
     async def send(self, user: int, text: str, *, expect_reply: bool = True) -> list[str]:

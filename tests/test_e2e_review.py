@@ -3,7 +3,6 @@ Telegram Bot API, alerts and decisions delivered by the outbox worker, on both b
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -12,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outbox import OutboxWorker
 from handlers.telegram_sender import TelegramSender
-from storage.models import initiative_t, outbox_t
+from storage.models import initiative_t
 from tests.channels import TelegramHarness
 from tests.test_e2e import to_benefit
 from tests.test_e2e_people import admin_invite
+from tests.test_outbox import drain
 
 CHAIR, WORKER = 9001, 9002
 
@@ -36,12 +36,6 @@ async def app(db_factory: Callable[[], AsyncEngine]) -> AsyncIterator[TelegramHa
         await harness.stop()
 
 
-async def wait_for_text(app: TelegramHarness, user: int, fragment: str) -> dict:
-    # A deadline in time: the outbox worker sends on its own schedule, and a busy CI machine
-    # can take seconds where a quiet one takes milliseconds.
-    return await app.fake.wait_for_text(user, fragment, timeout=20)
-
-
 async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) -> None:
     await app.send(CHAIR, await admin_invite(app, "chair", "BPC-PR"))
     await app.send(WORKER, "/sangkien")
@@ -57,12 +51,12 @@ async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) ->
     await app.press(WORKER, "Submit")
 
     # The chair's alert arrives through the outbox, with the decision buttons.
-    alert = await wait_for_text(app, CHAIR, "New initiative to review")
+    alert = await app.fake.wait_for_text(CHAIR, "New initiative to review")
     labels = [b["text"] for row in alert["reply_markup"]["inline_keyboard"] for b in row]
     assert labels == ["Valid", "Needs revision", "Invalid", "Details"]
     await app.press(CHAIR, "Needs revision")
     await app.send(CHAIR, "Cần ghi rõ số giờ công tiết kiệm được")
-    notice = await wait_for_text(app, WORKER, "needs revision")
+    notice = await app.fake.wait_for_text(WORKER, "needs revision")
     assert "Cần ghi rõ số giờ công" in notice["text"]
 
     # The author edits from the notice's button and resubmits.
@@ -72,19 +66,13 @@ async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) ->
     await app.send(WORKER, "Vấn đề: tưới thủ công tốn 40 giờ công mỗi tháng. Giải pháp: hẹn giờ.")
     seen = await app.press(WORKER, "Submit")
     assert "under review" in seen[-1]
-    await wait_for_text(app, CHAIR, "Resubmitted after revision")
+    await app.fake.wait_for_text(CHAIR, "Resubmitted after revision")
     await app.press(CHAIR, "Valid")
-    await wait_for_text(app, WORKER, "is now: valid")
+    await app.fake.wait_for_text(WORKER, "is now: valid")
 
     # The message reaches the chat before the worker records it as sent: wait for that too.
     assert app.engine is not None
-    deadline = asyncio.get_running_loop().time() + 20
-    while True:
-        async with app.engine.connect() as conn:
-            status = (await conn.execute(select(initiative_t.c.status))).scalar_one()
-            unsent = (await conn.execute(select(outbox_t.c.id, outbox_t.c.status).where(
-                outbox_t.c.status != "sent"))).all()
-        if not unsent or asyncio.get_running_loop().time() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    assert status == "valid" and unsent == []
+    assert set(await drain(app.engine)) == {"sent"}
+    async with app.engine.connect() as conn:
+        status = (await conn.execute(select(initiative_t.c.status))).scalar_one()
+    assert status == "valid"

@@ -473,10 +473,8 @@ async def test_wake_sends_without_waiting_for_the_poll(
     try:
         await asyncio.sleep(0.1)  # the worker is idle, polling every 30 s
         await enqueue(db, [(CHATS[0], "now")], accounts)
-        started = time.monotonic()
         worker.wake()
         # Well inside the 30 s poll: the wake-up sent it.
         await fake.wait_for_messages(CHATS[0], 1, timeout=10)
-        assert time.monotonic() - started < 10
     finally:
         await worker.stop()

@@ -902,7 +902,7 @@ class FakeTelegram:
         )
 
     async def wait_for_text(
-        self, chat_id: int, fragment: str, timeout: float = 10.0  # noqa: ASYNC109
+        self, chat_id: int, fragment: str, timeout: float = 15.0  # noqa: ASYNC109
     ) -> JSON:
         """Wait until the bot has sent the chat a message containing ``fragment``."""
 
