@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -64,23 +64,18 @@ def split_message(text: str, limit: int) -> list[str]:
     return parts
 
 
-def merge_replies(replies: Sequence[Reply], limit: int,
-                  size: Callable[[Reply], int] = lambda r: len(r.text)) -> list[Reply]:
+def merge_replies(replies: Sequence[Reply], limit: int) -> list[Reply]:
     """The replies as few messages: a reply without options is joined, after a blank line, to
-    the reply that follows it, while the message stays within `limit` characters as `size`
-    measures a reply once sent ("Saved: …" and the next question arrive as one message). A
+    the reply that follows it, while the message's text stays within `limit` characters
+    ("Saved: …" and the next question arrive as one message). A
     reply with options ends its message, since the options belong under its text, and a
     `separate` reply (a code to forward) stays alone. Fewer messages: one notification on the
     phone instead of two or three, and fewer calls to a rate-limited API."""
     out: list[Reply] = []
-    sizes: list[int] = []
     for reply in replies:
-        n = size(reply)
-        if out and _joins(out[-1], reply) and sizes[-1] + 2 + n <= limit:
+        if out and _joins(out[-1], reply) and len(out[-1].text) + 2 + len(reply.text) <= limit:
             reply = replace(reply, text=f"{out.pop().text}\n\n{reply.text}")
-            n += sizes.pop() + 2
         out.append(reply)
-        sizes.append(n)
     return out
 
 
@@ -116,7 +111,8 @@ def plain_blocks(outcome: Outcome, *, indent: str = "", limit: int = 4096) -> li
         return "\n".join(lines)
 
     blocks = [outcome.toast] if outcome.toast else []
-    # Measured on what is sent: the text with its numbered options.
-    blocks += [block(r) for r in merge_replies(outcome.replies, limit,
-                                               size=lambda r: len(block(r)))]
+    # Each reply drawn once, options included, so the limit counts what is sent; only
+    # replies without options are joined, and their plain text joins as their HTML does.
+    drawn = [replace(r, text=block(r)) for r in outcome.replies]
+    blocks += [r.text for r in merge_replies(drawn, limit)]
     return blocks

@@ -22,11 +22,10 @@ class _Hold:
     """The context manager of `KeyedLocks.hold` (a class: it runs for every chat message, and
     a generator-based one costs several times as much)."""
 
-    __slots__ = ("_owner", "_key", "_lock")
+    __slots__ = ("_owner", "_key")
 
     def __init__(self, owner: KeyedLocks, key: str) -> None:
         self._owner, self._key = owner, key
-        self._lock: asyncio.Lock | None = None
 
     async def __aenter__(self) -> None:
         locks = self._owner._locks
@@ -37,20 +36,17 @@ class _Hold:
         try:
             await lock.acquire()
         except BaseException:   # cancelled while waiting: no longer a user
-            self._leave(lock)
+            self._leave()
             raise
-        self._lock = lock
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        lock = self._lock
-        assert lock is not None
-        lock.release()
-        self._leave(lock)
+        self._owner._locks[self._key][0].release()   # a holder keeps its key's entry
+        self._leave()
 
-    def _leave(self, lock: asyncio.Lock) -> None:
+    def _leave(self) -> None:
         locks = self._owner._locks
-        _lock, users = locks[self._key]
+        lock, users = locks[self._key]
         if users <= 1:
             del locks[self._key]
         else:

@@ -89,10 +89,9 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
                                 for opt in reply.options]}
 
 
-async def api_call(bot: Bot, endpoint: str, data: dict[str, Any], *, result: bool = True) -> Any:
-    """Calls the Bot API method `endpoint` (e.g. "sendMessage") and returns its raw JSON result
-    (None with `result=False`: the answer is not even parsed), without building
-    python-telegram-bot objects from it.
+async def api_call(bot: Bot, endpoint: str, data: dict[str, Any]) -> None:
+    """Calls the Bot API method `endpoint` (e.g. "sendMessage") for its effect: the answer is
+    not even parsed, and no python-telegram-bot objects are built from it.
 
     `data` holds JSON-ready values (plain dicts for markup); None values are left out. Errors
     are PTB's as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …): any answer
@@ -106,9 +105,8 @@ async def api_call(bot: Bot, endpoint: str, data: dict[str, Any], *, result: boo
     params = [RequestParameter(k, v, None) for k, v in data.items() if v is not None]
     request = bot.request
     # `post` is `_request_wrapper` (status codes → PTB's errors) plus parsing the answer.
-    payload = await request._request_wrapper(
+    await request._request_wrapper(
         url=f"{bot.base_url}/{endpoint}", method="POST", request_data=RequestData(params))
-    return request.parse_json_payload(payload)["result"] if result else None
 
 
 class TelegramChannel:
@@ -174,14 +172,12 @@ class TelegramChannel:
         bot = self.app.bot
         if (cq := update.callback_query) is not None:
             await _quietly(api_call(bot, "answerCallbackQuery",
-                                    {"callback_query_id": cq.id, "text": outcome.toast or None},
-                                    result=False))
+                                    {"callback_query_id": cq.id, "text": outcome.toast or None}))
             if not outcome.duplicate and cq.message is not None:
                 # The keyboard has done its job (or is stale): take it off the message
                 # (editMessageReplyMarkup without reply_markup removes it).
                 await _quietly(api_call(bot, "editMessageReplyMarkup", {
-                    "chat_id": cq.message.chat.id, "message_id": cq.message.message_id},
-                    result=False))
+                    "chat_id": cq.message.chat.id, "message_id": cq.message.message_id}))
         for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
             await send_reply(bot, int(inbound.chat_id), reply)
 
@@ -199,7 +195,7 @@ async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> None:
         await api_call(bot, "sendMessage", {
             "chat_id": chat_id, "text": part, "parse_mode": "HTML",
             "reply_markup": keyboard(reply) if i == last else None,
-            "link_preview_options": NO_PREVIEW}, result=False)
+            "link_preview_options": NO_PREVIEW})
 
 
 async def _quietly(awaitable: Any) -> None:

@@ -349,8 +349,8 @@ def _kind_filter(col: Any, grassroots: bool | None) -> Any:
 
 
 _UNIT_PARENT = aliased(unit_t, name="p")
-_UNIT_HIT_COLS = (unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.depth,
-                  _UNIT_PARENT.c.name.label("parent_name"))
+_UNIT_HIT_COLS = (unit_t.c.id, unit_t.c.code, unit_t.c.name,  # in UnitHit's order
+                  _UNIT_PARENT.c.name.label("parent_name"), unit_t.c.depth)
 _UNIT_WITH_PARENT = unit_t.outerjoin(_UNIT_PARENT, _UNIT_PARENT.c.id == unit_t.c.parent_id)
 _UNITS_BY_IDS = Query(select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT)
                       .where(unit_t.c.id.in_(bindparam("ids", expanding=True))))
@@ -412,7 +412,7 @@ def search_units(
     raw = _SEARCH_STMTS[(len(q_terms), grassroots)].scalars(conn, params)
     ids = list(dict.fromkeys(raw))
     truncated = len(ids) > _CANDIDATES or len(raw) == _RAW_CANDIDATES
-    rows = [_unit_hit(r) for r in _UNITS_BY_IDS.rows(conn, {"ids": ids[:_CANDIDATES]})]
+    rows = [UnitHit(*r) for r in _UNITS_BY_IDS.rows(conn, {"ids": ids[:_CANDIDATES]})]
 
     def score(row: UnitHit) -> tuple[int, int, str]:
         own = _name_terms(row.name)
@@ -446,12 +446,7 @@ def unit_by_code(
     conn: Connection, code: str, *, grassroots: bool | None = None
 ) -> UnitHit | None:
     r = _UNIT_BY_CODE[grassroots].first(conn, {"code": code.strip().upper()})
-    return _unit_hit(r) if r else None
-
-
-def _unit_hit(r: Any) -> UnitHit:
-    """A row of _UNIT_HIT_COLS (id, code, name, depth, parent_name) as a UnitHit."""
-    return UnitHit(r[0], r[1], r[2], r[4], r[3])
+    return UnitHit(*r) if r else None
 
 
 _UNIT_BY_ID = Query(select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
@@ -466,4 +461,4 @@ def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:
         rows = _UNIT_BY_ID.rows(conn, {"id": ids[0]})
     else:
         rows = _UNITS_BY_IDS.rows(conn, {"ids": ids})
-    return {r[0]: _unit_hit(r) for r in rows}
+    return {r[0]: UnitHit(*r) for r in rows}

@@ -164,14 +164,11 @@ async def test_replies_without_options_join_the_next_message(channel: TelegramCh
 async def test_api_call_answers_the_result_or_nothing_and_raises_ptbs_errors(
         channel: TelegramChannel) -> None:
     rec, bot = recorder(channel), channel.app.bot
-    sent = await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None})
-    assert sent["message_id"] == 5 and rec.calls[-1] == ("sendMessage",
-                                                         {"chat_id": str(CHAT), "text": "hi"})
-    assert await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"},
-                          result=False) is None
+    assert await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None}) is None
+    assert rec.calls[-1] == ("sendMessage", {"chat_id": str(CHAT), "text": "hi"})
     rec.fail["sendMessage"] = (403, "Forbidden: bot was blocked by the user")
     with pytest.raises(Forbidden):
-        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"}, result=False)
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
     rec.fail["sendMessage"] = (400, "Bad Request: chat not found")
     with pytest.raises(BadRequest, match="(?i)chat not found"):
-        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"}, result=False)
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
