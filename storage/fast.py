@@ -175,40 +175,50 @@ class Query:
         return plan  # type: ignore[return-value]
 
     def _compile(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | object:
-        dialect = conn.dialect
         compiled: Any = self.stmt.compile(
-            dialect=dialect, column_keys=list(params) if self._dml else None)
-        why = _unsupported(compiled)
-        if why:
-            log.debug("%s: through SQLAlchemy (%s)", compiled.string.split("\n")[0][:60], why)
+            dialect=conn.dialect, column_keys=list(params) if self._dml else None)
+        try:
+            return _plan_of(compiled, conn.dialect)
+        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            # The plan reads SQLAlchemy's compiler internals: should a release rename them,
+            # the statement takes SQLAlchemy's path (slower), not every message an error.
+            log.warning("fast path off for %s: %r", compiled.string.split("\n")[0][:60], exc)
             return _UNSUPPORTED
-        processors = {n: _last_remembered(p) if _is_temporal(compiled.binds.get(n)) else p
-                      for n, p in compiled._bind_processors.items()}
-        fixed: dict[str, Any] = {}
-        for name, bp in compiled.binds.items():
-            if not bp.required and bp.callable is None:
-                fixed[name] = bp.value
-        for col in (*compiled.insert_prefetch, *compiled.update_prefetch):
-            default = col.onupdate if col in compiled.update_prefetch else col.default
-            if default is None or not default.is_scalar:
-                return _UNSUPPORTED
-            fixed[col.key] = default.arg
-        results = compiled._result_columns
-        rprocs = tuple(e[3]._cached_result_processor(dialect, None) for e in results)
-        names = tuple(compiled.positiontup)
-        expanding = frozenset(compiled.bind_names[bp] for bp in compiled.post_compile_params)
-        return _Plan(
-            sql=compiled.string,
-            binds=tuple((name, processors.get(name)) for name in names),
-            fixed=fixed,
-            results=tuple((i, p) for i, p in enumerate(rprocs) if p is not None),
-            keys=tuple(e[0] for e in results),
-            returns_rows=bool(results),
-            expanding=expanding,
-            get=_getter(names),
-            merge=bool(fixed.keys() & set(names)),
-            procs=tuple((i, processors[n]) for i, n in enumerate(names) if n in processors),
-        )
+
+
+def _plan_of(compiled: Any, dialect: Any) -> _Plan | object:
+    """The plan of a compiled statement, or _UNSUPPORTED when SQLAlchemy must run it."""
+    why = _unsupported(compiled)
+    if why:
+        log.debug("%s: through SQLAlchemy (%s)", compiled.string.split("\n")[0][:60], why)
+        return _UNSUPPORTED
+    processors = {n: _last_remembered(p) if _is_temporal(compiled.binds.get(n)) else p
+                  for n, p in compiled._bind_processors.items()}
+    fixed: dict[str, Any] = {}
+    for name, bp in compiled.binds.items():
+        if not bp.required and bp.callable is None:
+            fixed[name] = bp.value
+    for col in (*compiled.insert_prefetch, *compiled.update_prefetch):
+        default = col.onupdate if col in compiled.update_prefetch else col.default
+        if default is None or not default.is_scalar:
+            return _UNSUPPORTED
+        fixed[col.key] = default.arg
+    results = compiled._result_columns
+    rprocs = tuple(e[3]._cached_result_processor(dialect, None) for e in results)
+    names = tuple(compiled.positiontup)
+    expanding = frozenset(compiled.bind_names[bp] for bp in compiled.post_compile_params)
+    return _Plan(
+        sql=compiled.string,
+        binds=tuple((name, processors.get(name)) for name in names),
+        fixed=fixed,
+        results=tuple((i, p) for i, p in enumerate(rprocs) if p is not None),
+        keys=tuple(e[0] for e in results),
+        returns_rows=bool(results),
+        expanding=expanding,
+        get=_getter(names),
+        merge=bool(fixed.keys() & set(names)),
+        procs=tuple((i, processors[n]) for i, n in enumerate(names) if n in processors),
+    )
 
 
 def _is_temporal(bind: Any) -> bool:

@@ -9,6 +9,7 @@ through SQLAlchemy, and the same assertions hold.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -199,3 +200,34 @@ def test_timestamps_are_formatted_once_per_object() -> None:
     bind = {b.key: b for b in _NEW_PERSON.stmt.compile(
         column_keys=["name", "created_at"]).binds.values()}
     assert fast._is_temporal(bind["created_at"]) and not fast._is_temporal(bind["name"])
+
+
+async def test_a_sqlalchemy_without_the_internals_read_falls_back(
+        db: AsyncEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Should a SQLAlchemy release rename a compiler internal the plan reads, the statement
+    runs through SQLAlchemy (with a warning) instead of every message failing."""
+    if db.dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL every Query goes through SQLAlchemy")
+
+    def renamed(_self: Any) -> Any:
+        # Gone for the plan only: SQLAlchemy's own path keeps working, as after a rename.
+        if sys._getframe(1).f_globals["__name__"] == fast.__name__:
+            raise AttributeError("insert_prefetch")
+        return ()
+
+    from sqlalchemy.sql.compiler import SQLCompiler
+    monkeypatch.setattr(SQLCompiler, "insert_prefetch", property(renamed))
+    query = Query(select(unit_t.c.id, unit_t.c.name).where(unit_t.c.id == bindparam("id")))
+
+    def run(conn: Connection) -> Any:
+        with conn.begin():
+            return query.rows(conn, {"id": 1})
+
+    async with db.connect() as conn:
+        found = await conn.run_sync(run)
+    async with db.connect() as conn:
+        expected = (await conn.execute(select(unit_t.c.id, unit_t.c.name)
+                                       .where(unit_t.c.id == 1))).all()
+    assert expected and _plain(found) == _plain(expected)
+    assert list(query._plans.values()) == [fast._UNSUPPORTED]
+    assert "fast path off" in caplog.text
