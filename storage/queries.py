@@ -399,17 +399,12 @@ def search_units(
     q_terms = list(dict.fromkeys(t[:MAX_TERM] for t in terms(query)))[:_MAX_QUERY_TERMS]
     if not q_terms:
         return [], False
-    ranges = {}
-    for i, t in enumerate(q_terms):
-        ranges[f"lo{i}"], ranges[f"hi{i}"] = t, t + _PAST
-    counts = list(_COUNT_STMTS[(len(q_terms), grassroots)].rows(conn, ranges)[0])
+    counts = _COUNT_STMTS[(len(q_terms), grassroots)].first(conn, _ranges(q_terms))
     by_rarity = sorted(range(len(q_terms)), key=counts.__getitem__)
     if counts[by_rarity[0]] == 0:
         return [], False
-    params: dict[str, str] = {}
-    for i, k in enumerate(by_rarity):
-        params[f"lo{i}"], params[f"hi{i}"] = q_terms[k], q_terms[k] + _PAST
-    raw = _SEARCH_STMTS[(len(q_terms), grassroots)].scalars(conn, params)
+    raw = _SEARCH_STMTS[(len(q_terms), grassroots)].scalars(
+        conn, _ranges([q_terms[k] for k in by_rarity]))
     ids = list(dict.fromkeys(raw))
     truncated = len(ids) > _CANDIDATES or len(raw) == _RAW_CANDIDATES
     rows = [UnitHit(*r) for r in _UNITS_BY_IDS.rows(conn, {"ids": ids[:_CANDIDATES]})]
@@ -431,6 +426,14 @@ def search_units(
 def _name_terms(name: str) -> frozenset[str]:
     """A unit name's words, remembered: the same units come up search after search."""
     return frozenset(terms(name))
+
+
+def _ranges(words: Sequence[str]) -> dict[str, str]:
+    """The bounds lo{i} ≤ term < hi{i} of each word's prefix range, in the order given."""
+    out: dict[str, str] = {}
+    for i, w in enumerate(words):
+        out[f"lo{i}"], out[f"hi{i}"] = w, w + _PAST
+    return out
 
 
 _UNIT_BY_CODE = {
