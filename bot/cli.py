@@ -25,8 +25,9 @@ from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.logs import setup_logging
 from bot.outbox import OutboxWorker
-from bot.review import compose_digests
-from storage import access, queries
+from bot.services import roles
+from bot.services.actor import Actor
+from bot.services.digests import compose_digests
 from storage import outbox as outbox_store
 from storage.engine import create_schema, make_engine, utcnow
 
@@ -84,24 +85,22 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _invites(args: argparse.Namespace, engine: AsyncEngine) -> int:
     """The administrator's side of roles: trusted, since it needs the server's shell."""
-    now = utcnow()
+    now, shell = utcnow(), Actor.shell()
     async with engine.begin() as conn:
         if args.command == "revoke":
-            code_revoked, roles = await conn.run_sync(
-                lambda c: access.revoke_code_and_roles(c, code=args.code, now=now))
-            print(f"code withdrawn: {'yes' if code_revoked else 'no'}; roles revoked: {roles}")
-            log.warning("admin revoked %s (%d roles)", args.code, roles)
-            return 0 if code_revoked or roles else 1
-        unit = await conn.run_sync(lambda c: queries.unit_by_code(c, args.unit))
-        if unit is None:
-            print(f"no unit with code {args.unit}", file=sys.stderr)
-            return 2
-        code = await conn.run_sync(lambda c: access.create_code(
-            c, purpose="invite", role=args.role, unit_id=unit.id, now=now,
-            expires_at=now + timedelta(days=args.days)))
-    print(f"{code}\n{args.role} of {unit.name}, valid {args.days} days.\n"
-          f"The person types: /start {code}  (or just the code)")
-    log.warning("admin created an invite for %s of %s", args.role, unit.code)
+            revoked = await conn.run_sync(
+                lambda c: roles.revoke(conn=c, actor=shell, now=now, code=args.code))
+            assert isinstance(revoked, roles.Revoked)
+            print(f"code withdrawn: {'yes' if revoked.code_withdrawn else 'no'}; "
+                  f"roles revoked: {revoked.roles_revoked}")
+            return 0 if revoked.code_withdrawn or revoked.roles_revoked else 1
+        invite = await conn.run_sync(lambda c: roles.create_invite(
+            conn=c, actor=shell, now=now, role=args.role, unit_code=args.unit, days=args.days))
+    if not isinstance(invite, roles.Invite):
+        print(f"no unit with code {args.unit}", file=sys.stderr)
+        return 2
+    print(f"{invite.code}\n{args.role} of {invite.unit_name}, valid {args.days} days.\n"
+          f"The person types: /start {invite.code}  (or just the code)")
     return 0
 
 
@@ -172,7 +171,7 @@ async def _upkeep(core: Core, settings: Settings, stop: asyncio.Event) -> None:
         try:
             async with core.engine.begin() as conn:
                 made = await conn.run_sync(lambda c: compose_digests(
-                    c, now=utcnow(), default_locale=settings.default_language))
+                    conn=c, now=utcnow(), default_locale=settings.default_language))
             if made:
                 core.on_enqueued and core.on_enqueued()
             await core.prune_events()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection
 
+from bot.draft import Draft
 from bot.events import Option, Reply
 from bot.i18n import Gettext, gettext_for
+from bot.services.actor import Actor
+from bot.state import ChatState
 from storage import access, queries
 from storage.queries import DRAFT_FIELDS
 
@@ -20,7 +22,7 @@ _ACCOUNT_FIELDS = ("step", "state", "draft_id", "locale")
 class Conversation:
     """The account row (conversation state) and its drafts, with change tracking.
 
-    Loaded once per batch; steps mutate it; only what changed is written back.
+    Loaded once per batch; steps change it; only what changed is written back.
     """
 
     def __init__(self, row: dict[str, Any]) -> None:
@@ -28,34 +30,35 @@ class Conversation:
         self.person_id: int = row["person_id"]
         self.chat_id: str = row["chat_id"]
         self.step: str = row["step"]
-        self.state: dict[str, Any] = json.loads(row["state"] or "{}")
+        self.state = ChatState.loads(row["state"])
         self.draft_id: int | None = row["draft_id"]
         self.locale: str | None = row["locale"]
-        # The stored state text is what _account_snapshot would give for it (same dumps).
-        self._saved = (self.step, row["state"] or "{}", self.draft_id, self.locale)
-        self.drafts: dict[int, dict[str, Any]] = {}
-        self._drafts_saved: dict[int, tuple[Any, ...]] = {}
+        self._saved = self._account_snapshot()
+        self.drafts: dict[int, Draft] = {}
+        self._drafts_saved: dict[int, Draft] = {}
         if row.get("draft") is not None:
-            self.track_draft(row["draft"])
+            self.track_draft(Draft.from_row(row["draft"]))
 
     # ---- drafts
-    def track_draft(self, draft: dict[str, Any]) -> dict[str, Any]:
-        self.drafts[draft["id"]] = draft
-        self._drafts_saved[draft["id"]] = tuple(draft[f] for f in DRAFT_FIELDS)
+    def track_draft(self, draft: Draft) -> Draft:
+        self.drafts[draft.id] = draft
+        self._drafts_saved[draft.id] = Draft.from_row(draft.to_row())  # a deep copy
         return draft
 
     def forget_draft(self, draft_id: int) -> None:
+        """The draft was deleted or submitted: nothing to write back."""
         self.drafts.pop(draft_id, None)
         self._drafts_saved.pop(draft_id, None)
+        if self.draft_id == draft_id:
+            self.draft_id = None
 
     @property
-    def draft(self) -> dict[str, Any] | None:
+    def draft(self) -> Draft | None:
         return self.drafts.get(self.draft_id) if self.draft_id is not None else None
 
     # ---- write-back
     def _account_snapshot(self) -> tuple[Any, ...]:
-        return (self.step, json.dumps(self.state, ensure_ascii=False, sort_keys=True),
-                self.draft_id, self.locale)
+        return (self.step, self.state.dumps(), self.draft_id, self.locale)
 
     def account_changes(self, now: datetime) -> dict[str, Any] | None:
         snap = self._account_snapshot()
@@ -68,12 +71,12 @@ class Conversation:
     def draft_changes(self, now: datetime) -> list[dict[str, Any]]:
         out = []
         for draft_id, draft in self.drafts.items():
-            snap = tuple(draft[f] for f in DRAFT_FIELDS)
-            if snap != self._drafts_saved[draft_id]:
-                self._drafts_saved[draft_id] = snap
-                draft["updated_at"] = now
-                out.append({"_id": draft_id, **{f: draft[f] for f in DRAFT_FIELDS},
-                            "updated_at": now})
+            if draft == self._drafts_saved[draft_id]:
+                continue
+            self._drafts_saved[draft_id] = Draft.from_row(draft.to_row())
+            row = draft.to_row()
+            out.append({"_id": draft_id, **{f: row[f] for f in DRAFT_FIELDS},
+                        "updated_at": now})
         return out
 
 
@@ -90,10 +93,28 @@ class Ctx:
     default_locale: str = "vi"
     replies: list[Reply] = field(default_factory=list)
     toast: str | None = None
-    enqueued: bool = False  # an outbox message was written: wake the sender after commit
     # Person rows read in this batch, by id: shared by its conversations (one person may
     # write from two linked accounts in the same batch).
     people: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Who is in control of the conversation right now: the step being answered, or
+    # "/<action>" while a command runs. The dispatcher checks each move against it.
+    in_control: str = ""
+    dispatcher: Any = None   # bot.flows.engine.Dispatcher, set when it runs the event
+
+    @property
+    def state(self) -> ChatState:
+        return self.conv.state
+
+    @property
+    def draft(self) -> Draft:
+        """The draft being written (only draft steps ask for it: there is one)."""
+        draft = self.conv.draft
+        assert draft is not None, f"no draft at step {self.conv.step}"
+        return draft
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(person_id=self.conv.person_id, channel=self.channel)
 
     def person(self) -> dict[str, Any]:
         """The user's person row, read once per batch (see `update_person`)."""
@@ -108,6 +129,11 @@ class Ctx:
         if self.conv.person_id in self.people:
             self.people[self.conv.person_id].update(values)
 
+    def forget_people(self, *person_ids: int) -> None:
+        """Person rows a service changed behind the cache (e.g. two people merged)."""
+        for person_id in person_ids:
+            self.people.pop(person_id, None)
+
     def set_locale(self, locale: str) -> None:
         self.conv.locale = locale
         self.locale = locale
@@ -120,32 +146,30 @@ class Ctx:
 
     def ask(self, text: str, options: list[tuple[str, str]] | None = None) -> None:
         """Show a prompt; `options` are (label, value). Older buttons become stale."""
-        menu_id = int(self.conv.state.get("menu", {}).get("id", 0)) + 1
         options = options or []
-        self.conv.state["menu"] = {
-            "id": menu_id,
-            "v": [value for _label, value in options],
-            "l": [label for label, _value in options],
-        }
+        menu = self.conv.state.menu
+        menu.id += 1
+        menu.values = [value for _label, value in options]
+        menu.labels = [label for label, _value in options]
         self.replies.append(Reply(text, tuple(
-            Option(label, f"{menu_id}.{i}") for i, (label, _value) in enumerate(options))))
+            Option(label, f"{menu.id}.{i}") for i, (label, _value) in enumerate(options))))
 
-    # ---- storage shortcuts used by several steps
-    def new_draft(self, *, step: str = "title", on_behalf: bool = False) -> dict[str, Any]:
+    # ---- drafts
+    def new_draft(self, *, step: str = "title", on_behalf: bool = False) -> Draft:
         """Create a draft starting at `step` and make it the conversation's current one."""
-        draft = self.conv.track_draft(queries.create_draft(
+        draft = self.conv.track_draft(Draft.from_row(queries.create_draft(
             self.conn, person_id=self.conv.person_id, now=self.now, step=step,
-            on_behalf=on_behalf))
-        self.conv.draft_id = draft["id"]
+            on_behalf=on_behalf)))
+        self.conv.draft_id = draft.id
         return draft
 
-    def open_draft(self, draft_id: int) -> dict[str, Any] | None:
+    def open_draft(self, draft_id: int) -> Draft | None:
         if draft_id in self.conv.drafts:
             draft = self.conv.drafts[draft_id]
         else:
             row = queries.get_draft(self.conn, draft_id=draft_id, person_id=self.conv.person_id)
             if row is None:
                 return None
-            draft = self.conv.track_draft(row)
+            draft = self.conv.track_draft(Draft.from_row(row))
         self.conv.draft_id = draft_id
         return draft

@@ -24,10 +24,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import flow
 from bot.conversation import Conversation, Ctx
 from bot.events import Inbound, Outcome, Reply
+from bot.flows import DISPATCHER
 from bot.i18n import gettext_for, normalise_locale
+from bot.services.alerts import enqueued
 from storage import queries
 from storage.engine import sync_twin, utcnow
 
@@ -204,6 +205,8 @@ class Core:
                     accounts.append(change)
             queries.save_drafts(conn, drafts)
             queries.save_accounts(conn, accounts)
+        if enqueued(conn) and outcomes:
+            outcomes[0].enqueued = True   # wake the sender once the batch is committed
         return outcomes
 
     def _load(
@@ -227,8 +230,8 @@ class Core:
         locale = conv.locale or self.default_locale
         ctx = Ctx(conn=conn, now=now, channel=ev.channel, conv=conv, locale=locale,
                   _=gettext_for(locale), default_locale=self.default_locale, people=people)
-        flow.handle(ctx, ev)
-        return Outcome(ctx.replies, locale=ctx.locale, toast=ctx.toast, enqueued=ctx.enqueued)
+        DISPATCHER.handle(ctx, ev)
+        return Outcome(ctx.replies, locale=ctx.locale, toast=ctx.toast)
 
     # ------------------------------------------------------------------ upkeep
 

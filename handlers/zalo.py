@@ -41,7 +41,7 @@ from aiohttp import web
 from bot.core import Core
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Inbound, Outcome, Reply
-from bot.flow import COMMANDS
+from bot.flows import COMMANDS
 from bot.formatting import plain_blocks, split_message
 from bot.locks import KeyedLocks
 from storage.textfold import fold

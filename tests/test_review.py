@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
-from bot.review import compose_digests
+from bot.services.digests import compose_digests
 from storage.models import (
     account_t,
     initiative_event_t,
@@ -155,9 +155,9 @@ async def test_digest_instead_of_alerts(mem_core: Core) -> None:
     at = datetime(2026, 11, 23, 10, 5, tzinfo=UTC)  # 17:05 in Vietnam
     async with mem_core.engine.begin() as conn:
         early = await conn.run_sync(lambda c: compose_digests(
-            c, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
-        first = await conn.run_sync(lambda c: compose_digests(c, now=at))
-        again = await conn.run_sync(lambda c: compose_digests(c, now=at))
+            conn=c, now=datetime(2026, 11, 23, 9, 0, tzinfo=UTC)))
+        first = await conn.run_sync(lambda c: compose_digests(conn=c, now=at))
+        again = await conn.run_sync(lambda c: compose_digests(conn=c, now=at))
     assert (early, first, again) == (0, 1, 0)
     [digest] = await outbox_rows(mem_core, kind="digest")
     assert digest["chat_id"] == "chair" and digest["text"].count("SK-") == 2

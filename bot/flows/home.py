@@ -4,11 +4,32 @@ arrives in the middle of a draft."""
 from __future__ import annotations
 
 from bot.conversation import Ctx
+from bot.flows.engine import (
+    ANY,
+    HOME,
+    INTERRUPT,
+    Flow,
+    Next,
+    Result,
+    Step,
+    action_label,
+    ask_again,
+    command,
+    home,
+    join,
+    run,
+)
+from bot.flows.onboarding import welcome_text
+from bot.flows.submission import draft_label
 from bot.formatting import esc
 from bot.i18n import N_
-from bot.steps import ACTIONS, STEPS, Step, command, current_step, goto, home, join, run_action
-from bot.steps import step as register_step
+from bot.labels import STEP_LABELS
 from storage import access
+
+TRANSITIONS = {
+    HOME: set(),            # its options run commands
+    INTERRUPT: {ANY},     # go on: back to the step the command interrupted
+}
 
 HOME_OPTIONS = (
     ("new", N_("New initiative")),
@@ -24,10 +45,11 @@ ROLE_OPTIONS = {
 }
 
 
-@register_step("idle")
 class Idle(Step):
+    name = HOME
+
     @classmethod
-    def ask(cls, ctx: Ctx, error: str | None = None) -> None:
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         options = [(_(label), action) for action, label in HOME_OPTIONS]
         roles = access.roles_held(ctx.conn, person_id=ctx.conv.person_id)
@@ -36,24 +58,15 @@ class Idle(Step):
                 if action not in {a for _l, a in options}:
                     options.insert(-1, (_(label), action))
         ctx.ask(join(error, _("What would you like to do?")), options)
+        return None
 
     @classmethod
-    def text(cls, ctx: Ctx, text: str) -> None:
-        cls.ask(ctx, error=ctx._("To register an initiative, type /sangkien."))
+    def text(cls, ctx: Ctx, text: str) -> Result:
+        return cls.ask(ctx, error=ctx._("To register an initiative, type /sangkien."))
 
     @classmethod
-    def choice(cls, ctx: Ctx, value: str) -> None:
-        run_action(ctx, value)
-
-
-def welcome_text(ctx: Ctx) -> str:
-    _ = ctx._
-    return _(
-        "<b>Welcome to Sáng kiến!</b>\n"
-        "I help you register your initiatives (sáng kiến) for the union's drive, step by step: "
-        "title, description, benefit value and the union that receives it. Your answers are "
-        "saved at every step, so you can stop and go on later."
-    )
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        return run(ctx, value)
 
 
 def help_text(ctx: Ctx) -> str:
@@ -83,65 +96,71 @@ def help_text(ctx: Ctx) -> str:
     ) + reviewer
 
 
-@command("start", "start", "batdau", label=N_("Home"))
-def start(ctx: Ctx, args: str = "") -> None:
+def start(ctx: Ctx, args: str = "") -> Result:
     if args.strip():
-        return run_action(ctx, "deeplink", args.strip())
-    person = ctx.person()
+        return run(ctx, "deeplink", args.strip())
     ctx.say(welcome_text(ctx))
-    if not person["onboarded"]:
-        return run_action(ctx, "onboard")
-    home(ctx)
+    if not ctx.person()["onboarded"]:
+        return run(ctx, "onboard")
+    return home()
 
 
-@command("help", "trogiup", "help", inline=True)
-def show_help(ctx: Ctx, _args: str = "") -> None:
+def show_help(ctx: Ctx, _args: str = "") -> Result:
     ctx.say(help_text(ctx))
-    current_step(ctx).ask(ctx)
+    return ask_again(ctx)
 
 
-@command("cancel", "huy", "cancel", inline=True)
-def cancel(ctx: Ctx, _args: str = "") -> None:
+def cancel(ctx: Ctx, _args: str = "") -> Result:
     _ = ctx._
-    if ctx.conv.step == "idle":
-        return home(ctx, error=_("There is nothing to cancel."))
+    if ctx.conv.step == HOME:
+        return home(_("There is nothing to cancel."))
     draft = ctx.conv.draft
-    from bot.submission import draft_label
-
-    msg = (_("Stopped. Your draft «{title}» is saved: type /nhap to go on with it.")
-           .format(title=esc(draft_label(ctx, draft))) if draft else _("Stopped."))
-    home(ctx, error=msg)
+    return home(_("Stopped. Your draft «{title}» is saved: type /nhap to go on with it.")
+                .format(title=esc(draft_label(ctx, draft.title))) if draft else _("Stopped."))
 
 
-@register_step("interrupt")
 class Interrupt(Step):
     """A command typed in the middle of a draft: go on, or switch (the draft is kept)."""
 
-    @classmethod
-    def ask(cls, ctx: Ctx, error: str | None = None) -> None:
-        _ = ctx._
-        from bot.submission import STEP_LABELS, draft_label
+    name = INTERRUPT
 
-        resume = ctx.conv.state.get("resume", "title")
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        resume = ctx.state.resume_step or "title"
         draft = ctx.conv.draft
-        cmd = ACTIONS.get(ctx.conv.state.get("cmd", "start"))
+        label = action_label(ctx, ctx.state.switch_command or "start")
         text = _("You are in the middle of an initiative (step: {step}). It is saved as a "
                  "draft. Go on with it, or switch?").format(
             step=_(STEP_LABELS.get(resume, resume)))
         if draft:
-            text += f"\n«{esc(draft_label(ctx, draft))}»"
+            text += f"\n«{esc(draft_label(ctx, draft.title))}»"
         ctx.ask(join(error, text), [
             (_("Go on with it"), "resume"),
-            (_(cmd.label) if cmd and cmd.label else _("Home"), "switch"),
+            (_(label) if label else _("Home"), "switch"),
         ])
+        return None
 
     @classmethod
-    def choice(cls, ctx: Ctx, value: str) -> None:
-        resume = ctx.conv.state.pop("resume", "title")
-        cmd = ctx.conv.state.pop("cmd", "start")
-        args = ctx.conv.state.pop("cmd_args", "")
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        state = ctx.state
+        resume, state.resume_step = state.resume_step or "title", None
+        action, state.switch_command = state.switch_command or "start", None
+        args, state.switch_args = state.switch_args, ""
         if value == "switch" or ctx.conv.draft is None:
-            return run_action(ctx, cmd, args)
+            return run(ctx, action, args)
         if resume == "benefit_confirm":
             resume = "benefit"
-        goto(ctx, resume if resume in STEPS else "summary")
+        return Next(resume if resume in ctx.dispatcher.registry.steps else "summary")
+
+
+FLOW = Flow(
+    name="home",
+    steps=(Idle, Interrupt),
+    transitions=TRANSITIONS,
+    commands=(
+        command("start", start, words=("start", "batdau"), label=N_("Home")),
+        command("help", show_help, words=("trogiup", "help"), inline=True),
+        command("cancel", cancel, words=("huy", "cancel"), inline=True),
+    ),
+)

@@ -1,0 +1,189 @@
+"""Onboarding: language, grassroots union and credited name; QR-poster deep links
+(`/start <unit code>`) and one-time codes (invites, account links, claims) typed or passed
+after /start."""
+
+from __future__ import annotations
+
+from bot.conversation import Ctx
+from bot.flows.engine import Flow, Next, Result, Step, command, home, join, run
+from bot.flows.widgets import NAME_MAX, NAME_MIN, UnitSearch, name_error, one_line, unit_label
+from bot.formatting import esc
+from bot.i18n import N_, SUPPORTED_LOCALES
+from bot.labels import ROLE_LABELS
+from bot.services import codes
+from bot.state import Onboarding
+from storage import access, queries
+
+TRANSITIONS = {
+    "ob_language": {"ob_unit", "ob_name"},
+    "ob_unit": {"ob_name", "profile"},       # a change from /hoso returns there
+    "ob_name": {"profile"},                  # done: home (or back to /hoso)
+}
+
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def language_options() -> list[tuple[str, str]]:
+    return [(LANGUAGE_NAMES[code], f"l:{code}") for code in SUPPORTED_LOCALES]
+
+
+def welcome_text(ctx: Ctx) -> str:
+    _ = ctx._
+    return _(
+        "<b>Welcome to Sáng kiến!</b>\n"
+        "I help you register your initiatives (sáng kiến) for the union's drive, step by step: "
+        "title, description, benefit value and the union that receives it. Your answers are "
+        "saved at every step, so you can stop and go on later."
+    )
+
+
+def onboard(ctx: Ctx, _args: str = "") -> Result:
+    return Next("ob_language")
+
+
+class ObLanguage(Step):
+    name = "ob_language"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        ctx.ask(join(error, "Chọn ngôn ngữ · Choose your language"), language_options())
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        if value.startswith("l:") and value[2:] in SUPPORTED_LOCALES:
+            ctx.set_locale(value[2:])
+        preset = ctx.state.onboarding and ctx.state.onboarding.unit_id
+        return Next("ob_name" if preset else "ob_unit")
+
+
+class ObUnit(UnitSearch):
+    name = "ob_unit"
+    grassroots = True
+
+    @classmethod
+    def prompt(cls, ctx: Ctx) -> str:
+        return ctx._("Which grassroots union (công đoàn cơ sở) do you belong to? Type part of "
+                     "its name, accents optional, or its code.")
+
+    @classmethod
+    def extra_options(cls, ctx: Ctx) -> list[tuple[str, str]]:
+        return [(ctx._("Skip for now"), "skip")]
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        if value == "skip":
+            return cls.next(ctx)
+        return super().choice(ctx, value)
+
+    @classmethod
+    def chosen(cls, ctx: Ctx, unit_id: int) -> Result:
+        ctx.update_person(unit_id=unit_id)
+        return cls.next(ctx)
+
+    @classmethod
+    def next(cls, ctx: Ctx) -> Result:
+        if ctx.state.onboarding and ctx.state.onboarding.from_profile:
+            ctx.state.onboarding = None
+            return Next("profile")
+        return Next("ob_name")
+
+
+class ObName(Step):
+    name = "ob_name"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        person = ctx.person()
+        options = [(_("Use «{name}»").format(name=person["name"]), "same")] \
+            if NAME_MIN <= len(person["name"]) <= NAME_MAX else []
+        ctx.ask(join(error, _("What name should be credited on your initiatives? "
+                              "(your full name)")), options)
+        return None
+
+    @classmethod
+    def text(cls, ctx: Ctx, text: str) -> Result:
+        name = one_line(text)
+        if error := name_error(ctx, name):
+            return cls.ask(ctx, error=error)
+        ctx.update_person(name=name)
+        return cls.finish(ctx)
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        if value == "same":
+            return cls.finish(ctx)
+        return cls.ask(ctx)
+
+    @classmethod
+    def finish(cls, ctx: Ctx) -> Result:
+        ob, ctx.state.onboarding = ctx.state.onboarding or Onboarding(), None
+        values: dict[str, object] = {"onboarded": True}
+        if ob.unit_id:
+            values["unit_id"] = ob.unit_id
+        ctx.update_person(**values)
+        if ob.from_profile:
+            return Next("profile")
+        return home(ctx._("Your profile is saved. You can change it any time with /hoso."))
+
+
+# ============================================================================ codes
+
+
+def deep_link(ctx: Ctx, args: str) -> Result:
+    """`/start <payload>`: a one-time code, or a grassroots union's code from a QR poster."""
+    _ = ctx._
+    if access.looks_like_code(args):
+        return run(ctx, "redeem", args)
+    unit = queries.unit_by_code(ctx.conn, args, grassroots=True)
+    if unit is None:
+        ctx.say(_("That link is not valid any more."))
+        return run(ctx, "start")
+    if ctx.person()["onboarded"]:
+        ctx.update_person(unit_id=unit.id)
+        return home(_("Your grassroots union is now {unit}.").format(
+            unit=esc(unit_label(unit.name, unit.parent_name))))
+    ctx.say(welcome_text(ctx))
+    ctx.say(_("Your grassroots union: <b>{unit}</b>").format(
+        unit=esc(unit_label(unit.name, unit.parent_name))))
+    ctx.state.onboarding = Onboarding(unit_id=unit.id)
+    return Next("ob_language")
+
+
+_CODE_ERRORS = {
+    "unknown": N_("That code is not valid."),
+    "expired": N_("That code has expired. Ask for a new one."),
+    "used": N_("That code has already been used."),
+    "revoked": N_("That code has been withdrawn."),
+    "own": N_("Type this code in your OTHER chat app to link it."),
+}
+
+
+def redeem(ctx: Ctx, code: str) -> Result:
+    _ = ctx._
+    result = codes.redeem(conn=ctx.conn, actor=ctx.actor, now=ctx.now, code=code)
+    if isinstance(result, codes.RoleGranted):
+        return home(_("You are now {role} of {unit}.").format(
+            role=_(ROLE_LABELS[result.role]), unit=esc(result.unit_name)))
+    if isinstance(result, codes.AccountsLinked):
+        ctx.forget_people(result.person_id, result.absorbed)   # both rows changed
+        ctx.conv.person_id = result.person_id
+        return home(_("Accounts linked: your drafts and initiatives are now the same in both "
+                      "apps."))
+    if isinstance(result, codes.InitiativeClaimed):
+        return home(_("The initiative registered for you is now linked to your account: see "
+                      "/cuatoi."))
+    return home(_(_CODE_ERRORS[result.why]))
+
+
+FLOW = Flow(
+    name="onboarding",
+    steps=(ObLanguage, ObUnit, ObName),
+    transitions=TRANSITIONS,
+    commands=(
+        command("onboard", onboard, opens={"ob_language"}),
+        command("deeplink", deep_link, opens={"ob_language"}),
+        command("redeem", redeem),
+    ),
+)

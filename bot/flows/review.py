@@ -1,0 +1,333 @@
+"""Review in the chat: decisions (an alert's button, or /hople · /bosung · /khonghople CODE),
+the author's side (/rut, /suasangkien), a chair's reopening (/moilai), /xem, /choduyet and
+/thongbao. The rules themselves are `bot.services.review`'s.
+
+Buttons in alerts and notices carry self-describing tokens ("a:valid:123"), checked again when
+pressed: the role on the unit, and the initiative's status at that moment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.conversation import Ctx
+from bot.flows.engine import Flow, Next, Result, Step, command, home, join, run
+from bot.flows.widgets import page_options, similar_text, turn_page
+from bot.formatting import esc, local_datetime, shorten
+from bot.i18n import N_
+from bot.labels import ACTION_COMMANDS, ACTION_LABELS, DECISIONS, NOT_ALLOWED, status_label
+from bot.notices import card
+from bot.services import review as decisions
+from bot.services import submissions
+from bot.services.digests import DIGEST_HOUR
+from bot.services.permissions import REVIEWER_ROLES, chairs, holds_role, initiative_access
+from bot.services.results import Refused, Unchanged, refuse, refuse_role
+from bot.state import PendingDecision
+from storage import review as review_store
+from storage import similar
+
+TRANSITIONS: dict[str, set[str]] = {
+    "review_reason": set(),        # the decision taken: home
+    "view": set(),                 # an action on it runs as the alert's button does
+    "pending": set(),              # an initiative picked opens as /xem does
+}
+
+PENDING_PAGE = 5
+
+
+def not_allowed(ctx: Ctx) -> Next:
+    return home(ctx._(NOT_ALLOWED))
+
+
+def need_code(ctx: Ctx, example: str) -> Next:
+    return home(ctx._("Give the initiative's code, e.g. {example}.").format(
+        example=f"{example} SK-000123"))
+
+
+def find(ctx: Ctx, args: str) -> dict[str, Any] | None:
+    return decisions.find(conn=ctx.conn, code_or_id=args) if args.strip() else None
+
+
+# ============================================================================ decisions
+
+
+def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) -> Next:
+    _ = ctx._
+    result = decisions.decide(conn=ctx.conn, actor=ctx.actor, now=ctx.now, ini=ini,
+                              to_status=to_status, reason=reason,
+                              default_locale=ctx.default_locale)
+    if isinstance(result, decisions.Decided):
+        return home(_("{code} is now {status}.").format(
+            code=result.code, status=status_label(_, result.to_status)))
+    if isinstance(result, Refused):
+        return not_allowed(ctx)
+    if isinstance(result, Unchanged):
+        return home(_("{code} is already {status}: nothing was changed.").format(
+            code=result.code, status=status_label(_, result.status)))
+    if isinstance(result, decisions.DecidedMeanwhile):
+        return home(_("{code} was already decided by someone else: it is now {status}.")
+                    .format(code=result.code, status=status_label(_, result.status)))
+    return home(reason_error(ctx))
+
+
+def reason_error(ctx: Ctx) -> str:
+    return ctx._("A reason must be {min}–{max} characters long.").format(
+        min=decisions.REASON_MIN, max=decisions.REASON_MAX)
+
+
+def start_decision(ctx: Ctx, action: str, args: str) -> Result:
+    """/hople CODE · /bosung CODE [reason] · /khonghople CODE [reason]."""
+    code, _sep, reason = args.strip().partition(" ")
+    ini = find(ctx, code) if code else None
+    if ini is None:
+        return need_code(ctx, ACTION_COMMANDS[action])
+    return start_decision_on(ctx, action, ini, reason)
+
+
+def start_decision_on(ctx: Ctx, action: str, ini: dict[str, Any], reason: str = "") -> Result:
+    """A decision on an initiative already read (a typed command, or a button): taken at
+    once, or after asking for the reason it needs."""
+    to_status = DECISIONS[action]
+    reason = reason.strip()
+    if not initiative_access(conn=ctx.conn, actor=ctx.actor, ini=ini).reviewer:
+        return decide(ctx, ini, to_status, None)   # refused, and logged, by the service
+    if to_status == "valid" or reason or ini["status"] != "under_review":
+        if reason and not decisions.reason_ok(reason):
+            return home(reason_error(ctx))
+        return decide(ctx, ini, to_status, reason or None)
+    ctx.state.decision = PendingDecision(ini["id"], to_status)
+    return Next("review_reason")
+
+
+class ReviewReason(Step):
+    name = "review_reason"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        ctx.ask(join(error, _("Why? The author will read this reason ({min}–{max} characters).")
+                     .format(min=decisions.REASON_MIN, max=decisions.REASON_MAX)),
+                [(_("‹ Cancel"), "cancel")])
+        return None
+
+    @classmethod
+    def text(cls, ctx: Ctx, text: str) -> Result:
+        reason = " ".join(text.split())
+        if not decisions.reason_ok(reason):
+            return cls.ask(ctx, error=reason_error(ctx))
+        pending, ctx.state.decision = ctx.state.decision, None
+        ini = (review_store.initiative(ctx.conn, initiative_id=pending.initiative_id)
+               if pending else None)
+        if pending is None or ini is None:
+            return home()
+        return decide(ctx, ini, pending.to_status, reason)
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        return home()
+
+
+def decision_command(action: str) -> Any:
+    return lambda ctx, args: start_decision(ctx, action, args)
+
+
+def withdraw(ctx: Ctx, args: str) -> Result:
+    ini = find(ctx, args)
+    return decide(ctx, ini, "withdrawn", None) if ini else need_code(ctx, "/rut")
+
+
+def reopen(ctx: Ctx, args: str) -> Result:
+    ini = find(ctx, args)
+    return decide(ctx, ini, "under_review", None) if ini else need_code(ctx, "/moilai")
+
+
+def edit_returned(ctx: Ctx, args: str) -> Result:
+    return edit_returned_on(ctx, find(ctx, args))
+
+
+def edit_returned_on(ctx: Ctx, ini: dict[str, Any] | None) -> Result:
+    """Open a returned initiative as a draft; submitting it sends it back under review."""
+    _ = ctx._
+    result = submissions.start_revision(conn=ctx.conn, actor=ctx.actor, now=ctx.now, ini=ini)
+    if isinstance(result, Refused):
+        return not_allowed(ctx)
+    if isinstance(result, Unchanged):
+        return home(_("{code} is {status}: only an initiative returned for revision can be "
+                      "edited.").format(code=result.code,
+                                        status=status_label(_, result.status)))
+    ctx.conv.track_draft(result)
+    ctx.conv.draft_id = result.id
+    assert ini is not None
+    ctx.say(_("Editing {code}. Change what the reviewer asked for, then submit it again.")
+            .format(code=ini["code"]))
+    return Next("summary")
+
+
+# ============================================================================ viewing
+
+
+def view(ctx: Ctx, args: str) -> Result:
+    ini = find(ctx, args)
+    return view_on(ctx, ini) if ini else need_code(ctx, "/xem")
+
+
+def view_on(ctx: Ctx, ini: dict[str, Any]) -> Result:
+    if not initiative_access(conn=ctx.conn, actor=ctx.actor, ini=ini).can_view:
+        refuse(ctx.actor, "view", ini)
+        return not_allowed(ctx)
+    ctx.state.viewing = ini["id"]
+    return Next("view")
+
+
+class View(Step):
+    name = "view"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        ini = review_store.initiative(ctx.conn, initiative_id=ctx.state.viewing or -1)
+        if ini is None:
+            return home(error)
+        rights = initiative_access(conn=ctx.conn, actor=ctx.actor, ini=ini)
+        lines = [card(_, ctx.locale, ini),
+                 _("<b>Description:</b> {text}").format(text=esc(shorten(ini["description"],
+                                                                         1500))),
+                 _("<b>First applied:</b> {day}").format(
+                     day=ini["applied_on"].strftime("%d/%m/%Y") if ini["applied_on"] else "—"),
+                 _("<b>Submitted:</b> {when}").format(
+                     when=local_datetime(ini["submitted_at"], ctx.locale))]
+        events = review_store.history(ctx.conn, initiative_id=ini["id"])
+        if events:
+            lines.append(_("<b>History</b>"))
+            for e in events:
+                line = f"• {local_datetime(e['at'], ctx.locale)} · " + status_label(
+                    _, e["to_status"])
+                if e["actor_name"]:
+                    line += f" · {esc(e['actor_name'])}"
+                if e["reason"]:
+                    line += f" — {esc(e['reason'])}"
+                lines.append(line)
+        if rights.reviewer:
+            hits = similar.find_similar(ctx.conn, unit_id=ini["unit_id"], title=ini["title"],
+                                        description=ini["description"], exclude_id=ini["id"])
+            if hits:
+                lines.append(similar_text(ctx, hits))
+        options: list[tuple[str, str]] = []
+        if rights.reviewer and ini["status"] == "under_review":
+            options += [(_(ACTION_LABELS[a]), a) for a in ("valid", "revise", "invalid")]
+        if (ini["status"] in ("valid", "invalid") and rights.reviewer
+                and chairs(conn=ctx.conn, actor=ctx.actor, ini=ini)):
+            options.append((_(ACTION_LABELS["reopen"]), "reopen"))
+        if rights.author:
+            if ini["status"] == "under_review":
+                options.append((_(ACTION_LABELS["withdraw"]), "withdraw"))
+            if ini["status"] == "needs_revision":
+                options.append((_(ACTION_LABELS["edit"]), "edit"))
+        options.append((_("‹ Close"), "close"))
+        ctx.ask(join(error, "\n".join(lines)), options)
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        ini_id, ctx.state.viewing = ctx.state.viewing, None
+        if value == "close" or ini_id is None:
+            return home()
+        return run(ctx, "act", f"a:{value}:{ini_id}")
+
+
+def act(ctx: Ctx, token: str) -> Result:
+    """A button from an alert or notice: "a:<action>:<initiative id>"."""
+    _kind, _sep, rest = token.partition(":")
+    action, _sep, ini_id = rest.partition(":")
+    if not ini_id.isdigit():
+        return home()
+    ini = review_store.initiative(ctx.conn, initiative_id=int(ini_id))
+    if ini is None:
+        return home()
+    if action == "view":
+        return view_on(ctx, ini)
+    if action in DECISIONS:
+        return start_decision_on(ctx, action, ini)
+    if action == "edit":
+        return edit_returned_on(ctx, ini)
+    if action == "withdraw":
+        return decide(ctx, ini, "withdrawn", None)
+    if action == "reopen":
+        return decide(ctx, ini, "under_review", None)
+    return home()
+
+
+# ============================================================================ queues
+
+
+def pending(ctx: Ctx, _args: str = "") -> Result:
+    if not holds_role(conn=ctx.conn, actor=ctx.actor, roles=REVIEWER_ROLES):
+        refuse_role(ctx.actor, "/choduyet")
+        return home(ctx._("Only support teams and chairs review initiatives."))
+    ctx.state.page = 0
+    return Next("pending")
+
+
+class Pending(Step):
+    name = "pending"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        page = ctx.state.page
+        rows = review_store.pending_in_scope(ctx.conn, person_id=ctx.conv.person_id,
+                                             offset=page * PENDING_PAGE, limit=PENDING_PAGE + 1)
+        if not rows and page == 0:
+            return home(join(error, _("Nothing is waiting for review.")))
+        lines = [_("<b>Waiting for review</b>, oldest first (page {page}):").format(
+            page=page + 1)]
+        options = []
+        for r in rows[:PENDING_PAGE]:
+            lines.append(_("<b>{code}</b> · {title} · {unit} · {when}").format(
+                code=r["code"], title=esc(shorten(r["title"], 60)), unit=esc(r["unit_name"]),
+                when=local_datetime(r["submitted_at"], ctx.locale)))
+            options.append((r["code"], f"v:{r['id']}"))
+        options += page_options(ctx, page=page, more=len(rows) > PENDING_PAGE)
+        ctx.ask(join(error, "\n".join(lines)), options)
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        if turn_page(ctx, value):
+            return cls.ask(ctx)
+        if value.startswith("v:"):
+            return run(ctx, "act", f"a:view:{value[2:]}")
+        return home()
+
+
+def toggle_alerts(ctx: Ctx, _args: str = "") -> Result:
+    _ = ctx._
+    mode = "instant" if ctx.person()["alert_mode"] == "digest" else "digest"
+    ctx.update_person(alert_mode=mode)
+    return home(_("You will now get one digest a day, at {hour}:00, instead of an alert for "
+                  "each new initiative.").format(hour=DIGEST_HOUR)
+                if mode == "digest" else _("You will now get an alert for each new initiative."))
+
+
+FLOW = Flow(
+    name="review",
+    steps=(ReviewReason, View, Pending),
+    transitions=TRANSITIONS,
+    commands=(
+        *(command(action, decision_command(action), opens={"review_reason"}, words=words,
+                  label=ACTION_LABELS[action])
+          for action, words in (("valid", ("hople", "approve")),
+                                ("revise", ("bosung", "revise")),
+                                ("invalid", ("khonghople", "reject")))),
+        command("withdraw", withdraw, words=("rut", "withdraw"), label=N_("Withdraw")),
+        command("reopen", reopen, words=("moilai", "reopen"), label=N_("Reopen")),
+        command("edit_returned", edit_returned, opens={"summary"},
+                words=("suasangkien", "editinitiative"), label=N_("Edit it now")),
+        command("view", view, opens={"view"}, words=("xem", "view"), label=N_("Details")),
+        # An alert's or a notice's button (no words: it is pressed, not typed).
+        command("act", act, opens={"view", "review_reason", "summary"}),
+        command("pending", pending, opens={"pending"}, words=("choduyet", "pending"),
+                label=N_("To review")),
+        command("alerts", toggle_alerts, words=("thongbao", "alerts"), label=N_("Alerts")),
+    ),
+)

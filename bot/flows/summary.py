@@ -1,0 +1,148 @@
+"""The summary of a draft: read it over, submit it, change a field, keep it, or discard it."""
+
+from __future__ import annotations
+
+from bot.conversation import Ctx
+from bot.draft import ORDER_BEHALF
+from bot.fields import field_label
+from bot.flows.engine import Flow, Next, Result, home, join
+from bot.flows.submission import DraftStep
+from bot.flows.widgets import similar_text
+from bot.formatting import esc, local_datetime, shorten
+from bot.labels import NOT_ALLOWED, STEP_LABELS, benefit_text, status_label
+from bot.services import submissions
+from bot.services.results import Refused, Unchanged
+from storage import queries, similar
+
+FIELDS = ORDER_BEHALF[:-1]   # every question of a draft, in order (not the summary)
+
+TRANSITIONS = {
+    # Submit goes home (the code shown), or to a question still unanswered.
+    "summary": {"edit", "discard", *FIELDS},
+    "edit": {"summary", *FIELDS},
+}
+
+
+def authors_shown(ctx: Ctx) -> list[str]:
+    authors = submissions.authors_of(ctx.draft, ctx.person())
+    return [authors[0] or ctx._("(no name)"), *authors[1:]]
+
+
+class Summary(DraftStep):
+    name = "summary"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        d = ctx.draft
+        missing = _("(not given yet)")
+        units = queries.units_by_ids(ctx.conn, [i for i in (d.unit_id, d.author_unit_id) if i])
+
+        def unit_text(unit_id: int | None) -> str:
+            u = units.get(unit_id) if unit_id else None
+            if u is None:
+                return missing
+            return esc(u.name) + (f" ({esc(u.parent_name)})" if u.parent_name else "")
+
+        lines = [_("<b>The initiative</b>")]
+        if d.on_behalf:
+            lines.append(_("<b>Registered for:</b> {name}, {unit}").format(
+                name=esc(d.author_name or missing), unit=unit_text(d.author_unit_id)))
+        lines += [
+            _("<b>Authors:</b> {names}").format(names=esc(", ".join(authors_shown(ctx)))),
+            _("<b>Title:</b> {title}").format(title=esc(d.title or missing)),
+            _("<b>Description:</b> {description}").format(
+                description=esc(shorten(d.description, 1200)) if d.description else missing),
+            _("<b>Field:</b> {field}").format(
+                field=esc(field_label(d.field_code, ctx.locale) or missing)),
+            _("<b>First applied:</b> {day}").format(
+                day=d.applied_on.strftime("%d/%m/%Y") if d.applied_on else missing),
+            _("<b>Benefit value:</b> {benefit}").format(
+                benefit=esc(benefit_text(_, ctx.locale, d.benefit_vnd, d.benefit_known))),
+            _("<b>Receiving union:</b> {unit}").format(unit=unit_text(d.unit_id)),
+            _("<b>Attachments:</b> {n}").format(n=len(d.attachments)),
+        ]
+        similar_note = None
+        if d.unit_id and d.title and d.description:
+            hits = similar.find_similar(ctx.conn, unit_id=d.unit_id, title=d.title,
+                                        description=d.description, exclude_id=d.initiative_id)
+            if hits:
+                similar_note = similar_text(ctx, hits)
+        ctx.ask(join(error, "\n".join(lines), similar_note, _("Submit it?")), [
+            (_("Submit"), "submit"),
+            (_("Edit a field"), "edit"),
+            (_("Keep as draft"), "keep"),
+            (_("Discard"), "discard"),
+        ])
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        _ = ctx._
+        if value == "submit":
+            return submit(ctx)
+        if value == "edit":
+            return Next("edit")
+        if value == "keep":
+            return home(_("Draft saved. Type /nhap whenever you want to go on."))
+        if value == "discard":
+            ctx.state.selected_draft = ctx.draft.id
+            ctx.state.discard_back = "summary"
+            return Next("discard")
+        return cls.ask(ctx)
+
+
+def submit(ctx: Ctx) -> Result:
+    _ = ctx._
+    draft = ctx.draft
+    result = submissions.submit(conn=ctx.conn, actor=ctx.actor, now=ctx.now, draft=draft,
+                                default_locale=ctx.default_locale)
+    if isinstance(result, submissions.Incomplete):
+        return Next(result.step, _("One more thing is needed before submitting.")
+                    if result.unanswered else None)
+    if isinstance(result, Refused):
+        return home(_(
+            "You can register initiatives only for workers of the unions your support team "
+            "looks after.") if draft.on_behalf else _(NOT_ALLOWED))
+    if isinstance(result, Unchanged):
+        return home(_("{code} is no longer waiting for revision.").format(code=result.code))
+    ctx.conv.forget_draft(draft.id)
+    if isinstance(result, submissions.Resubmitted):
+        return home(_("{code} was sent again and is under review.").format(code=result.code))
+    ctx.say(_(
+        "✅ Submitted! The initiative's code is <b>{code}</b>.\n"
+        "Status: {status} · {when}"
+    ).format(code=result.code, status=status_label(_, "under_review"),
+             when=local_datetime(ctx.now, ctx.locale)))
+    if result.claim_code:
+        ctx.say(_(
+            "If {name} starts using the bot, give them this code: <code>{claim}</code>. "
+            "Typing it links the initiative to their account."
+        ).format(name=esc(result.author_name or ""), claim=result.claim_code), separate=True)
+    else:
+        ctx.say(_("You can follow it with /cuatoi."))
+    return home()
+
+
+class Edit(DraftStep):
+    name = "edit"
+    resumable = False
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        names = [s for s in ctx.draft.order if s != "summary"]
+        options = [(_(STEP_LABELS[s]).capitalize(), s) for s in names]
+        ctx.ask(join(error, _("Which field do you want to change?")),
+                [*options, (_("‹ Back to the summary"), "back")])
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        if value in ctx.draft.order and value != "summary":
+            ctx.state.editing = True
+            return Next(value)
+        return Next("summary")
+
+
+FLOW = Flow(name="summary", steps=(Summary, Edit), transitions=TRANSITIONS)

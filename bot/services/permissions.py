@@ -1,0 +1,68 @@
+"""Who may do what with an initiative, in one place: every check and every alert agrees.
+
+- A reviewer is a support team member or chair of the receiving union, or of a union above
+  it (an administrator anywhere); a reviewer decides.
+- A chair of the receiving union (or above) may also reopen a decided initiative.
+- The author (the account it belongs to, or who typed it in for them) may view, withdraw it
+  while under review, and revise it when it is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection
+
+from bot.services.actor import Actor
+from storage import access
+from storage import review as review_store
+
+REVIEWER_ROLES = review_store.REVIEWER_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class InitiativeAccess:
+    reviewer: bool
+    author: bool
+
+    @property
+    def can_view(self) -> bool:
+        return self.reviewer or self.author
+
+
+def is_author(ini: dict[str, Any], actor: Actor) -> bool:
+    return actor.person_id is not None and review_store.is_author(ini, actor.person_id)
+
+
+def initiative_access(*, conn: Connection, actor: Actor, ini: dict[str, Any]
+                      ) -> InitiativeAccess:
+    """What `actor` may do with `ini` (whether they chair it: `chairs`, asked only where a
+    reopen could be offered)."""
+    if actor.is_shell:
+        return InitiativeAccess(reviewer=True, author=False)
+    assert actor.person_id is not None
+    reviewer = access.covers(conn, person_id=actor.person_id, roles=REVIEWER_ROLES,
+                             unit_id=ini["unit_id"])
+    return InitiativeAccess(reviewer=reviewer, author=is_author(ini, actor))
+
+
+def chairs(*, conn: Connection, actor: Actor, ini: dict[str, Any]) -> bool:
+    """Is the actor a chair of the receiving union or of a union above it?"""
+    return covers_unit(conn=conn, actor=actor, roles=("chair",), unit_id=ini["unit_id"])
+
+
+def holds_role(*, conn: Connection, actor: Actor, roles: tuple[str, ...]) -> bool:
+    """Does the actor hold one of `roles` (or admin) on some unit?"""
+    if actor.is_shell:
+        return True
+    assert actor.person_id is not None
+    return bool(access.grants(conn, person_id=actor.person_id, roles=roles))
+
+
+def covers_unit(*, conn: Connection, actor: Actor, roles: tuple[str, ...], unit_id: int) -> bool:
+    """Does the actor hold one of `roles` (or admin) on the unit or a union above it?"""
+    if actor.is_shell:
+        return True
+    assert actor.person_id is not None
+    return access.covers(conn, person_id=actor.person_id, roles=roles, unit_id=unit_id)
