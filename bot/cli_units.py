@@ -20,7 +20,7 @@ from typing import Any
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import directory
+from bot import directory, posters
 from bot.i18n import Gettext, gettext_for
 
 LISTED = 10  # codes named in the summary before "…"
@@ -145,9 +145,9 @@ async def _qr(engine: AsyncEngine, args: argparse.Namespace, settings: _Settings
     if args.font and not await asyncio.to_thread(Path(args.font).is_file):
         _err(_("Cannot read {file}: {error}").format(file=args.font, error="not a file"))
         return 2
-    link = directory.deep_link(username, code)
+    link = posters.deep_link(username, code)
     try:
-        await asyncio.to_thread(lambda: directory.render_poster(
+        await asyncio.to_thread(lambda: posters.render_poster(
             name=name, parent_name=parent_name, link=link, out=out, _=_, font_path=args.font))
     except OSError as exc:
         _err(_("Cannot write {file}: {error}").format(file=out, error=exc.strerror or exc))

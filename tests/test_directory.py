@@ -16,7 +16,7 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import cli_units, directory
+from bot import cli_units, directory, posters
 from bot.i18n import gettext_for
 from storage import queries
 from storage.models import unit_t, unit_term_count_t, unit_term_t
@@ -348,23 +348,23 @@ async def test_cli(db: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixtur
     assert await run("units", "qr", "NOPE", "--bot-username", "x_bot") == 1
     assert await run("units", "qr", "bpc-pr", "--bot-username", "@sangkien_bot") == 0
     assert "https://t.me/sangkien_bot?start=BPC-PR" in capsys.readouterr().out
-    assert Image.open(tmp_path / "qr-BPC-PR.png").size == directory.POSTER_SIZE
+    assert Image.open(tmp_path / "qr-BPC-PR.png").size == posters.POSTER_SIZE
 
 
 # --------------------------------------------------------------------------- QR poster
 
 
 def test_qr_poster(tmp_path: Path) -> None:
-    link = directory.deep_link("@sangkien_bot", "BPC-PR-001")
+    link = posters.deep_link("@sangkien_bot", "BPC-PR-001")
     assert link == "https://t.me/sangkien_bot?start=BPC-PR-001"
-    poster = directory.render_poster(
+    poster = posters.render_poster(
         name="CĐCS Công ty TNHH Cao su Phú Riềng", parent_name="LĐLĐ huyện Phú Riềng",
         link=link, out=tmp_path / "p.png", _=gettext_for("vi"))
     assert poster.path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     img = Image.open(poster.path).convert("L")
-    assert img.size == directory.POSTER_SIZE == (1240, 1748)
+    assert img.size == posters.POSTER_SIZE == (1240, 1748)
     # Every module of the QR code is in the picture where the poster says it is.
-    matrix = directory.qr_matrix(link)
+    matrix = posters.qr_matrix(link)
     x0, y0 = poster.qr_origin
     m = poster.module
     assert m >= 8
@@ -377,8 +377,8 @@ def test_qr_poster(tmp_path: Path) -> None:
 def test_qr_poster_scans(tmp_path: Path) -> None:
     """A real QR reader finds the link on the poster (needs the optional zxing-cpp)."""
     zxingcpp = pytest.importorskip("zxingcpp")
-    link = directory.deep_link("@sangkien_bot", "BPC-PR-001")
-    poster = directory.render_poster(
+    link = posters.deep_link("@sangkien_bot", "BPC-PR-001")
+    poster = posters.render_poster(
         name="CĐCS Công ty TNHH Cao su Phú Riềng", parent_name="LĐLĐ huyện Phú Riềng",
         link=link, out=tmp_path / "p.png", _=gettext_for("vi"))
     found = zxingcpp.read_barcodes(Image.open(poster.path).convert("L"))
@@ -386,7 +386,7 @@ def test_qr_poster_scans(tmp_path: Path) -> None:
 
 
 def test_poster_has_a_font_with_vietnamese_letters() -> None:
-    font = directory.find_font()
+    font = posters.find_font()
     if font is None:
         pytest.skip("no TrueType font on this machine (the poster falls back to Pillow's)")
     from PIL import ImageDraw, ImageFont

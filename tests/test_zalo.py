@@ -21,15 +21,13 @@ from bot.delivery import RetryLater, Transient, Unreachable
 from bot.events import Inbound, Option, Outcome, Reply
 from handlers.zalo import (
     MAX_TEXT,
-    ZaloApiError,
-    ZaloBotApi,
     ZaloChannel,
-    ZaloTokenError,
     parse_command,
     render,
     to_inbound,
     unwrap_delivery,
 )
+from handlers.zalo_api import ZaloApiError, ZaloBotApi, ZaloTokenError
 from storage.models import account_t, draft_t, inbound_event_t
 from tests import test_e2e as e2e
 from tests.channels_zalo import WEBHOOK_SECRET, ZaloHarness, numbered_options
