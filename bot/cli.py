@@ -1,8 +1,8 @@
 """`sangkien`: the command line.
 
-The CLI is the composition root: it builds the engine and the core, then starts the channel
-adapters from `handlers/` (imported by name, only when configured), so `bot/` itself stays
-free of any chat library.
+It builds the settings, the engine and the core, then starts the channels it finds as
+`sangkien.channels` entry points (`bot.channels`), so `bot/` itself never imports a chat
+library or `handlers/`.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib
 import logging
 import signal
 import sys
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import cli_units
+from bot import channels, cli_units, fields
 from bot.config import Settings
 from bot.core import Core
 from bot.demo import seed_if_empty
@@ -50,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     cli_units.add_parser(sub)
     args = parser.parse_args(argv)
     settings = Settings()
+    fields.use_file(settings.sangkien_fields_file)
     setup_logging(settings.log_level if args.command == "run" else "WARNING",
                   settings.secrets())
     try:
@@ -63,7 +62,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     try:
         await create_schema(engine)
         if args.command == "units":  # before seeding: a real directory replaces the demo
-            return await cli_units.run(args, engine)
+            return await cli_units.run(args, engine, settings)
         if settings.seed_demo_data:
             loaded = await seed_if_empty(engine)
             if loaded:
@@ -75,7 +74,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
-                return await _chat(core, user=args.user)
+                return await channels.terminal(core, settings).chat(user=args.user)
             return await _run(core, settings)
         finally:
             await core.aclose()
@@ -104,48 +103,19 @@ async def _invites(args: argparse.Namespace, engine: AsyncEngine) -> int:
     return 0
 
 
-async def _chat(core: Core, *, user: str) -> int:
-    terminal = importlib.import_module("handlers.terminal")
-    interactive = sys.stdin.isatty()
-    channel = terminal.TerminalChannel(core, user_id=user)
-    if interactive:
-        sys.stdout.write(terminal.render(await channel.send("/start")) + "\n\n")
-    await channel.run(terminal.stdin_lines("> " if interactive else None),
-                      lambda s: (sys.stdout.write(s), sys.stdout.flush()), echo=not interactive)
-    return 0
-
-
 async def _run(core: Core, settings: Settings) -> int:
-    channels: list[Any] = []
-    senders: list[Any] = []
-    if settings.telegram_bot_token:
-        telegram = importlib.import_module("handlers.telegram")
-        telegram_sender = importlib.import_module("handlers.telegram_sender")
-        tg = telegram.TelegramChannel(
-            core, token=settings.telegram_bot_token.get_secret_value(),
-            base_url=settings.telegram_base_url)
-        channels.append(tg)
-        senders.append(telegram_sender.TelegramSender(tg.app.bot))
-    if settings.zalo_bot_token:
-        zalo = importlib.import_module("handlers.zalo")
-        zl = zalo.ZaloChannel(
-            core, token=settings.zalo_bot_token.get_secret_value(),
-            base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
-            webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
-                            if settings.zalo_webhook_secret else None),
-            listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port)
-        channels.append(zl)
-        senders.append(zl)  # the Zalo channel is its own outbox sender
-    if not channels:
+    plugins = channels.configured(core, settings)
+    if not plugins:
         log.info("no channel configured: opening the terminal chat")
-        return await _chat(core, user="demo-worker")
+        return await channels.terminal(core, settings).chat(user="demo-worker")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    for ch in channels:
+    started = [p.channel for p in plugins if p.channel is not None]
+    for ch in started:
         await ch.start()
-    worker = OutboxWorker(core.engine, senders)
+    worker = OutboxWorker(core.engine, [s for p in plugins for s in p.senders])
     core.on_enqueued = worker.wake
     await worker.start()
     upkeep = asyncio.create_task(_upkeep(core, settings, stop))
@@ -156,11 +126,11 @@ async def _run(core: Core, settings: Settings) -> int:
     gc.collect()
     gc.freeze()
     log.info("running: %s (%d long-lived objects kept out of garbage collection)",
-             ", ".join(type(c).__name__ for c in channels), gc.get_freeze_count())
+             ", ".join(p.name for p in plugins), gc.get_freeze_count())
     await stop.wait()
     await upkeep
     await worker.stop()  # before the channels: an in-flight send needs their HTTP clients
-    for ch in reversed(channels):
+    for ch in reversed(started):
         await ch.stop()
     return 0
 

@@ -17,22 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import directory, posters
+from bot.config import Settings
 from bot.i18n import Gettext, gettext_for
 
 LISTED = 10  # codes named in the summary before "…"
-
-
-class _Settings(BaseSettings):
-    """The two settings this command reads (from the environment or `.env`)."""
-
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
-
-    default_language: str = "vi"
-    telegram_bot_username: str | None = None
 
 
 def add_parser(subparsers: Any) -> None:
@@ -52,8 +43,7 @@ def add_parser(subparsers: Any) -> None:
                     "(default: DejaVu Sans when installed)")
 
 
-async def run(args: argparse.Namespace, engine: AsyncEngine) -> int:
-    settings = _Settings()
+async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings) -> int:
     _ = gettext_for(settings.default_language)
     if args.units_command == "import":
         return await _import(engine, args.file, _)
@@ -127,7 +117,7 @@ async def _export(engine: AsyncEngine, file: str, _: Gettext) -> int:
     return 0
 
 
-async def _qr(engine: AsyncEngine, args: argparse.Namespace, settings: _Settings,
+async def _qr(engine: AsyncEngine, args: argparse.Namespace, settings: Settings,
               _: Gettext) -> int:
     username = args.bot_username or settings.telegram_bot_username
     if not username:

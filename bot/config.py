@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -13,6 +15,7 @@ class Settings(BaseSettings):
     default_language: str = "vi"
     log_level: str = "INFO"
     seed_demo_data: bool = True
+    sangkien_fields_file: Path | None = None  # the fields (lĩnh vực) offered; default: 2021's
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None

@@ -75,3 +75,21 @@ async def stdin_lines(prompt: str | None) -> AsyncIterator[str]:
         if not line:
             return
         yield line
+
+
+class TerminalChat:
+    """`sangkien chat` (and `sangkien run` with no channel configured): a demo worker at the
+    terminal; with standard input not a terminal, a scripted conversation, echoed."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    async def chat(self, *, user: str) -> int:
+        interactive = sys.stdin.isatty()
+        channel = TerminalChannel(self.core, user_id=user)
+        if interactive:
+            sys.stdout.write(render(await channel.send("/start")) + "\n\n")
+        await channel.run(stdin_lines("> " if interactive else None),
+                          lambda s: (sys.stdout.write(s), sys.stdout.flush()),
+                          echo=not interactive)
+        return 0

@@ -60,6 +60,6 @@ async def test_the_main_job_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
             out, _ = await asyncio.wait_for(proc.communicate(), timeout=30)
         log = out.decode()
         assert proc.returncode == 0, log
-        frozen = re.search(r"running: TelegramChannel \((\d+) long-lived objects", log)
+        frozen = re.search(r"running: telegram \((\d+) long-lived objects", log)
         assert frozen and int(frozen.group(1)) > 10_000, log
         assert fake.token not in log   # the token never reaches the logs

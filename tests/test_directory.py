@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import cli_units, directory, posters
+from bot.config import Settings
 from bot.i18n import gettext_for
 from storage import queries
 from storage.models import unit_t, unit_term_count_t, unit_term_t
@@ -323,7 +324,7 @@ async def test_cli(db: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixtur
     cli_units.add_parser(parser.add_subparsers(dest="command"))
 
     async def run(*argv: str) -> int:
-        return await cli_units.run(parser.parse_args(argv), db)
+        return await cli_units.run(parser.parse_args(argv), db, Settings())
 
     good = tmp_path / "good.csv"
     good.write_text(HEADER + "N1,Công đoàn ngành Điện lực,VN,sector,other,10,\n",

@@ -1,0 +1,68 @@
+"""Channels as plugins: how the core finds the adapters without importing them.
+
+Each adapter package registers a factory under the `sangkien.channels` entry-point group
+(pyproject.toml). A factory is called with the core and the settings and returns a
+`Plugin`, or None when its channel is not configured (no token). `bot/` never imports
+`handlers/`: it only asks the installed package's metadata which factories exist.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Protocol
+
+from bot.config import Settings
+from bot.core import Core
+from bot.delivery import Sender
+
+GROUP = "sangkien.channels"
+TERMINAL = "terminal"
+log = logging.getLogger(__name__)
+
+
+class Channel(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class Chat(Protocol):
+    """The terminal: a conversation on standard input and output."""
+
+    async def chat(self, *, user: str) -> int: ...
+
+
+@dataclass
+class Plugin:
+    name: str
+    channel: Channel | None = None      # receives updates (started by `sangkien run`)
+    senders: list[Sender] = field(default_factory=list)   # deliver the outbox
+    chat: Chat | None = None
+
+
+Factory = Callable[[Core, Settings], Plugin | None]
+
+
+def factories() -> dict[str, Factory]:
+    """Every installed channel factory, by name."""
+    return {ep.name: ep.load() for ep in entry_points(group=GROUP)}
+
+
+def configured(core: Core, settings: Settings) -> list[Plugin]:
+    """The channels with their settings in place (not the terminal, which is asked for)."""
+    out = []
+    for name, factory in sorted(factories().items()):
+        if name == TERMINAL:
+            continue
+        plugin = factory(core, settings)
+        if plugin is not None:
+            out.append(plugin)
+    return out
+
+
+def terminal(core: Core, settings: Settings) -> Chat:
+    plugin = factories()[TERMINAL](core, settings)
+    assert plugin is not None and plugin.chat is not None
+    return plugin.chat

@@ -1,0 +1,39 @@
+"""The channel factories registered as `sangkien.channels` entry points (pyproject.toml):
+each builds its adapter from the settings, or returns None when it is not configured."""
+
+from __future__ import annotations
+
+from bot.channels import Plugin
+from bot.config import Settings
+from bot.core import Core
+
+
+def telegram(core: Core, settings: Settings) -> Plugin | None:
+    if not settings.telegram_bot_token:
+        return None
+    from handlers.telegram import TelegramChannel
+    from handlers.telegram_sender import TelegramSender
+
+    tg = TelegramChannel(core, token=settings.telegram_bot_token.get_secret_value(),
+                         base_url=settings.telegram_base_url)
+    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.app.bot)])
+
+
+def zalo(core: Core, settings: Settings) -> Plugin | None:
+    if not settings.zalo_bot_token:
+        return None
+    from handlers.zalo import ZaloChannel
+
+    zl = ZaloChannel(
+        core, token=settings.zalo_bot_token.get_secret_value(),
+        base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
+        webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
+                        if settings.zalo_webhook_secret else None),
+        listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port)
+    return Plugin("zalo", channel=zl, senders=[zl])   # the Zalo channel sends its outbox
+
+
+def terminal(core: Core, settings: Settings) -> Plugin:
+    from handlers.terminal import TerminalChat
+
+    return Plugin("terminal", chat=TerminalChat(core))
