@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.conversation import Conversation, Ctx
 from bot.events import Inbound, Outcome, Reply
@@ -119,17 +120,16 @@ class Core:
                 fut.set_result(outcome)
 
     async def _transact(self, events: list[Inbound]) -> list[Outcome]:
-        for attempt in range(TRANSIENT_RETRIES + 1):
-            try:
+        # Lock time-outs, deadlocks and serialization failures are worth a retry.
+        async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_is_transient), reraise=True,
+                stop=stop_after_attempt(TRANSIENT_RETRIES + 1),
+                wait=wait_exponential(multiplier=0.05, max=1.0)):
+            with attempt:
                 if self._thread is not None:
                     return await self._in_thread(events)
                 async with self.engine.connect() as conn:
                     return await conn.run_sync(self._run_batch, events)
-            except (OperationalError, DBAPIError) as exc:
-                # Lock time-outs, deadlocks and serialization failures are worth a retry.
-                if attempt == TRANSIENT_RETRIES or not _is_transient(exc):
-                    raise
-                await asyncio.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
     async def _failed(self, event: Inbound) -> Outcome:
@@ -242,6 +242,8 @@ class Core:
                 lambda c: queries.prune_events(c, before=self.clock() - keep))
 
 
-def _is_transient(exc: Exception) -> bool:
+def _is_transient(exc: BaseException) -> bool:
+    if not isinstance(exc, OperationalError | DBAPIError):
+        return False
     text = str(getattr(exc, "orig", exc)).lower()
     return any(s in text for s in ("locked", "busy", "deadlock", "serializ", "could not obtain"))

@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from bot.delivery import DeliveryError, RetryLater, Sender, Transient, Unreachable
 from bot.events import Option, Reply
@@ -81,7 +82,12 @@ def reply_of(row: dict[str, Any]) -> Reply:
 
 
 class TokenBucket:
-    """`rate` tokens a second, holding at most `burst`: a smooth overall send rate."""
+    """`rate` tokens a second, holding at most `burst`: a smooth overall send rate.
+
+    Hand-written rather than aiolimiter's AsyncLimiter: that one waits inside `acquire` and
+    cannot say how far off the next token is, while the sender must be able to give a row
+    back instead of waiting — at a stop, when the channel says "slow down", or when the
+    row's lease would run out first."""
 
     def __init__(self, rate: float, *, burst: float = 1.0, now: float = 0.0) -> None:
         if rate <= 0:
@@ -364,19 +370,19 @@ class OutboxWorker:
                 await self._write(batch)
 
     async def _write(self, batch: list[_Result]) -> None:
-        for attempt in range(MARK_TRIES):
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(self._apply, batch)
-                return
-            except Exception:
-                if attempt == MARK_TRIES - 1:
-                    # The rows stay `sending`; they are sent again when their lease expires.
-                    log.exception("outbox: could not record the outcome of rows %s",
-                                  [r.row["id"] for r in batch])
-                    return
-                log.warning("outbox: recording outcomes failed; retrying", exc_info=True)
-                await asyncio.sleep(0.2 * 2 ** attempt)
+        try:
+            async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(MARK_TRIES), reraise=True,
+                    wait=wait_exponential(multiplier=0.2),
+                    before_sleep=lambda _s: log.warning(
+                        "outbox: recording outcomes failed; retrying", exc_info=True)):
+                with attempt:
+                    async with self.engine.begin() as conn:
+                        await conn.run_sync(self._apply, batch)
+        except Exception:
+            # The rows stay `sending`; they are sent again when their lease expires.
+            log.exception("outbox: could not record the outcome of rows %s",
+                          [r.row["id"] for r in batch])
 
     def _apply(self, conn: Connection, batch: list[_Result]) -> None:
         now = self.clock()

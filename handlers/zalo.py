@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot.core import Core
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
@@ -448,24 +449,31 @@ class ZaloChannel:
         return False
 
     async def _call_retrying(self, method: str, payload: JSON | None = None) -> Any:
-        """A call with exponential back-off on 429, 5xx and lost connections.
+        """A call with exponential back-off on 429, 5xx and lost connections (a 429's
+        retry_after, when Zalo sends one, is the wait).
 
         A lost connection may hide a message that did arrive; sending it twice is the lesser
         harm than losing it.
         """
-        attempts = self.send_attempts
-        for attempt in range(1, attempts + 1):
-            try:
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            after = exc.retry_after if isinstance(exc, ZaloApiError) else None
+            return min(after or self.retry_delay * 2 ** (state.attempt_number - 1),
+                       self.max_retry_delay)
+
+        def log_retry(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            code = exc.code if isinstance(exc, ZaloApiError) else None
+            log.warning("zalo %s: %s; attempt %d of %d in %.1f s", method,
+                        code if code is not None else "network error", state.attempt_number + 1,
+                        self.send_attempts, state.upcoming_sleep)
+
+        async for attempt in AsyncRetrying(
+                retry=retry_if_exception(lambda e: isinstance(e, ZaloApiError) and e.retryable),
+                stop=stop_after_attempt(self.send_attempts), wait=wait,
+                before_sleep=log_retry, reraise=True):
+            with attempt:
                 return await self.api.call(method, payload)
-            except ZaloApiError as exc:
-                if not exc.retryable or attempt == attempts:
-                    raise
-                delay = min(exc.retry_after or self.retry_delay * 2 ** (attempt - 1),
-                            self.max_retry_delay)
-                log.warning("zalo %s: %s; attempt %d of %d in %.1f s", method,
-                            exc.code if exc.code is not None else "network error",
-                            attempt + 1, attempts, delay)
-                await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
 
