@@ -29,6 +29,7 @@ from bot.conversation import Conversation, Ctx
 from bot.events import Inbound, Outcome, Reply
 from bot.flows import DISPATCHER
 from bot.i18n import gettext_for, normalise_locale
+from bot.inputs import clean_inbound
 from bot.services.alerts import enqueued
 from storage import queries
 from storage.engine import sync_twin, utcnow
@@ -71,6 +72,7 @@ class Core:
         """Process one event; returns once its effects are committed."""
         if self._closed:
             raise RuntimeError("core is closed")
+        event = clean_inbound(event)
         fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.append((event, fut))
         self._wakeup.set()

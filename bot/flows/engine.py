@@ -17,6 +17,7 @@ from typing import ClassVar
 from bot.conversation import Ctx
 from bot.events import Inbound
 from bot.formatting import esc
+from bot.inputs import parse_id
 from storage.access import looks_like_code
 from storage.textfold import fold
 
@@ -262,9 +263,9 @@ def resolve_token(ctx: Ctx, token: str) -> str | None:
     """A button's "<menu id>.<index>" → the option's value, or None when stale."""
     menu = ctx.state.menu
     menu_id, _sep, index = token.partition(".")
-    if not (menu_id.isdigit() and index.isdigit()) or int(menu_id) != menu.id:
+    if parse_id(menu_id) != menu.id or not index.isascii() or not index.isdigit():
         return None
-    i = int(index)
+    i = int(index[:4])
     return menu.values[i] if i < len(menu.values) else None
 
 
@@ -273,9 +274,9 @@ def match_option(ctx: Ctx, text: str) -> str | None:
     menu = ctx.state.menu
     if not menu.values:
         return None
-    typed = text.strip().rstrip(".)")
-    if typed.isdigit() and 1 <= int(typed) <= len(menu.values):
-        return menu.values[int(typed) - 1]
+    number = parse_id(text.strip().rstrip(".)"))
+    if number is not None and number <= len(menu.values):
+        return menu.values[number - 1]
     folded = fold(text)
     for value, label in zip(menu.values, menu.labels, strict=False):
         if folded and folded == fold(label):

@@ -15,6 +15,7 @@ from bot.flows.engine import Flow, Next, Result, Step, command, home, join, run
 from bot.flows.widgets import page_options, similar_text, turn_page
 from bot.formatting import esc, local_datetime, shorten
 from bot.i18n import N_
+from bot.inputs import parse_id
 from bot.labels import ACTION_COMMANDS, ACTION_LABELS, DECISIONS, NOT_ALLOWED, status_label
 from bot.notices import card
 from bot.services import review as decisions
@@ -239,9 +240,8 @@ def act(ctx: Ctx, token: str) -> Result:
     """A button from an alert or notice: "a:<action>:<initiative id>"."""
     _kind, _sep, rest = token.partition(":")
     action, _sep, ini_id = rest.partition(":")
-    if not ini_id.isdigit():
-        return home()
-    ini = review_store.initiative(ctx.conn, initiative_id=int(ini_id))
+    number = parse_id(ini_id)
+    ini = review_store.initiative(ctx.conn, initiative_id=number) if number else None
     if ini is None:
         return home()
     if action == "view":

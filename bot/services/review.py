@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from bot.inputs import parse_id
 from bot.services import alerts
 from bot.services.actor import Actor
 from bot.services.permissions import chairs, initiative_access
@@ -23,6 +24,7 @@ from bot.services.results import Refused, Unchanged, refuse
 from storage import review as review_store
 
 REASON_MIN, REASON_MAX = 5, 1000
+CODE_MAX = 16   # initiative codes: SK-000123
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,10 @@ def decide(*, conn: Connection, actor: Actor, now: datetime, ini: dict[str, Any]
 
 def find(*, conn: Connection, code_or_id: str) -> dict[str, Any] | None:
     """An initiative by its code ("SK-000123") or its number."""
-    token = code_or_id.strip()
-    if token.isdigit():
-        return review_store.initiative(conn, initiative_id=int(token))
-    return review_store.initiative(conn, code=token.split()[0] if token else "")
+    token = code_or_id.strip().split()[0] if code_or_id.strip() else ""
+    if token.isdigit():    # any digits: an id when it can be one, else nothing
+        number = parse_id(token)
+        return review_store.initiative(conn, initiative_id=number) if number else None
+    if not token or len(token) > CODE_MAX:
+        return None
+    return review_store.initiative(conn, code=token)
