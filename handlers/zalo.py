@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import time
@@ -44,6 +43,7 @@ from bot.events import Inbound, Outcome, Reply
 from bot.flows import COMMANDS
 from bot.formatting import plain_blocks, split_message
 from bot.locks import KeyedLocks
+from handlers.webhooks import MAX_BODY, RefusalLog, parse_json, secret_matches
 from handlers.zalo_api import (
     DEFAULT_BASE_URL,
     REQUEST_TIMEOUT,
@@ -211,6 +211,7 @@ class ZaloChannel:
         self.drain_timeout = drain_timeout
         self.bot_info: JSON = {}
         self._chat_locks = KeyedLocks()
+        self._refusals = RefusalLog(log, "zalo webhook")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._runner: web.AppRunner | None = None
@@ -267,7 +268,7 @@ class ZaloChannel:
         await self.api.close()
 
     async def _start_webhook(self) -> None:
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post(self.webhook_path, self._on_webhook)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
         await runner.setup()
@@ -383,13 +384,11 @@ class ZaloChannel:
 
     async def _on_webhook(self, request: web.Request) -> web.StreamResponse:
         assert self.webhook_secret is not None
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
-            log.warning("zalo webhook: wrong or missing secret from %s", request.remote)
+        if not secret_matches(request.headers.get(SECRET_HEADER, ""), self.webhook_secret):
+            self._refusals.note(request.remote)
             return web.Response(status=403, text="forbidden")
-        try:
-            body = await request.json()
-        except ValueError:
+        body = parse_json(await request.read())
+        if body is None:
             return web.Response(status=400, text="not JSON")
         update = unwrap_delivery(body)
         if update is None:

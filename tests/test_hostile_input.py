@@ -50,7 +50,7 @@ async def test_nul_and_lone_surrogates_are_dropped_not_fatal(core: Core) -> None
     chat = Chat(core)
     await chat.say("/start BPC-PR-001\x00")
     for text in ("/xem SK-\x00", "/sangkien"):
-        assert not failed((await chat.say(text)))
+        assert not failed(await chat.say(text))
     seen = await chat.say("Cải tiến\x00 máy hàn\ud800 tự động")
     assert not failed(seen) and "Cải tiến máy hàn tự động" in seen
     [draft] = await rows(core, select(draft_t))

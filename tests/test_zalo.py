@@ -6,12 +6,15 @@ Tests that involve the core run on SQLite and PostgreSQL (``db_factory``); trans
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import traceback
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import func, select
@@ -497,3 +500,35 @@ async def test_a_typed_number_picks_the_option_shown(
         await h.send(USER, str(number))
         [draft] = await rows(h, select(draft_t))
         assert draft["benefit_known"] is False, label
+
+
+async def _raw_post(url: str, headers: bytes, body: bytes) -> int:
+    """An HTTP POST written byte for byte (header values no client library would send)."""
+    target = urlsplit(url)
+    reader, writer = await asyncio.open_connection(target.hostname, target.port)
+    writer.write(b"POST " + target.path.encode() + b" HTTP/1.1\r\nHost: x\r\n" + headers
+                 + b"Content-Type: application/json\r\nContent-Length: "
+                 + str(len(body)).encode() + b"\r\nConnection: close\r\n\r\n" + body)
+    await writer.drain()
+    status = int((await reader.readline()).split()[1])
+    writer.close()
+    return status
+
+
+async def test_hostile_webhook_requests_get_4xx_and_one_log_line(
+        db_factory: Callable[[], AsyncEngine], caplog: pytest.LogCaptureFixture) -> None:
+    async with harness(db_factory, mode="webhook") as h:
+        url = h.fake.webhook["url"]
+        event = json.dumps(text_event("/start", message_id="x1", user="u1")).encode()
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            for secret in (b"\xff\xfe", b"caf\xc3", b"", WEBHOOK_SECRET.encode()[:-1] + b"\xff"):
+                header = b"X-Bot-Api-Secret-Token: " + secret + b"\r\n" if secret else b""
+                assert await _raw_post(url, header, event) == 403
+        refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+        assert len(refusals) == 1   # one line a minute, however many requests
+        good = b"X-Bot-Api-Secret-Token: " + WEBHOOK_SECRET.encode() + b"\r\n"
+        nested = b"[" * 100_000 + b"]" * 100_000
+        assert await _raw_post(url, good, nested) == 400
+        assert await _raw_post(url, good, b"{not json") == 400
+        assert await count(h, inbound_event_t) == 0
