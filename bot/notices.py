@@ -32,9 +32,13 @@ def card(_: Gettext, locale: str, ini: dict[str, Any]) -> str:
     ])
 
 
-def alert(_: Gettext, locale: str, ini: dict[str, Any], *, resubmitted: bool
+def alert(_: Gettext, locale: str, ini: dict[str, Any], *, resubmitted: bool, decides: bool
           ) -> tuple[str, list[Option]]:
-    """A new (or resubmitted) initiative, for a reviewer."""
+    """A new (or resubmitted) initiative: for a reviewer, with the decisions; for the author's
+    own support team, to know and to help."""
+    if not decides:
+        head = _("📨 A member of your union sent an initiative (for your information)")
+        return f"{head}\n\n{card(_, locale, ini)}", [action_option(_, "view", ini)]
     head = _("🔁 Resubmitted after revision") if resubmitted else _("🔔 New initiative to review")
     options = [action_option(_, a, ini) for a in ("valid", "revise", "invalid", "view")]
     return f"{head}\n\n{card(_, locale, ini)}", options

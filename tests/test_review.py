@@ -203,3 +203,23 @@ async def test_a_user_who_writes_again_is_reachable_again(mem_core: Core) -> Non
     await chat.say("/trogiup")
     [acc] = await rows(mem_core, select(account_t.c.reachable))
     assert acc["reachable"] is True
+
+
+async def test_the_authors_support_team_helps_and_does_not_decide(mem_core: Core) -> None:
+    """The support team of the author's grassroots union is told, may open the initiative and
+    sees it in its list, but gets no decision buttons; the receiving union decides."""
+    chair, helper, worker = await setup_people(mem_core)
+    code = await submit(worker)
+    [ini] = await rows(mem_core, select(initiative_t))
+    [to_helper] = await outbox_rows(mem_core, kind="alert", chat_id="helper")
+    [to_chair] = await outbox_rows(mem_core, kind="alert", chat_id="chair")
+    assert '"a:view:' in to_helper["options"] and '"a:valid:' not in to_helper["options"]
+    assert "for your information" in to_helper["text"]
+    assert '"a:valid:' in to_chair["options"]
+    seen = await helper.say(f"/xem {code}")
+    assert "not allowed" not in seen and "First applied" in seen
+    assert not {"Valid", "Needs revision", "Invalid"} & set(helper.labels())
+    seen = Chat.text_of(await helper.event("choice", f"a:valid:{ini['id']}"))
+    assert "not allowed" in seen
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert ini["status"] == "under_review"

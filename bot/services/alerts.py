@@ -12,6 +12,8 @@ from sqlalchemy import Connection
 from bot import notices
 from bot.events import Option
 from bot.i18n import gettext_for
+from bot.services.actor import Actor
+from bot.services.permissions import initiative_access
 from storage import outbox
 from storage import review as review_store
 
@@ -54,7 +56,10 @@ def alert_submission(*, conn: Connection, now: datetime, initiative_id: int, uni
                                     now=now)
             continue
         locale = target.locale or default_locale
-        text, options = notices.alert(gettext_for(locale), locale, ini, resubmitted=resubmitted)
+        # The same rule as every check: decision buttons only for who may decide.
+        rights = initiative_access(conn=conn, actor=Actor(target.person_id), ini=ini)
+        text, options = notices.alert(gettext_for(locale), locale, ini, resubmitted=resubmitted,
+                                      decides=rights.reviewer)
         _enqueue(conn, target, kind="alert", locale=locale, text=text, options=options,
                 now=now, key=f"alert:{ini['id']}:{target.person_id}:{now.isoformat()}")
     return told

@@ -5,6 +5,9 @@
 - A chair of the receiving union (or above) may also reopen a decided initiative.
 - The author (the account it belongs to, or who typed it in for them) may view, withdraw it
   while under review, and revise it when it is returned.
+- The author's own support team (support or chair of the author's grassroots union, or of a
+  union above it) helps the author: it is told of the initiative, may open it and sees it
+  in its list, but does not decide on it unless it is also a reviewer.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ REVIEWER_ROLES = review_store.REVIEWER_ROLES
 class InitiativeAccess:
     reviewer: bool
     author: bool
+    helper: bool = False
 
     @property
     def can_view(self) -> bool:
-        return self.reviewer or self.author
+        return self.reviewer or self.author or self.helper
 
 
 def is_author(ini: dict[str, Any], actor: Actor) -> bool:
@@ -44,7 +48,10 @@ def initiative_access(*, conn: Connection, actor: Actor, ini: dict[str, Any]
     assert actor.person_id is not None
     reviewer = access.covers(conn, person_id=actor.person_id, roles=REVIEWER_ROLES,
                              unit_id=ini["unit_id"])
-    return InitiativeAccess(reviewer=reviewer, author=is_author(ini, actor))
+    helper = (not reviewer and ini.get("author_unit_id") is not None
+              and access.covers(conn, person_id=actor.person_id, roles=REVIEWER_ROLES,
+                                unit_id=ini["author_unit_id"]))
+    return InitiativeAccess(reviewer=reviewer, author=is_author(ini, actor), helper=helper)
 
 
 def chairs(*, conn: Connection, actor: Actor, ini: dict[str, Any]) -> bool:
