@@ -13,6 +13,7 @@ STATUS_LABELS = {
     "invalid": N_("invalid"),
     "withdrawn": N_("withdrawn"),
 }
+CHANNEL_NAMES = {"telegram": "Telegram", "zalo": "Zalo", "terminal": "Terminal"}
 ROLE_LABELS = {"support": N_("support team"), "chair": N_("chair"), "admin": N_("administrator")}
 STEP_LABELS = {
     "author_name": N_("author's name"),

@@ -72,6 +72,7 @@ class ChatState:
     onboarding: Onboarding | None = transient()
     decision: PendingDecision | None = transient()
     viewing: int | None = transient()           # /xem: the initiative on screen
+    pending_link: str | None = transient()      # a link code typed, waiting to be confirmed
 
     def leave_flow(self) -> None:
         """Forget everything of the flow in progress."""

@@ -201,11 +201,12 @@ _USE_CODE = (update(one_time_code_t)
              .values(used_by=bindparam("b_person_id"), used_at=bindparam("b_now")))
 
 
-def claim_code(conn: Connection, *, code: str, person_id: int, now: datetime
-               ) -> tuple[str, dict[str, Any] | None]:
-    """Use a code once. Returns (status, row): ok | unknown | expired | used | revoked | own."""
+def peek_code(conn: Connection, *, code: str, person_id: int, now: datetime, lock: bool = False
+              ) -> tuple[str, dict[str, Any] | None]:
+    """Whether a code could be used now, without using it. Returns (status, row):
+    ok | unknown | expired | used | revoked | own."""
     code = code.strip().upper()
-    stmt = _GET_CODE_FOR_UPDATE if conn.dialect.name == "postgresql" else _GET_CODE
+    stmt = _GET_CODE_FOR_UPDATE if lock and conn.dialect.name == "postgresql" else _GET_CODE
     row = conn.execute(stmt, {"code": code}).mappings().first()
     if row is None:
         return "unknown", None
@@ -217,8 +218,18 @@ def claim_code(conn: Connection, *, code: str, person_id: int, now: datetime
         return "expired", dict(row)
     if row["purpose"] == "link" and row["created_by"] == person_id:
         return "own", dict(row)  # typed in the same account: left for the other app
-    res = conn.execute(_USE_CODE, {"b_code": code, "b_person_id": person_id, "b_now": now})
-    return ("ok", dict(row)) if res.rowcount == 1 else ("used", dict(row))
+    return "ok", dict(row)
+
+
+def claim_code(conn: Connection, *, code: str, person_id: int, now: datetime
+               ) -> tuple[str, dict[str, Any] | None]:
+    """Use a code once. Returns (status, row) as `peek_code` does."""
+    status, row = peek_code(conn, code=code, person_id=person_id, now=now, lock=True)
+    if status != "ok":
+        return status, row
+    res = conn.execute(_USE_CODE, {"b_code": code.strip().upper(), "b_person_id": person_id,
+                                   "b_now": now})
+    return ("ok", row) if res.rowcount == 1 else ("used", row)
 
 
 def _revoke_code_stmt(by_creator: bool) -> Any:

@@ -13,7 +13,14 @@ from sqlalchemy import select, update
 from bot.core import Core
 from storage import access, queries
 from storage.engine import utcnow
-from storage.models import account_t, initiative_t, one_time_code_t, person_t, role_grant_t
+from storage.models import (
+    account_t,
+    draft_t,
+    initiative_t,
+    one_time_code_t,
+    person_t,
+    role_grant_t,
+)
 from tests.driver import Chat
 from tests.test_flow import DESC, TITLE, rows, to_benefit
 
@@ -167,7 +174,14 @@ async def test_linking_two_channels_merges_drafts(mem_core: Core) -> None:
     seen = await tg.press("Link accounts")
     code = seen.split("minutes: ")[1].split()[0]
     assert "OTHER" in await tg.say(code)
-    assert "Accounts linked" in await zl.say(code)
+    # Mid-draft a code is just text (here: a description too short); at home it is a code,
+    # and nothing is merged before the person typing it has said that account is theirs.
+    assert "Accounts linked" not in await zl.say(code)
+    await zl.say("/huy")
+    seen = await zl.say(code)
+    assert "Link this chat with the account of" in seen and "Telegram" in seen
+    assert len({d["person_id"] for d in await rows(mem_core, select(draft_t))}) == 2
+    assert "Accounts linked" in await zl.press("Yes")
     await zl.say("/nhap")
     titles = " ".join(zl.labels())
     assert "Telegram" in titles and "Zalo" in titles
@@ -191,3 +205,27 @@ async def test_attachments_by_path_in_the_terminal(mem_core: Core, tmp_path) -> 
     assert "Attached so far" in Chat.text_of(out)
     seen = await chat.press("Done")
     assert "Attachments: 2" in seen
+
+
+async def test_a_link_code_never_hands_a_chairs_roles_to_whoever_made_it(mem_core: Core) -> None:
+    """An attacker makes a link code and gets a chair to type it: the chair is told whose
+    account it is, and even saying yes links nothing while either holds a role."""
+    chair = Chat(mem_core, "chair")
+    await chair.say(await invite(mem_core, "chair", "BPC-PR"))
+    attacker = Chat(mem_core, "attacker", channel="zalo")
+    seen = await attacker.say("/lienket")
+    code = seen.split("minutes: ")[1].split()[0]
+    seen = await chair.say(code)
+    assert "Link this chat with the account of" in seen and "Zalo" in seen
+    assert "administrator" in await chair.press("Yes")
+    assert "Only support teams and chairs" in await attacker.say("/choduyet")
+    people = {a["external_id"]: a["person_id"] for a in await rows(mem_core, select(account_t))}
+    assert people["chair"] != people["attacker"]
+    [grant] = await rows(mem_core, select(role_grant_t))
+    assert grant["person_id"] == people["chair"]
+    # Saying no leaves the code unused; two people without roles may link.
+    worker = Chat(mem_core, "worker")
+    await worker.say(code)
+    assert "Nothing was linked" in await worker.press("No")
+    await worker.say(code)
+    assert "Accounts linked" in await worker.press("Yes")

@@ -18,7 +18,6 @@ from bot.conversation import Ctx
 from bot.events import Inbound
 from bot.formatting import esc
 from bot.inputs import parse_id
-from storage.access import looks_like_code
 from storage.textfold import fold
 
 MAX_MESSAGE = 4096
@@ -203,9 +202,6 @@ class Dispatcher:
         if len(text) > MAX_MESSAGE:
             return current.ask(ctx, error=_(
                 "That message is too long (at most {n} characters).").format(n=MAX_MESSAGE))
-        if looks_like_code(text):
-            # Invite, link and claim codes are typed where there are no deep links (Zalo).
-            return self.run(ctx, "redeem", text.strip())
         value = match_option(ctx, text)
         if value is not None:
             return current.choice(ctx, value)

@@ -19,7 +19,7 @@ from bot.flows.engine import (
     join,
     run,
 )
-from bot.flows.onboarding import welcome_text
+from bot.flows.onboarding import typed_code, welcome_text
 from bot.flows.submission import draft_label
 from bot.formatting import esc
 from bot.i18n import N_
@@ -62,7 +62,8 @@ class Idle(Step):
 
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
-        return cls.ask(ctx, error=ctx._("To register an initiative, type /sangkien."))
+        return typed_code(ctx, text) or cls.ask(
+            ctx, error=ctx._("To register an initiative, type /sangkien."))
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:

@@ -37,6 +37,12 @@ def welcome_text(ctx: Ctx) -> str:
     )
 
 
+def typed_code(ctx: Ctx, text: str) -> Result | None:
+    """A one-time code typed where one is expected (home, onboarding): on Zalo there are no
+    deep links, so invites, links and claims are typed. Anywhere else it is just text."""
+    return run(ctx, "redeem", text.strip()) if access.looks_like_code(text) else None
+
+
 def onboard(ctx: Ctx, _args: str = "") -> Result:
     return Next("ob_language")
 
@@ -56,6 +62,10 @@ class ObLanguage(Step):
         preset = ctx.state.onboarding and ctx.state.onboarding.unit_id
         return Next("ob_name" if preset else "ob_unit")
 
+    @classmethod
+    def text(cls, ctx: Ctx, text: str) -> Result:
+        return typed_code(ctx, text) or super().text(ctx, text)
+
 
 class ObUnit(UnitSearch):
     name = "ob_unit"
@@ -69,6 +79,10 @@ class ObUnit(UnitSearch):
     @classmethod
     def extra_options(cls, ctx: Ctx) -> list[tuple[str, str]]:
         return [(ctx._("Skip for now"), "skip")]
+
+    @classmethod
+    def text(cls, ctx: Ctx, text: str) -> Result:
+        return typed_code(ctx, text) or super().text(ctx, text)
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:
@@ -104,6 +118,8 @@ class ObName(Step):
 
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
+        if (redeemed := typed_code(ctx, text)) is not None:
+            return redeemed
         name = one_line(text)
         if error := name_error(ctx, name):
             return cls.ask(ctx, error=error)
@@ -151,12 +167,14 @@ def deep_link(ctx: Ctx, args: str) -> Result:
     return Next("ob_language")
 
 
-_CODE_ERRORS = {
+CODE_ERRORS = {
     "unknown": N_("That code is not valid."),
     "expired": N_("That code has expired. Ask for a new one."),
     "used": N_("That code has already been used."),
     "revoked": N_("That code has been withdrawn."),
     "own": N_("Type this code in your OTHER chat app to link it."),
+    "roles": N_("An account with a role (support team, chair, administrator) can be linked "
+                "only by an administrator. Nothing was linked."),
 }
 
 
@@ -166,15 +184,13 @@ def redeem(ctx: Ctx, code: str) -> Result:
     if isinstance(result, codes.RoleGranted):
         return home(_("You are now {role} of {unit}.").format(
             role=_(ROLE_LABELS[result.role]), unit=esc(result.unit_name)))
-    if isinstance(result, codes.AccountsLinked):
-        ctx.forget_people(result.person_id, result.absorbed)   # both rows changed
-        ctx.conv.person_id = result.person_id
-        return home(_("Accounts linked: your drafts and initiatives are now the same in both "
-                      "apps."))
+    if isinstance(result, codes.LinkToConfirm):
+        ctx.state.pending_link = result.code
+        return Next("link_confirm")
     if isinstance(result, codes.InitiativeClaimed):
         return home(_("The initiative registered for you is now linked to your account: see "
                       "/cuatoi."))
-    return home(_(_CODE_ERRORS[result.why]))
+    return home(_(CODE_ERRORS[result.why]))
 
 
 FLOW = Flow(
@@ -184,6 +200,6 @@ FLOW = Flow(
     commands=(
         command("onboard", onboard, opens={"ob_language"}),
         command("deeplink", deep_link, opens={"ob_language"}),
-        command("redeem", redeem),
+        command("redeem", redeem, opens={"link_confirm"}),
     ),
 )

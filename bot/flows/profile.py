@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from bot.conversation import Ctx
 from bot.flows.engine import ANY, HOME, Flow, Next, Result, Step, command, home, join
-from bot.flows.onboarding import LANGUAGE_NAMES, language_options
+from bot.flows.onboarding import CODE_ERRORS, LANGUAGE_NAMES, language_options
 from bot.flows.widgets import unit_label
 from bot.formatting import esc, local_datetime
 from bot.i18n import N_, SUPPORTED_LOCALES
-from bot.labels import ROLE_LABELS
+from bot.labels import CHANNEL_NAMES, ROLE_LABELS
 from bot.services import codes, roles
 from bot.services.permissions import holds_role
 from bot.services.results import Refused, refuse_role
@@ -19,6 +19,7 @@ TRANSITIONS = {
     "language": {ANY},                          # back to where /ngonngu was typed
     "profile": {"ob_name", "ob_unit", "language"},
     "invites": set(),
+    "link_confirm": set(),
 }
 
 
@@ -93,6 +94,42 @@ def link_accounts(ctx: Ctx, _args: str = "") -> Result:
     ).format(minutes=codes.LINK_MINUTES, code=code))
 
 
+class LinkConfirm(Step):
+    """A link code typed: say whose account this chat joins, and merge only on yes."""
+
+    name = "link_confirm"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        preview = codes.redeem(conn=ctx.conn, actor=ctx.actor, now=ctx.now,
+                               code=ctx.state.pending_link or "")
+        if not isinstance(preview, codes.LinkToConfirm):
+            return home(_(CODE_ERRORS[getattr(preview, "why", "unknown")]))
+        where = CHANNEL_NAMES.get(preview.owner_channel or "", preview.owner_channel or "?")
+        ctx.ask(join(error, _(
+            "Link this chat with the account of <b>{name}</b> on {channel}? Your drafts and "
+            "initiatives here will join that account, and from now on you use the bot as that "
+            "person in both apps. Only say yes if that account is yours.").format(
+            name=esc(preview.owner_name or "—"), channel=esc(where))),
+            [(_("Yes, it is mine: link them"), "yes"), (_("No"), "no")])
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        _ = ctx._
+        code, ctx.state.pending_link = ctx.state.pending_link, None
+        if value != "yes" or not code:
+            return home(_("Nothing was linked."))
+        result = codes.confirm_link(conn=ctx.conn, actor=ctx.actor, now=ctx.now, code=code)
+        if isinstance(result, codes.CodeRefused):
+            return home(_(CODE_ERRORS[result.why]))
+        ctx.forget_people(result.person_id, result.absorbed)   # both rows changed
+        ctx.conv.person_id = result.person_id
+        return home(_("Accounts linked: your drafts and initiatives are now the same in both "
+                      "apps."))
+
+
 def manage_invites(ctx: Ctx, _args: str = "") -> Result:
     if not holds_role(conn=ctx.conn, actor=ctx.actor, roles=("chair",)):
         refuse_role(ctx.actor, "/moi")
@@ -154,7 +191,7 @@ class Invites(Step):
 
 FLOW = Flow(
     name="profile",
-    steps=(Language, Profile, Invites),
+    steps=(Language, Profile, Invites, LinkConfirm),
     transitions=TRANSITIONS,
     commands=(
         command("language", choose_language, opens={"language"}, words=("ngonngu", "language"),

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from bot.services.actor import Actor
 from storage import access, queries
+from storage import review as review_store
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +36,34 @@ class InitiativeClaimed:
 
 
 @dataclass(frozen=True, slots=True)
+class LinkToConfirm:
+    """A link code: nothing is merged until the person typing it confirms, having read
+    whose account this chat will join."""
+
+    code: str
+    owner_name: str
+    owner_channel: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class CodeRefused:
-    why: str            # unknown | expired | used | revoked | own
+    why: str            # unknown | expired | used | revoked | own | roles
 
 
-Redeemed = RoleGranted | AccountsLinked | InitiativeClaimed | CodeRefused
+Redeemed = RoleGranted | LinkToConfirm | InitiativeClaimed | CodeRefused
 
 
 def redeem(*, conn: Connection, actor: Actor, now: datetime, code: str) -> Redeemed:
+    """Use an invite or claim code; a link code is only looked at (see `confirm_link`)."""
     assert actor.person_id is not None
-    status, row = access.claim_code(conn, code=code, person_id=actor.person_id, now=now)
+    status, row = access.peek_code(conn, code=code, person_id=actor.person_id, now=now)
+    if status == "ok" and row is not None and row["purpose"] == "link":
+        owner = access.get_person(conn, person_id=row["created_by"])
+        target = review_store.notify_targets(conn, person_ids=[row["created_by"]])
+        channel = target[row["created_by"]].channel if target else None
+        return LinkToConfirm(row["code"], owner["name"], channel)
+    if status == "ok":
+        status, row = access.claim_code(conn, code=code, person_id=actor.person_id, now=now)
     if status != "ok" or row is None:
         log.info("code refused (%s) for person %s", status, actor.person_id)
         return CodeRefused(status)
@@ -54,13 +73,32 @@ def redeem(*, conn: Connection, actor: Actor, now: datetime, code: str) -> Redee
                           code=row["code"], now=now)
         unit = queries.units_by_ids(conn, [row["unit_id"]])[row["unit_id"]]
         return RoleGranted(row["role"], unit.name)
-    if row["purpose"] == "link":
-        access.merge_people(conn, keep=row["created_by"], absorb=actor.person_id)
-        return AccountsLinked(row["created_by"], actor.person_id)
     if row["purpose"] == "claim":
         access.link_initiative(conn, initiative_id=row["target_id"], person_id=actor.person_id)
         return InitiativeClaimed(row["target_id"])
     return CodeRefused("unknown")
+
+
+def confirm_link(*, conn: Connection, actor: Actor, now: datetime, code: str
+                 ) -> AccountsLinked | CodeRefused:
+    """Merge the person typing into the code's creator: their two chat apps become one
+    person. Never carries a role from one person to another: when either holds one, only an
+    administrator can link them."""
+    assert actor.person_id is not None
+    status, row = access.peek_code(conn, code=code, person_id=actor.person_id, now=now,
+                                   lock=True)
+    if status != "ok" or row is None or row["purpose"] != "link":
+        return CodeRefused(status if status != "ok" else "unknown")
+    owner = row["created_by"]
+    if access.grants(conn, person_id=owner) or access.grants(conn, person_id=actor.person_id):
+        log.info("link refused: person %s or %s holds a role", owner, actor.person_id)
+        return CodeRefused("roles")
+    status, row = access.claim_code(conn, code=code, person_id=actor.person_id, now=now)
+    if status != "ok":
+        return CodeRefused(status)
+    access.merge_people(conn, keep=owner, absorb=actor.person_id)
+    log.info("person %s linked into person %s", actor.person_id, owner)
+    return AccountsLinked(owner, actor.person_id)
 
 
 def create_link_code(*, conn: Connection, actor: Actor, now: datetime) -> str:
