@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
-from storage.fast import Query
 from storage.models import (
     account_t,
     draft_t,
@@ -39,20 +38,20 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read al
 # --------------------------------------------------------------------------- people
 
 
-_GET_PERSON = Query(select(person_t).where(person_t.c.id == bindparam("person_id")))
+_GET_PERSON = select(person_t).where(person_t.c.id == bindparam("person_id"))
 # The SET clause comes from the parameters: one compiled form per set of columns updated.
-_UPDATE_PERSON = Query(update(person_t).where(person_t.c.id == bindparam("b_person_id")))
+_UPDATE_PERSON = update(person_t).where(person_t.c.id == bindparam("b_person_id"))
 
 
 def get_person(conn: Connection, *, person_id: int) -> dict[str, Any]:
-    row = _GET_PERSON.mapping(conn, {"person_id": person_id})
+    row = conn.execute(_GET_PERSON, {"person_id": person_id}).mappings().first()
     if row is None:
         raise LookupError(f"no person {person_id}")
-    return row
+    return dict(row)
 
 
 def update_person(conn: Connection, *, person_id: int, **values: Any) -> None:
-    _UPDATE_PERSON.run(conn, {"b_person_id": person_id, **values})
+    conn.execute(_UPDATE_PERSON, {"b_person_id": person_id, **values})
 
 
 # --------------------------------------------------------------------------- scope
@@ -67,25 +66,25 @@ def _ancestors_cte() -> Any:
 
 
 _ANCESTORS = _ancestors_cte()
-_ANCESTOR_IDS = Query(select(_ANCESTORS.c.id).order_by(_ANCESTORS.c.lvl))
+_ANCESTOR_IDS = select(_ANCESTORS.c.id).order_by(_ANCESTORS.c.lvl)
 # One statement: the ancestors' CTE feeds the grant lookup.
-_COVERS = Query(select(role_grant_t.c.id).where(
+_COVERS = select(role_grant_t.c.id).where(
     role_grant_t.c.person_id == bindparam("person_id"),
     role_grant_t.c.revoked_at.is_(None),
     role_grant_t.c.role.in_(bindparam("roles", expanding=True)),
     role_grant_t.c.unit_id.in_(select(_ANCESTORS.c.id)),
-).limit(1))
+).limit(1)
 
 
 def ancestor_ids(conn: Connection, *, unit_id: int) -> list[int]:
     """The unit and its ancestors, nearest first."""
-    return _ANCESTOR_IDS.scalars(conn, {"unit_id": unit_id})
+    return list(conn.execute(_ANCESTOR_IDS, {"unit_id": unit_id}).scalars())
 
 
 def covers(conn: Connection, *, person_id: int, roles: tuple[str, ...], unit_id: int) -> bool:
     """Does the person hold one of `roles` (or admin) on the unit or one of its ancestors?"""
-    row = _COVERS.first(conn, {"person_id": person_id, "roles": [*roles, "admin"],
-                               "unit_id": unit_id})
+    row = conn.execute(_COVERS, {"person_id": person_id, "roles": [*roles, "admin"],
+                                 "unit_id": unit_id}).first()
     return row is not None
 
 
@@ -99,7 +98,7 @@ class Grant:
     code: str | None
 
 
-_GRANTS = Query(
+_GRANTS = (
     select(role_grant_t.c.id, role_grant_t.c.role, role_grant_t.c.unit_id,
            unit_t.c.name, role_grant_t.c.granted_by, role_grant_t.c.code)
     .join(unit_t, unit_t.c.id == role_grant_t.c.unit_id)
@@ -114,7 +113,7 @@ def grants(conn: Connection, *, person_id: int, roles: tuple[str, ...] = ROLES) 
     """The person's grants in force of one of `roles`, and their admin grants (an
     administrator holds every role, on the unit granted and everything below it)."""
     asked = list(dict.fromkeys((*roles, "admin"))) if roles else []
-    rows = _GRANTS.rows(conn, {"person_id": person_id, "roles": asked})
+    rows = conn.execute(_GRANTS, {"person_id": person_id, "roles": asked})
     return [Grant(*r) for r in rows]
 
 
