@@ -38,16 +38,20 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read al
 # --------------------------------------------------------------------------- people
 
 
-_GET_PERSON = select(person_t).where(person_t.c.id == bindparam("person_id"))
+# Without its timestamp, which no step reads (it would be parsed from text on SQLite).
+_PERSON_COLS = [c for c in person_t.c if c.name != "created_at"]
+_PERSON_KEYS = tuple(c.key for c in _PERSON_COLS)
+_GET_PERSON = select(*_PERSON_COLS).where(person_t.c.id == bindparam("person_id"))
 # The SET clause comes from the parameters: one compiled form per set of columns updated.
 _UPDATE_PERSON = update(person_t).where(person_t.c.id == bindparam("b_person_id"))
 
 
 def get_person(conn: Connection, *, person_id: int) -> dict[str, Any]:
-    row = conn.execute(_GET_PERSON, {"person_id": person_id}).mappings().first()
+    """The person's row, without `created_at`."""
+    row = conn.execute(_GET_PERSON, {"person_id": person_id}).first()
     if row is None:
         raise LookupError(f"no person {person_id}")
-    return dict(row)
+    return dict(zip(_PERSON_KEYS, row, strict=True))
 
 
 def update_person(conn: Connection, *, person_id: int, **values: Any) -> None:
@@ -67,13 +71,13 @@ def _ancestors_cte() -> Any:
 
 _ANCESTORS = _ancestors_cte()
 _ANCESTOR_IDS = select(_ANCESTORS.c.id).order_by(_ANCESTORS.c.lvl)
-# One statement: the ancestors' CTE feeds the grant lookup.
-_COVERS = select(role_grant_t.c.id).where(
+# One statement: the ancestors' CTE feeds the grant lookup. The roles are checked in Python:
+# a person holds a handful of grants, and an IN list would be rendered anew on every call.
+_ROLES_ABOVE = select(role_grant_t.c.role).where(
     role_grant_t.c.person_id == bindparam("person_id"),
     role_grant_t.c.revoked_at.is_(None),
-    role_grant_t.c.role.in_(bindparam("roles", expanding=True)),
     role_grant_t.c.unit_id.in_(select(_ANCESTORS.c.id)),
-).limit(1)
+)
 
 
 def ancestor_ids(conn: Connection, *, unit_id: int) -> list[int]:
@@ -83,9 +87,8 @@ def ancestor_ids(conn: Connection, *, unit_id: int) -> list[int]:
 
 def covers(conn: Connection, *, person_id: int, roles: tuple[str, ...], unit_id: int) -> bool:
     """Does the person hold one of `roles` (or admin) on the unit or one of its ancestors?"""
-    row = conn.execute(_COVERS, {"person_id": person_id, "roles": [*roles, "admin"],
-                                 "unit_id": unit_id}).first()
-    return row is not None
+    held = conn.execute(_ROLES_ABOVE, {"person_id": person_id, "unit_id": unit_id}).scalars()
+    return not {*roles, "admin"}.isdisjoint(held.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +106,7 @@ _GRANTS = (
            unit_t.c.name, role_grant_t.c.granted_by, role_grant_t.c.code)
     .join(unit_t, unit_t.c.id == role_grant_t.c.unit_id)
     .where(role_grant_t.c.person_id == bindparam("person_id"),
-           role_grant_t.c.revoked_at.is_(None),
-           role_grant_t.c.role.in_(bindparam("roles", expanding=True)))
+           role_grant_t.c.revoked_at.is_(None))
     .order_by(role_grant_t.c.id)
 )
 
@@ -112,9 +114,12 @@ _GRANTS = (
 def grants(conn: Connection, *, person_id: int, roles: tuple[str, ...] = ROLES) -> list[Grant]:
     """The person's grants in force of one of `roles`, and their admin grants (an
     administrator holds every role, on the unit granted and everything below it)."""
-    asked = list(dict.fromkeys((*roles, "admin"))) if roles else []
-    rows = conn.execute(_GRANTS, {"person_id": person_id, "roles": asked})
-    return [Grant(*r) for r in rows]
+    if not roles:
+        return []
+    # Every grant in force, the roles picked here: a person holds a handful.
+    asked = {*roles, "admin"}
+    return [Grant(*r) for r in conn.execute(_GRANTS, {"person_id": person_id})
+            if r[1] in asked]
 
 
 def roles_held(conn: Connection, *, person_id: int) -> set[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -79,16 +79,27 @@ def prune_events(conn: Connection, *, before: datetime) -> int:
 _STAMPS = ("created_at", "updated_at")
 _ACCOUNT_COLS = [c for c in account_t.c if c.name not in _STAMPS]
 _DRAFT_COLS = [c for c in draft_t.c if c.name not in _STAMPS]
-_LOAD_SELECT = (
-    select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS))
-    .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
-    .where(account_t.c.channel == bindparam("channel"),
-           account_t.c.external_id.in_(bindparam("external_ids", expanding=True)))
-    .order_by(account_t.c.id)
-)
-_LOAD_ACCOUNTS = _LOAD_SELECT
-# Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
-_LOAD_ACCOUNTS_LOCKED = _LOAD_SELECT.with_for_update(of=account_t)
+
+
+def _load_stmt(*, one: bool, locked: bool) -> Any:
+    # One account (bind `external_id`), the usual case, is an equality, so no IN list is
+    # rendered per call; several (bind `external_ids`) an IN list.
+    ext = account_t.c.external_id
+    stmt = (
+        select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS))
+        .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
+        .where(account_t.c.channel == bindparam("channel"),
+               ext == bindparam("external_id") if one
+               else ext.in_(bindparam("external_ids", expanding=True)))
+        .order_by(account_t.c.id)
+    )
+    # Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
+    return stmt.with_for_update(of=account_t) if locked else stmt
+
+
+# Keyed by (one account, locked).
+_LOAD_ACCOUNTS = {(one, locked): _load_stmt(one=one, locked=locked)
+                  for one in (False, True) for locked in (False, True)}
 _ACCOUNT_KEYS = tuple(c.key for c in _ACCOUNT_COLS)
 _DRAFT_KEYS = tuple(c.key for c in _DRAFT_COLS)
 _N_ACCOUNT = len(_ACCOUNT_KEYS)
@@ -99,10 +110,12 @@ def load_accounts(
 ) -> dict[str, dict[str, Any]]:
     """Accounts keyed by external id, each with its active draft under "draft" (or None);
     without their timestamps."""
-    stmt = (_LOAD_ACCOUNTS_LOCKED if lock and conn.dialect.name == "postgresql"
-            else _LOAD_ACCOUNTS)
+    one = len(external_ids) == 1
+    stmt = _LOAD_ACCOUNTS[(one, lock and conn.dialect.name == "postgresql")]
+    params = ({"channel": channel, "external_id": external_ids[0]} if one
+              else {"channel": channel, "external_ids": list(external_ids)})
     out = {}
-    for row in conn.execute(stmt, {"channel": channel, "external_ids": list(external_ids)}):
+    for row in conn.execute(stmt, params):
         account = dict(zip(_ACCOUNT_KEYS, row[:_N_ACCOUNT], strict=True))
         account["draft"] = (dict(zip(_DRAFT_KEYS, row[_N_ACCOUNT:], strict=True))
                             if row[_N_ACCOUNT] is not None else None)   # the draft's id
@@ -175,7 +188,8 @@ def save_drafts(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 # --------------------------------------------------------------------------- drafts
 
-_CREATE_DRAFT = insert(draft_t).returning(*draft_t.c)
+# Its timestamps are not read back (parsed from text on SQLite): they are the `now` given.
+_CREATE_DRAFT = insert(draft_t).returning(*_DRAFT_COLS)
 _GET_DRAFT = select(draft_t).where(draft_t.c.id == bindparam("draft_id"),
                                    draft_t.c.person_id == bindparam("person_id"))
 _LIST_DRAFTS = (
@@ -192,8 +206,10 @@ def create_draft(conn: Connection, *, person_id: int, now: datetime, step: str =
                  on_behalf: bool = False) -> dict[str, Any]:
     row = conn.execute(_CREATE_DRAFT, {
         "person_id": person_id, "step": step, "on_behalf": on_behalf, "created_at": now,
-        "updated_at": now}).mappings().one()
-    return dict(row)
+        "updated_at": now}).one()
+    draft = dict(zip(_DRAFT_KEYS, row, strict=True))
+    draft["created_at"] = draft["updated_at"] = now.astimezone(UTC)  # as the column gives it
+    return draft
 
 
 def get_draft(conn: Connection, *, draft_id: int, person_id: int) -> dict[str, Any] | None:

@@ -154,13 +154,19 @@ def history(conn: Connection, *, initiative_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def _one_of(col: Any, values: tuple[str, ...]) -> Any:
+    """`col` equal to one of a fixed set of values. Not IN: SQLAlchemy would render an IN
+    list anew on every execution, while these comparisons are compiled once."""
+    return or_(*(col == v for v in values))
+
+
 def _scope_units(roles: tuple[str, ...]) -> Any:
     """A CTE of every unit under the units where the person (bind `person_id`) holds one of
     `roles`."""
     base = (select(role_grant_t.c.unit_id.label("id"))
             .where(role_grant_t.c.person_id == bindparam("person_id"),
                    role_grant_t.c.revoked_at.is_(None),
-                   role_grant_t.c.role.in_((*roles, "admin")))
+                   _one_of(role_grant_t.c.role, (*roles, "admin")))
             .cte("scope", recursive=True))
     return base.union_all(select(unit_t.c.id).where(unit_t.c.parent_id == base.c.id))
 
@@ -191,7 +197,7 @@ def pending_in_scope(conn: Connection, *, person_id: int, offset: int, limit: in
 
 def _alert_recipients_stmt(with_author_unit: bool) -> Any:
     cond = and_(role_grant_t.c.unit_id == bindparam("unit_id"),
-                role_grant_t.c.role.in_(REVIEWER_ROLES))
+                _one_of(role_grant_t.c.role, REVIEWER_ROLES))
     if with_author_unit:
         cond = or_(cond, and_(role_grant_t.c.unit_id == bindparam("author_unit_id"),
                               role_grant_t.c.role == "support"))
