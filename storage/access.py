@@ -4,10 +4,12 @@ A role on a unit covers the unit and every unit below it; `covers` answers that 
 recursive query up the (shallow) hierarchy. An administrator may do everything: whenever a
 role is asked about (`covers`, `grants`, `roles_held`), an admin grant answers for it too.
 
-Statements are built once, at import, with every value a bind parameter (a set an expanding
-one): they run on every chat message, and building a statement costs more CPU than running
-it, while a prebuilt one keeps SQLAlchemy's cache key and compiled form. Bind names in an
-UPDATE differ from the table's column names, which are reserved for its SET clause.
+Statements are built once, at import, with every value a bind parameter: they run on every
+chat message, and building a statement costs more CPU than running it, while a prebuilt one
+keeps SQLAlchemy's cache key and compiled form. Roles asked about are picked in Python from
+the person's few grants rather than bound as an IN list, which SQLAlchemy renders anew on
+every execution. Bind names in an UPDATE differ from the table's column names, which are
+reserved for its SET clause.
 """
 
 from __future__ import annotations

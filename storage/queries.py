@@ -29,10 +29,12 @@ from storage.models import (
 )
 from storage.textfold import MAX_TERM, terms
 
-# Statements are built once, at import, with bound parameters: building a SQLAlchemy statement
-# per call costs more than running it, while a prebuilt one keeps its cache key and so hits
-# SQLAlchemy's compiled cache. Those whose form depends on the dialect (ON CONFLICT,
-# FOR UPDATE) come in one variant per dialect.
+# Statements are built once, at import, with bound parameters, and run with
+# `Connection.execute`: building a SQLAlchemy statement per call costs more than running it,
+# while a prebuilt one keeps its cache key and so hits SQLAlchemy's compiled cache. An IN list
+# (an expanding parameter) is rendered anew on every execution, so the per-message path binds
+# one only where the number of values varies. Those whose form depends on the dialect
+# (ON CONFLICT, FOR UPDATE) come in one variant per dialect.
 
 # --------------------------------------------------------------------------- events
 
