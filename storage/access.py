@@ -4,10 +4,12 @@ A role on a unit covers the unit and every unit below it; `covers` answers that 
 recursive query up the (shallow) hierarchy. An administrator may do everything: whenever a
 role is asked about (`covers`, `grants`, `roles_held`), an admin grant answers for it too.
 
-Statements are built once, at import, with every value a bind parameter (a set an expanding
-one): they run on every chat message, and building a statement costs more CPU than running
-it, while a prebuilt one keeps SQLAlchemy's cache key and compiled form. Bind names in an
-UPDATE differ from the table's column names, which are reserved for its SET clause.
+Statements are built once, at import, with every value a bind parameter: they run on every
+chat message, and building a statement costs more CPU than running it, while a prebuilt one
+keeps SQLAlchemy's cache key and compiled form. Roles asked about are picked in Python from
+the person's few grants rather than bound as an IN list, which SQLAlchemy renders anew on
+every execution. Bind names in an UPDATE differ from the table's column names, which are
+reserved for its SET clause.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, literal, select, update
 
-from storage.fast import Query
 from storage.models import (
     account_t,
     draft_t,
@@ -39,20 +40,24 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are read al
 # --------------------------------------------------------------------------- people
 
 
-_GET_PERSON = Query(select(person_t).where(person_t.c.id == bindparam("person_id")))
+# Without its timestamp, which no step reads (it would be parsed from text on SQLite).
+_PERSON_COLS = [c for c in person_t.c if c.name != "created_at"]
+_PERSON_KEYS = tuple(c.key for c in _PERSON_COLS)
+_GET_PERSON = select(*_PERSON_COLS).where(person_t.c.id == bindparam("person_id"))
 # The SET clause comes from the parameters: one compiled form per set of columns updated.
-_UPDATE_PERSON = Query(update(person_t).where(person_t.c.id == bindparam("b_person_id")))
+_UPDATE_PERSON = update(person_t).where(person_t.c.id == bindparam("b_person_id"))
 
 
 def get_person(conn: Connection, *, person_id: int) -> dict[str, Any]:
-    row = _GET_PERSON.mapping(conn, {"person_id": person_id})
+    """The person's row, without `created_at`."""
+    row = conn.execute(_GET_PERSON, {"person_id": person_id}).first()
     if row is None:
         raise LookupError(f"no person {person_id}")
-    return row
+    return dict(zip(_PERSON_KEYS, row, strict=True))
 
 
 def update_person(conn: Connection, *, person_id: int, **values: Any) -> None:
-    _UPDATE_PERSON.run(conn, {"b_person_id": person_id, **values})
+    conn.execute(_UPDATE_PERSON, {"b_person_id": person_id, **values})
 
 
 # --------------------------------------------------------------------------- scope
@@ -67,26 +72,25 @@ def _ancestors_cte() -> Any:
 
 
 _ANCESTORS = _ancestors_cte()
-_ANCESTOR_IDS = Query(select(_ANCESTORS.c.id).order_by(_ANCESTORS.c.lvl))
-# One statement: the ancestors' CTE feeds the grant lookup.
-_COVERS = Query(select(role_grant_t.c.id).where(
+_ANCESTOR_IDS = select(_ANCESTORS.c.id).order_by(_ANCESTORS.c.lvl)
+# One statement: the ancestors' CTE feeds the grant lookup. The roles are checked in Python:
+# a person holds a handful of grants, and an IN list would be rendered anew on every call.
+_ROLES_ABOVE = select(role_grant_t.c.role).where(
     role_grant_t.c.person_id == bindparam("person_id"),
     role_grant_t.c.revoked_at.is_(None),
-    role_grant_t.c.role.in_(bindparam("roles", expanding=True)),
     role_grant_t.c.unit_id.in_(select(_ANCESTORS.c.id)),
-).limit(1))
+)
 
 
 def ancestor_ids(conn: Connection, *, unit_id: int) -> list[int]:
     """The unit and its ancestors, nearest first."""
-    return _ANCESTOR_IDS.scalars(conn, {"unit_id": unit_id})
+    return list(conn.execute(_ANCESTOR_IDS, {"unit_id": unit_id}).scalars())
 
 
 def covers(conn: Connection, *, person_id: int, roles: tuple[str, ...], unit_id: int) -> bool:
     """Does the person hold one of `roles` (or admin) on the unit or one of its ancestors?"""
-    row = _COVERS.first(conn, {"person_id": person_id, "roles": [*roles, "admin"],
-                               "unit_id": unit_id})
-    return row is not None
+    held = conn.execute(_ROLES_ABOVE, {"person_id": person_id, "unit_id": unit_id}).scalars()
+    return not {*roles, "admin"}.isdisjoint(held.all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +103,12 @@ class Grant:
     code: str | None
 
 
-_GRANTS = Query(
+_GRANTS = (
     select(role_grant_t.c.id, role_grant_t.c.role, role_grant_t.c.unit_id,
            unit_t.c.name, role_grant_t.c.granted_by, role_grant_t.c.code)
     .join(unit_t, unit_t.c.id == role_grant_t.c.unit_id)
     .where(role_grant_t.c.person_id == bindparam("person_id"),
-           role_grant_t.c.revoked_at.is_(None),
-           role_grant_t.c.role.in_(bindparam("roles", expanding=True)))
+           role_grant_t.c.revoked_at.is_(None))
     .order_by(role_grant_t.c.id)
 )
 
@@ -113,9 +116,12 @@ _GRANTS = Query(
 def grants(conn: Connection, *, person_id: int, roles: tuple[str, ...] = ROLES) -> list[Grant]:
     """The person's grants in force of one of `roles`, and their admin grants (an
     administrator holds every role, on the unit granted and everything below it)."""
-    asked = list(dict.fromkeys((*roles, "admin"))) if roles else []
-    rows = _GRANTS.rows(conn, {"person_id": person_id, "roles": asked})
-    return [Grant(*r) for r in rows]
+    if not roles:
+        return []
+    # Every grant in force, the roles picked here: a person holds a handful.
+    asked = {*roles, "admin"}
+    return [Grant(*r) for r in conn.execute(_GRANTS, {"person_id": person_id})
+            if r[1] in asked]
 
 
 def roles_held(conn: Connection, *, person_id: int) -> set[str]:

@@ -20,9 +20,9 @@ digest for 17:00) does not hold up messages written after it.
 `claimed_until` is therefore kept after a lease ends: it is the end of the row's last lease,
 and NULL means "never claimed".
 
-The statement of the conversation's path (`enqueue`) is built once, at
-import, with every value a bind parameter: building a statement costs more CPU than running
-it, while a prebuilt one keeps SQLAlchemy's cache key and compiled form.
+The statement of the conversation's path (`enqueue`) is built once, at import, with every
+value a bind parameter, and run with `Connection.execute`: building a statement costs more CPU
+than running it, while a prebuilt one keeps SQLAlchemy's cache key and compiled form.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
-from storage.fast import Query
 from storage.models import account_t, outbox_t
 from storage.queries import per_dialect
 
@@ -70,9 +69,9 @@ def _options_json(options: Sequence[Mapping[str, Any]]) -> str:
 
 # Per dialect: INSERT … ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, the row's values
 # given as parameters.
-_ENQUEUE = per_dialect(lambda d: Query(d.insert(outbox_t)
-                             .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key])
-                             .returning(outbox_t.c.id)))
+_ENQUEUE = per_dialect(lambda d: d.insert(outbox_t)
+                       .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key])
+                       .returning(outbox_t.c.id))
 
 
 def enqueue(
@@ -87,12 +86,12 @@ def enqueue(
     if not text.strip():
         raise ValueError("an outbox message needs text")
     stmt = _ENQUEUE[conn.dialect.name]
-    return stmt.scalar(conn, {
+    return conn.execute(stmt, {
         "channel": channel, "chat_id": str(chat_id), "account_id": account_id, "kind": kind,
         "locale": locale, "text": text, "options": _options_json(options),
         "dedupe_key": dedupe_key, "status": "pending", "not_before": not_before or now,
         "attempts": 0, "created_at": now,
-    })
+    }).scalar_one_or_none()
 
 
 # --------------------------------------------------------------------------- claiming

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -16,7 +16,6 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
-from storage.fast import Query
 from storage.models import (
     account_t,
     draft_t,
@@ -30,9 +29,11 @@ from storage.models import (
 )
 from storage.textfold import MAX_TERM, terms
 
-# Statements are built once, at import, with bound parameters: building a SQLAlchemy statement
-# per call costs more than running it. Those on the per-message path are `fast.Query`s, run on
-# the raw cursor on SQLite (see storage/fast.py). Those whose form depends on the dialect
+# Statements are built once, at import, with bound parameters, and run with
+# `Connection.execute`: building a SQLAlchemy statement per call costs more than running it,
+# while a prebuilt one keeps its cache key and so hits SQLAlchemy's compiled cache. An IN list
+# (an expanding parameter) is rendered anew on every execution, so the per-message path binds
+# one only where the number of values varies. Those whose form depends on the dialect
 # (ON CONFLICT, FOR UPDATE) come in one variant per dialect.
 
 # --------------------------------------------------------------------------- events
@@ -45,8 +46,8 @@ def per_dialect(build: Any) -> dict[str, Any]:
     return {name: build(d) for name, d in _DIALECTS.items()}
 
 
-_RECORD_EVENT = per_dialect(lambda d: Query(d.insert(inbound_event_t).on_conflict_do_nothing()
-                                   .returning(inbound_event_t.c.event_id)))
+_RECORD_EVENT = per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing()
+                             .returning(inbound_event_t.c.event_id))
 _EVENT_FAILED = per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing())
 
 
@@ -56,10 +57,9 @@ def record_events(
     """Record inbound event ids; return those seen for the first time."""
     if not event_ids:
         return set()
-    # With RETURNING: SQLAlchemy sends batched multi-row INSERTs; on SQLite one cheap INSERT
-    # per id on the raw cursor.
+    # executemany with RETURNING: SQLAlchemy sends it as batched multi-row INSERTs.
     rows = [{"channel": channel, "event_id": e, "received_at": now} for e in event_ids]
-    return {r[0] for r in _RECORD_EVENT[conn.dialect.name].many_rows(conn, rows)}
+    return set(conn.execute(_RECORD_EVENT[conn.dialect.name], rows).scalars())
 
 
 def mark_event_failed(conn: Connection, *, channel: str, event_id: str, now: datetime) -> None:
@@ -81,16 +81,27 @@ def prune_events(conn: Connection, *, before: datetime) -> int:
 _STAMPS = ("created_at", "updated_at")
 _ACCOUNT_COLS = [c for c in account_t.c if c.name not in _STAMPS]
 _DRAFT_COLS = [c for c in draft_t.c if c.name not in _STAMPS]
-_LOAD_SELECT = (
-    select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS))
-    .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
-    .where(account_t.c.channel == bindparam("channel"),
-           account_t.c.external_id.in_(bindparam("external_ids", expanding=True)))
-    .order_by(account_t.c.id)
-)
-_LOAD_ACCOUNTS = Query(_LOAD_SELECT)
-# Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
-_LOAD_ACCOUNTS_LOCKED = Query(_LOAD_SELECT.with_for_update(of=account_t))
+
+
+def _load_stmt(*, one: bool, locked: bool) -> Any:
+    # One account (bind `external_id`), the usual case, is an equality, so no IN list is
+    # rendered per call; several (bind `external_ids`) an IN list.
+    ext = account_t.c.external_id
+    stmt = (
+        select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS))
+        .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
+        .where(account_t.c.channel == bindparam("channel"),
+               ext == bindparam("external_id") if one
+               else ext.in_(bindparam("external_ids", expanding=True)))
+        .order_by(account_t.c.id)
+    )
+    # Rows locked in id order: two transactions locking overlapping sets cannot deadlock.
+    return stmt.with_for_update(of=account_t) if locked else stmt
+
+
+# Keyed by (one account, locked).
+_LOAD_ACCOUNTS = {(one, locked): _load_stmt(one=one, locked=locked)
+                  for one in (False, True) for locked in (False, True)}
 _ACCOUNT_KEYS = tuple(c.key for c in _ACCOUNT_COLS)
 _DRAFT_KEYS = tuple(c.key for c in _DRAFT_COLS)
 _N_ACCOUNT = len(_ACCOUNT_KEYS)
@@ -101,10 +112,12 @@ def load_accounts(
 ) -> dict[str, dict[str, Any]]:
     """Accounts keyed by external id, each with its active draft under "draft" (or None);
     without their timestamps."""
-    stmt = (_LOAD_ACCOUNTS_LOCKED if lock and conn.dialect.name == "postgresql"
-            else _LOAD_ACCOUNTS)
+    one = len(external_ids) == 1
+    stmt = _LOAD_ACCOUNTS[(one, lock and conn.dialect.name == "postgresql")]
+    params = ({"channel": channel, "external_id": external_ids[0]} if one
+              else {"channel": channel, "external_ids": list(external_ids)})
     out = {}
-    for row in stmt.rows(conn, {"channel": channel, "external_ids": list(external_ids)}):
+    for row in conn.execute(stmt, params):
         account = dict(zip(_ACCOUNT_KEYS, row[:_N_ACCOUNT], strict=True))
         account["draft"] = (dict(zip(_DRAFT_KEYS, row[_N_ACCOUNT:], strict=True))
                             if row[_N_ACCOUNT] is not None else None)   # the draft's id
@@ -113,8 +126,8 @@ def load_accounts(
 
 
 # executemany with RETURNING, ids in the order of the parameter rows.
-_NEW_PERSON = Query(insert(person_t).returning(person_t.c.id, sort_by_parameter_order=True))
-_NEW_ACCOUNT = per_dialect(lambda d: Query(d.insert(account_t).on_conflict_do_nothing()))
+_NEW_PERSON = insert(person_t).returning(person_t.c.id, sort_by_parameter_order=True)
+_NEW_ACCOUNT = per_dialect(lambda d: d.insert(account_t).on_conflict_do_nothing())
 
 
 def create_accounts(
@@ -123,16 +136,17 @@ def create_accounts(
     """Create a person and an account for each (external_id, chat_id, name) not yet known."""
     if not new:
         return
-    people = [r[0] for r in _NEW_PERSON.many_rows(
-        conn, [{"name": name[:128], "created_at": now} for _e, _c, name in new])]
-    _NEW_ACCOUNT[conn.dialect.name].many(conn, [
+    people = conn.execute(
+        _NEW_PERSON, [{"name": name[:128], "created_at": now} for _e, _c, name in new]
+    ).scalars().all()
+    conn.execute(_NEW_ACCOUNT[conn.dialect.name], [
         {"channel": channel, "external_id": external_id, "chat_id": chat_id,
          "person_id": person_id, "step": "idle", "state": "{}", "created_at": now,
          "updated_at": now}
         for (external_id, chat_id, _name), person_id in zip(new, people, strict=True)])
 
 
-_ACCOUNT_UPDATE = Query(
+_ACCOUNT_UPDATE = (
     update(account_t)
     .where(account_t.c.id == bindparam("_id"))
     .values(
@@ -146,78 +160,84 @@ DRAFT_FIELDS = (
     "applied_on", "recognized", "coauthors", "attachments", "on_behalf", "author_name",
     "author_phone", "author_unit_id", "initiative_id",
 )
-_DRAFT_UPDATE = Query(
+_DRAFT_UPDATE = (
     update(draft_t)
     .where(draft_t.c.id == bindparam("_id"))
     .values({f: bindparam(f) for f in (*DRAFT_FIELDS, "updated_at")})
 )
-_MARK_REACHABLE = Query(update(account_t)
-                        .where(account_t.c.id.in_(bindparam("ids", expanding=True)))
-                        .values(reachable=True))
+_MARK_REACHABLE = (update(account_t)
+                   .where(account_t.c.id.in_(bindparam("ids", expanding=True)))
+                   .values(reachable=True))
 
 
 def mark_reachable(conn: Connection, *, account_ids: Sequence[int]) -> None:
     """A user who had blocked the bot wrote again: messages can reach them once more."""
     if account_ids:
-        _MARK_REACHABLE.run(conn, {"ids": list(account_ids)})
+        conn.execute(_MARK_REACHABLE, {"ids": list(account_ids)})
 
 
 def save_accounts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Write back changed conversation state (one executemany)."""
     if rows:
-        _ACCOUNT_UPDATE.many(conn, rows)
+        conn.execute(_ACCOUNT_UPDATE, rows)
 
 
 def save_drafts(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Write back changed drafts (one executemany)."""
     if rows:
-        _DRAFT_UPDATE.many(conn, rows)
+        conn.execute(_DRAFT_UPDATE, rows)
 
 
 # --------------------------------------------------------------------------- drafts
 
-_CREATE_DRAFT = Query(insert(draft_t).returning(*draft_t.c))
-_GET_DRAFT = Query(select(draft_t).where(draft_t.c.id == bindparam("draft_id"),
-                                         draft_t.c.person_id == bindparam("person_id")))
-_LIST_DRAFTS = Query(
+# Its timestamps are not read back (parsed from text on SQLite): they are the `now` given.
+_CREATE_DRAFT = insert(draft_t).returning(*_DRAFT_COLS)
+_GET_DRAFT = select(draft_t).where(draft_t.c.id == bindparam("draft_id"),
+                                   draft_t.c.person_id == bindparam("person_id"))
+_LIST_DRAFTS = (
     select(draft_t.c.id, draft_t.c.title, draft_t.c.step, draft_t.c.updated_at)
     .where(draft_t.c.person_id == bindparam("person_id"))
     .order_by(draft_t.c.updated_at.desc(), draft_t.c.id.desc())
     .limit(bindparam("limit"))
 )
-_DELETE_DRAFT = Query(delete(draft_t).where(draft_t.c.id == bindparam("draft_id"),
-                                            draft_t.c.person_id == bindparam("person_id")))
+_DELETE_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("draft_id"),
+                                      draft_t.c.person_id == bindparam("person_id"))
 
 
 def create_draft(conn: Connection, *, person_id: int, now: datetime, step: str = "title",
                  on_behalf: bool = False) -> dict[str, Any]:
-    row = _CREATE_DRAFT.mapping(conn, {
+    row = conn.execute(_CREATE_DRAFT, {
         "person_id": person_id, "step": step, "on_behalf": on_behalf, "created_at": now,
-        "updated_at": now})
-    assert row is not None
-    return row
+        "updated_at": now}).one()
+    draft = dict(zip(_DRAFT_KEYS, row, strict=True))
+    draft["created_at"] = draft["updated_at"] = now.astimezone(UTC)  # as the column gives it
+    return draft
 
 
 def get_draft(conn: Connection, *, draft_id: int, person_id: int) -> dict[str, Any] | None:
-    return _GET_DRAFT.mapping(conn, {"draft_id": draft_id, "person_id": person_id})
+    row = conn.execute(_GET_DRAFT, {"draft_id": draft_id, "person_id": person_id}
+                       ).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def list_drafts(conn: Connection, *, person_id: int, limit: int) -> list[dict[str, Any]]:
     """A person's drafts, most recently touched first."""
-    return _LIST_DRAFTS.mappings(conn, {"person_id": person_id, "limit": limit})
+    rows = conn.execute(_LIST_DRAFTS, {"person_id": person_id, "limit": limit}).mappings()
+    return [dict(r) for r in rows]
 
 
 def delete_draft(conn: Connection, *, draft_id: int, person_id: int) -> bool:
-    return _DELETE_DRAFT.run(conn, {"draft_id": draft_id, "person_id": person_id}) > 0
+    res = conn.execute(_DELETE_DRAFT, {"draft_id": draft_id, "person_id": person_id})
+    return res.rowcount > 0
 
 
 # --------------------------------------------------------------------------- initiatives
 
-_NEW_INITIATIVE = Query(insert(initiative_t).returning(initiative_t.c.id))
-_SET_CODE = Query(update(initiative_t).where(initiative_t.c.id == bindparam("_id"))
-                  .values(code=bindparam("code")))
-_NEW_AUTHOR = Query(insert(initiative_author_t))
-_DROP_DRAFT = Query(delete(draft_t).where(draft_t.c.id == bindparam("_id")))
+_NEW_INITIATIVE = insert(initiative_t).returning(initiative_t.c.id)
+_SET_CODE = (update(initiative_t).where(initiative_t.c.id == bindparam("_id"))
+             .values(code=bindparam("code")))
+_NEW_AUTHOR = insert(initiative_author_t)
+_DROP_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("_id"))
 
 
 def submit_initiative(
@@ -229,7 +249,7 @@ def submit_initiative(
     `authors` is the author group, first author first; `author_person_id` the first author's
     account (None when a support team registered it for someone not using the bot).
     """
-    new_id = _NEW_INITIATIVE.scalar(conn, {
+    new_id = conn.execute(_NEW_INITIATIVE, {
         "person_id": author_person_id, "entered_by": draft["person_id"],
         "author_name": authors[0], "author_phone": draft.get("author_phone"),
         "author_unit_id": draft.get("author_unit_id"), "title": draft["title"],
@@ -238,18 +258,18 @@ def submit_initiative(
         "benefit_vnd": draft["benefit_vnd"], "benefit_known": bool(draft["benefit_known"]),
         "attachments": draft.get("attachments"), "unit_id": draft["unit_id"],
         "status": "under_review", "channel": channel, "submitted_at": now,
-    })
+    }).scalar_one()
     code = f"SK-{new_id:06d}"
-    _SET_CODE.run(conn, {"_id": new_id, "code": code})
-    _NEW_AUTHOR.many(conn, [
+    conn.execute(_SET_CODE, {"_id": new_id, "code": code})
+    conn.execute(_NEW_AUTHOR, [
         {"initiative_id": new_id, "position": i, "name": name,
          "person_id": author_person_id if i == 0 else None}
         for i, name in enumerate(authors)])
-    _DROP_DRAFT.run(conn, {"_id": draft["id"]})
+    conn.execute(_DROP_DRAFT, {"_id": draft["id"]})
     return new_id, code
 
 
-_LIST_INITIATIVES = Query(
+_LIST_INITIATIVES = (
     select(
         initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
         initiative_t.c.submitted_at, unit_t.c.name.label("unit_name"),
@@ -266,8 +286,9 @@ def list_initiatives(
     conn: Connection, *, person_id: int, offset: int, limit: int
 ) -> list[dict[str, Any]]:
     """A person's initiatives, newest first; ask for limit+1 to learn whether more follow."""
-    return _LIST_INITIATIVES.mappings(
-        conn, {"person_id": person_id, "offset": offset, "limit": limit})
+    rows = conn.execute(_LIST_INITIATIVES,
+                        {"person_id": person_id, "offset": offset, "limit": limit})
+    return [dict(r) for r in rows.mappings()]
 
 
 # --------------------------------------------------------------------------- units
@@ -352,8 +373,8 @@ _UNIT_PARENT = aliased(unit_t, name="p")
 _UNIT_HIT_COLS = (unit_t.c.id, unit_t.c.code, unit_t.c.name,  # in UnitHit's order
                   _UNIT_PARENT.c.name.label("parent_name"), unit_t.c.depth)
 _UNIT_WITH_PARENT = unit_t.outerjoin(_UNIT_PARENT, _UNIT_PARENT.c.id == unit_t.c.parent_id)
-_UNITS_BY_IDS = Query(select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT)
-                      .where(unit_t.c.id.in_(bindparam("ids", expanding=True))))
+_UNITS_BY_IDS = (select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT)
+                 .where(unit_t.c.id.in_(bindparam("ids", expanding=True))))
 
 
 def _count_stmt(n: int, grassroots: bool | None) -> Any:
@@ -378,9 +399,9 @@ def _search_stmt(n: int, grassroots: bool | None) -> Any:
 
 
 _KINDS = (None, True, False)
-_COUNT_STMTS = {(n, g): Query(_count_stmt(n, g))
+_COUNT_STMTS = {(n, g): _count_stmt(n, g)
                 for n in range(1, _MAX_QUERY_TERMS + 1) for g in _KINDS}
-_SEARCH_STMTS = {(n, g): Query(_search_stmt(n, g))
+_SEARCH_STMTS = {(n, g): _search_stmt(n, g)
                  for n in range(1, _MAX_QUERY_TERMS + 1) for g in _KINDS}
 
 
@@ -399,15 +420,15 @@ def search_units(
     q_terms = list(dict.fromkeys(t[:MAX_TERM] for t in terms(query)))[:_MAX_QUERY_TERMS]
     if not q_terms:
         return [], False
-    counts = _COUNT_STMTS[(len(q_terms), grassroots)].first(conn, _ranges(q_terms))
+    counts = conn.execute(_COUNT_STMTS[(len(q_terms), grassroots)], _ranges(q_terms)).one()
     by_rarity = sorted(range(len(q_terms)), key=counts.__getitem__)
     if counts[by_rarity[0]] == 0:
         return [], False
-    raw = _SEARCH_STMTS[(len(q_terms), grassroots)].scalars(
-        conn, _ranges([q_terms[k] for k in by_rarity]))
+    raw = conn.execute(_SEARCH_STMTS[(len(q_terms), grassroots)],
+                       _ranges([q_terms[k] for k in by_rarity])).scalars().all()
     ids = list(dict.fromkeys(raw))
     truncated = len(ids) > _CANDIDATES or len(raw) == _RAW_CANDIDATES
-    rows = [UnitHit(*r) for r in _UNITS_BY_IDS.rows(conn, {"ids": ids[:_CANDIDATES]})]
+    rows = [UnitHit(*r) for r in conn.execute(_UNITS_BY_IDS, {"ids": ids[:_CANDIDATES]})]
 
     def score(row: UnitHit) -> tuple[int, int, str]:
         own = _name_terms(row.name)
@@ -437,10 +458,10 @@ def _ranges(words: Sequence[str]) -> dict[str, str]:
 
 
 _UNIT_BY_CODE = {
-    g: Query(select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
+    g: select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
         unit_t.c.code == bindparam("code"),
         *(() if g is None else
-          ((unit_t.c.kind == GRASSROOTS) if g else (unit_t.c.kind != GRASSROOTS),))))
+          ((unit_t.c.kind == GRASSROOTS) if g else (unit_t.c.kind != GRASSROOTS),)))
     for g in _KINDS
 }
 
@@ -448,12 +469,12 @@ _UNIT_BY_CODE = {
 def unit_by_code(
     conn: Connection, code: str, *, grassroots: bool | None = None
 ) -> UnitHit | None:
-    r = _UNIT_BY_CODE[grassroots].first(conn, {"code": code.strip().upper()})
+    r = conn.execute(_UNIT_BY_CODE[grassroots], {"code": code.strip().upper()}).first()
     return UnitHit(*r) if r else None
 
 
-_UNIT_BY_ID = Query(select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
-    unit_t.c.id == bindparam("id")))
+_UNIT_BY_ID = select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
+    unit_t.c.id == bindparam("id"))
 
 
 def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:
@@ -461,7 +482,7 @@ def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:
     if not ids:
         return {}
     if len(ids) == 1:   # the usual case, without re-rendering an IN list
-        rows = _UNIT_BY_ID.rows(conn, {"id": ids[0]})
+        rows = conn.execute(_UNIT_BY_ID, {"id": ids[0]})
     else:
-        rows = _UNITS_BY_IDS.rows(conn, {"ids": ids})
+        rows = conn.execute(_UNITS_BY_IDS, {"ids": ids})
     return {r[0]: UnitHit(*r) for r in rows}

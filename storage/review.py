@@ -26,7 +26,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
-from storage.fast import Query
 from storage.models import (
     account_t,
     draft_t,
@@ -62,10 +61,10 @@ def _initiative_stmts() -> dict[str, Any]:
             "code": base.where(initiative_t.c.code == bindparam("key"))}
 
 
-_INITIATIVE = {k: Query(v) for k, v in _initiative_stmts().items()}
-_AUTHORS = Query(select(initiative_author_t.c.name)
-                 .where(initiative_author_t.c.initiative_id == bindparam("initiative_id"))
-                 .order_by(initiative_author_t.c.position))
+_INITIATIVE = _initiative_stmts()
+_AUTHORS = (select(initiative_author_t.c.name)
+            .where(initiative_author_t.c.initiative_id == bindparam("initiative_id"))
+            .order_by(initiative_author_t.c.position))
 
 
 def initiative(conn: Connection, *, initiative_id: int | None = None,
@@ -75,18 +74,19 @@ def initiative(conn: Connection, *, initiative_id: int | None = None,
         stmt, key = _INITIATIVE["id"], initiative_id
     else:
         stmt, key = _INITIATIVE["code"], (code or "").strip().upper()
-    out = stmt.mapping(conn, {"key": key})
-    if out is None:
+    row = conn.execute(stmt, {"key": key}).mappings().first()
+    if row is None:
         return None
-    out["authors"] = _AUTHORS.scalars(conn, {"initiative_id": out["id"]})
+    out = dict(row)
+    out["authors"] = list(conn.execute(_AUTHORS, {"initiative_id": out["id"]}).scalars())
     return out
 
 
 # Bind names differ from column names: those of an UPDATE's SET clause are reserved. The SET
 # clause itself comes from the parameters (status, and any `values` given).
-_TRANSITION = Query(update(initiative_t).where(initiative_t.c.id == bindparam("b_id"),
-                                               initiative_t.c.status == bindparam("b_from")))
-_LOG_EVENT = Query(insert(initiative_event_t))
+_TRANSITION = update(initiative_t).where(initiative_t.c.id == bindparam("b_id"),
+                                         initiative_t.c.status == bindparam("b_from"))
+_LOG_EVENT = insert(initiative_event_t)
 
 
 def transition(conn: Connection, *, initiative_id: int, from_status: str, to_status: str,
@@ -94,10 +94,11 @@ def transition(conn: Connection, *, initiative_id: int, from_status: str, to_sta
                values: dict[str, Any] | None = None) -> bool:
     """Move the status if it still is `from_status`: of two reviewers acting at once, exactly
     one wins (the other's UPDATE matches no row). The change is logged with its reason."""
-    if _TRANSITION.run(conn, {"b_id": initiative_id, "b_from": from_status,
-                              "status": to_status, **(values or {})}) != 1:
+    res = conn.execute(_TRANSITION, {"b_id": initiative_id, "b_from": from_status,
+                                     "status": to_status, **(values or {})})
+    if res.rowcount != 1:
         return False
-    _LOG_EVENT.run(conn, {"initiative_id": initiative_id, "actor_id": actor_id, "at": now,
+    conn.execute(_LOG_EVENT, {"initiative_id": initiative_id, "actor_id": actor_id, "at": now,
                               "from_status": from_status, "to_status": to_status,
                               "reason": reason})
     return True
@@ -133,8 +134,9 @@ def resubmit(conn: Connection, *, draft: dict[str, Any], coauthors: list[str], a
 
 def log_submission(conn: Connection, *, initiative_id: int, actor_id: int,
                    now: datetime) -> None:
-    _LOG_EVENT.run(conn, {"initiative_id": initiative_id, "actor_id": actor_id, "at": now,
-                          "from_status": None, "to_status": "under_review", "reason": None})
+    conn.execute(_LOG_EVENT, {"initiative_id": initiative_id, "actor_id": actor_id, "at": now,
+                              "from_status": None, "to_status": "under_review",
+                              "reason": None})
 
 
 _HISTORY = (
@@ -152,13 +154,19 @@ def history(conn: Connection, *, initiative_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+def _one_of(col: Any, values: tuple[str, ...]) -> Any:
+    """`col` equal to one of a fixed set of values. Not IN: SQLAlchemy would render an IN
+    list anew on every execution, while these comparisons are compiled once."""
+    return or_(*(col == v for v in values))
+
+
 def _scope_units(roles: tuple[str, ...]) -> Any:
     """A CTE of every unit under the units where the person (bind `person_id`) holds one of
     `roles`."""
     base = (select(role_grant_t.c.unit_id.label("id"))
             .where(role_grant_t.c.person_id == bindparam("person_id"),
                    role_grant_t.c.revoked_at.is_(None),
-                   role_grant_t.c.role.in_((*roles, "admin")))
+                   _one_of(role_grant_t.c.role, (*roles, "admin")))
             .cte("scope", recursive=True))
     return base.union_all(select(unit_t.c.id).where(unit_t.c.parent_id == base.c.id))
 
@@ -189,7 +197,7 @@ def pending_in_scope(conn: Connection, *, person_id: int, offset: int, limit: in
 
 def _alert_recipients_stmt(with_author_unit: bool) -> Any:
     cond = and_(role_grant_t.c.unit_id == bindparam("unit_id"),
-                role_grant_t.c.role.in_(REVIEWER_ROLES))
+                _one_of(role_grant_t.c.role, REVIEWER_ROLES))
     if with_author_unit:
         cond = or_(cond, and_(role_grant_t.c.unit_id == bindparam("author_unit_id"),
                               role_grant_t.c.role == "support"))
@@ -198,15 +206,16 @@ def _alert_recipients_stmt(with_author_unit: bool) -> Any:
 
 
 # Keyed by "is there an author's unit".
-_ALERT_RECIPIENTS = {flag: Query(_alert_recipients_stmt(flag)) for flag in (False, True)}
+_ALERT_RECIPIENTS = {flag: _alert_recipients_stmt(flag) for flag in (False, True)}
 
 
 def alert_recipients(conn: Connection, *, unit_id: int, author_unit_id: int | None
                      ) -> list[int]:
     """The support teams and chair of the receiving union, and the support team of the
     author's grassroots union."""
-    return sorted(_ALERT_RECIPIENTS[author_unit_id is not None].scalars(
-        conn, {"unit_id": unit_id, "author_unit_id": author_unit_id}))
+    rows = conn.execute(_ALERT_RECIPIENTS[author_unit_id is not None],
+                        {"unit_id": unit_id, "author_unit_id": author_unit_id})
+    return sorted(rows.scalars())
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,6 @@ from sqlalchemy import (
     union_all,
 )
 
-from storage.fast import Query
 from storage.models import initiative_t, initiative_term_t
 from storage.textfold import MAX_TERM
 
@@ -190,9 +189,9 @@ def _query_terms(tt: list[str], dt: list[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- the index
 
-_INSERT_TERMS = Query(insert(initiative_term_t))
-_DELETE_TERMS = Query(delete(initiative_term_t).where(
-    initiative_term_t.c.initiative_id == bindparam("initiative_id")))
+_INSERT_TERMS = insert(initiative_term_t)
+_DELETE_TERMS = delete(initiative_term_t).where(
+    initiative_term_t.c.initiative_id == bindparam("initiative_id"))
 
 
 def index_initiatives(conn: Connection, items: Iterable[tuple[int, int, str, str]]) -> int:
@@ -202,7 +201,7 @@ def index_initiatives(conn: Connection, items: Iterable[tuple[int, int, str, str
                   for t in index_terms(title, description))  # in index order: fewer page splits
     rows = [{"unit_id": u, "term": t, "initiative_id": i} for u, t, i in rows]
     if rows:
-        _INSERT_TERMS.many(conn, rows)
+        conn.execute(_INSERT_TERMS, rows)
     return len(rows)
 
 
@@ -214,7 +213,7 @@ def index_initiative(
 
 
 def unindex_initiative(conn: Connection, *, initiative_id: int) -> None:
-    _DELETE_TERMS.run(conn, {"initiative_id": initiative_id})
+    conn.execute(_DELETE_TERMS, {"initiative_id": initiative_id})
 
 
 def reindex_initiative(
@@ -248,7 +247,7 @@ def _counts_stmt(n: int) -> Any:
                .where(t.c.unit_id == bindparam("unit_id"), t.c.term == bindparam(f"t{i}"))
                .limit(COUNT_CAP).subquery())
         cols.append(select(func.count()).select_from(sub).scalar_subquery().label(f"c{i}"))
-    return Query(select(*cols))
+    return select(*cols)
 
 
 # Counts of common terms (at least COMMON_COUNT initiatives of the union hold them) are kept
@@ -276,7 +275,7 @@ def _term_counts(conn: Connection, unit_id: int, q_terms: Sequence[str]) -> list
     todo = [i for i, n in enumerate(counts) if n is None]
     if todo:
         params = {f"t{k}": q_terms[i] for k, i in enumerate(todo)}
-        fresh = _counts_stmt(len(todo)).rows(conn, {"unit_id": unit_id, **params})[0]
+        fresh = conn.execute(_counts_stmt(len(todo)), {"unit_id": unit_id, **params}).one()
         for i, n in zip(todo, fresh, strict=True):
             counts[i] = n
             if n >= COMMON_COUNT:
@@ -320,12 +319,12 @@ def _candidates_stmt(n: int, exclude: bool) -> Any:
             .order_by(votes.desc(), postings.c.initiative_id.desc())
             .limit(CANDIDATES).subquery())
     i = initiative_t
-    return Query(select(i.c.id, i.c.code, i.c.title, i.c.status,
-                        func.substr(i.c.description, 1, DESC_CHARS).label("desc_start"))
-                 .join(cand, cand.c.initiative_id == i.c.id)
-                 # The index is per union; the row's own unit is checked too, so an initiative
-                 # moved to another union and not yet reindexed is not shown here.
-                 .where(i.c.unit_id == bindparam("unit_id")))
+    return (select(i.c.id, i.c.code, i.c.title, i.c.status,
+                   func.substr(i.c.description, 1, DESC_CHARS).label("desc_start"))
+            .join(cand, cand.c.initiative_id == i.c.id)
+            # The index is per union; the row's own unit is checked too, so an initiative
+            # moved to another union and not yet reindexed is not shown here.
+            .where(i.c.unit_id == bindparam("unit_id")))
 
 
 def _candidates(conn: Connection, unit_id: int, picked: Sequence[tuple[str, int]],
@@ -337,7 +336,7 @@ def _candidates(conn: Connection, unit_id: int, picked: Sequence[tuple[str, int]
     for k, (term, weight) in enumerate(picked):
         params[f"t{k}"], params[f"w{k}"] = term, weight
     stmt = _candidates_stmt(len(picked), exclude_id is not None)
-    return [_Candidate(*r) for r in stmt.rows(conn, params)]
+    return [_Candidate(*r) for r in conn.execute(stmt, params)]
 
 
 class _Candidate(NamedTuple):  # a tuple: a lookup builds CANDIDATES of them

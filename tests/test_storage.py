@@ -1,17 +1,19 @@
-"""Storage on both backends: search, event de-duplication, restarts and concurrent workers."""
+"""Storage on both backends: search, event de-duplication, restarts, concurrent workers, and
+the query functions whose statements come in variants."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
 from bot.events import Inbound
-from storage import queries
+from storage import access, queries
 from storage.engine import utcnow
 from storage.models import (
     account_t,
@@ -150,3 +152,88 @@ async def test_two_workers_take_the_same_update_once(
             await c.aclose()
         for e in engines:
             await e.dispose()
+
+
+async def test_accounts_load_alike_one_or_several(db: AsyncEngine) -> None:
+    """One account is read through an equality, several through an IN list: same rows."""
+    now = utcnow()
+
+    def run(c: Connection) -> None:
+        queries.create_accounts(c, channel="zalo", now=now, new=[
+            ("z1", "c1", "Một"), ("z2", "c2", "Hai"), ("z3", "c3", "Ba")])
+        person = queries.load_accounts(c, channel="zalo", external_ids=["z2"], lock=False)
+        draft = queries.create_draft(c, person_id=person["z2"]["person_id"], now=now)
+        queries.save_accounts(c, [{"_id": person["z2"]["id"], "step": "title", "state": "{}",
+                                   "draft_id": draft["id"], "locale": "en",
+                                   "updated_at": now}])
+        several = queries.load_accounts(c, channel="zalo", external_ids=["z1", "z2", "zz"],
+                                        lock=True)
+        assert set(several) == {"z1", "z2"}
+        for ext in ("z1", "z2"):
+            one = queries.load_accounts(c, channel="zalo", external_ids=[ext], lock=True)
+            assert one == {ext: several[ext]}
+        assert several["z1"]["draft"] is None
+        assert several["z2"]["draft"]["id"] == draft["id"]
+        assert queries.load_accounts(c, channel="zalo", external_ids=["zz"], lock=True) == {}
+        assert queries.load_accounts(c, channel="zalo", external_ids=[], lock=False) == {}
+
+    async with db.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def test_a_new_draft_is_what_reading_it_back_gives(db: AsyncEngine) -> None:
+    """create_draft does not read its timestamps back; they must still be what is stored."""
+    now = datetime(2026, 11, 23, 16, 30, 15, 123456, tzinfo=timezone(timedelta(hours=7)))
+
+    def run(c: Connection) -> None:
+        queries.create_accounts(c, channel="zalo", now=now, new=[("d1", "c1", "Tên")])
+        person_id = queries.load_accounts(
+            c, channel="zalo", external_ids=["d1"], lock=False)["d1"]["person_id"]
+        made = queries.create_draft(c, person_id=person_id, now=now, step="author_name",
+                                    on_behalf=True)
+        read = queries.get_draft(c, draft_id=made["id"], person_id=person_id)
+        assert made == read
+        assert made["created_at"].utcoffset() == timedelta(0) and made["created_at"] == now
+
+    async with db.begin() as conn:
+        await conn.run_sync(run)
+
+
+async def test_roles_are_picked_from_the_grants_in_force(db: AsyncEngine) -> None:
+    now = utcnow()
+
+    def run(c: Connection) -> None:
+        queries.create_accounts(c, channel="zalo", now=now, new=[("r1", "c1", "Vai trò")])
+        pid = queries.load_accounts(
+            c, channel="zalo", external_ids=["r1"], lock=False)["r1"]["person_id"]
+        province = queries.unit_by_code(c, "BPC")
+        district = queries.unit_by_code(c, "BPC-PR")
+        other = queries.unit_by_code(c, "KGG")
+        assert province and district and other
+        assert access.grants(c, person_id=pid) == []
+        assert access.roles_held(c, person_id=pid) == set()
+        access.grant_role(c, person_id=pid, role="chair", unit_id=province.id, granted_by=None,
+                          code=None, now=now)
+        access.grant_role(c, person_id=pid, role="support", unit_id=other.id, granted_by=None,
+                          code=None, now=now)
+        assert [g.role for g in access.grants(c, person_id=pid)] == ["chair", "support"]
+        assert [g.unit_name for g in access.grants(c, person_id=pid, roles=("support",))] == [
+            other.name]
+        assert access.grants(c, person_id=pid, roles=()) == []
+        assert access.roles_held(c, person_id=pid) == {"chair", "support"}
+        # A role on the province covers the district below it, not another province.
+        assert access.covers(c, person_id=pid, roles=("chair",), unit_id=district.id)
+        assert not access.covers(c, person_id=pid, roles=("support",), unit_id=district.id)
+        assert not access.covers(c, person_id=pid, roles=("chair",), unit_id=other.id)
+        [chair] = access.grants(c, person_id=pid, roles=("chair",))
+        assert access.revoke_grant(c, grant_id=chair.id, now=now)
+        assert not access.covers(c, person_id=pid, roles=("chair",), unit_id=district.id)
+        # An administrator holds every role.
+        access.grant_role(c, person_id=pid, role="admin", unit_id=province.id, granted_by=None,
+                          code=None, now=now)
+        assert access.covers(c, person_id=pid, roles=("support",), unit_id=district.id)
+        assert [g.role for g in access.grants(c, person_id=pid, roles=("chair",))] == ["admin"]
+        assert access.roles_held(c, person_id=pid) == set(access.ROLES)
+
+    async with db.begin() as conn:
+        await conn.run_sync(run)
