@@ -9,14 +9,16 @@ is answered with a short notice and changes nothing.
 from __future__ import annotations
 
 import logging
+import re
+import warnings
 from typing import Any
 
 from telegram import Bot, BotCommand, BotCommandScopeDefault, Update
 from telegram.constants import MessageLimit
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, TypeHandler
-from telegram.request import BaseRequest, RequestData
-from telegram.request._requestparameter import RequestParameter
+from telegram.request import BaseRequest
+from telegram.warnings import PTBUserWarning
 
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
@@ -89,24 +91,29 @@ def keyboard(reply: Reply) -> dict[str, Any] | None:
                                 for opt in reply.options]}
 
 
-async def api_call(bot: Bot, endpoint: str, data: dict[str, Any]) -> None:
-    """Calls the Bot API method `endpoint` (e.g. "sendMessage") for its effect: the answer is
-    not even parsed, and no python-telegram-bot objects are built from it.
+def quiet_raw_call_warnings() -> None:
+    """`Bot.do_api_request` warns "Please use 'Bot.sendMessage' instead of
+    'Bot.do_api_request(...)'" for endpoints that have a Bot method. Using it anyway is the
+    point of `api_call`, so exactly that warning is ignored, for calls made from this module.
 
-    `data` holds JSON-ready values (plain dicts for markup); None values are left out. Errors
-    are PTB's as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …): any answer
-    outside 2xx is one, so a success needs no parsing to be known.
+    Installed when a channel or sender is made (not at import: test runners reset the filters
+    per test). A filter, not a `catch_warnings` block per call: that would rewrite the global
+    filter list on every call, and is not safe with concurrent tasks."""
+    warnings.filterwarnings(
+        "ignore", message=r"Please use 'Bot\.\w+' instead of 'Bot\.do_api_request",
+        category=PTBUserWarning, module=re.escape(__name__) + r"\Z")
+
+
+async def api_call(bot: Bot, endpoint: str, data: dict[str, Any]) -> Any:
+    """Calls the Bot API method `endpoint` (e.g. "sendMessage") through PTB's public
+    `Bot.do_api_request`: the answer's `result` as plain JSON, no PTB objects built from it
+    (no `Message` per sendMessage, which with its keyboard objects was most of PTB's CPU
+    cost per call). No `Defaults` are inserted (none are configured).
+
+    `data` holds JSON-ready values (plain dicts for markup); None values are left out.
+    Errors are PTB's, as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …).
     """
-    # What every Bot method ends with, minus what our replies don't need: no `Defaults` to
-    # insert (none are configured), no rate limiter (the outbox paces itself), and no `Message`
-    # built from the result (Message.de_json plus the keyboard objects were most of PTB's CPU
-    # cost per call). `Bot.do_api_request` would parse less but warns for endpoints that have
-    # a Bot method.
-    params = [RequestParameter(k, v, None) for k, v in data.items() if v is not None]
-    request = bot.request
-    # `post` is `_request_wrapper` (status codes → PTB's errors) plus parsing the answer.
-    await request._request_wrapper(
-        url=f"{bot.base_url}/{endpoint}", method="POST", request_data=RequestData(params))
+    return await bot.do_api_request(endpoint, api_kwargs=data)
 
 
 class TelegramChannel:
@@ -128,6 +135,7 @@ class TelegramChannel:
         self.app.add_handler(TypeHandler(Update, self.on_update))
         self.app.add_error_handler(self.on_error)
         self._chat_locks = KeyedLocks()
+        quiet_raw_call_warnings()
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -17,7 +17,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Reply
-from handlers.telegram import CHANNEL, send_reply
+from handlers.telegram import CHANNEL, quiet_raw_call_warnings, send_reply
 
 # Anything shaped like a bot token ("123456:AA…"), in case an HTTP error quotes a URL.
 _TOKEN_SHAPE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
@@ -31,6 +31,7 @@ class TelegramSender:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        quiet_raw_call_warnings()
 
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
         # `locale` is not needed: the outbox text was written in the recipient's language.

@@ -1,4 +1,5 @@
-"""Raw Bot API calls (`handlers.telegram.api_call`) send what PTB's Bot methods would send.
+"""Raw Bot API calls (`handlers.telegram.api_call`, PTB's public `Bot.do_api_request`) send
+what PTB's Bot methods would send.
 
 Offline: a recording `BaseRequest` answers every call, so no server is needed.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.events import Inbound, Option, Outcome, Reply
 from bot.formatting import split_message
-from handlers.telegram import TelegramChannel, api_call, keyboard
+from handlers.telegram import TelegramChannel, api_call, keyboard, quiet_raw_call_warnings
 
 CHAT = 7
 OPTIONS = (Option("Một", "m.0"), Option("Hai & <b>", "a:x:12"))
@@ -161,14 +163,30 @@ async def test_replies_without_options_join_the_next_message(channel: TelegramCh
     assert sent == ["Submitted", "Code: <code>NHAN-1</code>", "Menu"]
 
 
-async def test_api_call_answers_the_result_or_nothing_and_raises_ptbs_errors(
+async def test_api_call_answers_the_result_and_raises_ptbs_errors(
         channel: TelegramChannel) -> None:
     rec, bot = recorder(channel), channel.app.bot
-    assert await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None}) is None
-    assert rec.calls[-1] == ("sendMessage", {"chat_id": str(CHAT), "text": "hi"})
+    sent = await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None})
+    assert sent["message_id"] == 5 and sent["text"] == "hi"  # plain JSON, no PTB objects
+    assert await api_call(bot, "answerCallbackQuery", {"callback_query_id": "q"}) is True
+    assert rec.calls[0] == ("sendMessage", {"chat_id": str(CHAT), "text": "hi"})
     rec.fail["sendMessage"] = (403, "Forbidden: bot was blocked by the user")
     with pytest.raises(Forbidden):
         await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
     rec.fail["sendMessage"] = (400, "Bad Request: chat not found")
     with pytest.raises(BadRequest, match="(?i)chat not found"):
         await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
+
+
+async def test_only_the_raw_call_warning_is_silenced_and_only_for_our_calls(
+        channel: TelegramChannel) -> None:
+    bot = channel.app.bot
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")  # behind the channel's filter, which comes first
+        quiet_raw_call_warnings()
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
+        assert [str(w.message) for w in seen] == []
+        # The same call from elsewhere still warns: the filter is this narrow.
+        await bot.do_api_request("sendMessage", api_kwargs={"chat_id": CHAT, "text": "hi"})
+    assert [str(w.message) for w in seen] == [
+        "Please use 'Bot.sendMessage' instead of 'Bot.do_api_request(\"sendMessage\", ...)'"]
