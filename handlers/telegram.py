@@ -456,9 +456,11 @@ class TelegramChannel:
             await self._quietly(api_call(bot, "answerCallbackQuery", {
                 "callback_query_id": cq["id"], "text": outcome.toast or None}))
             message = cq.get("message")
-            # The keyboard has done its job (or is stale): take it off the message
-            # (editMessageReplyMarkup without reply_markup removes it).
-            if message is not None and not outcome.duplicate:
+            # A used keyboard is taken off its message (editMessageReplyMarkup without
+            # reply_markup removes it). Not after a stale or repeated press: the toast has
+            # told the user already, and the keyboard is usually gone (a double tap) — the
+            # edit would be one more call per press, failing with "message is not modified".
+            if message is not None and not outcome.toast and not outcome.duplicate:
                 await self._quietly(api_call(bot, "editMessageReplyMarkup", {
                     "chat_id": message["chat"]["id"], "message_id": message["message_id"]}))
         for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):

@@ -376,3 +376,23 @@ async def test_a_core_failure_leaves_the_batch_unconfirmed(
         finally:
             await ch.stop()
             await engine.dispose()
+
+
+# --------------------------------------------------------------------------- button presses
+
+
+async def test_a_double_tap_is_answered_twice_and_edited_once(app: TelegramHarness) -> None:
+    """The second press of a double tap is stale: its toast is the whole answer. (Removing
+    the keyboard again would be one more call, failing with "message is not modified".)"""
+    await app.send(USER, "/start")
+    [(message_id, _label, data), *_] = app.options(USER)
+    since = len(app.fake.calls)
+    app.fake.push_callback(USER, message_id, data)
+    app.fake.push_callback(USER, message_id, data)
+    await eventually(lambda: len(app.fake.callback_answers) == 2, "both presses answered")
+    await app.fake.wait_idle(quiet=0.15)
+    made = [name for name, _params in app.fake.calls[since:] if name != "getUpdates"]
+    assert made.count("editMessageReplyMarkup") == 1 and made.count("answerCallbackQuery") == 2
+    first, second = app.fake.callback_answers
+    assert first["text"] is None and second["text"]  # the stale-button notice
+    assert app.fake.server_errors == []
