@@ -158,14 +158,15 @@ async def api_call(bot: Bot, endpoint: str, data: JSON, **timeouts: Any) -> Any:
     `data` holds JSON-ready values (plain dicts for markup); None values are left out.
     Errors are PTB's, as with the Bot methods (`BadRequest`, `Forbidden`, `RetryAfter`, …),
     except that a rejected token is `TokenRejected`: once a bot is initialised,
-    `do_api_request` reports a 401 as `EndPointNotFound`, and every endpoint called here
-    exists.
+    `do_api_request` reports Telegram's 401 (or 404, its answer to a malformed token) as
+    `EndPointNotFound`, and every endpoint called here exists.
     """
     try:
         return await bot.do_api_request(endpoint, api_kwargs=data, **timeouts)
-    except (EndPointNotFound, InvalidToken):
-        pass
-    raise TokenRejected(f"Telegram rejected the bot token (401) on {endpoint}")
+    except (EndPointNotFound, InvalidToken) as exc:
+        answer = redact(str(exc.__cause__ or exc), bot.token)  # PTB's InvalidToken: "Unauthorized"
+    # Raised outside the handler: nothing chained.
+    raise TokenRejected(f"Telegram rejected the bot token on {endpoint} ({answer})")
 
 
 async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> None:
@@ -333,16 +334,16 @@ class TelegramChannel:
                     {"offset": self._offset, "timeout": self.poll_timeout,
                      "allowed_updates": ALLOWED_UPDATES},
                     read_timeout=self.poll_timeout + POLL_READ_MARGIN))
-            except TokenRejected:
-                log.critical("Telegram rejected the bot token (401) while polling: polling "
-                             "stopped. Set a valid TELEGRAM_BOT_TOKEN and restart.")
+            except TokenRejected as exc:
+                log.critical("%s: polling stopped. Set a valid TELEGRAM_BOT_TOKEN (and "
+                             "TELEGRAM_BASE_URL, if set) and restart.", exc)
                 raise
             except Exception as exc:  # never let one odd answer end the polling
                 failures += 1
                 await self._waiting(asyncio.sleep(self._poll_failed(exc, failures)))
                 continue
             failures = 0
-            if not updates:
+            if not updates or not isinstance(updates, list):
                 continue
             if await self._handle_batch(updates):
                 self._offset = max(int(u["update_id"]) for u in updates) + 1
