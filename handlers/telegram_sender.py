@@ -7,30 +7,30 @@ outbox's vocabulary, with messages that never carry the bot token.
 
 from __future__ import annotations
 
-import re
-import warnings
-from datetime import timedelta
-
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
-from telegram.warnings import PTBDeprecationWarning
 
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Reply
-from handlers.telegram import CHANNEL, send_reply
-
-# Anything shaped like a bot token ("123456:AA…"), in case an HTTP error quotes a URL.
-_TOKEN_SHAPE = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
+from handlers.telegram import (
+    CHANNEL,
+    TokenRejected,
+    quiet_raw_call_warnings,
+    redact,
+    retry_seconds,
+    send_reply,
+)
 
 
 class TelegramSender:
-    """Sends one outbox message to one Telegram chat through `bot` (e.g. `application.bot`,
+    """Sends one outbox message to one Telegram chat through `bot` (e.g. `channel.bot`,
     already initialised). Raises the `bot.delivery` errors; see `translate`."""
 
     channel = CHANNEL
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        quiet_raw_call_warnings()
 
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
         # `locale` is not needed: the outbox text was written in the recipient's language.
@@ -38,14 +38,14 @@ class TelegramSender:
         try:
             # Raw sendMessage calls, as for replies (the returned messages are not needed).
             await send_reply(self.bot, target, reply)
-        except TelegramError as exc:
+        except (TelegramError, TokenRejected) as exc:
             raise self.translate(exc) from exc
 
-    def translate(self, exc: TelegramError) -> DeliveryError:
+    def translate(self, exc: TelegramError | TokenRejected) -> DeliveryError:
         """Telegram's error → what the outbox should do about it."""
-        message = self._clean(f"{type(exc).__name__}: {exc.message}")
+        message = redact(f"{type(exc).__name__}: {exc}", self.bot.token)
         if isinstance(exc, RetryAfter):
-            return RetryLater(_seconds(exc))
+            return RetryLater(retry_seconds(exc))
         if isinstance(exc, Forbidden):  # blocked by the user, or the user deleted the account
             return Unreachable(message)
         # BadRequest subclasses NetworkError in PTB: test it first.
@@ -53,18 +53,6 @@ class TelegramSender:
             if "chat not found" in exc.message.lower():
                 return Unreachable(message)
             return DeliveryError(message)  # our request is wrong: retrying will not help
-        # NetworkError (TimedOut; HTTP 5xx arrive as this too), Conflict, InvalidToken, …:
-        # nothing wrong with the message, so it is worth another try later.
+        # NetworkError (TimedOut; HTTP 5xx arrive as this too), Conflict, a rejected token
+        # (being fixed), …: nothing wrong with the message, so it is worth another try later.
         return Transient(message)
-
-    def _clean(self, text: str) -> str:
-        return _TOKEN_SHAPE.sub("<token>", text.replace(self.bot.token, "<token>"))
-
-
-def _seconds(exc: RetryAfter) -> float:
-    # PTB 22 warns on reading `retry_after` as an int unless PTB_TIMEDELTA is set; both
-    # forms mean seconds.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PTBDeprecationWarning)
-        value = exc.retry_after
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

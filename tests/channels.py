@@ -8,9 +8,10 @@ Telegram; the option's number elsewhere), send a sticker, and read what the user
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -104,6 +105,19 @@ class Harness:
     async def send(self, user: int, text: str, *, expect_reply: bool = True) -> list[str]:
         return await self._push(user, lambda: self.fake.push_text(user, text),
                                 expect_reply=expect_reply)
+
+
+H = TypeVar("H", bound=Harness)
+
+
+@asynccontextmanager
+async def running(harness: H) -> AsyncIterator[H]:
+    """The harness started (fake server and application), stopped afterwards."""
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
 
 
 class TelegramHarness(Harness):

@@ -384,3 +384,28 @@ async def test_media_updates_and_files(bot: Bot, fake: FakeTelegram) -> None:
         await bot.send_photo(USER, "no-such-file-id")
     assert [m["kind"] for m in fake.messages(USER)] == ["document", "photo"]
     assert await bot.send_chat_action(USER, "typing")
+
+
+async def test_observers_see_each_call_before_it_is_answered(bot: Bot, fake: FakeTelegram) -> None:
+    gate = asyncio.Event()
+    seen: list[dict[str, object]] = []
+
+    async def slow(params: dict[str, object]) -> None:
+        seen.append(params)
+        await gate.wait()
+
+    fake.on_call("sendmessage", slow)  # any spelling of the method, like the API
+    sending = asyncio.create_task(bot.send_message(USER, "chậm"))
+    await fake.wait_for_call("sendMessage")
+    await asyncio.sleep(0.05)
+    assert not sending.done() and fake.messages(USER) == [] and seen[0]["text"] == "chậm"
+    gate.set()
+    assert (await sending).text == "chậm"
+
+    update_id = fake.push_text(USER, "x")
+    assert fake.deliveries == []
+    await bot.get_updates(timeout=0)
+    await fake.wait_delivered(update_id)
+    fake.redeliver(update_id)
+    await bot.get_updates(offset=update_id + 1, timeout=0)
+    assert fake.deliveries == [update_id, update_id]

@@ -1,4 +1,5 @@
-"""Raw Bot API calls (`handlers.telegram.api_call`) send what PTB's Bot methods would send.
+"""Raw Bot API calls (`handlers.telegram.api_call`) send what PTB's Bot methods would send,
+and raw update dicts read as PTB's `Update` objects would.
 
 Offline: a recording `BaseRequest` answers every call, so no server is needed.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from typing import Any
 
 import pytest
@@ -17,7 +19,8 @@ from telegram.request import BaseRequest, RequestData
 
 from bot.events import Inbound, Option, Outcome, Reply
 from bot.formatting import split_message
-from handlers.telegram import TelegramChannel, api_call, keyboard
+from handlers.telegram import TelegramChannel, TokenRejected, api_call, keyboard, to_inbound
+from tests.fakes.telegram_server import FakeTelegram
 
 CHAT = 7
 OPTIONS = (Option("Một", "m.0"), Option("Hai & <b>", "a:x:12"))
@@ -64,26 +67,87 @@ class Recorder(BaseRequest):
 @pytest.fixture
 async def channel() -> Any:
     ch = TelegramChannel(None, token="123:ABC", request=Recorder())  # type: ignore[arg-type]
-    await ch.app.bot.initialize()
+    await ch.bot.initialize()
     yield ch
-    await ch.app.bot.shutdown()
+    await ch.bot.shutdown()
 
 
 def recorder(ch: TelegramChannel) -> Recorder:
-    request = ch.app.bot.request
+    request = ch.bot.request
     assert isinstance(request, Recorder)
     return request
 
 
-def press(ch: TelegramChannel) -> Update:
-    return Update.de_json({"update_id": 1, "callback_query": {
+def press() -> dict[str, Any]:
+    return {"update_id": 1, "callback_query": {
         "id": "cq1", "from": {"id": CHAT, "is_bot": False, "first_name": "U"},
         "chat_instance": "c", "data": "m.0",
         "message": {"message_id": 3, "date": 0, "chat": {"id": CHAT, "type": "private"},
-                    "text": "t"}}}, ch.app.bot)
+                    "text": "t"}}}
 
 
 INBOUND = Inbound("telegram", "1", str(CHAT), str(CHAT), "choice", text="m.0")
+
+
+def ptb_reading(update: Update) -> Inbound | None:
+    """The reference: how the channel read PTB's `Update` objects before it read dicts."""
+    uid = str(update.update_id)
+    if (cq := update.callback_query) is not None:
+        chat = cq.message.chat.id if cq.message else cq.from_user.id
+        return Inbound("telegram", uid, str(cq.from_user.id), str(chat), "choice",
+                       text=cq.data or "", display_name=cq.from_user.full_name,
+                       language_code=cq.from_user.language_code)
+    msg = update.message
+    if msg is None or msg.chat.type != "private" or msg.from_user is None:
+        return None
+    user, chat = msg.from_user, str(msg.chat.id)
+    common: dict[str, Any] = {"display_name": user.full_name,
+                              "language_code": user.language_code}
+    if msg.photo:
+        return Inbound("telegram", uid, str(user.id), chat, "file", text=msg.caption or "",
+                       attachment_kind="photo", attachment_id=msg.photo[-1].file_id, **common)
+    if msg.document is not None:
+        return Inbound("telegram", uid, str(user.id), chat, "file",
+                       text=msg.document.file_name or msg.caption or "",
+                       attachment_kind="document", attachment_id=msg.document.file_id, **common)
+    if msg.text is None:
+        return Inbound("telegram", uid, str(user.id), chat, "unsupported", **common)
+    if msg.text.startswith("/") and len(msg.text) > 1:
+        head, _sep, args = msg.text[1:].partition(" ")
+        return Inbound("telegram", uid, str(user.id), chat, "command",
+                       text=head.split("@", 1)[0].lower(), args=args.strip(), **common)
+    return Inbound("telegram", uid, str(user.id), chat, "text", text=msg.text, **common)
+
+
+def test_updates_read_as_ptbs_objects_would() -> None:
+    fake = FakeTelegram()
+    fake.add_user(CHAT, first_name="Lan", last_name="Nguyễn Thị", language_code="en")
+    fake.add_user(8, first_name="Minh", language_code=None)
+    for user in (CHAT, 8):
+        for body in ("xin chào", "/Start@sangkien_test_bot  MOI-ABC 1", "/", "/huy", "123"):
+            fake.push_text(user, body)
+        fake.push_photo(user, caption="ảnh")
+        fake.push_photo(user)
+        fake.push_document(user, file_name="de-xuat.docx", caption="c")
+        fake.push_sticker(user)
+        fake.push_voice(user)
+        fake.push_location(user, 10.7, 106.7)
+    sender = {"id": CHAT, "is_bot": False, "first_name": "Lan", "last_name": "Nguyễn Thị"}
+    in_chat = {"message_id": 3, "date": 1, "chat": {"id": -100, "type": "group"}, "text": "t"}
+    fake.push_raw({"callback_query": {"id": "q1", "from": sender, "chat_instance": "c",
+                                      "data": "7.1", "message": in_chat}})
+    fake.push_raw({"callback_query": {"id": "q2", "from": sender, "chat_instance": "c",
+                                      "inline_message_id": "im"}})  # no message, no data
+    fake.push_raw({"message": {**in_chat, "from": sender}})  # a group: not answered
+    fake.push_raw({"message": {"message_id": 4, "date": 1, "text": "x",
+                               "chat": {"id": -100, "type": "channel"}}})  # no sender
+    updates = fake.pending_updates
+    assert len(updates) == 26
+    read = [to_inbound(update) for update in updates]
+    for update, inbound in zip(updates, read, strict=True):
+        assert inbound == ptb_reading(Update.de_json(update, None)), update
+    assert [i.kind if i else None for i in read].count(None) == 2
+    assert {i.kind for i in read if i} == {"text", "command", "file", "unsupported", "choice"}
 
 
 def test_keyboard_is_the_json_of_ptb_markup() -> None:
@@ -93,19 +157,16 @@ def test_keyboard_is_the_json_of_ptb_markup() -> None:
     assert keyboard(Reply("x")) is None
 
 
-@pytest.mark.parametrize("toast", [None, "Stale button"])
-async def test_deliver_sends_what_the_bot_methods_send(channel: TelegramChannel,
-                                                       toast: str | None) -> None:
-    rec, bot = recorder(channel), channel.app.bot
+async def test_deliver_sends_what_the_bot_methods_send(channel: TelegramChannel) -> None:
+    rec, bot = recorder(channel), channel.bot
     long = Reply("<b>a</b> " + "x" * 5000, OPTIONS)
-    await channel.deliver(press(channel), INBOUND,
-                          Outcome(replies=[long, Reply("plain")], toast=toast))
+    await channel.deliver(press(), INBOUND, Outcome(replies=[long, Reply("plain")]))
     raw, rec.calls = rec.calls, []
 
     # The same calls through PTB's methods, as the channel made them before.
-    cq = press(channel).callback_query
+    cq = Update.de_json(press(), bot).callback_query
     assert cq is not None and cq.message is not None
-    await (cq.answer(toast) if toast else cq.answer())
+    await cq.answer()
     await bot.edit_message_reply_markup(chat_id=CHAT, message_id=cq.message.message_id,
                                         reply_markup=None)
     parts = split_message(long.text, MessageLimit.MAX_TEXT_LENGTH)
@@ -125,13 +186,31 @@ async def test_deliver_sends_what_the_bot_methods_send(channel: TelegramChannel,
     assert raw == rec.calls
 
 
+async def test_a_stale_press_is_answered_with_its_notice_only(channel: TelegramChannel) -> None:
+    """The core answers a stale or repeated press with a toast and nothing else: one call.
+    The keyboard is left alone — usually it is gone already (a double tap), and the toast
+    has said that the button does nothing."""
+    rec, bot = recorder(channel), channel.bot
+    await channel.deliver(press(), INBOUND, Outcome(toast="No longer active"))
+    raw, rec.calls = rec.calls, []
+    cq = Update.de_json(press(), bot).callback_query
+    assert cq is not None
+    await cq.answer("No longer active")
+    assert [c[0] for c in raw] == ["answerCallbackQuery"] and raw == rec.calls
+
+    # A redelivered press (already committed): answered, nothing else.
+    rec.calls = []
+    await channel.deliver(press(), INBOUND, Outcome(duplicate=True))
+    assert [c[0] for c in rec.calls] == ["answerCallbackQuery"]
+
+
 async def test_failed_answer_and_edit_do_not_stop_the_replies(
         channel: TelegramChannel, caplog: pytest.LogCaptureFixture) -> None:
     rec = recorder(channel)
     rec.fail["answerCallbackQuery"] = (400, "Bad Request: query is too old")
     rec.fail["editMessageReplyMarkup"] = (403, "Forbidden: bot was blocked by the user")
     with caplog.at_level(logging.DEBUG, logger="handlers.telegram"):
-        await channel.deliver(press(channel), INBOUND, Outcome(replies=[Reply("ok")]))
+        await channel.deliver(press(), INBOUND, Outcome(replies=[Reply("ok")]))
     assert [c[0] for c in rec.calls] == [
         "answerCallbackQuery", "editMessageReplyMarkup", "sendMessage"]
     levels = {r.levelno for r in caplog.records if r.name == "handlers.telegram"}
@@ -142,33 +221,55 @@ async def test_replies_without_options_join_the_next_message(channel: TelegramCh
     """"Saved: …" and the next question arrive as one message (one notification, one call);
     options stay under the text they belong to, and what would not fit stays apart."""
     rec = recorder(channel)
-    await channel.deliver(press(channel), INBOUND, Outcome(replies=[
+    await channel.deliver(press(), INBOUND, Outcome(replies=[
         Reply("Saved: <b>x</b>"), Reply("Next?", OPTIONS), Reply("After"), Reply("Last")]))
     sent = [(p["text"], "reply_markup" in p) for e, p in rec.calls if e == "sendMessage"]
     assert sent == [("Saved: <b>x</b>\n\nNext?", True), ("After\n\nLast", False)]
 
     rec.calls = []
     big = "y" * (MessageLimit.MAX_TEXT_LENGTH - 3)
-    await channel.deliver(press(channel), INBOUND,
+    await channel.deliver(press(), INBOUND,
                           Outcome(replies=[Reply("Saved"), Reply(big, OPTIONS)]))
     sent = [p["text"] for e, p in rec.calls if e == "sendMessage"]
     assert sent == ["Saved", big]
 
     rec.calls = []   # a code to forward stays a message of its own
-    await channel.deliver(press(channel), INBOUND, Outcome(replies=[
+    await channel.deliver(press(), INBOUND, Outcome(replies=[
         Reply("Submitted"), Reply("Code: <code>NHAN-1</code>", separate=True), Reply("Menu")]))
     sent = [p["text"] for e, p in rec.calls if e == "sendMessage"]
     assert sent == ["Submitted", "Code: <code>NHAN-1</code>", "Menu"]
 
 
-async def test_api_call_answers_the_result_or_nothing_and_raises_ptbs_errors(
+async def test_api_call_answers_the_result_and_raises_ptbs_errors(
         channel: TelegramChannel) -> None:
-    rec, bot = recorder(channel), channel.app.bot
-    assert await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None}) is None
-    assert rec.calls[-1] == ("sendMessage", {"chat_id": str(CHAT), "text": "hi"})
+    rec, bot = recorder(channel), channel.bot
+    sent = await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi", "x": None})
+    assert sent["message_id"] == 5 and sent["text"] == "hi"  # plain JSON, no PTB objects
+    assert await api_call(bot, "answerCallbackQuery", {"callback_query_id": "q"}) is True
+    assert rec.calls[0] == ("sendMessage", {"chat_id": str(CHAT), "text": "hi"})
     rec.fail["sendMessage"] = (403, "Forbidden: bot was blocked by the user")
     with pytest.raises(Forbidden):
         await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
     rec.fail["sendMessage"] = (400, "Bad Request: chat not found")
     with pytest.raises(BadRequest, match="(?i)chat not found"):
         await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
+    # A revoked token: PTB says "endpoint not found" once initialised; we say what it is.
+    rec.fail["sendMessage"] = (401, "Unauthorized")
+    with pytest.raises(TokenRejected, match="rejected the bot token") as info:
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
+    assert "ABC" not in str(info.value) and info.value.__cause__ is None
+
+
+async def test_only_the_raw_call_warning_is_silenced_and_only_for_our_calls(
+        channel: TelegramChannel) -> None:
+    bot = channel.bot
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")  # behind the channel's filter, which comes first
+        from handlers.telegram import quiet_raw_call_warnings
+        quiet_raw_call_warnings()
+        await api_call(bot, "sendMessage", {"chat_id": CHAT, "text": "hi"})
+        assert [str(w.message) for w in seen] == []
+        # The same call from elsewhere still warns: the filter is this narrow.
+        await bot.do_api_request("sendMessage", api_kwargs={"chat_id": CHAT, "text": "hi"})
+    assert [str(w.message) for w in seen] == [
+        "Please use 'Bot.sendMessage' instead of 'Bot.do_api_request(\"sendMessage\", ...)'"]

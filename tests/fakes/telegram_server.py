@@ -1,8 +1,10 @@
 """A fake Telegram Bot API server for end-to-end tests.
 
-The real python-telegram-bot ``Application`` talks to this server over real HTTP
-(``Application.builder().token(fake.token).base_url(fake.base_url)``), so the whole
-stack - request encoding, long polling, error mapping - is exercised.
+The real application talks to this server over real HTTP through python-telegram-bot
+(``Bot(fake.token, base_url=fake.base_url)``, or an ``Application`` built with that base URL),
+so the whole stack - request encoding, long polling, error mapping - is exercised. Every call
+is recorded (``calls``), and ``on_call`` lets a test look at the world at the moment of a
+call, or make the server slow.
 
 The fake tries to answer the way Telegram does where that matters for bugs:
 
@@ -509,6 +511,8 @@ class FakeTelegram:
 
         self.calls: list[tuple[str, JSON]] = []
         self.callback_answers: list[JSON] = []
+        # Update ids in the order getUpdates handed them out (a redelivery appears again).
+        self.deliveries: list[int] = []
         # Exceptions raised inside the fake (answered as HTTP 500); should stay empty.
         self.server_errors: list[tuple[str, Exception]] = []
 
@@ -523,6 +527,7 @@ class FakeTelegram:
         self._files: dict[str, _StoredFile] = {}
         self._file_paths: dict[str, _StoredFile] = {}
         self._failures: dict[str, deque[_Failure]] = {}
+        self._observers: dict[str, list[Callable[[JSON], Any]]] = {}
         self._webhook: JSON = {}
 
         self._queue: list[_Pending] = []
@@ -648,6 +653,10 @@ class FakeTelegram:
         if not polling:
             self._inflight += 1
         try:
+            for observer in self._observers.get(name, ()):
+                seen = observer(params)
+                if inspect.isawaitable(seen):
+                    await seen
             self._raise_injected(name)
             result = self._methods[name](params)
             if inspect.isawaitable(result):
@@ -752,6 +761,13 @@ class FakeTelegram:
         queue = self._failures.setdefault(method.lower(), deque())
         for _ in range(times):
             queue.append(_Failure(error_code, description, retry_after))
+
+    def on_call(self, method: str, observer: Callable[[JSON], Any]) -> None:
+        """Call ``observer(params)`` (and await it, if it returns an awaitable) whenever
+        ``method`` is called, before it is answered: a slow server, or a look at the world
+        at the moment of the call."""
+        name = self._by_lower.get(method.lower(), method)
+        self._observers.setdefault(name, []).append(observer)
 
     def push_text(self, user_id: int, text: str) -> int:
         """The user sends ``text``; a leading /command gets a bot_command entity."""
@@ -915,6 +931,14 @@ class FakeTelegram:
             timeout,
             lambda: f"{fragment!r} never reached chat {chat_id} within {timeout}s: "
             f"{[m.get('text') for m in self.messages(chat_id)]!r}",
+        )
+
+    async def wait_delivered(self, update_id: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109
+        """Wait until getUpdates has handed out the update ``update_id``."""
+        await self._wait_until(
+            lambda: True if update_id in self.deliveries else None,
+            timeout,
+            lambda: f"update {update_id} not handed out within {timeout}s",
         )
 
     async def wait_for_call(
@@ -1285,6 +1309,9 @@ class FakeTelegram:
             if batch or remaining <= 0:
                 for pending in batch:
                     pending.handed_out = True
+                if batch:
+                    self.deliveries += [p.update_id for p in batch]
+                    self._touch()
                 return [copy.deepcopy(p.update) for p in batch]
             try:
                 await asyncio.wait_for(wakeup.wait(), remaining)
