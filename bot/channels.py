@@ -8,6 +8,7 @@ Each adapter package registers a factory under the `sangkien.channels` entry-poi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 class Channel(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
+
+
+def fatal_tasks(channel: Channel) -> list[asyncio.Task[None]]:
+    """A channel's background task whose end means the channel cannot go on (Telegram's
+    polling ends when the token is rejected): the process should end with it."""
+    task = getattr(channel, "polling", None)
+    return [task] if isinstance(task, asyncio.Task) else []
 
 
 class Chat(Protocol):

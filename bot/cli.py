@@ -112,9 +112,18 @@ async def _run(core: Core, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    started = [p.channel for p in plugins if p.channel is not None]
-    for ch in started:
-        await ch.start()
+    started: list[channels.Channel] = []
+    for plugin in plugins:
+        if plugin.channel is None:
+            continue
+        try:
+            await plugin.channel.start()
+        except Exception as exc:   # a rejected token, an unreachable API: said, not a traceback
+            log.critical("%s could not start: %s", plugin.name, exc)
+            for ch in reversed(started):
+                await ch.stop()
+            return 1
+        started.append(plugin.channel)
     worker = OutboxWorker(core.engine, [s for p in plugins for s in p.senders])
     core.on_enqueued = worker.wake
     await worker.start()
@@ -127,12 +136,19 @@ async def _run(core: Core, settings: Settings) -> int:
     gc.freeze()
     log.info("running: %s (%d long-lived objects kept out of garbage collection)",
              ", ".join(p.name for p in plugins), gc.get_freeze_count())
-    await stop.wait()
+    stopping = asyncio.create_task(stop.wait())
+    watched = [t for ch in started for t in channels.fatal_tasks(ch)]
+    done, _pending = await asyncio.wait([stopping, *watched],
+                                        return_when=asyncio.FIRST_COMPLETED)
+    failed = stopping not in done
+    if failed:
+        log.critical("a channel stopped working: shutting down")
+    stop.set()
     await upkeep
     await worker.stop()  # before the channels: an in-flight send needs their HTTP clients
     for ch in reversed(started):
         await ch.stop()
-    return 0
+    return 1 if failed else 0
 
 
 async def _upkeep(core: Core, settings: Settings, stop: asyncio.Event) -> None:

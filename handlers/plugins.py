@@ -16,7 +16,7 @@ def telegram(core: Core, settings: Settings) -> Plugin | None:
 
     tg = TelegramChannel(core, token=settings.telegram_bot_token.get_secret_value(),
                          base_url=settings.telegram_base_url)
-    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.app.bot)])
+    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)])
 
 
 def zalo(core: Core, settings: Settings) -> Plugin | None:

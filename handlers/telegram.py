@@ -234,12 +234,6 @@ class TelegramChannel:
         self._offset: int | None = None  # the next getUpdates' offset
 
     @property
-    def app(self) -> TelegramChannel:
-        """For callers written for PTB's `Application` (`channel.app.bot`): the channel itself,
-        whose `bot` is the same. New code uses `channel.bot`."""
-        return self
-
-    @property
     def polling(self) -> asyncio.Task[None] | None:
         """The polling task while it runs; it ends with `TokenRejected` when Telegram rejects
         the token (logged as critical), so a supervisor can end the process."""

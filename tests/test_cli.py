@@ -63,3 +63,19 @@ async def test_the_main_job_serves_telegram_and_stops_cleanly(tmp_path: Path) ->
         frozen = re.search(r"running: telegram \((\d+) long-lived objects", log)
         assert frozen and int(frozen.group(1)) > 10_000, log
         assert fake.token not in log   # the token never reaches the logs
+
+
+async def test_the_main_job_exits_1_when_telegram_rejects_the_token(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:
+        wrong = fake.token.split(":")[0] + ":WRONG-PART-of-the-token"
+        env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/run.db",
+               "TELEGRAM_BOT_TOKEN": wrong, "TELEGRAM_BASE_URL": fake.base_url,
+               "ZALO_BOT_TOKEN": "", "LOG_LEVEL": "INFO"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    log = out.decode()
+    assert proc.returncode == 1, log
+    assert "rejected the bot token" in log and "Traceback" not in log
+    assert "WRONG-PART" not in log

@@ -25,7 +25,7 @@ async def app(db_factory: Callable[[], AsyncEngine]) -> AsyncIterator[TelegramHa
     harness = TelegramHarness(db_factory)
     await harness.start()
     assert harness.core and harness.channel and harness.engine
-    worker = OutboxWorker(harness.engine, [TelegramSender(harness.channel.app.bot)],
+    worker = OutboxWorker(harness.engine, [TelegramSender(harness.channel.bot)],
                           poll_interval=0.05, per_chat_interval=0.05)
     harness.core.on_enqueued = worker.wake
     await worker.start()
