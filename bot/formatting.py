@@ -64,6 +64,97 @@ def split_message(text: str, limit: int) -> list[str]:
     return parts
 
 
+_HTML_TOKEN = re.compile(r"<(/?)([a-zA-Z]+)[^>]*>|&(?:#[0-9]+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
+_WORD = re.compile(r"[^\s]*\s*|\s+")
+
+
+def _width(text: str) -> int:
+    """What Telegram counts: UTF-16 code units of the visible text."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _units(text: str, limit: int) -> list[tuple[str, int, str]]:
+    """HTML as (raw, visible width, kind) units: tags (kind "open"/"close", width 0), entities
+    (width 1) and words with their trailing spaces (a word wider than `limit` in pieces)."""
+    out: list[tuple[str, int, str]] = []
+
+    def words(chunk: str) -> None:
+        for w in _WORD.findall(chunk):
+            while w:
+                piece = w[:limit]
+                while _width(piece) > limit:   # characters outside the BMP count twice
+                    piece = piece[:len(piece) // 2 or 1]
+                out.append((piece, _width(piece), "text"))
+                w = w[len(piece):]
+
+    pos = 0
+    for m in _HTML_TOKEN.finditer(text):
+        words(text[pos:m.start()])
+        if m.group(2):
+            out.append((m.group(0), 0, "close" if m.group(1) else "open"))
+        else:
+            out.append((m.group(0), 1, "entity"))
+        pos = m.end()
+    words(text[pos:])
+    return out
+
+
+def split_html(text: str, limit: int) -> list[str]:
+    """Split an HTML reply so that each part shows at most `limit` characters (as Telegram
+    counts them, after parsing). Parts break after a line if they can, else after a word,
+    never inside a tag or an entity ("&amp;" stays whole); a tag open at a break is closed
+    at the end of the part and opened again at the start of the next."""
+    if _width(text) <= limit:
+        return [text]
+    units = _units(text, limit)
+    parts: list[str] = []
+    carried: list[str] = []          # open tags carried into the part being built
+    buf: list[tuple[str, int, str]] = []
+    width = 0
+
+    def cut_at() -> int:
+        """Where to end the part: after its last line, else its last word, else here (a
+        line or word that would leave the part less than half full does not count)."""
+        seen = 0
+        best_line = best_space = 0
+        for i, (raw, w, kind) in enumerate(buf):
+            seen += w
+            if kind == "text" and raw.endswith("\n") and seen >= limit // 2:
+                best_line = i + 1
+            elif kind == "text" and raw[-1:].isspace() and seen >= limit // 2:
+                best_space = i + 1
+        return best_line or best_space or len(buf)
+
+    def flush(n: int) -> None:
+        nonlocal carried, buf, width
+        head, buf = buf[:n], buf[n:]
+        stack = list(carried)
+        for raw, _w, kind in head:
+            if kind == "open":
+                stack.append(raw)
+            elif kind == "close" and stack:
+                stack.pop()
+        body = "".join(carried) + "".join(raw for raw, _w, _k in head)
+        closing = "".join(f"</{_HTML_TOKEN.match(t)[2]}>" for t in reversed(stack))
+        parts.append(body.rstrip() + closing)
+        carried = stack
+        while buf and buf[0][2] == "text" and not buf[0][0].strip():
+            buf.pop(0)
+        width = sum(w for _r, w, _k in buf)
+
+    for unit in units:
+        buf.append(unit)
+        width += unit[1]
+        while width > limit:
+            n = cut_at()
+            if n == len(buf):   # the unit just added does not fit: it starts the next part
+                n -= 1
+            flush(max(n, 1))
+    if buf:
+        flush(len(buf))
+    return [p for p in parts if p.strip()] or [text[:limit]]
+
+
 def merge_replies(replies: Sequence[Reply], limit: int) -> list[Reply]:
     """The replies as few messages: a reply without options is joined, after a blank line, to
     the reply that follows it, while the message's text stays within `limit` characters

@@ -5,7 +5,11 @@ from __future__ import annotations
 import logging
 import re
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?84|0)(?:[\s.-]?\d){8,10}(?!\d)")
+# A Vietnamese phone number however it is written: "+84 912 345 678", "(+84) 912…",
+# "0912.345.678", "0912_345_678", "0912/345/678", full-width digits ("０９１２…": `\d` is any
+# decimal digit).
+_PHONE = re.compile(r"(?<!\d)(?:\(\s*[+＋]?\s*[8８][4４]\s*\)|[+＋]?[8８][4４]|[0０])"
+                    r"(?:[\s._/()\-]{0,3}\d){8,10}(?!\d)")
 
 
 class RedactingFilter(logging.Filter):

@@ -41,7 +41,7 @@ from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
-from bot.formatting import merge_replies, split_message
+from bot.formatting import merge_replies, split_html
 from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from bot.locks import KeyedLocks
 
@@ -172,7 +172,7 @@ async def api_call(bot: Bot, endpoint: str, data: JSON, **timeouts: Any) -> Any:
 async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> None:
     """Sends a reply as HTML, split at Telegram's 4,096 characters, its options as inline
     buttons under the last part, without link previews. Telegram's errors are raised."""
-    parts = split_message(reply.text, MessageLimit.MAX_TEXT_LENGTH)
+    parts = split_html(reply.text, MessageLimit.MAX_TEXT_LENGTH)
     last = len(parts) - 1
     for i, part in enumerate(parts):
         await api_call(bot, "sendMessage", {

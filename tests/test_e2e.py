@@ -159,3 +159,22 @@ async def test_the_command_menu_is_registered_in_both_languages(app: Harness) ->
     assert en[:3] == ["start", "new", "drafts"] and "language" in en
     vi_desc = {c["command"]: c["description"] for c in app.fake.commands()}
     assert vi_desc["sangkien"] != "Register a new initiative"  # translated
+
+
+async def test_a_summary_full_of_ampersands_arrives_whole_with_its_buttons(app: Harness) -> None:
+    """Escaped, "&" is five characters: a summary of 3,000 of them is split for Telegram's
+    limit, never between "&" and "amp;" (Telegram refuses such a part, and the rest of the
+    reply — the Submit button — never arrived)."""
+    await app.send(USER, "/sangkien")
+    await app.send(USER, "A&B <c> " * 3)
+    await app.send(USER, "&<" * 1500)
+    await to_benefit(app)
+    await app.press(USER, "Not quantifiable")
+    await app.press(USER, "No co-authors")
+    await app.send(USER, "phu rieng")
+    await app.press(USER, "Phú Riềng")
+    seen = await app.press(USER, "Skip")
+    assert "Submit it?" in seen[-1] and "Submit" in app.labels(USER)
+    assert "&<&<" in "".join(seen)
+    seen = await app.press(USER, "Submit")
+    assert "SK-000001" in seen[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 from typing import Any
 
@@ -18,7 +19,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.request import BaseRequest, RequestData
 
 from bot.events import Inbound, Option, Outcome, Reply
-from bot.formatting import split_message
+from bot.formatting import html_to_plain, split_html
 from handlers.telegram import TelegramChannel, TokenRejected, api_call, keyboard, to_inbound
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -169,7 +170,7 @@ async def test_deliver_sends_what_the_bot_methods_send(channel: TelegramChannel)
     await cq.answer()
     await bot.edit_message_reply_markup(chat_id=CHAT, message_id=cq.message.message_id,
                                         reply_markup=None)
-    parts = split_message(long.text, MessageLimit.MAX_TEXT_LENGTH)
+    parts = split_html(long.text, MessageLimit.MAX_TEXT_LENGTH)
     assert len(parts) > 1
     markup = InlineKeyboardMarkup(
         [[InlineKeyboardButton(o.label, callback_data=o.token)] for o in OPTIONS])
@@ -273,3 +274,24 @@ async def test_only_the_raw_call_warning_is_silenced_and_only_for_our_calls(
         await bot.do_api_request("sendMessage", api_kwargs={"chat_id": CHAT, "text": "hi"})
     assert [str(w.message) for w in seen] == [
         "Please use 'Bot.sendMessage' instead of 'Bot.do_api_request(\"sendMessage\", ...)'"]
+
+
+@pytest.mark.parametrize("text", [
+    "<b>Title:</b> " + "&amp;&lt;" * 3000,
+    "<b>" + "x" * 9000 + "</b>",
+    ("dòng <i>một</i> &amp; hai\n" * 700),
+    "<code>" + "a b " * 3000 + "</code> tail",
+    "😀" * 5000,
+])
+def test_split_html_never_breaks_an_entity_or_a_tag(text: str) -> None:
+    parts = split_html(text, MessageLimit.MAX_TEXT_LENGTH)
+    assert len(parts) > 1
+    for part in parts:
+        visible = html_to_plain(part)
+        assert len(visible.encode("utf-16-le")) // 2 <= MessageLimit.MAX_TEXT_LENGTH
+        assert re.fullmatch(r"([^&<]|&(amp|lt|gt);|</?(b|i|code)>)*", part, re.S), part[:80]
+        for tag in ("b", "i", "code"):
+            assert part.count(f"<{tag}>") == part.count(f"</{tag}>")
+    squeeze = re.compile(r"\s+")
+    assert squeeze.sub("", "".join(map(html_to_plain, parts))) == squeeze.sub(
+        "", html_to_plain(text))
