@@ -65,6 +65,14 @@ class Step:
     in_draft: ClassVar[bool] = False    # a command here asks before leaving the draft
     resumable: ClassVar[bool] = False   # the draft remembers it: /nhap goes on from here
     accepts_files: ClassVar[bool] = False
+    # Typed answers. A step that takes free text (a title, a name, a search) matches only an
+    # option's number or whole label; any other step also takes a unique prefix or the
+    # distinctive words of a label ("an toan" for the safety field). Everywhere, a yes or
+    # no word ("có", "khong", "ok", "no"…) picks the option valued `yes_value` /
+    # `no_value` when the menu has it — and never becomes a value itself.
+    free_text: ClassVar[bool] = False
+    yes_value: ClassVar[str] = "yes"
+    no_value: ClassVar[str] = "no"
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -202,7 +210,7 @@ class Dispatcher:
         if len(text) > MAX_MESSAGE:
             return current.ask(ctx, error=_(
                 "That message is too long (at most {n} characters).").format(n=MAX_MESSAGE))
-        value = match_option(ctx, text)
+        value = match_option(ctx, text, current)
         if value is not None:
             return current.choice(ctx, value)
         if not text.strip():
@@ -265,8 +273,24 @@ def resolve_token(ctx: Ctx, token: str) -> str | None:
     return menu.values[i] if i < len(menu.values) else None
 
 
-def match_option(ctx: Ctx, text: str) -> str | None:
-    """A typed answer to a numbered list: the option's number, or its label."""
+YES_WORDS = frozenset({"co", "dung", "ok", "okay", "oke", "yes", "y", "vang", "uh", "u", "um",
+                       "duoc", "dong y", "chinh xac", "phai", "roi", "co a", "dung roi",
+                       "yes please", "sure", "yep", "yeah"})
+NO_WORDS = frozenset({"khong", "ko", "k", "kg", "khg", "no", "n", "sai", "chua", "khong co",
+                      "khong phai", "chua co", "not yet", "nope", "none", "khong a"})
+_LOOSE_MAX = 40   # a typed choice is short; longer text is an answer in its own right
+
+
+def yes_no(text: str) -> bool | None:
+    """True for a yes word, False for a no word (any language, accents optional)."""
+    folded = fold(text)
+    return True if folded in YES_WORDS else False if folded in NO_WORDS else None
+
+
+def match_option(ctx: Ctx, text: str, step: type[Step] | None = None) -> str | None:
+    """A typed answer to the options on screen: its number, its label, a yes/no word for
+    the step's yes/no option, or (at a step without free text) a unique prefix or the
+    distinctive words of one label. None: the text is not a choice."""
     menu = ctx.state.menu
     if not menu.values:
         return None
@@ -274,10 +298,25 @@ def match_option(ctx: Ctx, text: str) -> str | None:
     if number is not None and number <= len(menu.values):
         return menu.values[number - 1]
     folded = fold(text)
-    for value, label in zip(menu.values, menu.labels, strict=False):
-        if folded and folded == fold(label):
+    if not folded:
+        return None
+    labels = [fold(label) for label in menu.labels]
+    for value, label in zip(menu.values, labels, strict=False):
+        if folded == label:
             return value
-    return None
+    answer = yes_no(text)
+    if answer is not None and step is not None:
+        wanted = step.yes_value if answer else step.no_value
+        return wanted if wanted in menu.values else None
+    if step is None or step.free_text or len(folded) > _LOOSE_MAX:
+        return None
+    found = {v for v, label in zip(menu.values, labels, strict=False)
+             if label.startswith(folded)}
+    if len(found) != 1 and len(folded) >= 2:
+        typed = folded.split()
+        found = {v for v, label in zip(menu.values, labels, strict=False)
+                 if all(any(w.startswith(t) for w in label.split()) for t in typed)}
+    return found.pop() if len(found) == 1 else None
 
 
 # ============================================================================ for steps

@@ -37,6 +37,7 @@ def new_on_behalf(ctx: Ctx, _args: str = "") -> Result:
 
 class AuthorName(DraftStep):
     name = "author_name"
+    free_text = True
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -56,6 +57,8 @@ class AuthorName(DraftStep):
 
 class AuthorPhone(DraftStep):
     name = "author_phone"
+    free_text = True
+    no_value = "skip"
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:

@@ -70,6 +70,7 @@ class ObLanguage(Step):
 class ObUnit(UnitSearch):
     name = "ob_unit"
     grassroots = True
+    no_value = "skip"
 
     @classmethod
     def prompt(cls, ctx: Ctx) -> str:
@@ -105,6 +106,8 @@ class ObUnit(UnitSearch):
 
 class ObName(Step):
     name = "ob_name"
+    free_text = True
+    yes_value = "same"    # "có": the name shown is right
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:

@@ -102,6 +102,7 @@ def start_decision_on(ctx: Ctx, action: str, ini: dict[str, Any], reason: str = 
 
 class ReviewReason(Step):
     name = "review_reason"
+    free_text = True
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:

@@ -101,6 +101,7 @@ def new_initiative(ctx: Ctx, _args: str = "") -> Result:
 
 class Title(DraftStep):
     name = "title"
+    free_text = True
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -125,6 +126,7 @@ class Title(DraftStep):
 
 class Description(DraftStep):
     name = "description"
+    free_text = True
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -178,6 +180,7 @@ _DATE_ERRORS = {
 
 class Applied(DraftStep):
     name = "applied"
+    free_text = True
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -254,6 +257,8 @@ class Benefit(DraftStep):
     # numbered list on Zalo and in the terminal says; nobody means an amount of 1–3 đồng.
     # Any other number is an amount.
     name = "benefit"
+    free_text = True
+    no_value = "none"     # "không": not quantifiable, as the parser reads it too
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -293,7 +298,11 @@ class BenefitConfirm(DraftStep):
 
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
-        # A new amount typed instead of yes/no is read as a correction.
+        # A new amount typed instead of yes/no is read as a correction; anything else asks
+        # again, keeping the amount waiting for the answer.
+        if isinstance(money.parse_benefit(text), money.BenefitError):
+            return cls.ask(ctx, error=ctx._(
+                "Please answer yes or no (or type the corrected amount)."))
         return read_benefit(ctx, text)
 
     @classmethod
@@ -307,6 +316,8 @@ class BenefitConfirm(DraftStep):
 
 class Coauthors(DraftStep):
     name = "coauthors"
+    free_text = True
+    no_value = "done"     # "không": no (more) co-authors — never a co-author named "Không"
 
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
@@ -387,6 +398,8 @@ class Unit(UnitSearch, DraftStep):
 
 class Attachments(DraftStep):
     name = "attachments"
+    free_text = True      # a path, in the terminal
+    no_value = "done"
     accepts_files = True
 
     @classmethod

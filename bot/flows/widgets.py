@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.conversation import Ctx
-from bot.flows.engine import Result, Step, join
+from bot.flows.engine import Result, Step, join, yes_no
 from bot.formatting import esc, shorten
 from storage import queries, similar
 
@@ -20,6 +20,9 @@ def one_line(text: str) -> str:
 
 def name_error(ctx: Ctx, name: str) -> str | None:
     """Why `name` cannot be a person's name (the author, a co-author, the user), or None."""
+    if yes_no(name) is not None:
+        return ctx._("«{answer}» is not a name: please type the person's full name.").format(
+            answer=esc(name))
     if NAME_MIN <= len(name) <= NAME_MAX:
         return None
     return ctx._("A name must be {min}–{max} characters long.").format(min=NAME_MIN,
@@ -69,6 +72,7 @@ class UnitSearch(Step):
     with the union chosen (`chosen`)."""
 
     grassroots: bool = False
+    free_text = True
 
     @classmethod
     def prompt(cls, ctx: Ctx) -> str:
