@@ -64,7 +64,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from telegram import Update
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from telegram.request import BaseRequest, RequestData
@@ -74,7 +74,9 @@ from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from handlers.telegram import TelegramChannel
-from storage.engine import create_schema
+from storage import queries
+from storage.engine import create_schema, utcnow
+from storage.models import person_t
 
 TOKEN = "123:ABC"
 BOT_ID = 123
@@ -452,6 +454,7 @@ async def run_full(args: argparse.Namespace, concurrency: int, steps: int,
             before = len(errors.records)
             stack = channel_stack(channel)
             warm = make_plan(WARMUP_UID, args.warmup_users, args.warmup_users * len(mix.cycle))
+            await returning_workers(engine, [*warm, *make_plan(FIRST_UID, args.users, steps)])
             await drive(stack, full_stack_maker(mix, req), warm, concurrency, "warm-up")
             plan = make_plan(FIRST_UID, args.users, steps)
             result = await drive(stack, full_stack_maker(mix, req), plan, concurrency,
@@ -461,6 +464,19 @@ async def run_full(args: argparse.Namespace, concurrency: int, steps: int,
             await channel.stop()
             await core.aclose()
     return result
+
+
+async def returning_workers(engine: Any, uids: list[int]) -> None:
+    """Workers who have used the bot before: their profile (name, grassroots union) is
+    complete, so their submissions are not held for it (a first one would be)."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        def setup(c: Any) -> None:
+            unit = queries.unit_by_code(c, "BPC-PR-001")
+            queries.create_accounts(c, channel="telegram", now=now, new=[
+                (str(uid), str(uid), f"Người dùng {uid}") for uid in uids])
+            c.execute(update(person_t).values(onboarded=True, unit_id=unit.id))
+        await conn.run_sync(setup)
 
 
 async def verify(engine: Any, req: OfflineRequest, mix: Mix, plan: dict[int, int],

@@ -31,11 +31,11 @@ class Menu:
 
 @dataclass(slots=True)
 class Onboarding:
-    """Onboarding in progress: a grassroots union preset by a QR poster, or a profile edit
-    (which returns to the profile instead of the home menu)."""
+    """Onboarding in progress: a grassroots union preset by a QR poster; where a single
+    answer returns to (the profile, a draft's summary) instead of asking on."""
 
     unit_id: int | None = None
-    from_profile: bool = False
+    back: str | None = None
 
 
 @dataclass(slots=True)

@@ -102,6 +102,12 @@ class Harness:
             await self.fake.wait_for_messages(user, before + 1, timeout=10)
         return self.texts(user)[before:]
 
+    async def onboard(self, user: int, unit: str = "BPC-PR-001") -> None:
+        """A worker who came from their union's QR poster: English, the name shown."""
+        await self.send(user, f"/start {unit}")
+        await self.press(user, "English")
+        await self.press(user, "Use")
+
     async def send(self, user: int, text: str, *, expect_reply: bool = True) -> list[str]:
         return await self._push(user, lambda: self.fake.push_text(user, text),
                                 expect_reply=expect_reply)

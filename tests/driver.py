@@ -48,6 +48,12 @@ class Chat:
                 return self.text_of(await self.event("choice", token))
         raise AssertionError(f"no option {label_part!r} among {[lbl for lbl, _ in self.options]}")
 
+    async def onboard(self, unit: str = "BPC-PR-001") -> None:
+        """A worker who came from their union's QR poster: English, the name shown."""
+        await self.say(f"/start {unit}")
+        await self.press("English")
+        await self.press("Use")
+
     def labels(self) -> list[str]:
         return [label for label, _ in self.options]
 

@@ -65,6 +65,13 @@ async def test_a_worker_completes_a_submission(app: Harness) -> None:
     assert app.labels(USER)[0].startswith("LĐLĐ huyện Phú Riềng")
     await app.press(USER, "Phú Riềng")
     await app.press(USER, "Skip")
+    # What the profile lacks is asked before the first submission goes out.
+    seen = await app.press(USER, "Submit")
+    assert "What name should be credited" in seen[-1]
+    await app.send(USER, "Nguyễn Thị Mai")
+    await app.send(USER, "cao su phu rieng")
+    seen = await app.press(USER, "Cao su Phú Riềng")
+    assert "Nguyễn Thị Mai" in seen[-1] and "Submit it?" in seen[-1]
     seen = await app.press(USER, "Submit")
     assert "SK-000001" in seen[0]
     [row] = await db_rows(app, select(initiative_t))
@@ -165,6 +172,7 @@ async def test_a_summary_full_of_ampersands_arrives_whole_with_its_buttons(app: 
     """Escaped, "&" is five characters: a summary of 3,000 of them is split for Telegram's
     limit, never between "&" and "amp;" (Telegram refuses such a part, and the rest of the
     reply — the Submit button — never arrived)."""
+    await app.onboard(USER)
     await app.send(USER, "/sangkien")
     await app.send(USER, "A&B <c> " * 3)
     await app.send(USER, "&<" * 1500)

@@ -38,6 +38,7 @@ async def app(db_factory: Callable[[], AsyncEngine]) -> AsyncIterator[TelegramHa
 
 async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) -> None:
     await app.send(CHAIR, await admin_invite(app, "chair", "BPC-PR"))
+    await app.onboard(WORKER)
     await app.send(WORKER, "/sangkien")
     for text in ("Cải tiến hệ thống bơm tưới tự động",
                  "Vấn đề: tưới thủ công tốn công. Giải pháp: hẹn giờ bơm. Áp dụng ở vườn ươm."):

@@ -43,8 +43,17 @@ async def walk_to_summary(chat: Chat, *, title: str = TITLE, benefit: str = "200
 
 
 async def test_complete_submission(mem_core: Core) -> None:
+    """A new worker writes first; the name to credit and the grassroots union are asked
+    before the first submission goes out, then the summary is shown again."""
     chat = Chat(mem_core)
     await walk_to_summary(chat)
+    seen = await chat.press("Submit")
+    assert "What name should be credited" in seen and "One more thing" in seen
+    seen = await chat.press("Use")
+    assert "Which grassroots union" in seen and "Skip" not in " ".join(chat.labels())
+    await chat.say("cao su phu rieng")
+    seen = await chat.press("Cao su Phú Riềng")
+    assert "Submit it?" in seen and "Cao su Phú Riềng" in seen
     seen = await chat.press("Submit")
     assert "SK-000001" in seen
     [row] = await rows(mem_core, select(initiative_t))
@@ -188,6 +197,7 @@ async def test_edit_from_summary_returns_to_summary(mem_core: Core) -> None:
 
 async def test_numbered_and_typed_answers(mem_core: Core) -> None:
     chat = Chat(mem_core, channel="zalo")
+    await chat.onboard()
     await walk_to_summary(chat)
     seen = await chat.say("2")  # "Edit a field"
     assert "Which field" in seen and "Title" in chat.labels()
@@ -220,6 +230,7 @@ async def test_drafts_stop_resume_and_delete(mem_core: Core) -> None:
 
 async def test_my_initiatives_are_paged_newest_first(mem_core: Core) -> None:
     chat = Chat(mem_core)
+    await chat.onboard()
     for i in range(7):
         await walk_to_summary(chat, title=f"Sáng kiến số {i} về năng suất")
         await chat.press("Submit")
@@ -285,3 +296,20 @@ async def test_a_typed_number_picks_an_option_on_text_steps(mem_core: Core) -> N
     assert "Receiving union" in seen
     [draft] = await rows(mem_core, select(draft_t))
     assert draft["coauthors"] == "[]" and draft["step"] == "unit"
+
+
+async def test_a_title_needs_letters(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/sangkien")
+    assert "needs words" in await chat.say("😀😀😀😀😀😀😀😀😀😀😀")
+    assert "needs words" in await chat.say("1234567890 !!!")
+    assert "Step 2" in await chat.say("Cải tiến 5S kho")
+
+
+async def test_a_command_during_onboarding_says_it_will_resume(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/start")
+    await chat.press("English")
+    seen = await chat.say("/sangkien")
+    assert "Your profile is not finished yet" in seen and "Step 1" in seen
+    assert "ob_" not in seen and "middle of an initiative" not in seen

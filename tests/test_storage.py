@@ -79,8 +79,7 @@ async def test_event_ids_are_recorded_once(db: AsyncEngine) -> None:
 
 async def test_full_submission_on_each_backend(core: Core) -> None:
     chat = Chat(core)
-    await chat.say("/ngonngu")
-    await chat.press("English")
+    await chat.onboard()
     await chat.say("/sangkien")
     await chat.say("Cải tiến quy trình kiểm kê kho")
     await chat.say("Vấn đề: kiểm kê mất hai ngày. Giải pháp: mã vạch. Áp dụng ở kho tổng.")

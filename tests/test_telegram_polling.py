@@ -174,8 +174,8 @@ async def test_replies_do_not_hold_up_the_next_poll(app: TelegramHarness) -> Non
 async def test_one_chat_in_order_other_chats_alongside(app: TelegramHarness) -> None:
     """A chat's replies go out in its updates' order even when the first send is slow; another
     chat's reply does not wait for them."""
-    await app.send(USER, "/start")
-    await app.send(OTHER, "/start")
+    await app.onboard(USER)
+    await app.onboard(OTHER)
     gate = asyncio.Event()
     held: list[int] = []
 

@@ -28,6 +28,10 @@ y te dong thap
 1
 Skip
 Submit
+1
+cao su phu rieng
+1
+Submit
 /cuatoi
 """
 

@@ -71,6 +71,9 @@ class Step:
     # no word ("có", "khong", "ok", "no"…) picks the option valued `yes_value` /
     # `no_value` when the menu has it — and never becomes a value itself.
     free_text: ClassVar[bool] = False
+    # A question of the profile: a command typed here runs, and the user is told that the
+    # rest of the profile will be asked later (before a first submission).
+    in_profile: ClassVar[bool] = False
     yes_value: ClassVar[str] = "yes"
     no_value: ClassVar[str] = "no"
 
@@ -226,6 +229,9 @@ class Dispatcher:
                 "I don't know the command /{name}. Type /trogiup to see what I can do."
             ).format(name=esc(name)))
         cmd = self.registry.actions[action]
+        if current.in_profile and not cmd.inline and action != "start":
+            ctx.say(ctx._("Your profile is not finished yet: I will ask for the rest before "
+                          "your first initiative is sent."))
         if cmd.inline or not current.in_draft:
             return self.run(ctx, action, args)
         # Leaving a draft half-written is a choice, not an accident: ask first.

@@ -16,8 +16,11 @@ from storage import access, queries
 
 TRANSITIONS = {
     "ob_language": {"ob_unit", "ob_name"},
-    "ob_unit": {"ob_name", "profile"},       # a change from /hoso returns there
-    "ob_name": {"profile"},                  # done: home (or back to /hoso)
+    # A single answer asked from /hoso or a draft's summary returns there.
+    "ob_unit": {"ob_name", "profile", "summary"},
+    # Done: home, or the command that waited; asked at a first submission: on to the union
+    # if it is missing too, then back to the summary.
+    "ob_name": {"profile", "summary", "ob_unit"},
 }
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
@@ -47,7 +50,14 @@ def onboard(ctx: Ctx, _args: str = "") -> Result:
     return Next("ob_language")
 
 
-class ObLanguage(Step):
+class OnboardingStep(Step):
+    """A question of the profile (see `Step.in_profile`)."""
+
+    in_profile = True
+
+
+
+class ObLanguage(OnboardingStep):
     name = "ob_language"
 
     @classmethod
@@ -67,7 +77,7 @@ class ObLanguage(Step):
         return typed_code(ctx, text) or super().text(ctx, text)
 
 
-class ObUnit(UnitSearch):
+class ObUnit(UnitSearch, OnboardingStep):
     name = "ob_unit"
     grassroots = True
     no_value = "skip"
@@ -79,6 +89,9 @@ class ObUnit(UnitSearch):
 
     @classmethod
     def extra_options(cls, ctx: Ctx) -> list[tuple[str, str]]:
+        ob = ctx.state.onboarding
+        if ob and ob.back == "summary":
+            return []    # asked because a submission needs it: no skipping
         return [(ctx._("Skip for now"), "skip")]
 
     @classmethod
@@ -87,7 +100,7 @@ class ObUnit(UnitSearch):
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:
-        if value == "skip":
+        if value == "skip" and value in ctx.state.menu.values:
             return cls.next(ctx)
         return super().choice(ctx, value)
 
@@ -98,13 +111,14 @@ class ObUnit(UnitSearch):
 
     @classmethod
     def next(cls, ctx: Ctx) -> Result:
-        if ctx.state.onboarding and ctx.state.onboarding.from_profile:
+        ob = ctx.state.onboarding
+        if ob and ob.back:
             ctx.state.onboarding = None
-            return Next("profile")
+            return Next(ob.back)
         return Next("ob_name")
 
 
-class ObName(Step):
+class ObName(OnboardingStep):
     name = "ob_name"
     free_text = True
     yes_value = "same"    # "có": the name shown is right
@@ -142,8 +156,11 @@ class ObName(Step):
         if ob.unit_id:
             values["unit_id"] = ob.unit_id
         ctx.update_person(**values)
-        if ob.from_profile:
-            return Next("profile")
+        if ob.back == "summary" and ctx.person()["unit_id"] is None:
+            ctx.state.onboarding = ob
+            return Next("ob_unit")
+        if ob.back:
+            return Next(ob.back)
         return home(ctx._("Your profile is saved. You can change it any time with /hoso."))
 
 

@@ -78,7 +78,7 @@ class Profile(Step):
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:
         if value in ("name", "unit"):
-            ctx.state.onboarding = Onboarding(from_profile=True)
+            ctx.state.onboarding = Onboarding(back="profile")
             return Next("ob_name" if value == "name" else "ob_unit")
         if value == "lang":
             ctx.state.language_back = "profile"

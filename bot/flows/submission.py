@@ -47,6 +47,7 @@ TRANSITIONS = {
 }
 
 TITLE_MIN, TITLE_MAX = 10, 200
+TITLE_LETTERS = 5
 DESC_MIN, DESC_MAX = 30, 3000
 MAX_COAUTHORS = 10
 MAX_ATTACHMENTS = 10
@@ -119,6 +120,10 @@ class Title(DraftStep):
             return cls.ask(ctx, error=_(
                 "The title must be {min}–{max} characters long; yours has {n}."
             ).format(min=TITLE_MIN, max=TITLE_MAX, n=len(title)))
+        if sum(ch.isalpha() for ch in title) < TITLE_LETTERS:
+            return cls.ask(ctx, error=_(
+                "A title needs words that say what the initiative is, not only numbers or "
+                "symbols."))
         ctx.draft.title = title
         ctx.say(_("Title saved: <b>{title}</b>").format(title=esc(title)))
         return advance(ctx)

@@ -9,18 +9,32 @@ from bot.flows.engine import Flow, Next, Result, home, join
 from bot.flows.submission import DraftStep
 from bot.flows.widgets import similar_text
 from bot.formatting import esc, local_datetime, shorten
+from bot.i18n import N_
 from bot.labels import NOT_ALLOWED, STEP_LABELS, benefit_text, status_label
 from bot.services import submissions
 from bot.services.results import Refused, Unchanged
+from bot.state import Onboarding
 from storage import queries, similar
 
 FIELDS = ORDER_BEHALF[:-1]   # every question of a draft, in order (not the summary)
 
+# A worker's own name and grassroots union come from their profile: asked there (ob_name,
+# ob_unit) and back to the summary.
+PROFILE = {"author_name": "ob_name", "author_unit": "ob_unit"}
+PROFILE_LABELS = {"author_name": N_("your name (credited)"),
+                  "author_unit": N_("your grassroots union")}
+
 TRANSITIONS = {
     # Submit goes home (the code shown), or to a question still unanswered.
-    "summary": {"edit", "discard", *FIELDS},
-    "edit": {"summary", *FIELDS},
+    "summary": {"edit", "discard", *FIELDS, *PROFILE.values()},
+    "edit": {"summary", *FIELDS, *PROFILE.values()},
 }
+
+
+def ask_profile(ctx: Ctx, field: str, error: str | None = None) -> Next:
+    """A worker's own name or union, asked as in onboarding, then back to the summary."""
+    ctx.state.onboarding = Onboarding(back="summary")
+    return Next(PROFILE[field], error)
 
 
 def authors_shown(ctx: Ctx) -> list[str]:
@@ -48,6 +62,12 @@ class Summary(DraftStep):
         if d.on_behalf:
             lines.append(_("<b>Registered for:</b> {name}, {unit}").format(
                 name=esc(d.author_name or missing), unit=unit_text(d.author_unit_id)))
+        else:
+            mine = ctx.person()["unit_id"]
+            lines.append(_("<b>Your grassroots union:</b> {unit}").format(
+                unit=unit_text(mine) if mine in units else (
+                    esc(queries.units_by_ids(ctx.conn, [mine])[mine].name) if mine
+                    else missing)))
         lines += [
             _("<b>Authors:</b> {names}").format(names=esc(", ".join(authors_shown(ctx)))),
             _("<b>Title:</b> {title}").format(title=esc(d.title or missing)),
@@ -98,8 +118,10 @@ def submit(ctx: Ctx) -> Result:
     result = submissions.submit(conn=ctx.conn, actor=ctx.actor, now=ctx.now, draft=draft,
                                 default_locale=ctx.default_locale)
     if isinstance(result, submissions.Incomplete):
-        return Next(result.step, _("One more thing is needed before submitting.")
-                    if result.unanswered else None)
+        error = _("One more thing is needed before submitting.") if result.unanswered else None
+        if result.step in PROFILE and not draft.on_behalf:
+            return ask_profile(ctx, result.step, error)
+        return Next(result.step, error)
     if isinstance(result, Refused):
         return home(_(
             "You can register initiatives only for workers of the unions your support team "
@@ -132,13 +154,17 @@ class Edit(DraftStep):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         names = [s for s in ctx.draft.order if s != "summary"]
-        options = [(_(STEP_LABELS[s]).capitalize(), s) for s in names]
+        if not ctx.draft.on_behalf:   # the worker's own name and union: their profile's
+            names = [*PROFILE, *names]
+        options = [(_(PROFILE_LABELS.get(s, STEP_LABELS[s])).capitalize(), s) for s in names]
         ctx.ask(join(error, _("Which field do you want to change?")),
                 [*options, (_("‹ Back to the summary"), "back")])
         return None
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:
+        if value in PROFILE and not ctx.draft.on_behalf:
+            return ask_profile(ctx, value)
         if value in ctx.draft.order and value != "summary":
             ctx.state.editing = True
             return Next(value)

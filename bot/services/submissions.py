@@ -81,7 +81,11 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
         assert draft.author_unit_id is not None
         if not may_register_for(conn=conn, actor=actor, unit_id=draft.author_unit_id):
             return Refused()
-    else:  # the author's own grassroots union, from their profile
+    else:  # the author's own name and grassroots union, from their profile
+        if not person["onboarded"] or not person["name"]:
+            return Incomplete("author_name")   # the name to credit, never confirmed
+        if person["unit_id"] is None:
+            return Incomplete("author_unit")
         draft.author_unit_id = person["unit_id"]
     row = draft.to_row()
     initiative_id, code = queries.submit_initiative(
