@@ -35,11 +35,23 @@ def number(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
+# Dates are written day first in both languages, with a four-digit year, as people here
+# write them (Babel's short English pattern would say 3/15/23).
+DATETIME_PATTERN = "dd/MM/yyyy HH:mm"
+DATE_PATTERN = "dd/MM/yyyy"
+
+
 def local_datetime(moment: datetime, locale: str) -> str:
     """A stored timestamp (UTC) shown in Vietnam's time zone."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return format_datetime(moment, "short", tzinfo=TIMEZONE, locale=locale)
+    return format_datetime(moment, DATETIME_PATTERN, tzinfo=TIMEZONE, locale=locale)
+
+
+def name_case(name: str) -> str:
+    """A person's name as shown: each word starting with a capital, as Vietnamese names are
+    written ("nguyễn văn a" typed → "Nguyễn Văn A"); stored as typed."""
+    return " ".join(w[:1].upper() + w[1:] if w[:1].islower() else w for w in name.split(" "))
 
 
 def html_to_plain(text: str) -> str:

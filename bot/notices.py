@@ -7,7 +7,7 @@ from typing import Any
 
 from bot.events import Option
 from bot.fields import field_label
-from bot.formatting import esc, shorten
+from bot.formatting import esc, name_case, shorten
 from bot.i18n import Gettext
 from bot.labels import ACTION_COMMANDS, ACTION_LABELS, benefit_text, status_label
 
@@ -22,7 +22,8 @@ def card(_: Gettext, locale: str, ini: dict[str, Any]) -> str:
     """The facts a reviewer needs at a glance."""
     return "\n".join([
         _("<b>{code}</b> · {title}").format(code=ini["code"], title=esc(ini["title"])),
-        _("<b>Authors:</b> {names}").format(names=esc(", ".join(ini["authors"]))),
+        _("<b>Authors:</b> {names}").format(
+            names=esc(", ".join(map(name_case, ini["authors"])))),
         _("<b>Receiving union:</b> {unit}").format(unit=esc(ini["unit_name"])),
         _("<b>Field:</b> {field}").format(
             field=esc(field_label(ini.get("field_code"), locale) or "—")),

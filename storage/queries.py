@@ -21,6 +21,7 @@ from storage.models import (
     draft_t,
     inbound_event_t,
     initiative_author_t,
+    initiative_event_t,
     initiative_t,
     person_t,
     unit_t,
@@ -269,10 +270,18 @@ def submit_initiative(
     return new_id, code
 
 
+# The reason given with the initiative's current status (returned or invalid), if any.
+_STATUS_REASON = (
+    select(initiative_event_t.c.reason)
+    .where(initiative_event_t.c.initiative_id == initiative_t.c.id,
+           initiative_event_t.c.to_status == initiative_t.c.status)
+    .order_by(initiative_event_t.c.id.desc()).limit(1).scalar_subquery()
+)
 _LIST_INITIATIVES = (
     select(
-        initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
+        initiative_t.c.id, initiative_t.c.code, initiative_t.c.title, initiative_t.c.status,
         initiative_t.c.submitted_at, unit_t.c.name.label("unit_name"),
+        _STATUS_REASON.label("reason"),
     )
     .join(unit_t, unit_t.c.id == initiative_t.c.unit_id)
     .where(initiative_t.c.person_id == bindparam("person_id"))

@@ -5,6 +5,7 @@ No file or network I/O: what the user saw, and what the database holds afterward
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
@@ -151,7 +152,7 @@ async def test_commands_mid_flow(mem_core: Core) -> None:
     seen = await chat.say("/xyz")
     assert "/xyz" in seen and "Step 2" in seen
     seen = await chat.say("/trogiup")
-    assert "/sangkien" in seen and "Step 2" in seen
+    assert "/new" in seen and "/view SK-000123" in seen and "Step 2" in seen
     seen = await chat.say("/cuatoi")
     assert "middle" in seen
     seen = await chat.press("Go on")
@@ -238,7 +239,7 @@ async def test_my_initiatives_are_paged_newest_first(mem_core: Core) -> None:
     assert "SK-000007" in seen and "SK-000003" in seen and "SK-000002" not in seen
     seen = await chat.press("Older")
     assert "SK-000002" in seen and "SK-000001" in seen
-    assert chat.labels() == ["‹ Newer", "‹ Close"]
+    assert chat.labels() == ["SK-000002", "SK-000001", "‹ Newer", "‹ Close"]
 
 
 async def test_union_search_tells_same_names_apart(mem_core: Core) -> None:
@@ -278,7 +279,7 @@ async def test_language_choice_is_per_user(mem_core: Core) -> None:
     assert "Ngôn ngữ: Tiếng Việt" in seen
     seen_en = await en.say("/help")
     seen_vi = await vi.say("/help")
-    assert "/sangkien" in seen_en and "/sangkien" in seen_vi
+    assert "/new" in seen_en and "/sangkien" in seen_vi and "/sangkien" not in seen_en
     assert "Commands" in seen_en and "Các lệnh" not in seen_en
     assert "Các lệnh" in seen_vi and "Commands" not in seen_vi
     locales = {a["external_id"]: a["locale"] for a in await rows(
@@ -313,3 +314,38 @@ async def test_a_command_during_onboarding_says_it_will_resume(mem_core: Core) -
     seen = await chat.say("/sangkien")
     assert "Your profile is not finished yet" in seen and "Step 1" in seen
     assert "ob_" not in seen and "middle of an initiative" not in seen
+
+
+async def test_help_speaks_each_language_with_its_own_command_words(mem_core: Core) -> None:
+    english = await Chat(mem_core, "en").say("/help")
+    assert "/new — register" in english and "/sangkien" not in english
+    assert "/editinitiative SK-000123" in english and "«new»" in english
+    vi = Chat(mem_core, "vi")
+    await vi.say("/ngonngu")
+    await vi.press("Tiếng Việt")
+    seen = await vi.say("/trogiup")
+    assert "/sangkien — " in seen and "/suasangkien SK-000123" in seen and "«sangkien»" in seen
+
+
+async def test_my_initiatives_show_the_reason_and_open_with_a_press(mem_core: Core) -> None:
+    from tests.test_review import setup_people, submit
+
+    chair, _helper, worker = await setup_people(mem_core)
+    code = await submit(worker)
+    await chair.say(f"/bosung {code} Cần bổ sung số liệu đo đạc")
+    seen = await worker.say("/cuatoi")
+    assert "Cần bổ sung số liệu đo đạc" in seen and code in worker.labels()
+    seen = await worker.press(code)
+    assert "First applied" in seen and "Edit it now" in worker.labels()
+
+
+async def test_dates_are_day_first_in_english_too_and_names_capitalised(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.say("/start BPC-PR-001")
+    await chat.press("English")
+    await chat.say("nguyễn thị mai")
+    seen = await chat.say("/hoso")
+    assert "Name: Nguyễn Thị Mai" in seen
+    await walk_to_summary(chat)
+    seen = await chat.press("Submit")
+    assert re.search(r"\d\d/\d\d/20\d\d \d\d:\d\d", seen), seen

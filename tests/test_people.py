@@ -86,11 +86,12 @@ async def test_invites_roles_and_revocation(mem_core: Core) -> None:
     assert "now support team of LĐLĐ huyện Phú Riềng" in seen
     assert "already been used" in await other.say(team_code)
     assert "not valid" in await other.say("MOI-ZZZZZZZZ")
-    # Help lists the reviewer commands to those who hold a role, /moi to chairs only.
-    assert "/choduyet" not in await other.say("/trogiup")
+    # Help lists the reviewer commands to those who hold a role, /moi to chairs only (in
+    # English help, by their English aliases /pending and /invite).
+    assert "/pending" not in await other.say("/trogiup")
     seen = await member.say("/trogiup")
-    assert "/choduyet" in seen and "/moi" not in seen
-    assert "/moi" in await chair.say("/trogiup")
+    assert "/pending" in seen and "/invite" not in seen
+    assert "/invite" in await chair.say("/trogiup")
     # Only a chair can invite.
     assert "Only a union chair" in await member.say("/moi")
     # The chair removes the member; the member loses the right to register for others.

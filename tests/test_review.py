@@ -72,7 +72,7 @@ async def test_a_full_review_cycle(mem_core: Core) -> None:
     # The chair returns it for revision from the alert's button: a reason is required.
     seen = Chat.text_of(await chair.event("choice", f"a:revise:{ini['id']}"))
     assert "Why?" in seen
-    assert "5–1000" in await chair.say("ngắn")
+    assert "5–1,000" in await chair.say("ngắn")
     seen = await chair.say("Cần bổ sung số liệu tiết kiệm điện năng")
     assert "needs revision" in seen
     [notice] = await outbox_rows(mem_core, kind="decision", chat_id="worker")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.conversation import Ctx
 from bot.draft import ORDER_BEHALF
-from bot.flows.engine import Flow, Next, Result, Step, command, home, join, leave_flow
+from bot.flows.engine import Flow, Next, Result, Step, command, home, join, leave_flow, run
 from bot.flows.submission import draft_label
 from bot.flows.widgets import page_options, turn_page
 from bot.formatting import esc, local_datetime, shorten
@@ -134,19 +134,26 @@ class Mine(Step):
             return home(join(
                 error, _("You have not submitted any initiative yet. Type /sangkien to start.")))
         lines = [_("<b>Your initiatives</b> (page {page}):").format(page=page + 1)]
+        options = []
         for r in rows[:MINE_PAGE]:
             lines.append(_("<b>{code}</b> · {title}\n   {status} · {unit} · {when}").format(
                 code=r["code"], title=esc(shorten(r["title"], 80)),
                 status=status_label(_, r["status"]),
                 unit=esc(r["unit_name"]), when=local_datetime(r["submitted_at"], ctx.locale)))
+            if r["reason"] and r["status"] in ("needs_revision", "invalid"):
+                lines.append("   " + _("Reason: {reason}").format(
+                    reason=esc(shorten(r["reason"], 300))))
+            options.append((r["code"], f"v:{r['id']}"))
         ctx.ask(join(error, "\n".join(lines)),
-                page_options(ctx, page=page, more=len(rows) > MINE_PAGE))
+                [*options, *page_options(ctx, page=page, more=len(rows) > MINE_PAGE)])
         return None
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:
         if turn_page(ctx, value):
             return cls.ask(ctx)
+        if value.startswith("v:"):   # opens as /xem does
+            return run(ctx, "act", f"a:view:{value[2:]}")
         return home()
 
 

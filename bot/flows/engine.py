@@ -16,7 +16,7 @@ from typing import ClassVar
 
 from bot.conversation import Ctx
 from bot.events import Inbound
-from bot.formatting import esc
+from bot.formatting import esc, number
 from bot.inputs import parse_id
 from storage.textfold import fold
 
@@ -212,7 +212,8 @@ class Dispatcher:
         text = unicodedata.normalize("NFC", ev.text)
         if len(text) > MAX_MESSAGE:
             return current.ask(ctx, error=_(
-                "That message is too long (at most {n} characters).").format(n=MAX_MESSAGE))
+                "That message is too long (at most {n} characters).").format(
+                n=number(MAX_MESSAGE, ctx.locale)))
         value = match_option(ctx, text, current)
         if value is not None:
             return current.choice(ctx, value)

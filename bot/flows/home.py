@@ -70,31 +70,50 @@ class Idle(Step):
         return run(ctx, value)
 
 
+# What /trogiup lists: (action, what to type after the command, what it does).
+HELP_WORKER = (
+    ("new", "", N_("register a new initiative")),
+    ("drafts", "", N_("your drafts: go on with one, or delete it")),
+    ("mine", "", N_("your submitted initiatives, their status and the reviewers' reasons")),
+    ("view", " SK-000123", N_("an initiative's details and history")),
+    ("edit_returned", " SK-000123", N_("edit an initiative returned for revision, then send "
+                                       "it again")),
+    ("profile", "", N_("your profile: name, grassroots union, language")),
+    ("link", "", N_("link this account with your other chat app")),
+    ("cancel", "", N_("stop what you are doing (your draft is kept)")),
+    ("language", "", N_("language: Tiếng Việt / English")),
+    ("help", "", N_("this help")),
+)
+HELP_REVIEWER = (
+    ("pending", "", N_("initiatives waiting for review in your unions")),
+    ("behalf", "", N_("register an initiative for a worker who does not use the bot")),
+    ("alerts", "", N_("alerts: each one at once, or a daily summary at 17:00")),
+)
+HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),)
+
+
 def help_text(ctx: Ctx) -> str:
+    """The commands in the user's language: Vietnamese words, or their English aliases."""
     _ = ctx._
+    actions = ctx.dispatcher.registry.actions
+
+    def lines(table: tuple[tuple[str, str, str], ...]) -> list[str]:
+        out = []
+        for action, arg, what in table:
+            words = actions[action].words
+            word = words[1] if ctx.locale == "en" and len(words) > 1 else words[0]
+            out.append(f"/{word}{arg} — {_(what)}")
+        return out
+
+    text = [_("<b>Commands</b>"), *lines(HELP_WORKER),
+            _("On Zalo, type the command word without the slash, e.g. «{word}».").format(
+                word=actions["new"].words[1 if ctx.locale == "en" else 0])]
     roles = access.roles_held(ctx.conn, person_id=ctx.conv.person_id)
-    reviewer = ""
     if roles:
-        reviewer = "\n\n" + _(
-            "<b>For support teams and chairs</b>\n"
-            "/choduyet — initiatives waiting for review in your unions\n"
-            "/xem SK-000123 — an initiative's details and history\n"
-            "/khaiho — register an initiative for a worker who does not use the bot\n"
-            "/thongbao — alerts: each one at once, or a daily summary at 17:00")
+        text += ["", _("<b>For support teams and chairs</b>"), *lines(HELP_REVIEWER)]
         if "chair" in roles:
-            reviewer += "\n" + _("/moi — invite your union's support team, or remove a member")
-    return _(
-        "<b>Commands</b>\n"
-        "/sangkien — register a new initiative\n"
-        "/nhap — your drafts: go on with one, or delete it\n"
-        "/cuatoi — your submitted initiatives and their status\n"
-        "/hoso — your profile: name, grassroots union, language\n"
-        "/lienket — link this account with your other chat app\n"
-        "/huy — stop what you are doing (your draft is kept)\n"
-        "/ngonngu — language: Tiếng Việt / English\n"
-        "/trogiup — this help\n"
-        "On Zalo, type the command word without the slash, e.g. «sangkien»."
-    ) + reviewer
+            text += lines(HELP_CHAIR)
+    return "\n".join(text)
 
 
 def start(ctx: Ctx, args: str = "") -> Result:

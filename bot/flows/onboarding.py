@@ -7,7 +7,7 @@ from __future__ import annotations
 from bot.conversation import Ctx
 from bot.flows.engine import Flow, Next, Result, Step, command, home, join, run
 from bot.flows.widgets import NAME_MAX, NAME_MIN, UnitSearch, name_error, one_line, unit_label
-from bot.formatting import esc
+from bot.formatting import esc, name_case
 from bot.i18n import N_, SUPPORTED_LOCALES
 from bot.labels import ROLE_LABELS
 from bot.services import codes
@@ -127,7 +127,7 @@ class ObName(OnboardingStep):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         person = ctx.person()
-        options = [(_("Use «{name}»").format(name=person["name"]), "same")] \
+        options = [(_("Use «{name}»").format(name=name_case(person["name"])), "same")] \
             if NAME_MIN <= len(person["name"]) <= NAME_MAX else []
         ctx.ask(join(error, _("What name should be credited on your initiatives? "
                               "(your full name)")), options)

@@ -6,7 +6,7 @@ from bot.conversation import Ctx
 from bot.flows.engine import ANY, HOME, Flow, Next, Result, Step, command, home, join
 from bot.flows.onboarding import CODE_ERRORS, LANGUAGE_NAMES, language_options
 from bot.flows.widgets import unit_label
-from bot.formatting import esc, local_datetime
+from bot.formatting import esc, local_datetime, name_case
 from bot.i18n import N_, SUPPORTED_LOCALES
 from bot.labels import CHANNEL_NAMES, ROLE_LABELS
 from bot.services import codes, roles
@@ -62,7 +62,7 @@ class Profile(Step):
                 if person["unit_id"] else None)
         lines = [
             _("<b>Your profile</b>"),
-            _("Name: {name}").format(name=esc(person["name"] or "—")),
+            _("Name: {name}").format(name=esc(name_case(person["name"]) or "—")),
             _("Grassroots union: {unit}").format(
                 unit=esc(unit_label(unit.name, unit.parent_name)) if unit else "—"),
             _("Language: {name}").format(name=LANGUAGE_NAMES[ctx.locale]),
@@ -148,7 +148,7 @@ class Invites(Step):
         options: list[tuple[str, str]] = []
         for g in access.grants_made_by(ctx.conn, person_id=me):
             lines.append(_("• {name} — {role}, {unit}").format(
-                name=esc(g["person_name"] or "—"), role=_(ROLE_LABELS[g["role"]]),
+                name=esc(name_case(g["person_name"] or "—")), role=_(ROLE_LABELS[g["role"]]),
                 unit=esc(g["unit_name"])))
             options.append((_("Remove {name}").format(name=g["person_name"] or "—"),
                             f"rg:{g['id']}"))

@@ -13,7 +13,7 @@ from typing import Any
 from bot.conversation import Ctx
 from bot.flows.engine import Flow, Next, Result, Step, command, home, join, run
 from bot.flows.widgets import page_options, similar_text, turn_page
-from bot.formatting import esc, local_datetime, shorten
+from bot.formatting import esc, local_datetime, name_case, number, shorten
 from bot.i18n import N_
 from bot.inputs import parse_id
 from bot.labels import ACTION_COMMANDS, ACTION_LABELS, DECISIONS, NOT_ALLOWED, status_label
@@ -73,7 +73,7 @@ def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) ->
 
 def reason_error(ctx: Ctx) -> str:
     return ctx._("A reason must be {min}–{max} characters long.").format(
-        min=decisions.REASON_MIN, max=decisions.REASON_MAX)
+        min=decisions.REASON_MIN, max=number(decisions.REASON_MAX, ctx.locale))
 
 
 def start_decision(ctx: Ctx, action: str, args: str) -> Result:
@@ -108,7 +108,8 @@ class ReviewReason(Step):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         ctx.ask(join(error, _("Why? The author will read this reason ({min}–{max} characters).")
-                     .format(min=decisions.REASON_MIN, max=decisions.REASON_MAX)),
+                     .format(min=decisions.REASON_MIN,
+                             max=number(decisions.REASON_MAX, ctx.locale))),
                 [(_("‹ Cancel"), "cancel")])
         return None
 
@@ -205,7 +206,7 @@ class View(Step):
                 line = f"• {local_datetime(e['at'], ctx.locale)} · " + status_label(
                     _, e["to_status"])
                 if e["actor_name"]:
-                    line += f" · {esc(e['actor_name'])}"
+                    line += f" · {esc(name_case(e['actor_name']))}"
                 if e["reason"]:
                     line += f" — {esc(e['reason'])}"
                 lines.append(line)

@@ -8,7 +8,7 @@ from bot.fields import field_label
 from bot.flows.engine import Flow, Next, Result, home, join
 from bot.flows.submission import DraftStep
 from bot.flows.widgets import similar_text
-from bot.formatting import esc, local_datetime, shorten
+from bot.formatting import esc, local_datetime, name_case, shorten
 from bot.i18n import N_
 from bot.labels import NOT_ALLOWED, STEP_LABELS, benefit_text, status_label
 from bot.services import submissions
@@ -39,7 +39,7 @@ def ask_profile(ctx: Ctx, field: str, error: str | None = None) -> Next:
 
 def authors_shown(ctx: Ctx) -> list[str]:
     authors = submissions.authors_of(ctx.draft, ctx.person())
-    return [authors[0] or ctx._("(no name)"), *authors[1:]]
+    return [name_case(authors[0]) or ctx._("(no name)"), *map(name_case, authors[1:])]
 
 
 class Summary(DraftStep):
