@@ -71,7 +71,8 @@ from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from handlers.telegram import TelegramChannel
-from storage.engine import create_schema, make_engine
+from storage.engine import make_engine
+from storage.migrate import upgrade
 
 TOKEN = "123:ABC"
 BOT_ID = 123
@@ -424,7 +425,7 @@ async def run_full(args: argparse.Namespace, concurrency: int, steps: int,
     mix = MIXES[args.mix]
     with tempfile.TemporaryDirectory(prefix="sangkien-bench-") as tmp:
         engine = make_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}")
-        await create_schema(engine)
+        await upgrade(engine=engine)
         await seed_if_empty(engine)
         core = Core(engine)
         channel = TelegramChannel(core, token=TOKEN, base_url="http://127.0.0.1:9/bot",
