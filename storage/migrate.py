@@ -95,6 +95,7 @@ async def _upgrade_postgresql(conn: AsyncConnection) -> None:
     try:
         await conn.run_sync(_stamp_and_upgrade)
     finally:
+        await conn.rollback()   # whatever a failure left open, so that the unlock can run
         await conn.execute(text("SELECT pg_advisory_unlock(:key, :scope)"), lock)
         await conn.commit()
 

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import shutil
 import sqlite3
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -159,7 +161,7 @@ async def test_a_database_older_than_the_baseline_is_refused(tmp_path: Path) -> 
 
 
 @pytest.fixture
-async def pg_schema() -> object:
+async def pg_schema() -> AsyncIterator[str]:
     """A new PostgreSQL schema, empty, dropped afterwards."""
     engine, _url, schema = await _new_backend("postgres", None)
     await engine.dispose()
@@ -250,6 +252,16 @@ def upgrade() -> None:
         batch.alter_column("cluster", type_=sa.String(length=200))
 '''
 
+FAILS = '''
+from alembic import op
+
+revision, down_revision = "0002", "0001"
+
+
+def upgrade() -> None:
+    op.execute("SELECT 1 / 0")
+'''
+
 ORPHAN_A_PERSON = '''
 from alembic import op
 
@@ -261,16 +273,30 @@ def upgrade() -> None:
 '''
 
 
+@pytest.fixture
+def add_revision(tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
+    """Run migrations from a copy of migrations/ to which a test adds revisions."""
+    scripts = tmp_path / "migrations"
+    shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(migrate, "SCRIPTS", scripts)
+
+    def add(name: str, source: str) -> None:
+        (scripts / "versions" / f"{name}.py").write_text(source)
+        migrate.head.cache_clear()
+
+    try:
+        yield add
+    finally:
+        migrate.head.cache_clear()
+
+
 async def test_sqlite_revisions_may_rebuild_a_table_others_refer_to(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, add_revision: Callable[[str, str], None]) -> None:
     """SQLite alters a table by copying it and dropping the old one, which enforced foreign
     keys forbid while other tables refer to it: they are lifted for the upgrade, and every
     reference is checked before it commits."""
-    scripts = tmp_path / "migrations"
-    shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0002_widen_cluster.py").write_text(WIDEN_CLUSTER)
-    monkeypatch.setattr(migrate, "SCRIPTS", scripts)
-    migrate.head.cache_clear()
+    add_revision("0002_widen_cluster", WIDEN_CLUSTER)
     path = tmp_path / "landed.db"
     shutil.copy(LANDED_DB, path)
     before = _rows(path)
@@ -282,12 +308,28 @@ async def test_sqlite_revisions_may_rebuild_a_table_others_refer_to(
         async with engine.connect() as conn:
             assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
 
-        (scripts / "versions" / "0003_orphan_a_person.py").write_text(ORPHAN_A_PERSON)
-        migrate.head.cache_clear()
+        add_revision("0003_orphan_a_person", ORPHAN_A_PERSON)
         with pytest.raises(migrate.MigrationError, match="broke foreign keys"):
             await migrate.upgrade(engine=engine)
         assert await migrate.current(engine=engine) == "0002"   # rolled back as a whole
         assert _rows(path, like=before) == before
     finally:
         await engine.dispose()
-        migrate.head.cache_clear()
+
+
+async def test_a_failed_upgrade_on_postgresql_rolls_back_and_releases_the_lock(
+        pg_schema: str, add_revision: Callable[[str, str], None]) -> None:
+    add_revision("0002_fails", FAILS)
+    engine = make_engine(PG_URL, schema=pg_schema)
+    try:
+        with pytest.raises(DBAPIError, match="division by zero"):
+            await migrate.upgrade(engine=engine)
+        assert await migrate.current(engine=engine) is None     # 0001 rolled back too
+        held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND classid::bigint = :key AND objid::bigint = :obj")
+        lock = migrate.lock_id(pg_schema)
+        async with engine.connect() as conn:
+            assert await conn.scalar(
+                held, {"key": lock["key"], "obj": lock["scope"] & 0xFFFFFFFF}) == 0
+    finally:
+        await engine.dispose()
