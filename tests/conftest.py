@@ -58,12 +58,13 @@ async def empty_db(backend: str, tmp_path: object) -> AsyncIterator[AsyncEngine]
 
 
 # Every test database is made by the real migrations (`upgrade`), as in production, not by
-# `SQLModel.metadata.create_all` plus a stamp at the head. Measured per database, upgrade
-# costs 13–16 ms more on an idle machine (SQLite 47 against 34 ms, PostgreSQL 114 against
-# 98 ms) and 25–80 ms more on a busy one: 3 to 12 s over the ~250 databases of a full run of
-# 2–4 minutes. Worth it: what the tests run on is what a deployment runs on, including
-# whatever a future revision adds that create_all cannot (data, triggers, extensions).
-# test_migrations.py proves the two give the same schema, should this need revisiting.
+# `SQLModel.metadata.create_all` plus a stamp at the head. Measured per database (medians):
+# SQLite 47 against 34 ms and PostgreSQL 114 against 98 ms on a quiet machine; about 1.6
+# times create_all's time on a busy one (load 4 on the 2 cores). Over the ~250 databases of
+# a full run: 3 s quiet, up to ~25 s busy, of a 2–4 minute run. Worth it: the tests run on
+# what a deployment runs on, including whatever a future revision adds that create_all
+# cannot (data, triggers, extensions). Should the cost grow, create_all + stamp is a safe
+# swap: test_migrations.py proves both give the same schema.
 @pytest.fixture
 async def db(backend: str, tmp_path: object) -> AsyncIterator[AsyncEngine]:
     """An empty schema with the demo directory loaded."""
