@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.common import pct, pg_schema, sqlite_file
 from bot.demo import seed_if_empty
 from storage import similar
-from storage.engine import create_schema
+from storage.migrate import upgrade
 from storage.models import initiative_t, initiative_term_t, person_t, unit_t
 from storage.textfold import fold
 
@@ -174,7 +174,7 @@ def near_duplicate(rng: random.Random, orig: dict[str, str]) -> tuple[str, str]:
 
 async def setup(engine: AsyncEngine, items: list[dict[str, str]]) -> tuple[int, int, float, int]:
     """Insert the initiatives into one union and index them; (unit, first id, secs, terms)."""
-    await create_schema(engine)
+    await upgrade(engine=engine)
     await seed_if_empty(engine)
     now = datetime.now(UTC)
     async with engine.begin() as conn:

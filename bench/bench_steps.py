@@ -75,7 +75,8 @@ from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from handlers.telegram import TelegramChannel
 from storage import queries
-from storage.engine import create_schema, utcnow
+from storage.engine import utcnow
+from storage.migrate import upgrade
 from storage.models import person_t
 
 TOKEN = "123:ABC"
@@ -443,7 +444,7 @@ async def run_full(args: argparse.Namespace, concurrency: int, steps: int,
     PostgreSQL schema of its own → replies."""
     mix = MIXES[args.mix]
     async with (pg_schema(args.pg) if args.pg else sqlite_file()) as engine:
-        await create_schema(engine)
+        await upgrade(engine=engine)
         await seed_if_empty(engine)
         core = Core(engine)
         req = OfflineRequest()

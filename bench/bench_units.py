@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.common import pct, pg_schema, sqlite_file
 from bot import directory
 from storage import queries
-from storage.engine import create_schema
+from storage.migrate import upgrade
 from storage.models import unit_t, unit_term_t
 from storage.textfold import fold
 
@@ -193,7 +193,7 @@ def queries_mix(names: dict[str, list[str]], n: int, seed: int = 11) -> list[tup
 async def bench_backend(label: str, engine: AsyncEngine, data: bytes, moved: bytes,
                         searches: list[tuple[str, str]]) -> bool:
     ok = True
-    await create_schema(engine)
+    await upgrade(engine=engine)
     print(f"\n== {label}")
     t0 = time.perf_counter()
     stats = await directory.import_units(engine, data)

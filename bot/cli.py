@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import channels, cli_units, fields
+from bot import channels, cli_db, cli_units, fields
 from bot.config import Settings
 from bot.core import Core
 from bot.demo import seed_if_empty
@@ -27,7 +27,8 @@ from bot.services import roles
 from bot.services.actor import Actor
 from bot.services.digests import compose_digests
 from storage import outbox as outbox_store
-from storage.engine import create_schema, make_engine, utcnow
+from storage.engine import make_engine, utcnow
+from storage.migrate import upgrade
 
 log = logging.getLogger("sangkien")
 
@@ -46,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     rev = sub.add_parser("revoke", help="withdraw an invite code and any role it granted")
     rev.add_argument("code")
     cli_units.add_parser(sub)
+    cli_db.add_parser(sub)
     args = parser.parse_args(argv)
     settings = Settings()
     fields.use_file(settings.sangkien_fields_file)
@@ -60,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     engine = make_engine(settings.database_url)
     try:
-        await create_schema(engine)
+        if args.command == "db":
+            return await cli_db.run(args, engine)
+        await upgrade(engine=engine)
         if args.command == "units":  # before seeding: a real directory replaces the demo
             return await cli_units.run(args, engine, settings)
         if settings.seed_demo_data:

@@ -1,22 +1,17 @@
-"""The async engine: an SQLite file in WAL mode by default, PostgreSQL through asyncpg."""
+"""The async engine: an SQLite file in WAL mode by default, PostgreSQL through asyncpg.
+
+The schema is made and upgraded by `storage.migrate`.
+"""
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
-from sqlmodel import SQLModel
-
-from storage import models  # registers the tables on SQLModel.metadata
-from storage.directory import rebuild_terms
-from storage.queries import refresh_term_counts
-
-log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -90,28 +85,3 @@ def _sqlite_setup(engine: Engine) -> None:
         # Take the write lock up front: two processes that both read and then try to write
         # would otherwise deadlock on the upgrade and one would fail with "database is locked".
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-async def create_schema(engine: AsyncEngine) -> None:
-    """Create missing tables and bring older layouts up to date (idempotent)."""
-    async with engine.begin() as conn:
-        await conn.run_sync(_create_or_upgrade)
-
-
-def _create_or_upgrade(conn: Connection) -> None:
-    insp = inspect(conn)
-    term_table = models.UnitTerm.__tablename__
-    if (insp.has_table(term_table)
-            and "grassroots" not in {c["name"] for c in insp.get_columns(term_table)}):
-        # The search index gained `grassroots` as the first key column. It is derived data:
-        # drop it, create it anew and fill it from the directory, in this transaction.
-        log.warning("rebuilding the union search index (%s) in its new layout", term_table)
-        models.UnitTerm.__table__.drop(conn)
-        SQLModel.metadata.create_all(conn)
-        rebuild_terms(conn)
-        return
-    had_counts = insp.has_table(models.UnitTermCount.__tablename__)
-    SQLModel.metadata.create_all(conn)
-    if not had_counts:
-        refresh_term_counts(conn)   # word counts were added after the index itself
-

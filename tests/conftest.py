@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.demo import seed_if_empty
-from storage.engine import create_schema, make_engine
+from storage.engine import make_engine
+from storage.migrate import upgrade
 
 PG_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
@@ -45,11 +46,31 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
+async def empty_db(backend: str, tmp_path: object) -> AsyncIterator[AsyncEngine]:
+    """A database with no tables at all (for the migration tests)."""
+    engine, _url, schema = await _new_backend(backend, tmp_path)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+        if schema:
+            await _drop_schema(schema)
+
+
+# Every test database is made by the real migrations (`upgrade`), as in production, not by
+# `SQLModel.metadata.create_all` plus a stamp at the head. Measured per database (medians):
+# SQLite 47 against 34 ms and PostgreSQL 114 against 98 ms on a quiet machine; about 1.6
+# times create_all's time on a busy one (load 4 on the 2 cores). Over the ~250 databases of
+# a full run: 3 s quiet, up to ~25 s busy, of a 2–4 minute run. Worth it: the tests run on
+# what a deployment runs on, including whatever a future revision adds that create_all
+# cannot (data, triggers, extensions). Should the cost grow, create_all + stamp is a safe
+# swap: test_migrations.py proves both give the same schema.
+@pytest.fixture
 async def db(backend: str, tmp_path: object) -> AsyncIterator[AsyncEngine]:
     """An empty schema with the demo directory loaded."""
     engine, _url, schema = await _new_backend(backend, tmp_path)
     try:
-        await create_schema(engine)
+        await upgrade(engine=engine)
         await seed_if_empty(engine)
         yield engine
     finally:
@@ -62,7 +83,7 @@ async def db(backend: str, tmp_path: object) -> AsyncIterator[AsyncEngine]:
 async def db_factory(backend: str, tmp_path: object) -> AsyncIterator[object]:
     """For tests that need to build a second engine on the same database (a restart)."""
     engine, url, schema = await _new_backend(backend, tmp_path)
-    await create_schema(engine)
+    await upgrade(engine=engine)
     await seed_if_empty(engine)
     await engine.dispose()
 
@@ -86,7 +107,7 @@ async def mem_core() -> AsyncIterator[object]:
     from bot.core import Core
 
     engine = make_engine("sqlite+aiosqlite:///:memory:")
-    await create_schema(engine)
+    await upgrade(engine=engine)
     await seed_if_empty(engine)
     core = Core(engine, default_locale="en")
     try:

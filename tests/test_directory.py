@@ -467,29 +467,6 @@ async def test_a_unit_that_changes_kind_is_searched_as_its_new_kind(db: AsyncEng
     await check_consistent(db)
 
 
-async def test_an_old_search_index_is_rebuilt_in_the_new_layout(db: AsyncEngine) -> None:
-    """A database made before `unit_term.grassroots` existed: create_schema rebuilds the
-    index from the directory, and searches by kind work at once."""
-    from sqlalchemy import text
-
-    from storage.engine import create_schema
-
-    await import_text(db, "K2,CĐCS Công ty Kim Khí,BPC-PR,grassroots,enterprise,10,\n")
-    async with db.begin() as conn:
-        await conn.execute(text("DROP TABLE unit_term"))
-        await conn.execute(text(
-            "CREATE TABLE unit_term (term VARCHAR(64) NOT NULL, unit_id INTEGER NOT NULL "
-            "REFERENCES unit (id), own BOOLEAN NOT NULL, PRIMARY KEY (term, unit_id))"))
-        await conn.execute(text("INSERT INTO unit_term VALUES ('stale', 1, true)"))
-    await create_schema(db)
-    assert await search(db, "kim khi", grassroots=True) == ["K2"]
-    assert await search(db, "stale") == []
-    assert (await search(db, "phu rieng", grassroots=False))[0] == "BPC-PR"
-    await check_consistent(db)
-    await create_schema(db)   # idempotent once upgraded
-    await check_consistent(db)
-
-
 async def test_a_short_prefix_counts_units_not_words(db: AsyncEngine) -> None:
     """"t" matches several words of each of these names: the search still finds every unit
     once and does not claim there were more."""
