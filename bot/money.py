@@ -2,9 +2,15 @@
 
 Accepted, case- and accent-insensitively: plain numbers with "." / "," / space grouping
 ("15.000.000", "15,000,000", "15 000 000"), units ("500k", "200 triệu", "1,5 tỷ", "2 nghìn tỷ",
-"5 trăm nghìn"), compounds ("1 tỷ 200 triệu", colloquial "1 tỷ 200", "1tr5", "1 triệu rưỡi"),
-currency markers ("đ", "đồng", "VNĐ", "₫"), approximation prefixes ("khoảng 200 triệu"), and
-phrases saying the benefit cannot be put in money ("không", "chưa tính được").
+"5 trăm nghìn"), compounds ("1 tỷ 200 triệu", "1 triệu rưỡi"), a bare number after a unit as
+the leading digits of the next lower group ("1tr5" and "1 triệu 5" = 1,5 triệu; "1 tỷ 25" and
+"1 tỷ 250" = 1,25 tỷ), currency markers ("đ", "đồng", "VNĐ", "₫"), approximation prefixes
+("khoảng 200 triệu"), and phrases saying the benefit cannot be put in money ("không",
+"chưa tính được").
+
+The benefit value the programme sums is per year. A period typed first or last is read: per year
+("200tr/năm", "mỗi năm 200 triệu", "200 triệu một năm") as the amount, per month ("20tr/tháng",
+"hằng tháng 20 triệu") times 12; any other ("500k/ngày", "mỗi quý 50 triệu") is refused.
 
 Everything is a single linear pass over the text: no regular expressions, so no backtracking, and
 no `int()` on digit strings long enough to be slow or to hit Python's int-string limit.
@@ -22,19 +28,25 @@ __all__ = [
     "BenefitError",
     "BenefitNotQuantifiable",
     "BenefitParse",
+    "BenefitPeriod",
     "ErrorReason",
     "format_examples",
     "parse_benefit",
 ]
 
 ErrorReason = Literal[
-    "empty", "negative", "too_large", "ambiguous", "unreadable", "fraction_of_dong"
+    "empty", "negative", "too_large", "ambiguous", "unreadable", "fraction_of_dong", "period"
 ]
+BenefitPeriod = Literal["year", "month"]
 
 
 @dataclass(frozen=True, slots=True)
 class BenefitAmount:
-    vnd: int  # >= 0
+    """An amount in whole đồng; with a period typed, `vnd` is the yearly figure."""
+
+    vnd: int  # >= 0: what the programme sums
+    period: BenefitPeriod | None = None  # the period typed with the amount, if any
+    typed_vnd: int | None = None  # the amount as typed for that period; None without a period
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,7 @@ _TOO_LARGE = BenefitError("too_large")
 _AMBIGUOUS = BenefitError("ambiguous")
 _UNREADABLE = BenefitError("unreadable")
 _FRACTION = BenefitError("fraction_of_dong")
+_PERIOD = BenefitError("period")
 
 _THOUSAND = 10**3
 _MILLION = 10**6
@@ -88,6 +101,39 @@ _APPROX_PREFIXES: tuple[tuple[str, ...], ...] = (
     ("hon",),
     ("gan",),
 )
+# Periods. "other" is any period but a year or a month: refused, since the programme sums
+# yearly figures and a day, a week or a shift does not say how many there are in a year.
+_PeriodKind = Literal["year", "month", "other"]
+_PERIOD_UNITS: dict[str, _PeriodKind] = {
+    "nam": "year",  # năm
+    "year": "year",
+    "thang": "month",  # tháng
+    "th": "month",  # "20tr/th"
+    "month": "month",
+    "ngay": "other",  # ngày
+    "day": "other",
+    "tuan": "other",  # tuần
+    "week": "other",
+    "quy": "other",  # quý
+    "quarter": "other",
+    "ca": "other",  # a shift
+    "shift": "other",
+    "gio": "other",  # giờ
+    "tieng": "other",  # tiếng
+    "hour": "other",
+}
+_PERIOD_ADVERBS: dict[str, _PeriodKind] = {
+    "yearly": "year",
+    "annually": "year",
+    "monthly": "month",
+    "daily": "other",
+    "weekly": "other",
+    "quarterly": "other",
+    "hourly": "other",
+}
+# mỗi/mọi, hàng/hằng, cả ("cả năm": the whole year), trong ("trong 1 năm": in one year).
+_PERIOD_HEADS = frozenset({"moi", "hang", "ca", "trong", "per", "a", "every", "each"})
+_ONE_WORD = "mot"  # một: "200 triệu một năm"
 _DIGITS = frozenset("0123456789")  # ASCII only: int() would also accept other scripts' digits
 _DASHES = frozenset("-\u2212\u2013\u2014")  # hyphen, minus sign, en and em dash
 _NUMBER_SEPARATORS = frozenset(".,")
@@ -119,9 +165,9 @@ def format_examples() -> list[str]:
 
 
 class _Tok(NamedTuple):
-    kind: str  # "num", "word", "dash" (-), "approx" (~) or "sign" (₫)
+    kind: str  # "num", "word", "dash" (-), "approx" (~), "sign" (₫), "slash" (/) or "colon"
     text: str
-    glued: bool  # no whitespace before it: "1tr5" differs from "1 tr 5"
+    glued: bool  # no whitespace before it: only spaced 3-digit groups join ("15 000 000")
 
 
 class _Item(NamedTuple):
@@ -129,8 +175,15 @@ class _Item(NamedTuple):
 
     kind: str  # "num", "unit", "hundred" (trăm), "half" (rưỡi) or "dash"
     text: str
-    glued: bool
     unit: int = 0
+
+
+class _Period(NamedTuple):
+    """A period phrase found at one end of the text: toks[start:end]."""
+
+    kind: _PeriodKind
+    start: int
+    end: int
 
 
 def parse_benefit(text: str) -> BenefitParse:
@@ -146,12 +199,32 @@ def parse_benefit(text: str) -> BenefitParse:
     toks = _tokenize(folded)
     if toks is None:
         return _UNREADABLE
-    start = _skip_approx_prefixes(toks)
-    if start < len(toks) and (
-        toks[start].kind == "dash"
-        or (toks[start].kind == "word" and toks[start].text == _NEGATIVE_WORD)
+    start = _skip_approx_prefixes(toks, 0)
+    leading = _leading_period(toks, start)
+    if leading:
+        start = _skip_approx_prefixes(toks, leading.end)  # "mỗi năm khoảng 200 triệu"
+    trailing = _trailing_period(toks, start)
+    if leading and trailing:
+        return _UNREADABLE  # "mỗi tháng 20tr/năm"
+    period = leading or trailing
+    amount = _parse_signed(toks[start : trailing.start if trailing else len(toks)])
+    if period is None or not isinstance(amount, BenefitAmount):
+        return amount  # an error in the amount is the first thing to fix
+    if period.kind == "year":
+        return BenefitAmount(amount.vnd, period="year", typed_vnd=amount.vnd)
+    if period.kind == "month":
+        if amount.vnd * 12 > MAX_BENEFIT_VND:
+            return _TOO_LARGE
+        return BenefitAmount(amount.vnd * 12, period="month", typed_vnd=amount.vnd)
+    return _PERIOD
+
+
+def _parse_signed(toks: list[_Tok]) -> BenefitParse:
+    """An amount with its sign, if any: a negative one is an error."""
+    if toks and (
+        toks[0].kind == "dash" or (toks[0].kind == "word" and toks[0].text == _NEGATIVE_WORD)
     ):
-        rest = _parse_amount(toks[start + 1 :])
+        rest = _parse_amount(toks[1:])
         if isinstance(rest, BenefitAmount):
             return rest if rest.vnd == 0 else _NEGATIVE  # "-0" is still zero
         if isinstance(rest, BenefitError) and rest.reason in (
@@ -161,7 +234,7 @@ def parse_benefit(text: str) -> BenefitParse:
         ):
             return _NEGATIVE  # a number was there; its sign is the first thing to fix
         return _UNREADABLE
-    return _parse_amount(toks[start:])
+    return _parse_amount(toks)
 
 
 def _fold(s: str) -> str:
@@ -202,6 +275,10 @@ def _tokenize(s: str) -> list[_Tok] | None:
             kind = "approx"
         elif c == _DONG_SIGN:
             kind = "sign"
+        elif c == "/":
+            kind = "slash"
+        elif c == ":":
+            kind = "colon"
         else:
             return None
         toks.append(_Tok(kind, s[i:j], not spaced))
@@ -240,9 +317,8 @@ def _merge_space_groups(toks: list[_Tok]) -> list[_Tok]:
     return out
 
 
-def _skip_approx_prefixes(toks: list[_Tok]) -> int:
-    """Index of the first token after "khoảng", "ước tính", "~" and the like."""
-    i = 0
+def _skip_approx_prefixes(toks: list[_Tok], i: int) -> int:
+    """Index of the first token from i on after "khoảng", "ước tính", "~" and the like."""
     while i < len(toks):
         if toks[i].kind == "approx":
             i += 1
@@ -257,6 +333,71 @@ def _skip_approx_prefixes(toks: list[_Tok]) -> int:
         else:
             return i
     return i
+
+
+def _period_unit(tok: _Tok) -> _PeriodKind | None:
+    return _PERIOD_UNITS.get(tok.text) if tok.kind == "word" else None
+
+
+def _is_period_head(tok: _Tok) -> bool:
+    return tok.kind == "word" and tok.text in _PERIOD_HEADS
+
+
+def _count_kind(tok: _Tok, unit: _PeriodKind) -> _PeriodKind | None:
+    """The period of "COUNT UNIT" ("1 năm", "một tháng"; "2 năm" is another period), or None."""
+    if tok.kind == "word" and tok.text == _ONE_WORD:
+        return unit
+    if tok.kind == "num":
+        return unit if tok.text == "1" else "other"
+    return None
+
+
+def _leading_period(toks: list[_Tok], start: int) -> _Period | None:
+    """A period that opens the text: "mỗi năm", "hằng tháng", "1 năm", "monthly", with a ":"."""
+    n = len(toks)
+    i = start
+    if i < n and toks[i].kind == "word" and toks[i].text in _PERIOD_ADVERBS:
+        kind = _PERIOD_ADVERBS[toks[i].text]
+        i += 1
+    else:
+        # [head] [count] unit, with a head or a count: a bare "năm" is also "five".
+        if i < n and _is_period_head(toks[i]):
+            i += 1
+        unit = _period_unit(toks[i]) if i < n else None
+        kind = unit
+        if unit is None and i + 1 < n and (unit := _period_unit(toks[i + 1])):
+            kind = _count_kind(toks[i], unit)
+            i += 1
+        if kind is None or i == start:
+            return None
+        i += 1
+    if i < n and toks[i].kind == "colon":
+        i += 1  # "Mỗi năm: 200 triệu"
+    return _Period(kind, start, i)
+
+
+def _trailing_period(toks: list[_Tok], start: int) -> _Period | None:
+    """A period that closes toks[start:]: "/năm", "mỗi tháng", "một năm", "per year", "monthly"."""
+    end = len(toks)
+    i = end - 1
+    if i < start:
+        return None
+    last = toks[i]
+    if last.kind == "word" and last.text in _PERIOD_ADVERBS:
+        return _Period(_PERIOD_ADVERBS[last.text], i, end)
+    unit = _period_unit(last)
+    if unit is None:
+        return None
+    # ("/" or head) [count] unit, read backwards, with at least one of them.
+    kind = unit
+    if i - 1 >= start and (count_kind := _count_kind(toks[i - 1], unit)):
+        kind = count_kind
+        i -= 1
+    if i - 1 >= start and (toks[i - 1].kind == "slash" or _is_period_head(toks[i - 1])):
+        i -= 1
+    if i == end - 1:
+        return None  # "200 triệu năm": five or a year?
+    return _Period(kind, i, end)
 
 
 def _parse_amount(toks: list[_Tok]) -> BenefitParse:
@@ -276,17 +417,17 @@ def _parse_amount(toks: list[_Tok]) -> BenefitParse:
     items: list[_Item] = []
     for k, tok in enumerate(toks):
         if tok.kind in ("num", "dash"):
-            items.append(_Item(tok.kind, tok.text, tok.glued))
+            items.append(_Item(tok.kind, tok.text))
         elif tok.kind != "word":
             return _UNREADABLE  # "~" or "₫" in the middle
         elif tok.text in _UNITS:
-            items.append(_Item("unit", tok.text, tok.glued, _UNITS[tok.text]))
+            items.append(_Item("unit", tok.text, _UNITS[tok.text]))
         elif tok.text == _HUNDRED_WORD:
-            items.append(_Item("hundred", tok.text, tok.glued))
+            items.append(_Item("hundred", tok.text))
         elif tok.text == _HALF_WORD:
-            items.append(_Item("half", tok.text, tok.glued))
+            items.append(_Item("half", tok.text))
         elif tok.text == _TRIEU_DONG and k == len(toks) - 1 and not has_currency:
-            items.append(_Item("unit", tok.text, tok.glued, _MILLION))
+            items.append(_Item("unit", tok.text, _MILLION))
             has_currency = True
         else:
             return _UNREADABLE
@@ -376,20 +517,17 @@ def _parse_items(items: list[_Item], has_currency: bool) -> BenefitParse:
             total = value
             break
 
-        # Colloquial tail after a unit: "1 tỷ 200" = 1 tỷ 200 triệu, "1tr5" = 1,5 triệu.
+        # Colloquial tail after a unit, spaced or glued alike: the leading digits of the next
+        # lower group, as said aloud. "1tr5" = "1 triệu 5" = 1,5 triệu; "1 tỷ 25" = 1,25 tỷ;
+        # "1 tỷ 200" = 1 tỷ 200 triệu.
         if has_currency or prev_decimal:
             return _AMBIGUOUS  # "1 tỷ 200 đồng": 200 triệu or 200 đồng? "1,5tr5": ?
-        lower = prev_unit // 1000
         if hundreds:
-            total += int(num.text) * 100 * lower  # "1 triệu 2 trăm" = 1.200.000
-        elif not num.text.isdigit():
-            return _AMBIGUOUS  # "1 tỷ 200.000", "2 triệu 5,5"
-        elif num.glued and len(num.text) <= 3:
-            total += int(num.text) * prev_unit // 10 ** len(num.text)  # digits after the point
-        elif len(num.text) == 3:
-            total += int(num.text) * lower
+            total += int(num.text) * 100 * (prev_unit // 1000)  # "1 triệu 2 trăm" = 1.200.000
+        elif not num.text.isdigit() or len(num.text) > 3:
+            return _AMBIGUOUS  # "1 tỷ 200.000", "2 triệu 5,5", "1 tỷ 2000"
         else:
-            return _AMBIGUOUS  # "2 triệu 5": 5 nghìn or 500 nghìn?
+            total += int(num.text) * prev_unit // 10 ** len(num.text)
         break
     if total > MAX_BENEFIT_VND:
         return _TOO_LARGE

@@ -258,6 +258,7 @@ PERIOD_CASES: list[tuple[str, BenefitParse]] = [
     ("200 triệu cả năm", yearly(200_000_000)),
     ("200 triệu trong một năm", yearly(200_000_000)),
     ("200 triệu trong 1 năm", yearly(200_000_000)),
+    ("200tr trong năm", yearly(200_000_000)),
     ("khoảng 200 triệu mỗi năm", yearly(200_000_000)),
     ("~200tr/năm", yearly(200_000_000)),
     ("1 tỷ 2/năm", yearly(1_200_000_000)),
@@ -331,6 +332,8 @@ PERIOD_CASES: list[tuple[str, BenefitParse]] = [
     ("300 triệu trong 3 năm", err("period")),
     ("60 triệu/6 tháng", err("period")),
     ("6 tháng 60 triệu", err("period")),
+    ("1 tỷ 2 năm", err("period")),  # 1,2 tỷ a year, or 1 tỷ in 2 years?
+    ("3tr5 năm", err("period")),
     # An error in the amount comes first.
     ("-5 triệu/tháng", err("negative")),
     ("mỗi tháng -5tr", err("negative")),
