@@ -8,9 +8,9 @@ the leading digits of the next lower group ("1tr5" and "1 triệu 5" = 1,5 tri�
 ("khoảng 200 triệu"), and phrases saying the benefit cannot be put in money ("không",
 "chưa tính được").
 
-The benefit value the programme sums is per year. A period typed first or last is read: per year
-("200tr/năm", "mỗi năm 200 triệu", "200 triệu một năm") as the amount, per month ("20tr/tháng",
-"hằng tháng 20 triệu") times 12; any other ("500k/ngày", "mỗi quý 50 triệu") is refused.
+The benefit value the programme sums is per year. A period typed first or last
+(`bot.money_period`) is read: per year ("200tr/năm", "mỗi năm 200 triệu") as the amount, per
+month ("20tr/tháng", "hằng tháng 20 triệu") times 12; any other ("500k/ngày") is refused.
 
 Everything is a single linear pass over the text: no regular expressions, so no backtracking, and
 no `int()` on digit strings long enough to be slow or to hit Python's int-string limit.
@@ -21,6 +21,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
+
+from bot.money_period import PeriodKind, period_of
 
 __all__ = [
     "MAX_BENEFIT_VND",
@@ -101,39 +103,6 @@ _APPROX_PREFIXES: tuple[tuple[str, ...], ...] = (
     ("hon",),
     ("gan",),
 )
-# Periods. "other" is any period but a year or a month: refused, since the programme sums
-# yearly figures and a day, a week or a shift does not say how many there are in a year.
-_PeriodKind = Literal["year", "month", "other"]
-_PERIOD_UNITS: dict[str, _PeriodKind] = {
-    "nam": "year",  # năm
-    "year": "year",
-    "thang": "month",  # tháng
-    "th": "month",  # "20tr/th"
-    "month": "month",
-    "ngay": "other",  # ngày
-    "day": "other",
-    "tuan": "other",  # tuần
-    "week": "other",
-    "quy": "other",  # quý
-    "quarter": "other",
-    "ca": "other",  # a shift
-    "shift": "other",
-    "gio": "other",  # giờ
-    "tieng": "other",  # tiếng
-    "hour": "other",
-}
-_PERIOD_ADVERBS: dict[str, _PeriodKind] = {
-    "yearly": "year",
-    "annually": "year",
-    "monthly": "month",
-    "daily": "other",
-    "weekly": "other",
-    "quarterly": "other",
-    "hourly": "other",
-}
-# mỗi/mọi, hàng/hằng, cả ("cả năm": the whole year), trong ("trong 1 năm": in one year).
-_PERIOD_HEADS = frozenset({"moi", "hang", "ca", "trong", "per", "a", "every", "each"})
-_ONE_WORD = "mot"  # một: "200 triệu một năm"
 _DIGITS = frozenset("0123456789")  # ASCII only: int() would also accept other scripts' digits
 _DASHES = frozenset("-\u2212\u2013\u2014")  # hyphen, minus sign, en and em dash
 _NUMBER_SEPARATORS = frozenset(".,")
@@ -178,14 +147,6 @@ class _Item(NamedTuple):
     unit: int = 0
 
 
-class _Period(NamedTuple):
-    """A period phrase found at one end of the text: toks[start:end]."""
-
-    kind: _PeriodKind
-    start: int
-    end: int
-
-
 def parse_benefit(text: str) -> BenefitParse:
     """Parse what a worker typed as the benefit value, in VND."""
     s = " ".join(unicodedata.normalize("NFC", text).split())  # also folds NBSP, tabs, newlines
@@ -199,24 +160,30 @@ def parse_benefit(text: str) -> BenefitParse:
     toks = _tokenize(folded)
     if toks is None:
         return _UNREADABLE
-    start = _skip_approx_prefixes(toks, 0)
-    leading = _leading_period(toks, start)
-    if leading:
-        start = _skip_approx_prefixes(toks, leading.end)  # "mỗi năm khoảng 200 triệu"
-    trailing = _trailing_period(toks, start)
-    if leading and trailing:
-        return _UNREADABLE  # "mỗi tháng 20tr/năm"
-    period = leading or trailing
-    amount = _parse_signed(toks[start : trailing.start if trailing else len(toks)])
+    start, end = _skip_approx_prefixes(toks, 0), len(toks)
+    period: PeriodKind | None = None
+    for size in (3, 2, 1):  # typed first: "mỗi năm 200 triệu", "hằng tháng: khoảng 20tr"
+        if start + size <= end and (period := period_of(toks[start : start + size])):
+            start += size
+            if start < end and toks[start].kind == "colon":
+                start += 1  # "Mỗi năm: 200 triệu"
+            start = _skip_approx_prefixes(toks, start)
+            break
+    for size in (3, 2, 1):  # typed last: "200tr/năm", "20 triệu mỗi tháng"
+        if end - size >= start and (last := period_of(toks[end - size : end])):
+            if period:
+                return _UNREADABLE  # "mỗi tháng 20tr/năm"
+            period, end = last, end - size
+            break
+    amount = _parse_signed(toks[start:end])
     if period is None or not isinstance(amount, BenefitAmount):
         return amount  # an error in the amount is the first thing to fix
-    if period.kind == "year":
-        return BenefitAmount(amount.vnd, period="year", typed_vnd=amount.vnd)
-    if period.kind == "month":
-        if amount.vnd * 12 > MAX_BENEFIT_VND:
-            return _TOO_LARGE
-        return BenefitAmount(amount.vnd * 12, period="month", typed_vnd=amount.vnd)
-    return _PERIOD
+    if period == "other":
+        return _PERIOD
+    yearly = amount.vnd * (12 if period == "month" else 1)
+    if yearly > MAX_BENEFIT_VND:
+        return _TOO_LARGE
+    return BenefitAmount(yearly, period=period, typed_vnd=amount.vnd)
 
 
 def _parse_signed(toks: list[_Tok]) -> BenefitParse:
@@ -333,71 +300,6 @@ def _skip_approx_prefixes(toks: list[_Tok], i: int) -> int:
         else:
             return i
     return i
-
-
-def _period_unit(tok: _Tok) -> _PeriodKind | None:
-    return _PERIOD_UNITS.get(tok.text) if tok.kind == "word" else None
-
-
-def _is_period_head(tok: _Tok) -> bool:
-    return tok.kind == "word" and tok.text in _PERIOD_HEADS
-
-
-def _count_kind(tok: _Tok, unit: _PeriodKind) -> _PeriodKind | None:
-    """The period of "COUNT UNIT" ("1 năm", "một tháng"; "2 năm" is another period), or None."""
-    if tok.kind == "word" and tok.text == _ONE_WORD:
-        return unit
-    if tok.kind == "num":
-        return unit if tok.text == "1" else "other"
-    return None
-
-
-def _leading_period(toks: list[_Tok], start: int) -> _Period | None:
-    """A period that opens the text: "mỗi năm", "hằng tháng", "1 năm", "monthly", with a ":"."""
-    n = len(toks)
-    i = start
-    if i < n and toks[i].kind == "word" and toks[i].text in _PERIOD_ADVERBS:
-        kind = _PERIOD_ADVERBS[toks[i].text]
-        i += 1
-    else:
-        # [head] [count] unit, with a head or a count: a bare "năm" is also "five".
-        if i < n and _is_period_head(toks[i]):
-            i += 1
-        unit = _period_unit(toks[i]) if i < n else None
-        kind = unit
-        if unit is None and i + 1 < n and (unit := _period_unit(toks[i + 1])):
-            kind = _count_kind(toks[i], unit)
-            i += 1
-        if kind is None or i == start:
-            return None
-        i += 1
-    if i < n and toks[i].kind == "colon":
-        i += 1  # "Mỗi năm: 200 triệu"
-    return _Period(kind, start, i)
-
-
-def _trailing_period(toks: list[_Tok], start: int) -> _Period | None:
-    """A period that closes toks[start:]: "/năm", "mỗi tháng", "một năm", "per year", "monthly"."""
-    end = len(toks)
-    i = end - 1
-    if i < start:
-        return None
-    last = toks[i]
-    if last.kind == "word" and last.text in _PERIOD_ADVERBS:
-        return _Period(_PERIOD_ADVERBS[last.text], i, end)
-    unit = _period_unit(last)
-    if unit is None:
-        return None
-    # ("/" or head) [count] unit, read backwards, with at least one of them.
-    kind = unit
-    if i - 1 >= start and (count_kind := _count_kind(toks[i - 1], unit)):
-        kind = count_kind
-        i -= 1
-    if i - 1 >= start and (toks[i - 1].kind == "slash" or _is_period_head(toks[i - 1])):
-        i -= 1
-    if i == end - 1:
-        return None  # "200 triệu năm": five or a year?
-    return _Period(kind, i, end)
 
 
 def _parse_amount(toks: list[_Tok]) -> BenefitParse:
