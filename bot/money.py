@@ -2,9 +2,15 @@
 
 Accepted, case- and accent-insensitively: plain numbers with "." / "," / space grouping
 ("15.000.000", "15,000,000", "15 000 000"), units ("500k", "200 triệu", "1,5 tỷ", "2 nghìn tỷ",
-"5 trăm nghìn"), compounds ("1 tỷ 200 triệu", colloquial "1 tỷ 200", "1tr5", "1 triệu rưỡi"),
-currency markers ("đ", "đồng", "VNĐ", "₫"), approximation prefixes ("khoảng 200 triệu"), and
-phrases saying the benefit cannot be put in money ("không", "chưa tính được").
+"5 trăm nghìn"), compounds ("1 tỷ 200 triệu", "1 triệu rưỡi"), a bare number after a unit as
+the leading digits of the next lower group ("1tr5" and "1 triệu 5" = 1,5 triệu; "1 tỷ 25" and
+"1 tỷ 250" = 1,25 tỷ), currency markers ("đ", "đồng", "VNĐ", "₫"), approximation prefixes
+("khoảng 200 triệu"), and phrases saying the benefit cannot be put in money ("không",
+"chưa tính được").
+
+The benefit value the programme sums is per year. A period typed first or last
+(`bot.money_period`) is read: per year ("200tr/năm", "mỗi năm 200 triệu") as the amount, per
+month ("20tr/tháng", "hằng tháng 20 triệu") times 12; any other ("500k/ngày") is refused.
 
 Everything is a single linear pass over the text: no regular expressions, so no backtracking, and
 no `int()` on digit strings long enough to be slow or to hit Python's int-string limit.
@@ -16,25 +22,33 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from bot.money_period import PeriodKind, period_of
+
 __all__ = [
     "MAX_BENEFIT_VND",
     "BenefitAmount",
     "BenefitError",
     "BenefitNotQuantifiable",
     "BenefitParse",
+    "BenefitPeriod",
     "ErrorReason",
     "format_examples",
     "parse_benefit",
 ]
 
 ErrorReason = Literal[
-    "empty", "negative", "too_large", "ambiguous", "unreadable", "fraction_of_dong"
+    "empty", "negative", "too_large", "ambiguous", "unreadable", "fraction_of_dong", "period"
 ]
+BenefitPeriod = Literal["year", "month"]
 
 
 @dataclass(frozen=True, slots=True)
 class BenefitAmount:
-    vnd: int  # >= 0
+    """An amount in whole đồng; with a period typed, `vnd` is the yearly figure."""
+
+    vnd: int  # >= 0: what the programme sums
+    period: BenefitPeriod | None = None  # the period typed with the amount, if any
+    typed_vnd: int | None = None  # the amount as typed for that period; None without a period
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,7 @@ _TOO_LARGE = BenefitError("too_large")
 _AMBIGUOUS = BenefitError("ambiguous")
 _UNREADABLE = BenefitError("unreadable")
 _FRACTION = BenefitError("fraction_of_dong")
+_PERIOD = BenefitError("period")
 
 _THOUSAND = 10**3
 _MILLION = 10**6
@@ -119,9 +134,9 @@ def format_examples() -> list[str]:
 
 
 class _Tok(NamedTuple):
-    kind: str  # "num", "word", "dash" (-), "approx" (~) or "sign" (₫)
+    kind: str  # "num", "word", "dash" (-), "approx" (~), "sign" (₫), "slash" (/) or "colon"
     text: str
-    glued: bool  # no whitespace before it: "1tr5" differs from "1 tr 5"
+    glued: bool  # no whitespace before it: only spaced 3-digit groups join ("15 000 000")
 
 
 class _Item(NamedTuple):
@@ -129,7 +144,6 @@ class _Item(NamedTuple):
 
     kind: str  # "num", "unit", "hundred" (trăm), "half" (rưỡi) or "dash"
     text: str
-    glued: bool
     unit: int = 0
 
 
@@ -146,12 +160,38 @@ def parse_benefit(text: str) -> BenefitParse:
     toks = _tokenize(folded)
     if toks is None:
         return _UNREADABLE
-    start = _skip_approx_prefixes(toks)
-    if start < len(toks) and (
-        toks[start].kind == "dash"
-        or (toks[start].kind == "word" and toks[start].text == _NEGATIVE_WORD)
+    start, end = _skip_approx_prefixes(toks, 0), len(toks)
+    period: PeriodKind | None = None
+    for size in (3, 2, 1):  # typed first: "mỗi năm 200 triệu", "hằng tháng: khoảng 20tr"
+        if start + size <= end and (period := period_of(toks[start : start + size])):
+            start += size
+            if start < end and toks[start].kind == "colon":
+                start += 1  # "Mỗi năm: 200 triệu"
+            start = _skip_approx_prefixes(toks, start)
+            break
+    for size in (3, 2, 1):  # typed last: "200tr/năm", "20 triệu mỗi tháng"
+        if end - size >= start and (last := period_of(toks[end - size : end])):
+            if period:
+                return _UNREADABLE  # "mỗi tháng 20tr/năm"
+            period, end = last, end - size
+            break
+    amount = _parse_signed(toks[start:end])
+    if period is None or not isinstance(amount, BenefitAmount):
+        return amount  # an error in the amount is the first thing to fix
+    if period == "other":
+        return _PERIOD
+    yearly = amount.vnd * (12 if period == "month" else 1)
+    if yearly > MAX_BENEFIT_VND:
+        return _TOO_LARGE
+    return BenefitAmount(yearly, period=period, typed_vnd=amount.vnd)
+
+
+def _parse_signed(toks: list[_Tok]) -> BenefitParse:
+    """An amount with its sign, if any: a negative one is an error."""
+    if toks and (
+        toks[0].kind == "dash" or (toks[0].kind == "word" and toks[0].text == _NEGATIVE_WORD)
     ):
-        rest = _parse_amount(toks[start + 1 :])
+        rest = _parse_amount(toks[1:])
         if isinstance(rest, BenefitAmount):
             return rest if rest.vnd == 0 else _NEGATIVE  # "-0" is still zero
         if isinstance(rest, BenefitError) and rest.reason in (
@@ -161,7 +201,7 @@ def parse_benefit(text: str) -> BenefitParse:
         ):
             return _NEGATIVE  # a number was there; its sign is the first thing to fix
         return _UNREADABLE
-    return _parse_amount(toks[start:])
+    return _parse_amount(toks)
 
 
 def _fold(s: str) -> str:
@@ -202,6 +242,10 @@ def _tokenize(s: str) -> list[_Tok] | None:
             kind = "approx"
         elif c == _DONG_SIGN:
             kind = "sign"
+        elif c == "/":
+            kind = "slash"
+        elif c == ":":
+            kind = "colon"
         else:
             return None
         toks.append(_Tok(kind, s[i:j], not spaced))
@@ -240,9 +284,8 @@ def _merge_space_groups(toks: list[_Tok]) -> list[_Tok]:
     return out
 
 
-def _skip_approx_prefixes(toks: list[_Tok]) -> int:
-    """Index of the first token after "khoảng", "ước tính", "~" and the like."""
-    i = 0
+def _skip_approx_prefixes(toks: list[_Tok], i: int) -> int:
+    """Index of the first token from i on after "khoảng", "ước tính", "~" and the like."""
     while i < len(toks):
         if toks[i].kind == "approx":
             i += 1
@@ -276,17 +319,17 @@ def _parse_amount(toks: list[_Tok]) -> BenefitParse:
     items: list[_Item] = []
     for k, tok in enumerate(toks):
         if tok.kind in ("num", "dash"):
-            items.append(_Item(tok.kind, tok.text, tok.glued))
+            items.append(_Item(tok.kind, tok.text))
         elif tok.kind != "word":
             return _UNREADABLE  # "~" or "₫" in the middle
         elif tok.text in _UNITS:
-            items.append(_Item("unit", tok.text, tok.glued, _UNITS[tok.text]))
+            items.append(_Item("unit", tok.text, _UNITS[tok.text]))
         elif tok.text == _HUNDRED_WORD:
-            items.append(_Item("hundred", tok.text, tok.glued))
+            items.append(_Item("hundred", tok.text))
         elif tok.text == _HALF_WORD:
-            items.append(_Item("half", tok.text, tok.glued))
+            items.append(_Item("half", tok.text))
         elif tok.text == _TRIEU_DONG and k == len(toks) - 1 and not has_currency:
-            items.append(_Item("unit", tok.text, tok.glued, _MILLION))
+            items.append(_Item("unit", tok.text, _MILLION))
             has_currency = True
         else:
             return _UNREADABLE
@@ -376,20 +419,17 @@ def _parse_items(items: list[_Item], has_currency: bool) -> BenefitParse:
             total = value
             break
 
-        # Colloquial tail after a unit: "1 tỷ 200" = 1 tỷ 200 triệu, "1tr5" = 1,5 triệu.
+        # Colloquial tail after a unit, spaced or glued alike: the leading digits of the next
+        # lower group, as said aloud. "1tr5" = "1 triệu 5" = 1,5 triệu; "1 tỷ 25" = 1,25 tỷ;
+        # "1 tỷ 200" = 1 tỷ 200 triệu.
         if has_currency or prev_decimal:
             return _AMBIGUOUS  # "1 tỷ 200 đồng": 200 triệu or 200 đồng? "1,5tr5": ?
-        lower = prev_unit // 1000
         if hundreds:
-            total += int(num.text) * 100 * lower  # "1 triệu 2 trăm" = 1.200.000
-        elif not num.text.isdigit():
-            return _AMBIGUOUS  # "1 tỷ 200.000", "2 triệu 5,5"
-        elif num.glued and len(num.text) <= 3:
-            total += int(num.text) * prev_unit // 10 ** len(num.text)  # digits after the point
-        elif len(num.text) == 3:
-            total += int(num.text) * lower
+            total += int(num.text) * 100 * (prev_unit // 1000)  # "1 triệu 2 trăm" = 1.200.000
+        elif not num.text.isdigit() or len(num.text) > 3:
+            return _AMBIGUOUS  # "1 tỷ 200.000", "2 triệu 5,5", "1 tỷ 2000"
         else:
-            return _AMBIGUOUS  # "2 triệu 5": 5 nghìn or 500 nghìn?
+            total += int(num.text) * prev_unit // 10 ** len(num.text)
         break
     if total > MAX_BENEFIT_VND:
         return _TOO_LARGE
