@@ -63,12 +63,12 @@ def _codes(codes: list[str]) -> str:
 
 async def _import(engine: AsyncEngine, file: str, _: Gettext) -> int:
     try:
-        data = sys.stdin.buffer.read() if file == "-" else \
-            await asyncio.to_thread(Path(file).read_bytes)
-    except OSError as exc:
-        _err(_("Cannot read {file}: {error}").format(file=file, error=exc.strerror or exc))
-        return 2
-    try:
+        try:
+            data = await asyncio.to_thread(
+                directory.read_file, sys.stdin.buffer if file == "-" else file)
+        except OSError as exc:
+            _err(_("Cannot read {file}: {error}").format(file=file, error=exc.strerror or exc))
+            return 2
         stats = await directory.import_units(engine, data)
     except directory.DirectoryError as exc:
         _err(_("{file} was rejected and nothing was changed. Problems: {count}").format(
