@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import spreadsheet
 from bot.i18n import N_, Gettext
-from bot.spreadsheet import CELL_MAX, Row, Unreadable, shown
+from bot.spreadsheet import CELL_MAX, Row, Unreadable, control_character, shown
 from storage import directory as store
 from storage.directory import ApplyStats, StoredUnit
 from storage.queries import UnitRow
@@ -232,12 +232,20 @@ def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> N
         if len(cells) <= width:
             cells = cells + blank[len(cells):]
         values = pick(cells)
-        too_long = [c for c, v in zip(COLUMNS, values, strict=True) if len(v) > CELL_MAX]
-        for col in too_long:
-            problems.append(Problem(n, N_(
-                "the value in column «{column}» is longer than {max} characters"),
-                {"column": col, "max": CELL_MAX}))
-        if too_long:
+        unfit = False
+        for col, value in zip(COLUMNS, values, strict=True):
+            if len(value) > CELL_MAX:
+                problems.append(Problem(n, N_(
+                    "the value in column «{column}» is longer than {max} characters"),
+                    {"column": col, "max": CELL_MAX}))
+            elif char := control_character(value):
+                problems.append(Problem(n, N_(
+                    "the value in column «{column}» contains a control character ({char})"),
+                    {"column": col, "char": char}))
+            else:
+                continue
+            unfit = True
+        if unfit:
             continue
         raw_code, raw_name, raw_parent, raw_kind, raw_bloc, raw_members, raw_cluster = map(
             str.strip, values)

@@ -311,3 +311,56 @@ async def test_an_xlsx_that_lies_about_its_sizes_is_refused(db: AsyncEngine, uni
     rc, _out, err = await units("import", str(path))
     assert rc == 1 and "cannot be opened" in err, err[:500]
     assert await snapshot(db) == before
+
+
+# --------------------------------------------------------------------------- invisible characters
+
+
+async def test_control_characters_are_line_numbered_problems(db: AsyncEngine, units,
+                                                             tmp_path: Path) -> None:
+    """A NUL used to import on SQLite and end in a traceback on PostgreSQL."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "N1,CĐCS\x00Một,VN,sector,other,1,\n"
+                   "N2,CĐCS Hai,VN,sector,other,1,Cụm\x1b[31m đỏ\n"
+                   "N\x7f3,CĐCS Ba,VN,sector,other,1,\n"
+                   "N4,CĐCS\x0bBốn,VN,sector,other,1,\n", encoding="utf-8")
+    before = await snapshot(db)
+    rc, _out, err = await units("import", str(bad))
+    assert rc == 1, err
+    assert err.splitlines()[1:] == [
+        "  Line 2: the value in column «name» contains a control character (U+0000)",
+        "  Line 3: the value in column «cluster» contains a control character (U+001B)",
+        "  Line 4: the value in column «code» contains a control character (U+007F)",
+        "  Line 5: the value in column «name» contains a control character (U+000B)",
+    ]
+    assert await snapshot(db) == before
+
+
+async def test_lone_surrogates_and_escaped_controls_in_a_workbook(db: AsyncEngine, units,
+                                                                  tmp_path: Path) -> None:
+    """Excel writes what XML cannot hold as _xHHHH_: read back, a NUL or half of a surrogate
+    pair is a problem like any other."""
+    path = tmp_path / "bad.xlsx"
+    path.write_bytes(xlsx([
+        row(1, COLUMNS),
+        row(2, ["N1", "CĐCS _xD800_ Một", "VN", "sector", "other", "1"]),
+        row(3, ["N2", "CĐCS Hai", "VN", "sector", "other", "1", "Cụm_x0000_"]),
+    ]))
+    before = await snapshot(db)
+    rc, _out, err = await units("import", str(path))
+    assert rc == 1, err
+    assert err.splitlines()[1:] == [
+        "  Line 2: the value in column «name» contains a control character (U+D800)",
+        "  Line 3: the value in column «cluster» contains a control character (U+0000)",
+    ]
+    assert await snapshot(db) == before
+
+
+async def test_tabs_and_line_breaks_in_a_name_are_spaces(db: AsyncEngine, units,
+                                                         tmp_path: Path) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + 'N1,"CĐCS\tCông ty\r\nMột",VN,sector,other,1,\n', encoding="utf-8")
+    rc, out, err = await units("import", str(good))
+    assert rc == 0, err
+    rc, out, err = await units("export")
+    assert "N1,CĐCS Công ty Một,VN," in out

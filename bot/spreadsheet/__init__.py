@@ -19,12 +19,20 @@ from pathlib import Path
 from typing import IO
 
 from bot.i18n import N_
-from bot.spreadsheet.base import CELL_MAX, MAX_FILE_BYTES, MB, Row, Unreadable, shown
+from bot.spreadsheet.base import (
+    CELL_MAX,
+    MAX_FILE_BYTES,
+    MB,
+    Row,
+    Unreadable,
+    control_character,
+    shown,
+)
 from bot.spreadsheet.csv_reader import csv_rows
 from bot.spreadsheet.xlsx_reader import xlsx_rows
 
-__all__ = ["CELL_MAX", "MAX_FILE_BYTES", "Row", "Unreadable", "read_file", "read_rows",
-           "shown"]
+__all__ = ["CELL_MAX", "MAX_FILE_BYTES", "Row", "Unreadable", "control_character",
+           "read_file", "read_rows", "shown"]
 
 
 def _too_big() -> Unreadable:

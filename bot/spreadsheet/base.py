@@ -16,6 +16,8 @@ ROW_MAX = 100_000               # characters in one CSV row (csv's own field lim
 MAX_COLUMNS = 256
 CHUNK = 64 * 1024
 _UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# The same but for tab and line breaks, which are whitespace in a cell.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 class Row(NamedTuple):
@@ -40,6 +42,14 @@ def shown(value: str, limit: int = 60) -> str:
     """A value as echoed in a message: cut short, control characters made visible."""
     cut = value[:limit] + "…" if len(value) > limit else value
     return _UNSHOWABLE.sub("\N{REPLACEMENT CHARACTER}", cut)
+
+
+def control_character(text: str) -> str | None:
+    """The first C0 or C1 control character other than tab and line breaks, or lone
+    surrogate, in `text` («U+0000»); None when there is none. Such a character is invisible,
+    PostgreSQL refuses NUL, and no database driver can encode a lone surrogate."""
+    m = _CONTROL.search(text)
+    return f"U+{ord(m.group()):04X}" if m else None
 
 
 def bounded_row(line: int, cells: list[str]) -> Row:
