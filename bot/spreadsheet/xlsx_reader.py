@@ -40,7 +40,9 @@ _EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
 def _local(name: str) -> str:
-    return name.rpartition("}")[2]
+    """An element's or attribute's name without its prefix ("x:row" → "row"): parts are read
+    without namespace processing, and every name is matched on its local part."""
+    return name.rpartition(":")[2] if ":" in name else name
 
 
 def _no_doctype(*_args: object) -> None:
@@ -50,15 +52,14 @@ def _no_doctype(*_args: object) -> None:
 def _parse(part: IO[bytes], start: Callable[[str, dict[str, str]], None],
            end: Callable[[str], None] | None = None,
            text: Callable[[str], None] | None = None) -> Iterator[None]:
-    """Feed a part to expat a chunk at a time (yielding after each), element names without
-    their namespace; a DTD (and with it any entity) is refused."""
-    parser = expat.ParserCreate(namespace_separator="}")
+    """Feed a part to expat a chunk at a time, yielding after each; the handlers get names
+    as written (see `_local`). A DTD, and with it any entity, is refused."""
+    parser = expat.ParserCreate()
     parser.buffer_text = True
     parser.StartDoctypeDeclHandler = _no_doctype
-    parser.StartElementHandler = lambda name, attrs: start(
-        _local(name), {_local(k): v for k, v in attrs.items()})
+    parser.StartElementHandler = start
     if end is not None:
-        parser.EndElementHandler = lambda name: end(_local(name))
+        parser.EndElementHandler = end
     if text is not None:
         parser.CharacterDataHandler = text
     while chunk := part.read(CHUNK):
@@ -91,7 +92,7 @@ class _Book:
         found: dict[str, tuple[str, str]] = {}
 
         def start(name: str, attrs: dict[str, str]) -> None:
-            if name == "Relationship" and attrs.get("TargetMode") != "External":
+            if _local(name) == "Relationship" and attrs.get("TargetMode") != "External":
                 target = attrs.get("Target", "")
                 target = target.lstrip("/") if target.startswith("/") else \
                     posixpath.normpath(posixpath.join(folder, target))
@@ -109,8 +110,8 @@ class _Book:
         sheets: list[str] = []
 
         def start(name: str, attrs: dict[str, str]) -> None:
-            if name == "sheet":
-                sheets.append(attrs.get("id", ""))
+            if _local(name) == "sheet":     # its relationship: the r:id attribute
+                sheets.append(next((v for k, v in attrs.items() if _local(k) == "id"), ""))
 
         with self.open(workbook, MAX_META_BYTES) as fp:
             for _ in _parse(fp, start):
@@ -160,6 +161,7 @@ def _shared_strings(book: _Book, part: str) -> list[str]:
 
     def start(name: str, _attrs: dict[str, str]) -> None:
         nonlocal phonetic
+        name = _local(name)
         if name == "t":
             text.on = not phonetic
         elif name == "rPh":
@@ -167,6 +169,7 @@ def _shared_strings(book: _Book, part: str) -> list[str]:
 
     def end(name: str) -> None:
         nonlocal phonetic
+        name = _local(name)
         if name == "t":
             text.on = False
         elif name == "rPh":
@@ -193,16 +196,20 @@ def _number(raw: str) -> str:
     return str(int(value)) if value.is_integer() else str(value)
 
 
-def _column(ref: str) -> int | None:
-    """The 0-based column of a reference such as "XFD7" (None when it has no letters)."""
+_DIGITS = "0123456789"
+
+
+def _column(letters: str) -> int | None:
+    """The 0-based column of a reference's letters ("XFD" of "XFD7"); None when there are
+    none or they are not letters."""
+    if not letters or len(letters) > 3:
+        return None if not letters else 1 << 20    # past any sheet's last column
     n = 0
-    for i, ch in enumerate(ref):
-        if not ch.isascii() or not ch.isalpha():
-            return n - 1 if i else None
-        if i == 3:
-            return 1 << 20      # past any sheet's last column
-        n = n * 26 + ord(ch.upper()) - 64
-    return n - 1 if n else None
+    for ch in letters.upper():
+        if not "A" <= ch <= "Z":
+            return None
+        n = n * 26 + ord(ch) - 64
+    return n - 1
 
 
 class _Sheet:
@@ -220,49 +227,58 @@ class _Sheet:
         self.inline = False
         self.phonetic = 0
         self.text = _Text()
+        self.columns: dict[str, int | None] = {}     # a reference's letters → its column
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        if name == "sheetData":
-            self.inside = True
-        elif not self.inside:
-            return
-        elif name == "row":
-            r = attrs.get("r", "")
-            self.number = int(r) if r.isdigit() and len(r) < 8 else self.number + 1
-            self.cells, self.beyond, self.column = {}, False, -1
+        if ":" in name:
+            name = _local(name)
+        if not self.inside:
+            self.inside = name == "sheetData"
         elif name == "c":
-            col = _column(attrs.get("r", ""))
+            ref = attrs.get("r")
+            col = None if ref is None else self.columns.get(ref.rstrip(_DIGITS), -1)
+            if col == -1:
+                letters = ref.rstrip(_DIGITS)           # type: ignore[union-attr]
+                col = _column(letters)
+                if len(self.columns) < 1000:            # a real sheet has a few dozen
+                    self.columns[letters] = col
             self.column = self.column + 1 if col is None else col
             self.kind = attrs.get("t", "n")
         elif name == "v":
             self.text.on = True
-        elif name == "is":
-            self.inline = True
         elif name == "t":
             self.text.on = self.inline and not self.phonetic
+        elif name == "is":
+            self.inline = True
+        elif name == "row":
+            r = attrs.get("r", "")
+            self.number = int(r) if r.isdigit() and len(r) < 8 else self.number + 1
+            self.cells, self.beyond, self.column = {}, False, -1
         elif name == "rPh":
             self.phonetic += 1
 
     def end(self, name: str) -> None:
         if not self.inside:
             return
-        if name in ("v", "t"):
+        if ":" in name:
+            name = _local(name)
+        if name == "v" or name == "t":
             self.text.on = False
-        elif name == "rPh":
-            self.phonetic -= 1
-        elif name == "is":
-            self.inline = False
         elif name == "c":
             value = self._value(self.text.take())
             if value and self.column < MAX_COLUMNS:
                 self.cells[self.column] = value
             elif value.strip():
                 self.beyond = True
+        elif name == "is":
+            self.inline = False
         elif name == "row":
             cells = [""] * (max(self.cells) + 1 if self.cells else 0)
             for col, value in self.cells.items():
                 cells[col] = value
             self.rows.append(Row(self.number, cells, self.beyond))
+        elif name == "rPh":
+            self.phonetic -= 1
         elif name == "sheetData":
             self.inside = False
 
