@@ -32,7 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import spreadsheet
 from bot.i18n import N_, Gettext
-from bot.spreadsheet import CELL_MAX, Row, Unreadable, control_character, shown
+from bot.spreadsheet import (
+    CELL_MAX,
+    Row,
+    Unreadable,
+    control_character,
+    formula_like,
+    safe_cell,
+    shown,
+    unquote,
+    xlsx_row,
+)
 from storage import directory as store
 from storage.directory import ApplyStats, StoredUnit
 from storage.queries import UnitRow
@@ -143,6 +153,9 @@ class ParsedFile:
     lines: dict[str, int]
     problems: list[Problem]
     complete: bool = True       # False: reading stopped early, the rows are not all there
+    # Codes whose name or cluster a spreadsheet would take for a formula: imported, but
+    # worth a warning (exports write them as text).
+    formula_like: list[str] = field(default_factory=list)
 
 
 def _member_count(raw: str) -> int | None:
@@ -263,7 +276,7 @@ def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> N
                                     {"code": code, "first": lines[code]}))
             continue
         lines[code] = n
-        name = _clean(raw_name)
+        name = _clean(unquote(raw_name))     # «'=…» from our own CSV export is «=…»
         if not name:
             problems.append(Problem(n, N_("the name is empty")))
         elif len(name) > NAME_MAX:
@@ -286,10 +299,12 @@ def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> N
         if members is None:
             problems.append(Problem(n, N_("bad member count «{value}»: expected a whole number"),
                                     {"value": shown(raw_members)}))
-        cluster = _clean(raw_cluster) or None
+        cluster = _clean(unquote(raw_cluster)) or None
         if cluster and len(cluster) > CLUSTER_MAX:
             problems.append(Problem(n, N_("the cluster name is longer than {max} characters"),
                                     {"max": CLUSTER_MAX}))
+        if formula_like(name) or formula_like(cluster):
+            parsed.formula_like.append(code)
         rows.append(UnitRow(code, name, raw_parent.upper() or None, kind or "",
                             bloc or "other", members or 0, cluster, is_demo))
 
@@ -377,7 +392,11 @@ def import_sync(conn: Connection, parsed: ParsedFile) -> ApplyStats:
 
 async def import_units(engine: AsyncEngine, data: bytes) -> ApplyStats:
     """Import a directory file's bytes in one transaction (nothing is written on error)."""
-    parsed = parse(data)
+    return await import_parsed(engine, parse(data))
+
+
+async def import_parsed(engine: AsyncEngine, parsed: ParsedFile) -> ApplyStats:
+    """Import a parsed file in one transaction (nothing is written on error)."""
     async with engine.begin() as conn:
         stats = await conn.run_sync(import_sync, parsed)
     if store.wants_vacuum(engine, stats):
@@ -399,13 +418,15 @@ def _values(r: UnitRow) -> list[Any]:
 
 
 def write_csv(rows: Iterable[UnitRow], fp: IO[str]) -> None:
-    """The same format as bot/data/demo_units.csv (the caller picks the encoding)."""
+    """The same format as bot/data/demo_units.csv (the caller picks the encoding); text that
+    a spreadsheet would run as a formula is written with a leading «'» (read back without)."""
     w = csv.writer(fp, lineterminator="\n")
     w.writerow(COLUMNS)
-    w.writerows(_values(r) for r in rows)
+    w.writerows([safe_cell(v) for v in _values(r)] for r in rows)
 
 
 def write_xlsx(rows: Iterable[UnitRow], target: str | Path | IO[bytes]) -> None:
+    """One sheet, the columns of `write_csv`; every text a string cell (never a formula)."""
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -423,7 +444,7 @@ def write_xlsx(rows: Iterable[UnitRow], target: str | Path | IO[bytes]) -> None:
         header.append(cell)
     ws.append(header)
     for r in rows:
-        ws.append(_values(r))
+        ws.append(xlsx_row(ws, _values(r)))
     wb.save(target)
 
 

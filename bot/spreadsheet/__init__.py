@@ -1,4 +1,4 @@
-"""Spreadsheet files read within bounds.
+"""Spreadsheet files read within bounds, and written so that no cell runs as a formula.
 
 Reading (`read_rows`) streams a CSV or the first sheet of an .xlsx workbook row by row and
 bounds what that costs, whatever the file holds: the file's size (`MAX_FILE_BYTES`); for a
@@ -8,6 +8,9 @@ length of a CSV row (`ROW_MAX`); the columns kept (`MAX_COLUMNS`: a cell further
 only noticed, never padded up to); and the length of a cell: one longer than `CELL_MAX`
 comes back cut to `CELL_MAX + 1` characters, so the caller can say it is too long without
 holding it. What cannot be read raises `Unreadable`, with a message id and the line.
+
+Writing (`safe_cell` for CSV, `xlsx_row` for an .xlsx written with openpyxl): see
+`bot.spreadsheet.writing`; any export of user-supplied text goes through one of them.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from bot.spreadsheet.base import (
     shown,
 )
 from bot.spreadsheet.csv_reader import csv_rows
+from bot.spreadsheet.writing import formula_like, safe_cell, unquote, xlsx_row
 from bot.spreadsheet.xlsx_reader import xlsx_rows
 
 __all__ = ["CELL_MAX", "MAX_FILE_BYTES", "Row", "Unreadable", "control_character",
-           "read_file", "read_rows", "shown"]
+           "formula_like", "read_file", "read_rows", "safe_cell", "shown", "unquote",
+           "xlsx_row"]
 
 
 def _too_big() -> Unreadable:
