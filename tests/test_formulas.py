@@ -111,3 +111,29 @@ async def test_a_quoted_formula_is_read_as_its_text(db: AsyncEngine, units, name
     assert stored == name[1:]
     rc, out, _err = await units("export")
     assert f"\nQ1,{name},VN," in out
+
+
+async def test_xlsx_export_keeps_any_text_as_excel_reads_it(db: AsyncEngine, units,  # noqa: F811
+                                                           tmp_path: Path) -> None:
+    """Excel reads _xHHHH_ in a cell as one character: a name holding such text literally is
+    written escaped (_x005F_), and one holding a control character from before imports
+    checked for them (SQLite took a NUL) is written, not a traceback, and flagged when read."""
+    src = tmp_path / "in.csv"
+    src.write_text(HEADER + "X1,CĐCS _x0041_ Một,VN,sector,other,1,\n", encoding="utf-8")
+    assert (await units("import", str(src)))[0] == 0
+    if db.dialect.name == "sqlite":
+        async with db.begin() as conn:
+            await conn.execute(unit_t.update().where(unit_t.c.code == "BPC").values(
+                name="LĐLĐ tỉnh\x00Bình Phước"))
+    rc, _out, err = await units("export", str(tmp_path / "out.xlsx"))
+    assert rc == 0, err
+    rc, out, err = await units("import", str(tmp_path / "out.xlsx"))
+    if db.dialect.name == "sqlite":
+        assert rc == 1 and "the value in column «name» contains a control character (U+0000)" \
+            in err, err
+    else:
+        assert rc == 0 and "0 updated" in out, (out, err)
+    async with db.connect() as conn:
+        name = (await conn.execute(select(unit_t.c.name).where(unit_t.c.code == "X1"))
+                ).scalar_one()
+    assert name == "CĐCS _x0041_ Một"

@@ -7,11 +7,14 @@ such as =HYPERLINK(…) becomes a live link, =cmd|… a command. For a CSV `safe
 `unquote` takes it off again when the file is read back. In an .xlsx `xlsx_row` writes every
 text as a string cell, never evaluated, and sets Excel's own «'» marker (quotePrefix) on the
 ones that look like formulas, so editing the cell keeps it text; the text itself is kept
-exactly. Only text is touched: numbers (negative ones too) stay numbers, dates stay dates.
+exactly, in Excel's escapes where XML cannot hold a character (_x0000_) and where the text
+would read as one (_x005F_). Only text is touched: numbers (negative ones too) stay numbers,
+dates stay dates.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -21,6 +24,11 @@ if TYPE_CHECKING:
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "\x00")
 # Text that openpyxl would otherwise store as an error value rather than as text.
 _ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
+
+# What Excel escapes in a cell's text (ECMA-376 ST_Xstring): characters XML 1.0 cannot hold,
+# and an underscore that would otherwise start an escape.
+_EXCEL_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
+                           "|_(?=x[0-9A-Fa-f]{4}_)")
 
 T = TypeVar("T")
 
@@ -41,6 +49,10 @@ def unquote(text: str) -> str:
     return text[1:] if text.startswith("'") and formula_like(text[1:]) else text
 
 
+def _excel_escape(match: re.Match[str]) -> str:
+    return f"_x{ord(match.group()):04X}_"
+
+
 def xlsx_row(ws: WriteOnlyWorksheet, values: Iterable[object]) -> list[object]:
     """A row for `ws.append` on a write-only sheet: text that openpyxl would store as a
     formula or an error becomes a string cell, with the «'» marker when it looks like a
@@ -49,6 +61,8 @@ def xlsx_row(ws: WriteOnlyWorksheet, values: Iterable[object]) -> list[object]:
 
     out: list[object] = []
     for value in values:
+        if isinstance(value, str) and _EXCEL_UNSAFE.search(value):
+            value = _EXCEL_UNSAFE.sub(_excel_escape, value)
         if isinstance(value, str) and (formula_like(value) or value in _ERROR_CODES):
             cell = WriteOnlyCell(ws, value=value)
             cell.data_type = "s"
