@@ -38,7 +38,6 @@ DAMAGED = N_("The Excel file cannot be opened ({error}).")
 _EXCEL_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
-
 def _local(name: str) -> str:
     """An element's or attribute's name without its prefix ("x:row" → "row"): parts are read
     without namespace processing, and every name is matched on its local part."""
