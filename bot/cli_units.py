@@ -63,13 +63,14 @@ def _codes(codes: list[str]) -> str:
 
 async def _import(engine: AsyncEngine, file: str, _: Gettext) -> int:
     try:
-        data = sys.stdin.buffer.read() if file == "-" else \
-            await asyncio.to_thread(Path(file).read_bytes)
-    except OSError as exc:
-        _err(_("Cannot read {file}: {error}").format(file=file, error=exc.strerror or exc))
-        return 2
-    try:
-        stats = await directory.import_units(engine, data)
+        try:
+            data = await asyncio.to_thread(
+                directory.read_file, sys.stdin.buffer if file == "-" else file)
+        except OSError as exc:
+            _err(_("Cannot read {file}: {error}").format(file=file, error=exc.strerror or exc))
+            return 2
+        parsed = directory.parse(data)
+        stats = await directory.import_parsed(engine, parsed)
     except directory.DirectoryError as exc:
         _err(_("{file} was rejected and nothing was changed. Problems: {count}").format(
             file=file, count=len(exc.problems)))
@@ -85,6 +86,10 @@ async def _import(engine: AsyncEngine, file: str, _: Gettext) -> int:
     if stats.terms_rebuilt:
         out.append(_("Search terms recomputed for {count} units.").format(
             count=stats.terms_rebuilt))
+    if parsed.formula_like:
+        out.append(_("Names or clusters that a spreadsheet would take for a formula (they start "
+                     "with =, +, - or @; exports write them as text): {codes}").format(
+            codes=_codes(parsed.formula_like)))
     if stats.untouched:
         out.append(_("{count} units in the directory are not in the file; they were left as "
                      "they are.").format(count=stats.untouched))

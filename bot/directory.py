@@ -9,30 +9,40 @@ delimiter, Windows line ends. Vietnamese column names ("mã", "tên", "mã đơn
 accepted too.
 
 An import is all or nothing: the whole file is checked first, against itself and against the
-directory already in the database, and every problem is reported with its line number; only a
-clean file is applied, in one transaction (see `storage.directory.apply_units`).
+directory already in the database, and every problem is reported with its line number (up to
+`MAX_PROBLEMS`; then reading stops); only a clean file is applied, in one transaction (see
+`storage.directory.apply_units`). What a file may cost to read is bounded (`bot.spreadsheet`),
+and a value echoed in a problem is cut short.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import logging
 import operator
 import re
 import unicodedata
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import spreadsheet
 from bot.i18n import N_, Gettext
+from bot.spreadsheet import (
+    CELL_MAX,
+    Row,
+    Unreadable,
+    control_character,
+    formula_like,
+    safe_cell,
+    shown,
+    unquote,
+    xlsx_row,
+)
 from storage import directory as store
 from storage.directory import ApplyStats, StoredUnit
 from storage.queries import UnitRow
@@ -46,6 +56,8 @@ KINDS = ("national", "province", "sector", "district", "industrial_zone", "grass
 BLOCS = ("enterprise", "public_service", "other")
 CODE_MAX, NAME_MAX, CLUSTER_MAX = 32, 255, 128
 MEMBER_MAX = 2**31 - 1
+MAX_UNITS = 500_000             # units in one file (the national directory: about 130,000)
+MAX_PROBLEMS = 500              # problems listed before reading stops
 # Codes travel in Telegram deep links (?start=CODE), which allow A–Z a–z 0–9 _ - only.
 _CODE = re.compile(rf"[A-Z0-9_-]{{1,{CODE_MAX}}}")
 _GROUPED = re.compile(r"\d{1,3}([.,\u00a0\u202f ])\d{3}(?:\1\d{3})*")
@@ -74,9 +86,6 @@ _BLOC_ALIASES = {
     "doanh_nghiep": "enterprise", "hanh_chinh_su_nghiep": "public_service",
     "su_nghiep": "public_service", "hcsn": "public_service", "khac": "other",
 }
-
-Lines = list[tuple[int, list[str]]]   # (line number, cells) in file order
-
 
 def _key(text: str) -> str:
     return fold(text).replace(" ", "_")
@@ -120,92 +129,17 @@ class DirectoryError(Exception):
 # --------------------------------------------------------------------------- reading
 
 
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-         (codecs.BOM_UTF16_BE, "utf-16"))
-
-
-def _codec(data: bytes) -> str:
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return codec
-    # UTF-16 without a BOM: ASCII-heavy text has a zero in every other byte.
-    head = data[:4096]
-    if len(head) >= 4 and head[1::2].count(0) > len(head) // 4:
-        return "utf-16-le"
-    if len(head) >= 4 and head[0::2].count(0) > len(head) // 4:
-        return "utf-16-be"
-    return "utf-8"
-
-
-def _decode(data: bytes) -> str:
-    codec = _codec(data)
+def read_file(path: str | Path | IO[bytes]) -> bytes:
+    """A directory file's bytes; `DirectoryError` when it is too large (it is not read then);
+    `OSError` when it cannot be read."""
     try:
-        return data.decode(codec)
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].decode(codec, errors="replace").count("\n") + 1
-        raise DirectoryError([Problem(0, N_(
-            "The file is not UTF-8 or UTF-16 text (unreadable bytes on line {line}). "
-            "In Excel, save it as «CSV UTF-8» or as an .xlsx workbook."), {"line": line})]
-        ) from None
+        return spreadsheet.read_file(path)
+    except Unreadable as exc:
+        raise DirectoryError([_problem(exc)]) from None
 
 
-def _csv_lines(text: str) -> Lines:
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delimiter = max((",", ";", "\t", "|"), key=first.count)
-    if not first.count(delimiter):
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    out: Lines = []
-    start = 1
-    try:
-        for cells in reader:
-            out.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DirectoryError([Problem(start, N_("cannot read this line: {error}"),
-                                      {"error": str(exc)})]) from None
-    return out
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def _xlsx_lines(data: bytes) -> Lines:
-    import openpyxl  # imported here: the bot itself never needs it
-
-    try:
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise DirectoryError([Problem(0, N_("The Excel file cannot be opened ({error})."),
-                                      {"error": str(exc) or type(exc).__name__})]) from None
-    try:
-        ws = wb.worksheets[0]
-        ws.reset_dimensions()   # some writers record a wrong sheet size
-        return [(n, [_cell(v) for v in row])
-                for n, row in enumerate(ws.iter_rows(values_only=True), start=1)]
-    finally:
-        wb.close()
-
-
-def read_lines(data: bytes) -> Lines:
-    """The table in a CSV or XLSX file's bytes, as (line number, cells)."""
-    if data.startswith(b"PK\x03\x04"):
-        return _xlsx_lines(data)
-    if data.startswith(b"\xd0\xcf\x11\xe0"):
-        raise DirectoryError([Problem(0, N_(
-            "This is an old Excel file (.xls). Save it as an .xlsx workbook or as «CSV UTF-8»."
-        ))])
-    return _csv_lines(_decode(data))
+def _problem(exc: Unreadable) -> Problem:
+    return Problem(exc.line, exc.msgid, exc.params)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -218,6 +152,10 @@ class ParsedFile:
     rows: list[UnitRow]
     lines: dict[str, int]
     problems: list[Problem]
+    complete: bool = True       # False: reading stopped early, the rows are not all there
+    # Codes whose name or cluster a spreadsheet would take for a formula: imported, but
+    # worth a warning (exports write them as text).
+    formula_like: list[str] = field(default_factory=list)
 
 
 def _member_count(raw: str) -> int | None:
@@ -239,42 +177,91 @@ def _choice(raw: str, allowed: tuple[str, ...], aliases: dict[str, str]) -> str 
     return k if k in allowed else aliases.get(k)
 
 
-def parse_lines(table: Lines, *, is_demo: bool = False) -> ParsedFile:
-    """Check a table on its own (not against the database): columns, values, duplicates."""
-    problems: list[Problem] = []
-    rows: list[UnitRow] = []
-    lines: dict[str, int] = {}
-    content = [(n, cells) for n, cells in table if any(c.strip() for c in cells)]
-    if not content:
-        return ParsedFile([], {}, [Problem(0, N_("The file is empty."))])
-    head_line, head = content[0]
+def _has_content(row: Row) -> bool:
+    return row.beyond or any(c.strip() for c in row.cells)
+
+
+def _header(row: Row, problems: list[Problem]) -> dict[str, int] | None:
+    """Where each column is, from the header row; None when a required one is missing."""
     index: dict[str, int] = {}
-    for i, title in enumerate(head):
+    for i, title in enumerate(row.cells):
         col = _HEADERS.get(_key(title))
         if col is None:
             continue            # an extra column (notes…) is ignored
         if col in index:
-            problems.append(Problem(head_line, N_("column «{column}» appears twice"),
-                                    {"column": title.strip()}))
+            problems.append(Problem(row.line, N_("column «{column}» appears twice"),
+                                    {"column": shown(title.strip())}))
         index.setdefault(col, i)
     missing = [c for c in REQUIRED if c not in index]
     for col in missing:
-        problems.append(Problem(head_line, N_("missing column «{column}»"), {"column": col}))
-    if missing:
-        return ParsedFile([], {}, problems)
-    width = max(len(head), max(index.values()) + 1)
+        problems.append(Problem(row.line, N_("missing column «{column}»"), {"column": col}))
+    return None if missing else index
+
+
+def parse_lines(table: Iterable[Row], *, is_demo: bool = False) -> ParsedFile:
+    """Check a table on its own (not against the database): columns, values, duplicates.
+    Rows are taken one at a time; `Unreadable` from the reader becomes a problem."""
+    parsed = ParsedFile([], {}, [])
+    try:
+        _parse_rows(iter(table), parsed, is_demo=is_demo)
+    except Unreadable as exc:
+        parsed.problems.append(_problem(exc))
+        parsed.complete = False
+    return parsed
+
+
+def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> None:
+    problems, rows, lines = parsed.problems, parsed.rows, parsed.lines
+    head = next((r for r in table if _has_content(r)), None)
+    if head is None:
+        problems.append(Problem(0, N_("The file is empty.")))
+        return
+    index = _header(head, problems)
+    if index is None:
+        return
+    width = max(len(head.cells), max(index.values()) + 1)
     blank = [""] * (width + 1)
     pick = operator.itemgetter(*(index.get(c, width) for c in COLUMNS))  # no cluster: ""
     kinds: dict[str, str | None] = {}
     blocs: dict[str, str | None] = {"": "other"}
+    count = 0
 
-    for n, cells in content[1:]:
-        if len(cells) > width and any(c.strip() for c in cells[width:]):
+    for n, cells, beyond in table:
+        if not beyond and not any(c.strip() for c in cells):
+            continue
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(_too_many())
+            parsed.complete = False
+            return
+        count += 1
+        if count > MAX_UNITS:
+            problems.append(Problem(n, N_(
+                "more than {max} units in one file: the file was not read further; "
+                "import it in parts"), {"max": MAX_UNITS}))
+            parsed.complete = False
+            return
+        if beyond or len(cells) > width and any(c.strip() for c in cells[width:]):
             problems.append(Problem(n, N_("more values than columns (is the delimiter right?)")))
         if len(cells) <= width:
             cells = cells + blank[len(cells):]
+        values = pick(cells)
+        unfit = False
+        for col, value in zip(COLUMNS, values, strict=True):
+            if len(value) > CELL_MAX:
+                problems.append(Problem(n, N_(
+                    "the value in column «{column}» is longer than {max} characters"),
+                    {"column": col, "max": CELL_MAX}))
+            elif char := control_character(value):
+                problems.append(Problem(n, N_(
+                    "the value in column «{column}» contains a control character ({char})"),
+                    {"column": col, "char": char}))
+            else:
+                continue
+            unfit = True
+        if unfit:
+            continue
         raw_code, raw_name, raw_parent, raw_kind, raw_bloc, raw_members, raw_cluster = map(
-            str.strip, pick(cells))
+            str.strip, values)
         code = raw_code.upper()
         if not code:
             problems.append(Problem(n, N_("the code is empty")))
@@ -282,14 +269,14 @@ def parse_lines(table: Lines, *, is_demo: bool = False) -> ParsedFile:
         if not _CODE.fullmatch(code):
             problems.append(Problem(n, N_(
                 "bad code «{code}»: use up to {max} letters, digits, «-» or «_»"),
-                {"code": raw_code, "max": CODE_MAX}))
+                {"code": shown(raw_code), "max": CODE_MAX}))
             continue
         if code in lines:
             problems.append(Problem(n, N_("duplicate code «{code}» (already on line {first})"),
                                     {"code": code, "first": lines[code]}))
             continue
         lines[code] = n
-        name = _clean(raw_name)
+        name = _clean(unquote(raw_name))     # «'=…» from our own CSV export is «=…»
         if not name:
             problems.append(Problem(n, N_("the name is empty")))
         elif len(name) > NAME_MAX:
@@ -300,46 +287,61 @@ def parse_lines(table: Lines, *, is_demo: bool = False) -> ParsedFile:
             kind = kinds[raw_kind] = _choice(raw_kind, KINDS, _KIND_ALIASES)
         if kind is None:
             problems.append(Problem(n, N_("unknown kind «{value}» (expected one of: {allowed})"),
-                                    {"value": raw_kind, "allowed": ", ".join(KINDS)}))
+                                    {"value": shown(raw_kind), "allowed": ", ".join(KINDS)}))
         bloc = blocs.get(raw_bloc, "?")
         if bloc == "?":
             bloc = blocs[raw_bloc] = _choice(raw_bloc, BLOCS, _BLOC_ALIASES)
         if bloc is None:
             problems.append(Problem(n, N_("unknown bloc «{value}» (expected one of: {allowed})"),
-                                    {"value": raw_bloc, "allowed": ", ".join(BLOCS)}))
+                                    {"value": shown(raw_bloc), "allowed": ", ".join(BLOCS)}))
         members = int(raw_members) if raw_members.isdigit() and raw_members.isascii() \
             and len(raw_members) < 10 else _member_count(raw_members)
         if members is None:
             problems.append(Problem(n, N_("bad member count «{value}»: expected a whole number"),
-                                    {"value": raw_members}))
-        cluster = _clean(raw_cluster) or None
+                                    {"value": shown(raw_members)}))
+        cluster = _clean(unquote(raw_cluster)) or None
         if cluster and len(cluster) > CLUSTER_MAX:
             problems.append(Problem(n, N_("the cluster name is longer than {max} characters"),
                                     {"max": CLUSTER_MAX}))
+        if formula_like(name) or formula_like(cluster):
+            parsed.formula_like.append(code)
         rows.append(UnitRow(code, name, raw_parent.upper() or None, kind or "",
                             bloc or "other", members or 0, cluster, is_demo))
-    return ParsedFile(rows, lines, problems)
 
 
 def parse(data: bytes, *, is_demo: bool = False) -> ParsedFile:
-    """`read_lines` then `parse_lines`; undecodable files raise `DirectoryError`."""
-    return parse_lines(read_lines(data), is_demo=is_demo)
+    """The rows of a CSV or XLSX file's bytes (`bot.spreadsheet.read_rows`), checked by
+    `parse_lines`; a file that cannot be read has that as its problem."""
+    try:
+        table = spreadsheet.read_rows(data)
+    except Unreadable as exc:
+        return ParsedFile([], {}, [_problem(exc)], complete=False)
+    return parse_lines(table, is_demo=is_demo)
 
 
 # --------------------------------------------------------------------------- validating
 
 
-def validate(parsed: ParsedFile, stored: dict[str, StoredUnit]) -> list[Problem]:
+def _too_many() -> Problem:
+    return Problem(0, N_("Too many problems: only the first {max} are listed. Fix them and "
+                         "import the file again."), {"max": MAX_PROBLEMS})
+
+
+def validate(parsed: ParsedFile, stored: dict[str, StoredUnit], *,
+             limit: int = MAX_PROBLEMS) -> list[Problem]:
     """Problems of the file against the directory: unknown parents, and cycles (within the
-    file, or made with existing units by a move). Linear: each unit is walked once."""
+    file, or made with existing units by a move), `limit` at most. Linear: each unit is
+    walked once."""
     problems: list[Problem] = []
     in_file = {r.code: r for r in parsed.rows}
     for r in parsed.rows:
+        if len(problems) >= limit:
+            return problems
         p = r.parent_code
         if p is not None and p not in in_file and p not in stored:
             problems.append(Problem(parsed.lines[r.code], N_(
                 "unknown parent «{parent}»: it is neither in the file nor in the directory"),
-                {"parent": p}))
+                {"parent": shown(p)}))
 
     def parent(code: str) -> str | None:
         r = in_file.get(code)
@@ -350,6 +352,8 @@ def validate(parsed: ParsedFile, stored: dict[str, StoredUnit]) -> list[Problem]
 
     done: set[str] = set()
     for r in parsed.rows:
+        if len(problems) >= limit:
+            break
         path: list[str] = []
         on_path: dict[str, int] = {}
         c: str | None = r.code
@@ -360,8 +364,9 @@ def validate(parsed: ParsedFile, stored: dict[str, StoredUnit]) -> list[Problem]
         if c is not None and c in on_path:
             cycle = path[on_path[c]:]
             line = min(parsed.lines[x] for x in cycle if x in parsed.lines)
+            shown_path = cycle if len(cycle) <= 10 else [*cycle[:9], "…"]
             problems.append(Problem(line, N_("this makes a cycle: {path}"),
-                                    {"path": " → ".join([*cycle, cycle[0]])}))
+                                    {"path": " → ".join([*shown_path, cycle[0]])}))
         done.update(path)
     return problems
 
@@ -372,9 +377,14 @@ def validate(parsed: ParsedFile, stored: dict[str, StoredUnit]) -> list[Problem]
 def import_sync(conn: Connection, parsed: ParsedFile) -> ApplyStats:
     """Validate against the directory and apply, in the caller's transaction; raises
     `DirectoryError` (before writing anything) when the file has any problem."""
+    if not parsed.complete:     # not all rows are there: checking parents would mislead
+        raise DirectoryError(parsed.problems)
     store.lock_directory(conn)
     stored = store.load_units(conn)
-    problems = parsed.problems + validate(parsed, stored)
+    problems = parsed.problems + validate(parsed, stored,
+                                          limit=MAX_PROBLEMS - len(parsed.problems))
+    if len(problems) >= MAX_PROBLEMS:
+        problems.append(_too_many())
     if problems:
         raise DirectoryError(problems)
     return store.apply_units(conn, parsed.rows, stored)
@@ -382,7 +392,11 @@ def import_sync(conn: Connection, parsed: ParsedFile) -> ApplyStats:
 
 async def import_units(engine: AsyncEngine, data: bytes) -> ApplyStats:
     """Import a directory file's bytes in one transaction (nothing is written on error)."""
-    parsed = parse(data)
+    return await import_parsed(engine, parse(data))
+
+
+async def import_parsed(engine: AsyncEngine, parsed: ParsedFile) -> ApplyStats:
+    """Import a parsed file in one transaction (nothing is written on error)."""
     async with engine.begin() as conn:
         stats = await conn.run_sync(import_sync, parsed)
     if store.wants_vacuum(engine, stats):
@@ -404,13 +418,15 @@ def _values(r: UnitRow) -> list[Any]:
 
 
 def write_csv(rows: Iterable[UnitRow], fp: IO[str]) -> None:
-    """The same format as bot/data/demo_units.csv (the caller picks the encoding)."""
+    """The same format as bot/data/demo_units.csv (the caller picks the encoding); text that
+    a spreadsheet would run as a formula is written with a leading «'» (read back without)."""
     w = csv.writer(fp, lineterminator="\n")
     w.writerow(COLUMNS)
-    w.writerows(_values(r) for r in rows)
+    w.writerows([safe_cell(v) for v in _values(r)] for r in rows)
 
 
 def write_xlsx(rows: Iterable[UnitRow], target: str | Path | IO[bytes]) -> None:
+    """One sheet, the columns of `write_csv`; every text a string cell (never a formula)."""
     import openpyxl
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -428,7 +444,7 @@ def write_xlsx(rows: Iterable[UnitRow], target: str | Path | IO[bytes]) -> None:
         header.append(cell)
     ws.append(header)
     for r in rows:
-        ws.append(_values(r))
+        ws.append(xlsx_row(ws, _values(r)))
     wb.save(target)
 
 
