@@ -48,10 +48,12 @@ class PendingDecision:
 
 @dataclass(slots=True)
 class PendingBenefit:
-    """A benefit value read from the user's words, waiting for "is that right?"."""
+    """A benefit value read from the user's words, waiting for "is that right?". `vnd` is a
+    year's; `per_month` what was typed for a month, when it was ("20 triệu mỗi tháng")."""
 
     vnd: int | None
     known: bool
+    per_month: int | None = None
 
 
 @dataclass(slots=True)

@@ -349,3 +349,18 @@ async def test_dates_are_day_first_in_english_too_and_names_capitalised(mem_core
     await walk_to_summary(chat)
     seen = await chat.press("Submit")
     assert re.search(r"\d\d/\d\d/20\d\d \d\d:\d\d", seen), seen
+
+
+async def test_a_months_benefit_is_read_back_with_its_year(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await to_benefit(chat)
+    seen = await chat.say("20 triệu mỗi tháng")
+    assert "₫20,000,000 a month, ₫240,000,000 a year" in seen
+    await chat.press("Yes")
+    [draft] = await rows(mem_core, select(draft_t))
+    assert draft["benefit_vnd"] == 240_000_000
+    await chat.say("/huy")
+    other = Chat(mem_core, "u2")
+    await to_benefit(other)
+    assert "per year or per month" in await other.say("500k/ngày")
+    assert "₫3,500,000 a year" in await other.say("3 triệu 5")

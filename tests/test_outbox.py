@@ -438,7 +438,8 @@ async def test_two_workers_never_send_a_row_twice(
             await e.dispose()
     assert len(calls(fake).sends()) == 40
     assert delivered(fake, chats) == {chat: [f"m{i}-{chat}" for i in range(4)] for chat in chats}
-    assert all(w.stats["sent"] for w in workers), [w.stats for w in workers]
+    # (Which worker sent how many depends on timing: on a loaded machine one may send all.)
+    assert sum(w.stats["sent"] for w in workers) == 40
 
 
 async def test_the_loop_survives_database_errors(

@@ -25,7 +25,7 @@ from bot.flows.widgets import (
     one_line,
     unit_label,
 )
-from bot.formatting import TIMEZONE, esc, number, shorten
+from bot.formatting import TIMEZONE, esc, number, shorten, vnd
 from bot.i18n import N_
 from bot.labels import benefit_text
 from bot.state import PendingBenefit
@@ -238,6 +238,8 @@ _BENEFIT_ERRORS = {
     "ambiguous": N_("I am not sure which amount you mean."),
     "unreadable": N_("I could not read that as an amount of money."),
     "fraction_of_dong": N_("The amount must be a whole number of đồng."),
+    "period": N_("Please give the amount per year or per month, for example «200 triệu/năm» "
+                 "or «20 triệu/tháng»."),
 }
 
 
@@ -253,7 +255,9 @@ def read_benefit(ctx: Ctx, text: str) -> Next:
     if isinstance(parsed, money.BenefitNotQuantifiable):
         ctx.state.pending_benefit = PendingBenefit(vnd=None, known=False)
     else:
-        ctx.state.pending_benefit = PendingBenefit(vnd=parsed.vnd, known=True)
+        ctx.state.pending_benefit = PendingBenefit(
+            vnd=parsed.vnd, known=True,
+            per_month=parsed.typed_vnd if parsed.period == "month" else None)
     return Next("benefit_confirm")
 
 
@@ -269,8 +273,9 @@ class Benefit(DraftStep):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         ctx.ask(join(error, header(ctx, cls.name, _("Benefit value")) + "\n" + _(
-            "About how much money does the initiative gain or save (VND)? For example: "
-            "200 triệu, 1,5 tỷ, 500k, 15.000.000. If it cannot be put in money, say so."
+            "About how much money does the initiative gain or save in a year (VND)? For "
+            "example: 200 triệu, 1,5 tỷ, 15.000.000 — or a month's, «20 triệu/tháng». If it "
+            "cannot be put in money, say so."
         )), [(_("Not quantifiable"), "none"), *keep_option(ctx)])
         return None
 
@@ -297,6 +302,12 @@ class BenefitConfirm(DraftStep):
         if pending is None:
             return Next("benefit", error=error)
         shown = benefit_text(_, ctx.locale, pending.vnd, pending.known)
+        if pending.per_month is not None and pending.vnd is not None:
+            # The programme sums a year's benefit: a month's is read back with its year.
+            shown = _("{month} a month, {year} a year").format(
+                month=vnd(pending.per_month, ctx.locale), year=vnd(pending.vnd, ctx.locale))
+        elif pending.known and pending.vnd is not None:
+            shown = _("{year} a year").format(year=vnd(pending.vnd, ctx.locale))
         ctx.ask(join(error, _("Benefit value: <b>{value}</b>. Is that right?").format(
             value=esc(shown))), [(_("Yes, save it"), "yes"), (_("No, type again"), "no")])
         return None

@@ -78,7 +78,8 @@ class Summary(DraftStep):
             _("<b>First applied:</b> {day}").format(
                 day=d.applied_on.strftime("%d/%m/%Y") if d.applied_on else missing),
             _("<b>Benefit value:</b> {benefit}").format(
-                benefit=esc(benefit_text(_, ctx.locale, d.benefit_vnd, d.benefit_known))),
+                benefit=esc(benefit_text(_, ctx.locale, d.benefit_vnd, d.benefit_known))
+                + (" " + _("(a year)") if d.benefit_known and d.benefit_vnd else "")),
             _("<b>Receiving union:</b> {unit}").format(unit=unit_text(d.unit_id)),
             _("<b>Attachments:</b> {n}").format(n=len(d.attachments)),
         ]
