@@ -5,16 +5,21 @@ Options are drawn as a numbered list, answered by number or by text, as on Zalo.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from bot.core import Core
 from bot.events import Inbound, Outcome
 from bot.formatting import plain_blocks
+from handlers.terminal_input import FdLines
 
 CHANNEL = "terminal"
+# What ends the chat: Ctrl-C, a kill, the terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # "/start ABC" is a command; "/home/me/photo.jpg" (a path, for attachments) is not.
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]+(@\w+)?(\s|$)")
 
@@ -50,36 +55,35 @@ class TerminalChannel:
             channel=CHANNEL, event_id=f"{self._session}-{self._seq}", user_id=self.user_id,
             chat_id=self.user_id, kind=kind, text=text, args=args, display_name=self.name))
 
-    async def run(self, lines: AsyncIterator[str], write: Callable[[str], None],
-                  *, echo: bool) -> None:
-        async for line in lines:
-            if echo:
+    async def run(self, lines: FdLines, write: Callable[[str], None], *,
+                  prompt: str | None) -> None:
+        """The conversation: each line read is answered. With no prompt (a script) each line
+        is echoed first, so the output reads as a transcript."""
+        while True:
+            if prompt:
+                write(prompt)
+            line = await lines.readline()
+            if line is None:
+                return
+            if prompt is None:
                 write(f"> {line.rstrip()}\n")
             if line.strip().lower() in ("/quit", "/exit"):
                 return
-            if not line.strip() and not echo:
+            if not line.strip() and prompt is not None:
                 continue
             write(render(await self.send(line)) + "\n\n")
 
 
-async def stdin_lines(prompt: str | None) -> AsyncIterator[str]:
-    """Lines from standard input without blocking the event loop."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    while True:
-        if prompt:
-            sys.stdout.write(prompt)
-            sys.stdout.flush()
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        yield line
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 class TerminalChat:
     """`sangkien chat` (and `sangkien run` with no channel configured): a demo worker at the
-    terminal; with standard input not a terminal, a scripted conversation, echoed."""
+    terminal; with standard input not a terminal, a scripted conversation, echoed.
+
+    Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP) end it at once, exit code 0."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -87,9 +91,28 @@ class TerminalChat:
     async def chat(self, *, user: str) -> int:
         interactive = sys.stdin.isatty()
         channel = TerminalChannel(self.core, user_id=user)
+        lines = FdLines(sys.stdin.fileno())
+        conversation = asyncio.create_task(
+            self._converse(channel, lines, interactive), name="terminal-chat")
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, conversation.cancel)
+        try:
+            await asyncio.wait([conversation])
+        finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            conversation.cancel()
+            await asyncio.gather(conversation, return_exceptions=True)
+            lines.close()
+        if conversation.cancelled():
+            _write("\n")
+            return 0
+        return conversation.result()
+
+    async def _converse(self, channel: TerminalChannel, lines: FdLines,
+                        interactive: bool) -> int:
         if interactive:
-            sys.stdout.write(render(await channel.send("/start")) + "\n\n")
-        await channel.run(stdin_lines("> " if interactive else None),
-                          lambda s: (sys.stdout.write(s), sys.stdout.flush()),
-                          echo=not interactive)
+            _write(render(await channel.send("/start")) + "\n\n")
+        await channel.run(lines, _write, prompt="> " if interactive else None)
         return 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from handlers.terminal import parse_line
+from tests.pty_process import PtyProcess
 
 SCRIPT = """\
 /ngonngu
@@ -67,3 +69,25 @@ def test_the_default_language_is_vietnamese(tmp_path: Path) -> None:
 ])
 def test_parse_line(line: str, parsed: tuple[str, str, str]) -> None:
     assert parse_line(line) == parsed
+
+
+def chat_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/chat.db",
+            "TELEGRAM_BOT_TOKEN": "", "ZALO_BOT_TOKEN": "", **extra}
+
+
+def test_ctrl_c_leaves_the_chat_at_once(tmp_path: Path) -> None:
+    """Standard input is read by the event loop, not a blocked thread: Ctrl-C at the prompt
+    ends the chat at once, without a traceback, not at the next Enter."""
+    with PtyProcess([sys.executable, "-m", "bot", "chat"], env=chat_env(tmp_path),
+                    cwd=tmp_path) as term:
+        term.expect("\n> ")
+        term.type("/ngonngu\r")
+        term.expect("2. English")
+        term.expect("\n> ")
+        pressed = time.monotonic()
+        term.type("\x03")
+        code = term.wait(timeout=10)
+        assert time.monotonic() - pressed < 2, term.output
+    assert code == 0, term.output
+    assert "Traceback" not in term.output and "KeyboardInterrupt" not in term.output
