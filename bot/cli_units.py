@@ -14,6 +14,7 @@ import asyncio
 import io
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,19 @@ from bot.i18n import Gettext, gettext_for
 LISTED = 10  # codes named in the summary before "…"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, *, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """`parents`: the options every command takes (--lang)."""
     units = subparsers.add_parser(
         "units", help="the union directory: import or export it, print QR posters")
     sub = units.add_subparsers(dest="units_command", required=True)
-    imp = sub.add_parser("import", help="load or update units from a CSV or .xlsx file")
+    imp = sub.add_parser("import", parents=list(parents),
+                         help="load or update units from a CSV or .xlsx file")
     imp.add_argument("file", help="the file (- for standard input)")
-    exp = sub.add_parser("export", help="write every unit out (CSV, or .xlsx by the name)")
+    exp = sub.add_parser("export", parents=list(parents),
+                         help="write every unit out (CSV, or .xlsx by the name)")
     exp.add_argument("file", nargs="?", default="-", help="the file (default: - for stdout)")
-    qr = sub.add_parser("qr", help="a printable PNG poster with the unit's Telegram QR code")
+    qr = sub.add_parser("qr", parents=list(parents),
+                        help="a printable PNG poster with the unit's Telegram QR code")
     qr.add_argument("code", help="the unit's code")
     qr.add_argument("--out", help="the PNG file (default: qr-CODE.png)")
     qr.add_argument("--bot-username", help="the Telegram bot's username "

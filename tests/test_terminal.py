@@ -91,3 +91,19 @@ def test_ctrl_c_leaves_the_chat_at_once(tmp_path: Path) -> None:
         assert time.monotonic() - pressed < 2, term.output
     assert code == 0, term.output
     assert "Traceback" not in term.output and "KeyboardInterrupt" not in term.output
+
+
+def test_log_lines_go_to_a_file_named_at_the_start(tmp_path: Path) -> None:
+    """At a terminal, log lines (the demo data loaded, a refusal) never land in the
+    conversation: they go to sangkien.log beside the database, which the start names."""
+    with PtyProcess([sys.executable, "-m", "bot", "chat"], env=chat_env(tmp_path),
+                    cwd=tmp_path) as term:
+        start = term.expect("\n> ")
+        term.type("/choduyet\r")   # a worker asking for the review queue: refused
+        term.expect("\n> ")
+        term.type("\x04")          # Ctrl-D: the end
+        assert term.wait(timeout=10) == 0
+    assert f"{tmp_path}/chat.db" in start and f"{tmp_path}/sangkien.log" in start
+    assert " INFO " not in term.output and " WARNING " not in term.output, term.output
+    logged = (tmp_path / "sangkien.log").read_text(encoding="utf-8")
+    assert "demo units" in logged and "refused" in logged
