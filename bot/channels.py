@@ -39,7 +39,7 @@ def fatal_tasks(channel: Channel) -> list[asyncio.Task[None]]:
 class Chat(Protocol):
     """The terminal: a conversation on standard input and output."""
 
-    async def chat(self, *, user: str) -> int: ...
+    async def chat(self, *, user: str | None) -> int: ...
 
 
 @dataclass

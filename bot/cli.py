@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="start every configured channel (the terminal chat if none)")
     chat = sub.add_parser("chat", parents=[common],
                           help="talk to the bot in the terminal as a demo worker")
-    chat.add_argument("--user", default="demo-worker", help="the demo worker's id")
+    chat.add_argument("--user", help="the terminal user's id (default: demo-worker, or "
+                      "demo-worker-2… while other chats are open)")
     sub.add_parser("initdb", parents=[common],
                    help="create the tables and load the demo data if empty")
     inv = sub.add_parser("invite", parents=[common],
@@ -152,7 +153,7 @@ async def _invites(args: argparse.Namespace, engine: AsyncEngine) -> int:
     return 0
 
 
-async def _chat(core: Core, settings: Settings, *, user: str) -> int:
+async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
     """The terminal chat; at a terminal it first says which database and log file it uses."""
     if sys.stdin.isatty():
         _ = gettext_for(settings.default_language)
@@ -165,7 +166,7 @@ async def _run(core: Core, settings: Settings) -> int:
     plugins = channels.configured(core, settings)
     if not plugins:
         log.info("no channel configured: opening the terminal chat")
-        return await _chat(core, settings, user="demo-worker")
+        return await _chat(core, settings, user=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

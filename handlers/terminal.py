@@ -15,7 +15,9 @@ from collections.abc import Callable
 from bot.core import Core
 from bot.events import Inbound, Outcome
 from bot.formatting import plain_blocks
+from bot.i18n import gettext_for
 from handlers.terminal_input import FdLines
+from handlers.terminal_seats import DEFAULT_USER, Seats
 
 CHANNEL = "terminal"
 # What ends the chat: Ctrl-C, a kill, the terminal closing.
@@ -41,7 +43,7 @@ def render(outcome: Outcome) -> str:
 class TerminalChannel:
     """One demo worker talking to the core through standard input and output."""
 
-    def __init__(self, core: Core, *, user_id: str = "demo-worker", name: str = "Demo") -> None:
+    def __init__(self, core: Core, *, user_id: str = DEFAULT_USER, name: str = "Demo") -> None:
         self.core = core
         self.user_id = user_id
         self.name = name
@@ -88,9 +90,40 @@ class TerminalChat:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    async def chat(self, *, user: str) -> int:
-        interactive = sys.stdin.isatty()
-        channel = TerminalChannel(self.core, user_id=user)
+    async def chat(self, *, user: str | None) -> int:
+        """`user`: the terminal user's id; None for the first one no other chat has open."""
+        seats = Seats(self.core.engine.url.render_as_string(hide_password=False))
+        try:
+            user_id, alone = seats.take(user)
+            interactive = sys.stdin.isatty()
+            self._introduce(user_id, chosen=user is not None, alone=alone,
+                            interactive=interactive)
+            return await self._until_stopped(TerminalChannel(self.core, user_id=user_id),
+                                             interactive)
+        finally:
+            seats.release()
+
+    def _introduce(self, user: str, *, chosen: bool, alone: bool, interactive: bool) -> None:
+        """Who this chat is, said plainly: at a terminal always; for a script (on standard
+        error) when it is not who the script may expect."""
+        _ = gettext_for(self.core.default_locale)
+        said = []
+        if interactive:
+            said.append(_("You are {user}. Each chat open at the same time is another person "
+                          "(--user chooses one). Ctrl-C or Ctrl-D ends the chat.").format(
+                              user=user))
+        if not alone:
+            said.append(_("{user} is also open in another terminal: both share one "
+                          "conversation.").format(user=user))
+        elif not chosen and user != DEFAULT_USER and not interactive:
+            said.append(_("{first} is open in another terminal, so this chat is {user} "
+                          "(--user chooses).").format(first=DEFAULT_USER, user=user))
+        if interactive and said:
+            _write("\n".join(said) + "\n\n")
+        elif said:
+            print("\n".join(said), file=sys.stderr)
+
+    async def _until_stopped(self, channel: TerminalChannel, interactive: bool) -> int:
         lines = FdLines(sys.stdin.fileno())
         conversation = asyncio.create_task(
             self._converse(channel, lines, interactive), name="terminal-chat")

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from handlers.terminal import parse_line
+from handlers.terminal_seats import Seats
 from tests.pty_process import PtyProcess
 
 SCRIPT = """\
@@ -107,3 +110,37 @@ def test_log_lines_go_to_a_file_named_at_the_start(tmp_path: Path) -> None:
     assert " INFO " not in term.output and " WARNING " not in term.output, term.output
     logged = (tmp_path / "sangkien.log").read_text(encoding="utf-8")
     assert "demo units" in logged and "refused" in logged
+
+
+def test_two_chats_open_at_once_are_two_people(tmp_path: Path) -> None:
+    """A second `sangkien chat` while the first is open (e.g. `./scripts/run`) is another
+    person, not the same one taken over; it says so. Closed again, the first user is free."""
+    env = chat_env(tmp_path, DEFAULT_LANGUAGE="en")
+    with PtyProcess([sys.executable, "-m", "bot", "chat"], env=env, cwd=tmp_path) as term:
+        banner = term.expect("\n> ")
+        second = subprocess.run([sys.executable, "-m", "bot", "chat"], input="/start\n",
+                                env=env, capture_output=True, text=True, timeout=60,
+                                cwd=tmp_path)
+        term.type("\x04")
+        assert term.wait(timeout=10) == 0
+    assert "You are demo-worker." in banner
+    assert second.returncode == 0, second.stderr
+    assert "this chat is demo-worker-2" in second.stderr
+    with closing(sqlite3.connect(tmp_path / "chat.db")) as db:
+        users = {r[0] for r in db.execute(
+            "SELECT external_id FROM account WHERE channel = 'terminal'")}
+    assert users == {"demo-worker", "demo-worker-2"}
+    third = subprocess.run([sys.executable, "-m", "bot", "chat"], input="/start\n", env=env,
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert "demo-worker-2" not in third.stderr
+
+
+def test_seats_are_per_database_and_freed_with_their_chat(tmp_path: Path) -> None:
+    first, second = Seats("db-1", folder=tmp_path), Seats("db-1", folder=tmp_path)
+    assert first.take(None) == ("demo-worker", True)
+    assert second.take(None) == ("demo-worker-2", True)
+    assert second.take("demo-worker") == ("demo-worker", False)   # chosen: shared, and said
+    assert Seats("db-2", folder=tmp_path).take(None) == ("demo-worker", True)
+    first.release()
+    assert Seats("db-1", folder=tmp_path).take(None) == ("demo-worker", True)
+    second.release()
