@@ -1,6 +1,8 @@
 """The terminal channel: talk to the bot as a demo worker, or replay a scripted conversation.
 
-Options are drawn as a numbered list, answered by number or by text, as on Zalo.
+Options are drawn as a numbered list, answered by number or by text, as on Zalo; an option
+that stands for a command (in an alert) is shown with the command to type. What the bot sends
+on its own to this user (alerts, decisions) is printed into the conversation as it comes.
 """
 
 from __future__ import annotations
@@ -10,16 +12,16 @@ import re
 import signal
 import sys
 import uuid
-from collections.abc import Callable
+from typing import Protocol
 
 from bot.core import Core
-from bot.events import Inbound, Outcome
+from bot.events import Inbound, Outcome, Reply
 from bot.formatting import plain_blocks
 from bot.i18n import gettext_for
-from handlers.terminal_input import FdLines
+from handlers.terminal_input import FdLines, LineEditor
+from handlers.terminal_outbox import CHANNEL, ChatOutbox, TerminalSender
 from handlers.terminal_seats import DEFAULT_USER, Seats
 
-CHANNEL = "terminal"
 # What ends the chat: Ctrl-C, a kill, the terminal closing.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # "/start ABC" is a command; "/home/me/photo.jpg" (a path, for attachments) is not.
@@ -57,28 +59,37 @@ class TerminalChannel:
             channel=CHANNEL, event_id=f"{self._session}-{self._seq}", user_id=self.user_id,
             chat_id=self.user_id, kind=kind, text=text, args=args, display_name=self.name))
 
-    async def run(self, lines: FdLines, write: Callable[[str], None], *,
-                  prompt: str | None) -> None:
-        """The conversation: each line read is answered. With no prompt (a script) each line
-        is echoed first, so the output reads as a transcript."""
-        while True:
-            if prompt:
-                write(prompt)
-            line = await lines.readline()
-            if line is None:
-                return
-            if prompt is None:
-                write(f"> {line.rstrip()}\n")
+    async def run(self, lines: Lines, screen: Screen, turn: asyncio.Lock, *,
+                  echo: bool) -> None:
+        """Each line read is answered, holding `turn` so that nothing else is printed in
+        between. `echo` (a script): each line is shown first, the output reads as a
+        transcript; empty lines are sent too."""
+        while (line := await lines.readline()) is not None:
             if line.strip().lower() in ("/quit", "/exit"):
                 return
-            if not line.strip() and prompt is not None:
+            if not line.strip() and not echo:
                 continue
-            write(render(await self.send(line)) + "\n\n")
+            async with turn:
+                if echo:
+                    screen.say(f"> {line.rstrip()}")
+                screen.say(render(await self.send(line)) + "\n")
 
 
-def _write(text: str) -> None:
-    sys.stdout.write(text)
-    sys.stdout.flush()
+class Lines(Protocol):
+    async def readline(self) -> str | None: ...
+    def close(self) -> None: ...
+
+
+class Screen(Protocol):
+    def say(self, text: str) -> None: ...
+
+
+class Transcript:
+    """Standard output for a script: each thing said, in turn."""
+
+    def say(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 class TerminalChat:
@@ -119,14 +130,29 @@ class TerminalChat:
             said.append(_("{first} is open in another terminal, so this chat is {user} "
                           "(--user chooses).").format(first=DEFAULT_USER, user=user))
         if interactive and said:
-            _write("\n".join(said) + "\n\n")
+            print("\n".join(said) + "\n")
         elif said:
             print("\n".join(said), file=sys.stderr)
 
     async def _until_stopped(self, channel: TerminalChannel, interactive: bool) -> int:
-        lines = FdLines(sys.stdin.fileno())
+        """The conversation, with the outbox delivered into it, until the input ends or a
+        stop signal comes."""
+        if interactive and sys.stdout.isatty():
+            editor = LineEditor(sys.stdin.fileno(), sys.stdout)
+            lines: Lines = editor
+            screen: Screen = editor
+        else:
+            lines, screen = FdLines(sys.stdin.fileno()), Transcript()
+        turn = asyncio.Lock()
+
+        async def show(reply: Reply, locale: str) -> None:
+            async with turn:
+                screen.say(render(Outcome(replies=[reply], locale=locale)) + "\n")
+
+        outbox = ChatOutbox(self.core.engine, TerminalSender(show), chat_id=channel.user_id)
         conversation = asyncio.create_task(
-            self._converse(channel, lines, interactive), name="terminal-chat")
+            self._converse(channel, lines, screen, turn, outbox, interactive),
+            name="terminal-chat")
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, conversation.cancel)
@@ -137,15 +163,19 @@ class TerminalChat:
                 loop.remove_signal_handler(sig)
             conversation.cancel()
             await asyncio.gather(conversation, return_exceptions=True)
+            await outbox.stop(timeout=5)
+            self.core.on_enqueued = None
             lines.close()
-        if conversation.cancelled():
-            _write("\n")
-            return 0
-        return conversation.result()
+        return 0 if conversation.cancelled() else conversation.result()
 
-    async def _converse(self, channel: TerminalChannel, lines: FdLines,
-                        interactive: bool) -> int:
+    async def _converse(self, channel: TerminalChannel, lines: Lines, screen: Screen,
+                        turn: asyncio.Lock, outbox: ChatOutbox, interactive: bool) -> int:
         if interactive:
-            _write(render(await channel.send("/start")) + "\n\n")
-        await channel.run(lines, _write, prompt="> " if interactive else None)
+            screen.say(render(await channel.send("/start")) + "\n")
+        # After the welcome: messages that waited while this chat was closed come next.
+        self.core.on_enqueued = outbox.wake
+        await outbox.start()
+        await channel.run(lines, screen, turn, echo=not interactive)
+        if not interactive:
+            await outbox.drain()
         return 0

@@ -144,3 +144,33 @@ def test_seats_are_per_database_and_freed_with_their_chat(tmp_path: Path) -> Non
     first.release()
     assert Seats("db-1", folder=tmp_path).take(None) == ("demo-worker", True)
     second.release()
+
+
+def test_an_alert_reaches_the_chairs_open_terminal(tmp_path: Path) -> None:
+    """A chair (invited with `sangkien invite`) has the chat open; a worker in another
+    process submits to the chair's union: the alert appears in the chair's chat, drawn like
+    a reply with the commands to type, above the line the chair was typing, which is kept."""
+    env = chat_env(tmp_path, DEFAULT_LANGUAGE="en")
+    invite = subprocess.run([sys.executable, "-m", "bot", "invite", "--role", "chair",
+                             "--unit", "dtp-yt"], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=tmp_path)
+    code = invite.stdout.split()[0]
+    with PtyProcess([sys.executable, "-m", "bot", "chat", "--user", "chair"], env=env,
+                    cwd=tmp_path) as chair:
+        chair.expect("\n> ")
+        chair.type(f"/start {code}\r")
+        chair.expect("now chair of Công đoàn ngành Y tế")
+        chair.expect("\n> ")
+        chair.type("/xem SK-0")        # half typed when the alert comes
+        worker = run_chat(tmp_path, SCRIPT, *env.items())
+        assert "SK-000001" in worker
+        alert = chair.expect("/xem SK-000001", timeout=30)
+        chair.expect("> /xem SK-0")    # the line being typed, drawn again below
+        chair.type("00001\r")
+        chair.expect("Cải tiến <b>khuôn</b> & đồ gá hàn")
+        chair.type("\x04")
+        assert chair.wait(timeout=10) == 0
+    assert "New initiative to review" in alert and "SK-000001" in alert
+    assert "• Valid: /hople SK-000001" in alert
+    with closing(sqlite3.connect(tmp_path / "chat.db")) as db:
+        assert db.execute("SELECT status FROM outbox").fetchall() == [("sent",)]
