@@ -16,17 +16,13 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot import channels, cli_units, fields
+from bot import channels, cli_roles, cli_units, fields
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from bot.logs import setup_logging
 from bot.outbox import OutboxWorker
-from bot.services import roles
-from bot.services.actor import Actor
 from bot.services.digests import compose_digests
 from storage import outbox as outbox_store
 from storage.engine import create_schema, make_engine, utcnow
@@ -62,14 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                       "demo-worker-2… while other chats are open)")
     sub.add_parser("initdb", parents=[common],
                    help="create the tables and load the demo data if empty")
-    inv = sub.add_parser("invite", parents=[common],
-                         help="create a one-time invite code for a role on a unit")
-    inv.add_argument("--role", choices=("chair", "support", "admin"), required=True)
-    inv.add_argument("--unit", required=True, help="the unit's code (admin: usually VN)")
-    inv.add_argument("--days", type=int, default=7, help="days before the code expires")
-    rev = sub.add_parser("revoke", parents=[common],
-                         help="withdraw an invite code and any role it granted")
-    rev.add_argument("code")
+    cli_roles.add_parsers(sub, parents=[common])
     cli_units.add_parser(sub, parents=[common])
     return parser
 
@@ -119,8 +108,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 log.info("loaded %d demo units", loaded)
         if args.command == "initdb":
             return 0
-        if args.command in ("invite", "revoke"):
-            return await _invites(args, engine)
+        if args.command in cli_roles.COMMANDS:
+            return await cli_roles.run(args, engine, settings)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
@@ -130,27 +119,6 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await core.aclose()
     finally:
         await engine.dispose()
-
-
-async def _invites(args: argparse.Namespace, engine: AsyncEngine) -> int:
-    """The administrator's side of roles: trusted, since it needs the server's shell."""
-    now, shell = utcnow(), Actor.shell()
-    async with engine.begin() as conn:
-        if args.command == "revoke":
-            revoked = await conn.run_sync(
-                lambda c: roles.revoke(conn=c, actor=shell, now=now, code=args.code))
-            assert isinstance(revoked, roles.Revoked)
-            print(f"code withdrawn: {'yes' if revoked.code_withdrawn else 'no'}; "
-                  f"roles revoked: {revoked.roles_revoked}")
-            return 0 if revoked.code_withdrawn or revoked.roles_revoked else 1
-        invite = await conn.run_sync(lambda c: roles.create_invite(
-            conn=c, actor=shell, now=now, role=args.role, unit_code=args.unit, days=args.days))
-    if not isinstance(invite, roles.Invite):
-        print(f"no unit with code {args.unit}", file=sys.stderr)
-        return 2
-    print(f"{invite.code}\n{args.role} of {invite.unit_name}, valid {args.days} days.\n"
-          f"The person types: /start {invite.code}  (or just the code)")
-    return 0
 
 
 async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
