@@ -113,3 +113,20 @@ async def test_the_main_job_exits_1_when_telegram_rejects_the_token(tmp_path: Pa
     assert proc.returncode == 1, log
     assert "rejected the bot token" in log and "Traceback" not in log
     assert "WRONG-PART" not in log
+
+
+async def test_units_qr_asks_telegram_for_the_bot_username(tmp_path: Path) -> None:
+    """With a token and no TELEGRAM_BOT_USERNAME, `units qr` asks Telegram (getMe)."""
+    assert sangkien(tmp_path, "initdb").returncode == 0
+    async with FakeTelegram(bot_username="sangkien_demo_bot") as fake:
+        env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+               "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_BASE_URL": fake.base_url,
+               "TELEGRAM_BOT_USERNAME": "", "ZALO_BOT_TOKEN": "", "DEFAULT_LANGUAGE": "en"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "units", "qr", "DTP-YT", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert "https://t.me/sangkien_demo_bot?start=DTP-YT" in out.decode()
+    assert (tmp_path / "qr-DTP-YT.png").is_file()
+    assert [name for name, _params in fake.calls] == ["getMe"]
