@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Protocol
@@ -39,7 +39,7 @@ def fatal_tasks(channel: Channel) -> list[asyncio.Task[None]]:
 class Chat(Protocol):
     """The terminal: a conversation on standard input and output."""
 
-    async def chat(self, *, user: str) -> int: ...
+    async def chat(self, *, user: str | None) -> int: ...
 
 
 @dataclass
@@ -48,6 +48,9 @@ class Plugin:
     channel: Channel | None = None      # receives updates (started by `sangkien run`)
     senders: list[Sender] = field(default_factory=list)   # deliver the outbox
     chat: Chat | None = None
+    # The bot's username on the chat app, asked of the app itself (Telegram's getMe); None
+    # when it cannot be asked. For deep links on QR posters.
+    bot_username: Callable[[], Awaitable[str | None]] | None = None
 
 
 Factory = Callable[[Core, Settings], Plugin | None]

@@ -1,4 +1,4 @@
-"""`sangkien`: the command line.
+"""The sangkien command line: the bot's channels, the terminal chat, units and roles.
 
 It builds the settings, the engine and the core, then starts the channels it finds as
 `sangkien.channels` entry points (`bot.channels`), so `bot/` itself never imports a chat
@@ -14,17 +14,15 @@ import logging
 import signal
 import sys
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from bot import channels, cli_db, cli_units, fields
-from bot.config import Settings
+from bot import channels, cli_db, cli_roles, cli_units, fields
+from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
+from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from bot.logs import setup_logging
 from bot.outbox import OutboxWorker
-from bot.services import roles
-from bot.services.actor import Actor
 from bot.services.digests import compose_digests
 from storage import outbox as outbox_store
 from storage.engine import make_engine, utcnow
@@ -34,29 +32,70 @@ log = logging.getLogger("sangkien")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sangkien", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="start every configured channel (the terminal chat if none)")
-    chat = sub.add_parser("chat", help="talk to the bot in the terminal as a demo worker")
-    chat.add_argument("--user", default="demo-worker", help="the demo worker's id")
-    sub.add_parser("initdb", help="create the tables and load the demo data if empty")
-    inv = sub.add_parser("invite", help="create a one-time invite code for a role on a unit")
-    inv.add_argument("--role", choices=("chair", "support", "admin"), required=True)
-    inv.add_argument("--unit", required=True, help="the unit's code (admin: usually VN)")
-    inv.add_argument("--days", type=int, default=7, help="days before the code expires")
-    rev = sub.add_parser("revoke", help="withdraw an invite code and any role it granted")
-    rev.add_argument("code")
-    cli_units.add_parser(sub)
-    cli_db.add_parser(sub)
-    args = parser.parse_args(argv)
-    settings = Settings()
+    args = _parser().parse_args(argv)
+    settings = Settings.load(**({"default_language": args.lang} if args.lang else {}))
     fields.use_file(settings.sangkien_fields_file)
-    setup_logging(settings.log_level if args.command == "run" else "WARNING",
-                  settings.secrets())
+    if (path := settings.database_file()) is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _stray_database(settings, path)
+    _setup_logs(args.command, settings)
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
         return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sangkien", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--lang", choices=SUPPORTED_LOCALES,
+                        help="the language spoken (default: DEFAULT_LANGUAGE, else vi)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", parents=[common],
+                   help="start every configured channel (the terminal chat if none)")
+    chat = sub.add_parser("chat", parents=[common],
+                          help="talk to the bot in the terminal as a demo worker")
+    chat.add_argument("--user", help="the terminal user's id (default: demo-worker, or "
+                      "demo-worker-2… while other chats are open)")
+    sub.add_parser("initdb", parents=[common],
+                   help="create the tables and load the demo data if empty")
+    cli_roles.add_parsers(sub, parents=[common])
+    cli_units.add_parser(sub, parents=[common])
+    cli_db.add_parser(sub, parents=[common])
+    return parser
+
+
+def _stray_database(settings: Settings, used: Path) -> None:
+    """The database no longer depends on the current folder: say so where an older one
+    was made here by earlier versions, so that nobody believes their data lost."""
+    here = Path.cwd() / DATABASE_FILE
+    if used == home() / DATABASE_FILE and here.is_file() and here.resolve() != used:
+        _ = gettext_for(settings.default_language)
+        print(_("Note: {file} is not used; the database is {database} (DATABASE_URL chooses "
+                "another).").format(file=here, database=used), file=sys.stderr)
+
+
+def _setup_logs(command: str, settings: Settings) -> None:
+    """Where log lines go. `run` serving chat apps: standard error, as a service manager
+    expects. Anything else (the terminal chat, the administrator's commands): a file, so
+    that no line lands in the middle of a conversation; warnings also on standard error,
+    except in a chat at a terminal (its start says where the file is)."""
+    setup_logging(settings.log_level, settings.secrets())
+    if command == "run" and settings.serves_chat_apps():
+        return
+    root = logging.getLogger()
+    [screen] = root.handlers   # as setup_logging made it: its format, its redaction
+    screen.setLevel(logging.WARNING)
+    try:
+        file = logging.FileHandler(settings.log_file(), encoding="utf-8")
+    except OSError as exc:
+        log.warning("cannot write the log file: %s", exc)
+        return
+    file.setFormatter(screen.formatter)
+    for redact in screen.filters:
+        file.addFilter(redact)
+    chatting = command in ("run", "chat") and sys.stdin.isatty()
+    root.handlers[:] = [file] if chatting else [file, screen]
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,12 +112,12 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 log.info("loaded %d demo units", loaded)
         if args.command == "initdb":
             return 0
-        if args.command in ("invite", "revoke"):
-            return await _invites(args, engine)
+        if args.command in cli_roles.COMMANDS:
+            return await cli_roles.run(args, engine, settings)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
-                return await channels.terminal(core, settings).chat(user=args.user)
+                return await _chat(core, settings, user=args.user)
             return await _run(core, settings)
         finally:
             await core.aclose()
@@ -86,32 +125,20 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         await engine.dispose()
 
 
-async def _invites(args: argparse.Namespace, engine: AsyncEngine) -> int:
-    """The administrator's side of roles: trusted, since it needs the server's shell."""
-    now, shell = utcnow(), Actor.shell()
-    async with engine.begin() as conn:
-        if args.command == "revoke":
-            revoked = await conn.run_sync(
-                lambda c: roles.revoke(conn=c, actor=shell, now=now, code=args.code))
-            assert isinstance(revoked, roles.Revoked)
-            print(f"code withdrawn: {'yes' if revoked.code_withdrawn else 'no'}; "
-                  f"roles revoked: {revoked.roles_revoked}")
-            return 0 if revoked.code_withdrawn or revoked.roles_revoked else 1
-        invite = await conn.run_sync(lambda c: roles.create_invite(
-            conn=c, actor=shell, now=now, role=args.role, unit_code=args.unit, days=args.days))
-    if not isinstance(invite, roles.Invite):
-        print(f"no unit with code {args.unit}", file=sys.stderr)
-        return 2
-    print(f"{invite.code}\n{args.role} of {invite.unit_name}, valid {args.days} days.\n"
-          f"The person types: /start {invite.code}  (or just the code)")
-    return 0
+async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
+    """The terminal chat; at a terminal it first says which database and log file it uses."""
+    if sys.stdin.isatty():
+        _ = gettext_for(settings.default_language)
+        print(_("Database: {database}").format(database=settings.database_shown()))
+        print(_("Log: {file}").format(file=settings.log_file()))
+    return await channels.terminal(core, settings).chat(user=user)
 
 
 async def _run(core: Core, settings: Settings) -> int:
     plugins = channels.configured(core, settings)
     if not plugins:
         log.info("no channel configured: opening the terminal chat")
-        return await channels.terminal(core, settings).chat(user="demo-worker")
+        return await _chat(core, settings, user=None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

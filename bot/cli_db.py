@@ -15,8 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage import migrate
 
 
-def add_parser(subparsers: Any) -> None:
-    db = subparsers.add_parser("db", help="the database schema: upgrade it, show its revision")
+def add_parser(subparsers: Any, *, parents: list[Any] = ()) -> None:
+    db = subparsers.add_parser("db", parents=list(parents),
+                               help="the database schema: upgrade it, show its revision")
     sub = db.add_subparsers(dest="db_command", required=True)
     sub.add_parser("upgrade", help="migrate the database to the newest revision")
     sub.add_parser("current", help="print the database's revision "

@@ -4,7 +4,9 @@
     sangkien units export [FILE|-]             CSV (UTF-8), or .xlsx by the file name
     sangkien units qr CODE [--out FILE.png] [--bot-username NAME] [--font FILE.ttf]
 
-Messages are in the default language (DEFAULT_LANGUAGE, Vietnamese unless set).
+The poster's deep link needs the Telegram bot's username: --bot-username, else
+TELEGRAM_BOT_USERNAME, else Telegram is asked (getMe) when TELEGRAM_BOT_TOKEN is set.
+Messages are in the default language (DEFAULT_LANGUAGE or --lang, Vietnamese unless set).
 """
 
 from __future__ import annotations
@@ -14,31 +16,37 @@ import asyncio
 import io
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import directory, posters
+from bot import channels, directory, posters
 from bot.config import Settings
+from bot.core import Core
 from bot.i18n import Gettext, gettext_for
 
 LISTED = 10  # codes named in the summary before "…"
 
 
-def add_parser(subparsers: Any) -> None:
+def add_parser(subparsers: Any, *, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
+    """`parents`: the options every command takes (--lang)."""
     units = subparsers.add_parser(
         "units", help="the union directory: import or export it, print QR posters")
     sub = units.add_subparsers(dest="units_command", required=True)
-    imp = sub.add_parser("import", help="load or update units from a CSV or .xlsx file")
+    imp = sub.add_parser("import", parents=list(parents),
+                         help="load or update units from a CSV or .xlsx file")
     imp.add_argument("file", help="the file (- for standard input)")
-    exp = sub.add_parser("export", help="write every unit out (CSV, or .xlsx by the name)")
+    exp = sub.add_parser("export", parents=list(parents),
+                         help="write every unit out (CSV, or .xlsx by the name)")
     exp.add_argument("file", nargs="?", default="-", help="the file (default: - for stdout)")
-    qr = sub.add_parser("qr", help="a printable PNG poster with the unit's Telegram QR code")
+    qr = sub.add_parser("qr", parents=list(parents),
+                        help="a printable PNG poster with the unit's Telegram QR code")
     qr.add_argument("code", help="the unit's code")
     qr.add_argument("--out", help="the PNG file (default: qr-CODE.png)")
-    qr.add_argument("--bot-username", help="the Telegram bot's username "
-                    "(default: TELEGRAM_BOT_USERNAME)")
+    qr.add_argument("--bot-username", help="the Telegram bot's username (default: "
+                    "TELEGRAM_BOT_USERNAME, else asked of Telegram with TELEGRAM_BOT_TOKEN)")
     qr.add_argument("--font", help="a TrueType font with Vietnamese letters "
                     "(default: DejaVu Sans when installed)")
 
@@ -50,6 +58,18 @@ async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings)
     if args.units_command == "export":
         return await _export(engine, args.file, _)
     return await _qr(engine, args, settings, _)
+
+
+async def _ask_bot_username(engine: AsyncEngine, settings: Settings) -> str | None:
+    """Ask the chat app (Telegram's getMe), when a channel with a token can tell."""
+    core = Core(engine, default_locale=settings.default_language)
+    try:
+        for plugin in channels.configured(core, settings):
+            if plugin.bot_username is not None and (name := await plugin.bot_username()):
+                return name
+        return None
+    finally:
+        await core.aclose()
 
 
 def _err(text: str) -> None:
@@ -124,7 +144,8 @@ async def _export(engine: AsyncEngine, file: str, _: Gettext) -> int:
 
 async def _qr(engine: AsyncEngine, args: argparse.Namespace, settings: Settings,
               _: Gettext) -> int:
-    username = args.bot_username or settings.telegram_bot_username
+    username = (args.bot_username or settings.telegram_bot_username
+                or await _ask_bot_username(engine, settings))
     if not username:
         _err(_("Give the bot's Telegram username with --bot-username or "
                "TELEGRAM_BOT_USERNAME."))

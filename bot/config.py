@@ -1,17 +1,41 @@
-"""Settings from the environment and `.env` (every variable is documented in .env.example)."""
+"""Settings from the environment and `.env` (every variable is documented in .env.example),
+and the bot's home folder: where the default database, the log file and `.env` live."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+HOME_VARIABLE = "SANGKIEN_HOME"
+DATABASE_FILE = "sangkien.db"
+LOG_FILE = "sangkien.log"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def home(env: Mapping[str, str] = os.environ, *,
+         checkout: Path = _CHECKOUT) -> Path:
+    """The same folder from wherever the bot is started: SANGKIEN_HOME when set; the project
+    folder when running from a checkout (`pip install -e .`: bot/ sits beside
+    pyproject.toml); otherwise the per-user data folder ($XDG_DATA_HOME/sangkien, by default
+    ~/.local/share/sangkien)."""
+    if env.get(HOME_VARIABLE):
+        return Path(env[HOME_VARIABLE]).expanduser().resolve()
+    if (checkout / "pyproject.toml").is_file():
+        return checkout
+    data = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data).expanduser() / "sangkien"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///sangkien.db"
+    database_url: str = ""   # default: an SQLite file in the home folder (see `home`)
     default_language: str = "vi"
     log_level: str = "INFO"
     seed_demo_data: bool = True
@@ -28,7 +52,44 @@ class Settings(BaseSettings):
     zalo_listen_host: str = "0.0.0.0"
     zalo_listen_port: int = 8080
 
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """The environment, over `.env` in the current folder, over `.env` in the home
+        folder; `overrides` (from the command line) over all."""
+        return cls(_env_file=(home() / ".env", ".env"), **overrides)  # type: ignore[call-arg]
+
+    @model_validator(mode="after")
+    def _default_database(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{home() / DATABASE_FILE}"
+        return self
+
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         return [s.get_secret_value() for s in (
             self.telegram_bot_token, self.zalo_bot_token, self.zalo_webhook_secret) if s]
+
+    def serves_chat_apps(self) -> bool:
+        """A chat app's token is set (the factories in handlers/plugins.py decide the same
+        way): `sangkien run` is then a service, not the terminal demo."""
+        return bool(self.telegram_bot_token or self.zalo_bot_token)
+
+    def database_file(self) -> Path | None:
+        """The SQLite file, absolute; None for PostgreSQL or an in-memory database."""
+        url = make_url(self.database_url)
+        name = url.database or ""
+        if url.get_backend_name() != "sqlite" or name in ("", ":memory:") or \
+                name.startswith("file:") or url.query.get("mode") == "memory":
+            return None
+        return Path(name).expanduser().resolve()
+
+    def database_shown(self) -> str:
+        """The database as a person reads it: the file, or the URL without its password."""
+        path = self.database_file()
+        return str(path) if path else make_url(self.database_url).render_as_string(
+            hide_password=True)
+
+    def log_file(self) -> Path:
+        """Beside the SQLite file; with PostgreSQL, in the home folder."""
+        path = self.database_file()
+        return (path.parent if path else home()) / LOG_FILE

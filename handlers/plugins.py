@@ -3,9 +3,17 @@ each builds its adapter from the settings, or returns None when it is not config
 
 from __future__ import annotations
 
+import logging
+from typing import TYPE_CHECKING
+
 from bot.channels import Plugin
 from bot.config import Settings
 from bot.core import Core
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+log = logging.getLogger(__name__)
 
 
 def telegram(core: Core, settings: Settings) -> Plugin | None:
@@ -16,7 +24,31 @@ def telegram(core: Core, settings: Settings) -> Plugin | None:
 
     tg = TelegramChannel(core, token=settings.telegram_bot_token.get_secret_value(),
                          base_url=settings.telegram_base_url)
-    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)])
+
+    async def bot_username() -> str | None:
+        return await telegram_username(tg.bot)
+
+    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)],
+                  bot_username=bot_username)
+
+
+async def telegram_username(bot: Bot) -> str | None:
+    """The bot's username, from Telegram (getMe), for a one-off command: the bot is
+    initialised for the call and shut down again. None, and why logged, when Telegram cannot
+    be asked."""
+    from telegram.error import TelegramError
+
+    from handlers.telegram import redact
+
+    try:
+        await bot.initialize()
+        return bot.username
+    except TelegramError as exc:
+        log.warning("telegram: the bot's username could not be asked: %s",
+                    redact(f"{type(exc).__name__}: {exc}", bot.token))
+        return None
+    finally:
+        await bot.shutdown()
 
 
 def zalo(core: Core, settings: Settings) -> Plugin | None:

@@ -1,20 +1,29 @@
 """The terminal channel: talk to the bot as a demo worker, or replay a scripted conversation.
 
-Options are drawn as a numbered list, answered by number or by text, as on Zalo.
+Options are drawn as a numbered list, answered by number or by text, as on Zalo; an option
+that stands for a command (in an alert) is shown with the command to type. What the bot sends
+on its own to this user (alerts, decisions) is printed into the conversation as it comes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from bot.core import Core
-from bot.events import Inbound, Outcome
+from bot.events import Inbound, Outcome, Reply
 from bot.formatting import plain_blocks
+from bot.i18n import gettext_for
+from handlers.terminal_input import FdLines, LineEditor
+from handlers.terminal_outbox import CHANNEL, ChatOutbox, TerminalSender
+from handlers.terminal_seats import DEFAULT_USER, Seats
 
-CHANNEL = "terminal"
+# What ends the chat: Ctrl-C, a kill, the terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # "/start ABC" is a command; "/home/me/photo.jpg" (a path, for attachments) is not.
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]+(@\w+)?(\s|$)")
 
@@ -36,7 +45,7 @@ def render(outcome: Outcome) -> str:
 class TerminalChannel:
     """One demo worker talking to the core through standard input and output."""
 
-    def __init__(self, core: Core, *, user_id: str = "demo-worker", name: str = "Demo") -> None:
+    def __init__(self, core: Core, *, user_id: str = DEFAULT_USER, name: str = "Demo") -> None:
         self.core = core
         self.user_id = user_id
         self.name = name
@@ -50,46 +59,123 @@ class TerminalChannel:
             channel=CHANNEL, event_id=f"{self._session}-{self._seq}", user_id=self.user_id,
             chat_id=self.user_id, kind=kind, text=text, args=args, display_name=self.name))
 
-    async def run(self, lines: AsyncIterator[str], write: Callable[[str], None],
-                  *, echo: bool) -> None:
-        async for line in lines:
-            if echo:
-                write(f"> {line.rstrip()}\n")
+    async def run(self, lines: Lines, screen: Screen, turn: asyncio.Lock, *,
+                  echo: bool) -> None:
+        """Each line read is answered, holding `turn` so that nothing else is printed in
+        between. `echo` (a script): each line is shown first, the output reads as a
+        transcript; empty lines are sent too."""
+        while (line := await lines.readline()) is not None:
             if line.strip().lower() in ("/quit", "/exit"):
                 return
             if not line.strip() and not echo:
                 continue
-            write(render(await self.send(line)) + "\n\n")
+            async with turn:
+                if echo:
+                    screen.say(f"> {line.rstrip()}")
+                screen.say(render(await self.send(line)) + "\n")
 
 
-async def stdin_lines(prompt: str | None) -> AsyncIterator[str]:
-    """Lines from standard input without blocking the event loop."""
-    import asyncio
+class Lines(Protocol):
+    async def readline(self) -> str | None: ...
+    def close(self) -> None: ...
 
-    loop = asyncio.get_running_loop()
-    while True:
-        if prompt:
-            sys.stdout.write(prompt)
-            sys.stdout.flush()
-        line = await loop.run_in_executor(None, sys.stdin.readline)
-        if not line:
-            return
-        yield line
+
+class Screen(Protocol):
+    def say(self, text: str) -> None: ...
+
+
+class Transcript:
+    """Standard output for a script: each thing said, in turn."""
+
+    def say(self, text: str) -> None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
 
 
 class TerminalChat:
     """`sangkien chat` (and `sangkien run` with no channel configured): a demo worker at the
-    terminal; with standard input not a terminal, a scripted conversation, echoed."""
+    terminal; with standard input not a terminal, a scripted conversation, echoed.
+
+    Ctrl-C (SIGINT), SIGTERM or a closed terminal (SIGHUP) end it at once, exit code 0."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    async def chat(self, *, user: str) -> int:
-        interactive = sys.stdin.isatty()
-        channel = TerminalChannel(self.core, user_id=user)
+    async def chat(self, *, user: str | None) -> int:
+        """`user`: the terminal user's id; None for the first one no other chat has open."""
+        seats = Seats(self.core.engine.url.render_as_string(hide_password=False))
+        try:
+            user_id, alone = seats.take(user)
+            interactive = sys.stdin.isatty()
+            self._introduce(user_id, chosen=user is not None, alone=alone,
+                            interactive=interactive)
+            return await self._until_stopped(TerminalChannel(self.core, user_id=user_id),
+                                             interactive)
+        finally:
+            seats.release()
+
+    def _introduce(self, user: str, *, chosen: bool, alone: bool, interactive: bool) -> None:
+        """Who this chat is, said plainly: at a terminal always; for a script (on standard
+        error) when it is not who the script may expect."""
+        _ = gettext_for(self.core.default_locale)
+        said = []
         if interactive:
-            sys.stdout.write(render(await channel.send("/start")) + "\n\n")
-        await channel.run(stdin_lines("> " if interactive else None),
-                          lambda s: (sys.stdout.write(s), sys.stdout.flush()),
-                          echo=not interactive)
+            said.append(_("You are {user}. Each chat open at the same time is another person "
+                          "(--user chooses one). Ctrl-C or Ctrl-D ends the chat.").format(
+                              user=user))
+        if not alone:
+            said.append(_("{user} is also open in another terminal: both share one "
+                          "conversation.").format(user=user))
+        elif not chosen and user != DEFAULT_USER and not interactive:
+            said.append(_("{first} is open in another terminal, so this chat is {user} "
+                          "(--user chooses).").format(first=DEFAULT_USER, user=user))
+        if interactive and said:
+            print("\n".join(said) + "\n")
+        elif said:
+            print("\n".join(said), file=sys.stderr)
+
+    async def _until_stopped(self, channel: TerminalChannel, interactive: bool) -> int:
+        """The conversation, with the outbox delivered into it, until the input ends or a
+        stop signal comes."""
+        if interactive and sys.stdout.isatty():
+            editor = LineEditor(sys.stdin.fileno(), sys.stdout)
+            lines: Lines = editor
+            screen: Screen = editor
+        else:
+            lines, screen = FdLines(sys.stdin.fileno()), Transcript()
+        turn = asyncio.Lock()
+
+        async def show(reply: Reply, locale: str) -> None:
+            async with turn:
+                screen.say(render(Outcome(replies=[reply], locale=locale)) + "\n")
+
+        outbox = ChatOutbox(self.core.engine, TerminalSender(show), chat_id=channel.user_id)
+        conversation = asyncio.create_task(
+            self._converse(channel, lines, screen, turn, outbox, interactive),
+            name="terminal-chat")
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, conversation.cancel)
+        try:
+            await asyncio.wait([conversation])
+        finally:
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+            conversation.cancel()
+            await asyncio.gather(conversation, return_exceptions=True)
+            await outbox.stop(timeout=5)
+            self.core.on_enqueued = None
+            lines.close()
+        return 0 if conversation.cancelled() else conversation.result()
+
+    async def _converse(self, channel: TerminalChannel, lines: Lines, screen: Screen,
+                        turn: asyncio.Lock, outbox: ChatOutbox, interactive: bool) -> int:
+        if interactive:
+            screen.say(render(await channel.send("/start")) + "\n")
+        # After the welcome: messages that waited while this chat was closed come next.
+        self.core.on_enqueued = outbox.wake
+        await outbox.start()
+        await channel.run(lines, screen, turn, echo=not interactive)
+        if not interactive:
+            await outbox.drain()
         return 0
