@@ -75,17 +75,28 @@ _HEADER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 _HEADERS = {alias: col for col, aliases in _HEADER_ALIASES.items()
             for alias in (col, *aliases)}
+# Kinds and blocs as union offices write them; a leading "cấp"/"khối" and the level's own
+# union ("LĐLĐ tỉnh", "Liên đoàn Lao động huyện", "Công đoàn KCN") are accepted too.
 _KIND_ALIASES = {
     "quoc_gia": "national", "trung_uong": "national", "tong_lien_doan": "national",
-    "tinh": "province", "tinh_thanh_pho": "province", "nganh": "sector",
-    "cong_doan_nganh": "sector", "huyen": "district", "quan_huyen": "district",
-    "khu_cong_nghiep": "industrial_zone", "kcn": "industrial_zone", "co_so": "grassroots",
-    "cong_doan_co_so": "grassroots", "cdcs": "grassroots",
+    "tinh": "province", "tinh_thanh_pho": "province", "thanh_pho": "province",
+    "nganh": "sector", "cong_doan_nganh": "sector", "cd_nganh": "sector",
+    "huyen": "district", "quan_huyen": "district", "quan": "district", "thi_xa": "district",
+    "khu_cong_nghiep": "industrial_zone", "kcn": "industrial_zone",
+    "cong_doan_kcn": "industrial_zone", "cd_kcn": "industrial_zone",
+    "cong_doan_khu_cong_nghiep": "industrial_zone",
+    "co_so": "grassroots", "cong_doan_co_so": "grassroots", "cdcs": "grassroots",
+    "cd_co_so": "grassroots", "nghiep_doan": "grassroots",
 }
 _BLOC_ALIASES = {
-    "doanh_nghiep": "enterprise", "hanh_chinh_su_nghiep": "public_service",
-    "su_nghiep": "public_service", "hcsn": "public_service", "khac": "other",
+    "doanh_nghiep": "enterprise", "dn": "enterprise", "hanh_chinh_su_nghiep": "public_service",
+    "hanh_chinh": "public_service", "su_nghiep": "public_service", "hcsn": "public_service",
+    "khac": "other",
 }
+_PREFIXES = ("cap_", "khoi_", "ldld_", "lien_doan_lao_dong_")
+# Named in the problem when a value is not understood, beside the English keys.
+KINDS_VI = "quốc gia, tỉnh, ngành, huyện, khu công nghiệp, cơ sở"
+BLOCS_VI = "doanh nghiệp, hành chính sự nghiệp, khác"
 
 def _key(text: str) -> str:
     return fold(text).replace(" ", "_")
@@ -174,7 +185,11 @@ def _choice(raw: str, allowed: tuple[str, ...], aliases: dict[str, str]) -> str 
     if raw in allowed:
         return raw
     k = _key(raw)
-    return k if k in allowed else aliases.get(k)
+    for prefix in ("", *_PREFIXES):
+        key = k.removeprefix(prefix)
+        if key in allowed or key in aliases:
+            return key if key in allowed else aliases[key]
+    return None
 
 
 def _has_content(row: Row) -> bool:
@@ -286,14 +301,18 @@ def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> N
         if kind == "?":
             kind = kinds[raw_kind] = _choice(raw_kind, KINDS, _KIND_ALIASES)
         if kind is None:
-            problems.append(Problem(n, N_("unknown kind «{value}» (expected one of: {allowed})"),
-                                    {"value": shown(raw_kind), "allowed": ", ".join(KINDS)}))
+            problems.append(Problem(
+                n, N_("unknown kind «{value}» (expected one of: {allowed}; or in Vietnamese: "
+                      "{vietnamese})"),
+                {"value": shown(raw_kind), "allowed": ", ".join(KINDS), "vietnamese": KINDS_VI}))
         bloc = blocs.get(raw_bloc, "?")
         if bloc == "?":
             bloc = blocs[raw_bloc] = _choice(raw_bloc, BLOCS, _BLOC_ALIASES)
         if bloc is None:
-            problems.append(Problem(n, N_("unknown bloc «{value}» (expected one of: {allowed})"),
-                                    {"value": shown(raw_bloc), "allowed": ", ".join(BLOCS)}))
+            problems.append(Problem(
+                n, N_("unknown bloc «{value}» (expected one of: {allowed}; or in Vietnamese: "
+                      "{vietnamese})"),
+                {"value": shown(raw_bloc), "allowed": ", ".join(BLOCS), "vietnamese": BLOCS_VI}))
         members = int(raw_members) if raw_members.isdigit() and raw_members.isascii() \
             and len(raw_members) < 10 else _member_count(raw_members)
         if members is None:

@@ -32,7 +32,9 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> AsyncEngine:
     """Create the engine; `schema` puts every table of a PostgreSQL run in its own schema."""
     url = normalise_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # A failing statement's error shows no bound values: they hold what users typed (names,
+    # phone numbers) and must not reach a log line.
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
         if ":memory:" in url or url.rstrip("/").endswith("aiosqlite:"):
@@ -60,7 +62,7 @@ def sync_twin(engine: AsyncEngine) -> Engine | None:
         return None
     if not url.database or url.database == ":memory:" or "mode=memory" in str(url):
         return None
-    twin = create_engine(url.set(drivername="sqlite+pysqlite"),
+    twin = create_engine(url.set(drivername="sqlite+pysqlite"), hide_parameters=True,
                          connect_args={"timeout": 30, "check_same_thread": False})
     _sqlite_setup(twin)
     return twin

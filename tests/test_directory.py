@@ -215,7 +215,8 @@ async def test_every_problem_is_listed_in_line_order(db: AsyncEngine) -> None:
     assert messages == [
         "Line 4: the name is empty",
         "Line 4: unknown kind «weird» (expected one of: national, province, sector, district, "
-        "industrial_zone, grassroots)",
+        "industrial_zone, grassroots; or in Vietnamese: quốc gia, tỉnh, ngành, huyện, "
+        "khu công nghiệp, cơ sở)",
         "Line 4: bad member count «x»: expected a whole number",
         "Line 4: unknown parent «NOPE»: it is neither in the file nor in the directory",
         "Line 5: duplicate code «GOOD» (already on line 2)",
@@ -479,3 +480,20 @@ async def test_a_short_prefix_counts_units_not_words(db: AsyncEngine) -> None:
     codes = [h.code for h in hits]
     assert len(codes) == len(set(codes)) and not truncated
     assert {f"T{i}" for i in range(60)} <= set(codes)
+
+
+@pytest.mark.parametrize(("kind", "bloc", "expected"), [
+    ("LĐLĐ tỉnh", "khối doanh nghiệp", ("province", "enterprise")),
+    ("Liên đoàn Lao động huyện", "Khối hành chính, sự nghiệp", ("district", "public_service")),
+    ("cấp tỉnh", "hành chính", ("province", "public_service")),
+    ("Công đoàn KCN", "DN", ("industrial_zone", "enterprise")),
+    ("CĐ cơ sở", "doanh nghiệp", ("grassroots", "enterprise")),
+    ("nghiệp đoàn", "khác", ("grassroots", "other")),
+    ("quận", "", ("district", "other")),
+])
+def test_kinds_and_blocs_as_union_offices_write_them(kind: str, bloc: str,
+                                                     expected: tuple[str, str]) -> None:
+    parsed = directory.parse((HEADER + f'X1,Đơn vị thử,,{kind},"{bloc}",10,\n').encode())
+    assert not parsed.problems, parsed.problems
+    [row] = parsed.rows
+    assert (row.kind, row.bloc) == expected

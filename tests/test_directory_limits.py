@@ -302,7 +302,8 @@ async def test_long_values_are_echoed_cut_short(db: AsyncEngine, units, tmp_path
     lines = err.splitlines()[1:]
     assert lines == [
         "  Line 2: unknown kind «" + "k" * 60 + "…» (expected one of: national, province, "
-        "sector, district, industrial_zone, grassroots)",
+        "sector, district, industrial_zone, grassroots; or in Vietnamese: quốc gia, tỉnh, "
+        "ngành, huyện, khu công nghiệp, cơ sở)",
         "  Line 3: the value in column «code» is longer than 1000 characters",
         "  Line 4: bad member count «" + "9" * 60 + "…»: expected a whole number",
         "  Line 4: unknown parent «" + "P" * 60 + "…»: it is neither in the file nor in the "

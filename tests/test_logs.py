@@ -25,3 +25,19 @@ def test_other_numbers_are_left_alone() -> None:
                                ("telegram/1234567", 12), None)
     RedactingFilter([]).filter(record)
     assert record.getMessage() == "event telegram/1234567, 12 rows, SK-000123"
+
+
+async def test_a_failing_statement_logs_no_bound_values(db) -> None:  # noqa: ANN001
+    """What a user typed (a description with a name and a phone number) never reaches the
+    log through a database error."""
+    from sqlalchemy import text
+
+    secret = "Nguyễn Văn Bí mật, 12 Lê Lợi"
+    async with db.connect() as conn:
+        try:
+            await conn.execute(text("INSERT INTO no_such_table VALUES (:v)"), {"v": secret})
+        except Exception as exc:   # noqa: BLE001
+            shown = str(exc)
+        else:
+            raise AssertionError("the statement should have failed")
+    assert secret not in shown and "hidden" in shown.lower()

@@ -14,7 +14,7 @@ log = logging.getLogger("bot.services")
 @dataclass(frozen=True, slots=True)
 class Refused:
     """Not allowed: an outsider learns nothing about the thing asked for, not even whether
-    it exists. The refusal is logged."""
+    it exists. The refusal is logged (at INFO: refusals are ordinary, not warnings)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +26,12 @@ class Unchanged:
 
 
 def refuse(actor: Actor, what: str, ini: dict[str, Any] | None) -> Refused:
-    log.warning("refused: person %s tried %s on initiative %s", actor.person_id, what,
+    log.info("refused: person %s tried %s on initiative %s", actor.person_id, what,
                 ini["id"] if ini else "-")
     return Refused()
 
 
 def refuse_role(actor: Actor, what: str) -> Refused:
     """A command for a role the actor does not hold."""
-    log.warning("refused: person %s tried %s without the role", actor.person_id, what)
+    log.info("refused: person %s tried %s without the role", actor.person_id, what)
     return Refused()

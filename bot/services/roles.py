@@ -52,7 +52,7 @@ def create_invite(*, conn: Connection, actor: Actor, now: datetime, role: str,
     if not actor.is_shell and not (
             role == "support" and covers_unit(conn=conn, actor=actor, roles=("chair",),
                                                unit_id=unit.id)):
-        log.warning("refused: person %s inviting %s to unit %s", actor.person_id, role, unit.id)
+        log.info("refused: person %s inviting %s to unit %s", actor.person_id, role, unit.id)
         return Refused()
     code = access.create_code(conn, purpose="invite", role=role, unit_id=unit.id, now=now,
                               expires_at=now + timedelta(days=days),
@@ -73,7 +73,7 @@ def remove_member(*, conn: Connection, actor: Actor, now: datetime, grant_id: in
     assert actor.person_id is not None
     mine = {g["id"] for g in access.grants_made_by(conn, person_id=actor.person_id)}
     if grant_id not in mine:
-        log.warning("refused: person %s revoking grant %s they did not make",
+        log.info("refused: person %s revoking grant %s they did not make",
                     actor.person_id, grant_id)
         return Refused()
     return access.revoke_grant(conn, grant_id=grant_id, now=now)

@@ -57,7 +57,7 @@ def may_register_for(*, conn: Connection, actor: Actor, unit_id: int) -> bool:
     """A support team (or chair) registers only for workers of the units it looks after."""
     if covers_unit(conn=conn, actor=actor, roles=HELPER_ROLES, unit_id=unit_id):
         return True
-    log.warning("refused: person %s registering for unit %s outside their scope",
+    log.info("refused: person %s registering for unit %s outside their scope",
                 actor.person_id, unit_id)
     return False
 
