@@ -192,12 +192,16 @@ async def _upkeep(core: Core, settings: Settings, stop: asyncio.Event) -> None:
             if made:
                 core.on_enqueued and core.on_enqueued()
             await core.prune_events()
+            # Replies a process committed and died before sending, on channels that do not
+            # redeliver (a webhook already acknowledged, a poll already confirmed).
+            await core.recover_unsent(
+                older_than=timedelta(seconds=settings.unsent_reply_seconds))
             async with core.engine.begin() as conn:   # sent messages, after 30 days
                 await conn.run_sync(lambda c: outbox_store.prune(
                     c, before=utcnow() - timedelta(days=30)))
         except Exception:
             log.exception("upkeep round failed")
         try:
-            await asyncio.wait_for(stop.wait(), timeout=60)
+            await asyncio.wait_for(stop.wait(), timeout=settings.upkeep_seconds)
         except TimeoutError:
             pass

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     seed_demo_data: bool = True
     sangkien_fields_file: Path | None = None  # the fields (lĩnh vực) offered; default: 2021's
+    upkeep_seconds: float = 60.0          # how often digests, pruning and recovery run
+    unsent_reply_seconds: float = 60.0    # replies unsent this long go through the outbox
 
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None

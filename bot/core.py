@@ -1,14 +1,23 @@
 """The channel-neutral core: one durable transaction per inbound event, then the reply.
 
-For each event: record its id (a redelivery is recognised and does nothing), load the
-conversation (`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), run the step,
-write back what changed, commit — and only then hand the replies to the adapter.
+For each event: record its id (a redelivery is recognised), load the conversation
+(`SELECT … FOR UPDATE` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite), run the step, write back
+what changed and keep the replies with the event, commit — and only then hand the replies to
+the adapter, which says when they are sent (`sent`). A redelivered event whose replies never
+went out (the process died between the commit and the reply) gets them then; one whose
+replies went out gets nothing. Replies left unsent for long, on channels that do not
+redeliver, go through the outbox (`recover_unsent`).
 
 Events that arrive while a transaction is running are queued and handled together in the next
 one (group commit): each still gets its own step and its own reply, none is answered before
 its state is committed, and a commit is shared instead of paid per message. If anything in a
 batch fails, the batch is rolled back and its events are replayed one transaction each, so
 one bad event cannot take others down with it.
+
+A webhook may instead `enqueue` an event: it is recorded (and so may be acknowledged) at
+once, and handled soon after by whichever process takes its chat — one process at a time
+per chat, in the channel's order (`seq`), so consecutive updates of one chat that reach two
+processes are still handled in order (see `bot.ingest`).
 """
 
 from __future__ import annotations
@@ -26,17 +35,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from bot.conversation import Conversation, Ctx
-from bot.events import Inbound, Outcome, Reply
+from bot.events import (
+    Inbound,
+    Outcome,
+    Reply,
+    inbound_from_json,
+    inbound_json,
+    replies_from_json,
+    replies_json,
+)
 from bot.flows import DISPATCHER
 from bot.i18n import gettext_for, normalise_locale
 from bot.inputs import clean_inbound
 from bot.services.alerts import enqueued
-from storage import queries
-from storage.engine import sync_twin, utcnow
+from storage import inbound, outbox, queries
+from storage.engine import is_in_memory, sync_twin, utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
+SENT_DELAY = 0.5   # seconds a sent mark may wait for a batch to ride with
+# A redelivery this soon may have crossed the first delivery while its replies are being
+# sent (two webhook deliveries at once): only later is it taken for a crash's.
+RESEND_AFTER = timedelta(seconds=10)
 TRANSIENT_RETRIES = 3
 
 
@@ -62,6 +83,12 @@ class Core:
         # Called after a commit that wrote outbox messages (wakes the sender at once).
         self.on_enqueued = on_enqueued
         self._queue: list[tuple[Inbound, asyncio.Future[Outcome]]] = []
+        # Events whose replies went out: recorded with the next batch (or soon by themselves).
+        self._sent: list[tuple[str, str]] = []
+        self._sent_flush: asyncio.TimerHandle | None = None
+        # An in-memory database (tests, a demo) dies with the process: no restart can send
+        # what it kept, and its one shared connection is the test's too. Nothing is kept.
+        self.keeps_replies = not is_in_memory(engine)
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
@@ -80,6 +107,20 @@ class Core:
             self._worker = asyncio.create_task(self._run(), name="sangkien-core")
         return await fut
 
+    def sent(self, outcome: Outcome) -> None:
+        """The channel sent the outcome's replies (or gave up on them for good): they need
+        not be kept any more. Written with the next batch, or within half a second."""
+        if outcome.key is None or not outcome.replies or not self.keeps_replies:
+            return
+        self._sent.append(outcome.key)
+        if self._sent_flush is None and not self._closed:
+            self._sent_flush = asyncio.get_running_loop().call_later(
+                SENT_DELAY, self._flush_sent)
+
+    def _flush_sent(self) -> None:
+        self._sent_flush = None
+        self._wakeup.set()
+
     async def aclose(self) -> None:
         """Finish what is queued, then stop."""
         self._closed = True
@@ -96,6 +137,8 @@ class Core:
     async def _run(self) -> None:
         while True:
             if not self._queue:
+                if self._sent and (self._sent_flush is None or self._closed):
+                    await self._write_sent()   # no batch came to carry them in time
                 if self._closed:
                     return
                 self._wakeup.clear()
@@ -104,11 +147,28 @@ class Core:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
             await self._process(batch)
 
+    def _take_sent(self) -> list[tuple[str, str]]:
+        if self._sent_flush is not None:
+            self._sent_flush.cancel()
+            self._sent_flush = None
+        marks, self._sent = self._sent, []
+        return marks
+
+    async def _write_sent(self) -> None:
+        marks = self._take_sent()
+        try:
+            await self._transact([], marks)
+        except Exception:
+            log.warning("could not record %d sent replies; they are kept", len(marks),
+                        exc_info=True)
+
     async def _process(self, batch: list[tuple[Inbound, asyncio.Future[Outcome]]]) -> None:
         events = [ev for ev, _fut in batch]
+        marks = self._take_sent()
         try:
-            outcomes = await self._transact(events)
+            outcomes = await self._transact(events, marks)
         except Exception:
+            self._sent = marks + self._sent
             if len(batch) > 1:
                 # Replay one by one so the event at fault is found and the rest go through.
                 for item in batch:
@@ -121,18 +181,10 @@ class Core:
             if not fut.done():
                 fut.set_result(outcome)
 
-    async def _transact(self, events: list[Inbound]) -> list[Outcome]:
+    async def _transact(self, events: list[Inbound],
+                        marks: Sequence[tuple[str, str]] = ()) -> list[Outcome]:
         # Lock time-outs, deadlocks and serialization failures are worth a retry.
-        async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_is_transient), reraise=True,
-                stop=stop_after_attempt(TRANSIENT_RETRIES + 1),
-                wait=wait_exponential(multiplier=0.05, max=1.0)):
-            with attempt:
-                if self._thread is not None:
-                    return await self._in_thread(events)
-                async with self.engine.connect() as conn:
-                    return await conn.run_sync(self._run_batch, events)
-        raise AssertionError("unreachable")
+        return await self._with_retries(self._run_batch, events, marks)
 
     async def _failed(self, event: Inbound) -> Outcome:
         """Log with the event id, remember the id, and apologise in the user's language."""
@@ -150,18 +202,99 @@ class Core:
 
     def _record_failure(self, conn: Connection, event: Inbound) -> str | None:
         with conn.begin():
-            queries.mark_event_failed(conn, channel=event.channel, event_id=event.event_id,
-                                      now=self.clock())
+            inbound.mark_failed(conn, channel=event.channel, event_id=event.event_id,
+                                now=self.clock())
             rows = queries.load_accounts(conn, channel=event.channel,
                                          external_ids=[event.user_id], lock=False)
         row = rows.get(event.user_id)
         return row["locale"] if row else None
 
+    # ------------------------------------------------------------------ the queue
+
+    async def record_queued(self, events: Sequence[tuple[Inbound, int]]) -> set[tuple[str, str]]:
+        """Record events (with their order in their chat) to be handled later; returns the
+        keys recorded now (the others are redeliveries). Returns once committed."""
+        rows = [{"channel": ev.channel, "event_id": ev.event_id, "chat_id": ev.chat_id,
+                 "seq": seq, "payload": inbound_json(ev)}
+                for ev, seq in ((clean_inbound(ev), seq) for ev, seq in events)]
+        by_channel: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_channel.setdefault(row["channel"], []).append(row)
+
+        def record(conn: Connection) -> set[tuple[str, str]]:
+            with conn.begin():
+                return {(c, e) for c, mine in by_channel.items()
+                        for e in inbound.enqueue(conn, rows=mine, now=self.clock())}
+        return await self._with_retries(record)
+
+    async def queued_chats(self, *, limit: int = 50) -> list[tuple[str, str]]:
+        """(channel, chat id) of chats with events waiting, the longest waiting first."""
+        def chats(conn: Connection) -> list[tuple[str, str]]:
+            with conn.begin():
+                return inbound.queued_chats(conn, limit=limit)
+        return await self._with_retries(chats)
+
+    async def run_queued(self, channel: str, chat_id: str) -> list[tuple[Inbound, Outcome]]:
+        """Handle a chat's waiting events, in order, in one transaction (a failing one is
+        then handled alone, apologised for); empty when another process holds the chat."""
+        marks = self._take_sent()
+        try:
+            return await self._with_retries(self._run_chat, channel, chat_id, None, marks)
+        except Exception:
+            self._sent = marks + self._sent
+        taken = await self._with_retries(self._peek_chat, channel, chat_id)
+        out: list[tuple[Inbound, Outcome]] = []
+        for event_id in taken:
+            try:
+                out += await self._with_retries(self._run_chat, channel, chat_id, event_id, ())
+            except Exception:
+                events = [ev for ev in [await self._queued_event(channel, event_id)] if ev]
+                out += [(ev, await self._failed(ev)) for ev in events]
+        return out
+
+    def _run_chat(self, conn: Connection, channel: str, chat_id: str, only: str | None,
+                  marks: Sequence[tuple[str, str]]) -> list[tuple[Inbound, Outcome]]:
+        with conn.begin():
+            inbound.sent(conn, marks)
+            if not inbound.lock_chat(conn, channel=channel, chat_id=chat_id):
+                return []
+            taken = [(e, p) for e, p in inbound.take(conn, channel=channel, chat_id=chat_id)
+                     if only is None or e == only]
+            events = [inbound_from_json(p) for _e, p in taken]
+            fresh = {(channel, e) for e, _p in taken}
+            outcomes = self._steps(conn, events, fresh, {}, self.clock())
+            return list(zip(events, outcomes, strict=True))
+
+    def _peek_chat(self, conn: Connection, channel: str, chat_id: str) -> list[str]:
+        with conn.begin():
+            return [e for e, _p in inbound.take(conn, channel=channel, chat_id=chat_id)]
+
+    async def _queued_event(self, channel: str, event_id: str) -> Inbound | None:
+        def read(conn: Connection) -> Inbound | None:
+            with conn.begin():
+                payload = inbound.payload(conn, channel=channel, event_id=event_id)
+            return inbound_from_json(payload) if payload else None
+        return await self._with_retries(read)
+
+    async def _with_retries(self, run: Callable[..., Any], *args: Any) -> Any:
+        """`run(conn, *args)` in a connection of the core's, transient errors retried."""
+        async for attempt in AsyncRetrying(
+                retry=retry_if_exception(_is_transient), reraise=True,
+                stop=stop_after_attempt(TRANSIENT_RETRIES + 1),
+                wait=wait_exponential(multiplier=0.05, max=1.0)):
+            with attempt:
+                if self._thread is not None:
+                    return await self._in_thread(run, *args)
+                async with self.engine.connect() as conn:
+                    return await conn.run_sync(run, *args)
+        raise AssertionError("unreachable")
+
     # ------------------------------------------------------------------ one transaction
 
-    async def _in_thread(self, events: Sequence[Inbound]) -> list[Outcome]:
+    async def _in_thread(self, run: Callable[..., Any], *args: Any) -> Any:
+        """`run(conn, *args)` on the SQLite twin engine, in the core's thread."""
         fut = asyncio.get_running_loop().run_in_executor(
-            self._thread, self._run_batch_sync, events)
+            self._thread, self._run_sync, run, args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:
@@ -170,43 +303,60 @@ class Core:
             await asyncio.wait([fut])
             raise
 
-    def _run_batch_sync(self, events: Sequence[Inbound]) -> list[Outcome]:
+    def _run_sync(self, run: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         assert self._sync is not None
         with self._sync.connect() as conn:
-            return self._run_batch(conn, events)
+            return run(conn, *args)
 
-    def _run_batch(self, conn: Connection, events: Sequence[Inbound]) -> list[Outcome]:
+    def _run_batch(self, conn: Connection, events: Sequence[Inbound],
+                   marks: Sequence[tuple[str, str]] = ()) -> list[Outcome]:
         with conn.begin():
             now = self.clock()
+            inbound.sent(conn, marks)
             fresh: set[tuple[str, str]] = set()
-            convs: dict[tuple[str, str], Conversation] = {}
+            kept: dict[tuple[str, str], str] = {}
             for channel in {ev.channel for ev in events}:
-                ids = list(dict.fromkeys(ev.event_id for ev in events if ev.channel == channel))
-                fresh |= {(channel, e) for e in
-                          queries.record_events(conn, channel=channel, event_ids=ids, now=now)}
-                # Only events seen for the first time load (and lock) a conversation.
-                mine = [ev for ev in events
-                        if ev.channel == channel and (channel, ev.event_id) in fresh]
-                if mine:
-                    convs.update(self._load(conn, channel, mine, now))
-            outcomes: list[Outcome] = []
-            people: dict[int, dict[str, Any]] = {}   # person rows read in this batch
-            for ev in events:
-                key = (ev.channel, ev.event_id)
-                if key not in fresh:
-                    outcomes.append(Outcome(duplicate=True))
-                    continue
-                fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
-                outcomes.append(self._step(conn, convs[(ev.channel, ev.user_id)], ev, now,
-                                           people))
-            accounts, drafts = [], []
-            for conv in convs.values():
-                drafts += conv.draft_changes(now)
-                change = conv.account_changes(now)
-                if change:
-                    accounts.append(change)
-            queries.save_drafts(conn, drafts)
-            queries.save_accounts(conn, accounts)
+                mine = {ev.event_id: ev.chat_id for ev in events if ev.channel == channel}
+                new = inbound.record(conn, channel=channel, events=list(mine.items()), now=now)
+                fresh |= {(channel, e) for e in new}
+                kept |= {(channel, e): r for e, r in inbound.unsent_replies(
+                    conn, channel=channel, event_ids=[e for e in mine if e not in new],
+                    before=now - RESEND_AFTER).items()}
+            return self._steps(conn, events, fresh, kept, now)
+
+    def _steps(self, conn: Connection, events: Sequence[Inbound], fresh: set[tuple[str, str]],
+               kept: dict[tuple[str, str], str], now: datetime) -> list[Outcome]:
+        """Run the fresh events' steps (one conversation load per account), write back what
+        changed and keep their replies; a redelivered event gets the replies it never got."""
+        convs: dict[tuple[str, str], Conversation] = {}
+        for channel in {ev.channel for ev in events}:
+            mine = [ev for ev in events
+                    if ev.channel == channel and (channel, ev.event_id) in fresh]
+            if mine:   # only events seen for the first time load (and lock) a conversation
+                convs.update(self._load(conn, channel, mine, now))
+        outcomes: list[Outcome] = []
+        people: dict[int, dict[str, Any]] = {}   # person rows read in this batch
+        done: list[tuple[str, str, str | None]] = []
+        for ev in events:
+            key = (ev.channel, ev.event_id)
+            if key not in fresh:
+                outcomes.append(_redelivered(key, kept.pop(key, None)))
+                continue
+            fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
+            outcome = self._step(conn, convs[(ev.channel, ev.user_id)], ev, now, people)
+            outcome.key = key
+            done.append((*key, replies_json(outcome)))
+            outcomes.append(outcome)
+        accounts, drafts = [], []
+        for conv in convs.values():
+            drafts += conv.draft_changes(now)
+            change = conv.account_changes(now)
+            if change:
+                accounts.append(change)
+        queries.save_drafts(conn, drafts)
+        queries.save_accounts(conn, accounts)
+        inbound.handled(conn, done if self.keeps_replies else
+                        [(c, e, None) for c, e, _r in done])
         if enqueued(conn) and outcomes:
             outcomes[0].enqueued = True   # wake the sender once the batch is committed
         return outcomes
@@ -241,7 +391,41 @@ class Core:
         """Forget inbound event ids older than `keep` (no channel redelivers that late)."""
         async with self.engine.begin() as conn:
             return await conn.run_sync(
-                lambda c: queries.prune_events(c, before=self.clock() - keep))
+                lambda c: inbound.prune(c, before=self.clock() - keep))
+
+    async def recover_unsent(self, *, older_than: timedelta = timedelta(seconds=60),
+                             limit: int = 500) -> int:
+        """Replies still unsent `older_than` after their event (the process that handled it
+        died before sending, and the channel will not redeliver): handed to the outbox,
+        which delivers them at least once. Returns how many events' replies moved."""
+        async with self.engine.begin() as conn:
+            moved = await conn.run_sync(lambda c: unsent_to_outbox(
+                c, now=self.clock(), before=self.clock() - older_than, limit=limit))
+        if moved and self.on_enqueued is not None:
+            self.on_enqueued()
+        return moved
+
+
+def _redelivered(key: tuple[str, str], kept: str | None) -> Outcome:
+    """A redelivered event: its replies if they were never sent, else nothing."""
+    if kept is None:
+        return Outcome(duplicate=True)
+    locale, replies = replies_from_json(kept)
+    return Outcome(replies, locale=locale, key=key, resent=True)
+
+
+def unsent_to_outbox(conn: Connection, *, now: datetime, before: datetime, limit: int) -> int:
+    rows = inbound.unsent(conn, before=before, limit=limit)
+    for row in rows:
+        locale, replies = replies_from_json(row["replies"])
+        for i, reply in enumerate(replies):
+            outbox.enqueue(conn, channel=row["channel"], chat_id=row["chat_id"],
+                           account_id=None, kind="reply", locale=locale, text=reply.text,
+                           now=now, dedupe_key=f"reply:{row['channel']}:{row['event_id']}:{i}",
+                           options=[{"label": o.label, "token": o.token, "command": o.command}
+                                    for o in reply.options])
+    inbound.sent(conn, [(r["channel"], r["event_id"]) for r in rows])
+    return len(rows)
 
 
 def _is_transient(exc: BaseException) -> bool:

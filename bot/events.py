@@ -7,6 +7,7 @@ terminal as text followed by a numbered list answered by number or by text.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,10 +45,38 @@ class Reply:
 
 @dataclass(slots=True)
 class Outcome:
-    """What one inbound event produced, available once it is committed."""
+    """What one inbound event produced, available once it is committed. Once its replies
+    are sent, the channel says so (`Core.sent`): until then they are kept with the event."""
 
     replies: list[Reply] = field(default_factory=list)
     locale: str = "vi"
-    duplicate: bool = False
+    duplicate: bool = False  # a redelivery of an event whose replies went out: say nothing
     toast: str | None = None  # a short notice for a stale or repeated button press
     enqueued: bool = False  # the step wrote outbox messages
+    key: tuple[str, str] | None = None  # (channel, event id) of the event answered
+    resent: bool = False  # replies of a redelivered event, never sent the first time
+
+
+def inbound_json(ev: Inbound) -> str:
+    """An event as it waits in the queue (`inbound_event.payload`)."""
+    return json.dumps({f: getattr(ev, f) for f in Inbound.__slots__}, ensure_ascii=False)
+
+
+def inbound_from_json(text: str) -> Inbound:
+    return Inbound(**json.loads(text))
+
+
+def replies_json(outcome: Outcome) -> str | None:
+    """What to keep until the replies are sent (None: nothing to send)."""
+    if not outcome.replies:
+        return None
+    return json.dumps({"locale": outcome.locale, "replies": [
+        [r.text, [[o.label, o.token, o.command] for o in r.options], r.separate]
+        for r in outcome.replies]}, ensure_ascii=False)
+
+
+def replies_from_json(text: str) -> tuple[str, list[Reply]]:
+    """(locale, replies) kept by `replies_json`."""
+    kept = json.loads(text)
+    return kept["locale"], [Reply(t, tuple(Option(*o) for o in opts), bool(sep))
+                            for t, opts, sep in kept["replies"]]

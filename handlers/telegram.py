@@ -32,6 +32,7 @@ from telegram.error import (
     BadRequest,
     Conflict,
     EndPointNotFound,
+    Forbidden,
     InvalidToken,
     RetryAfter,
     TelegramError,
@@ -458,8 +459,13 @@ class TelegramChannel:
             if message is not None and not outcome.toast and not outcome.duplicate:
                 await self._quietly(api_call(bot, "editMessageReplyMarkup", {
                     "chat_id": message["chat"]["id"], "message_id": message["message_id"]}))
-        for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
-            await send_reply(bot, int(inbound.chat_id), reply)
+        try:
+            for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
+                await send_reply(bot, int(inbound.chat_id), reply)
+        except (Forbidden, BadRequest):
+            self.core.sent(outcome)   # will never go through (blocked, refused): not kept
+            raise
+        self.core.sent(outcome)       # else kept: sent again on a redelivery, or by the outbox
 
     async def _quietly(self, awaitable: Any) -> None:
         """Best-effort calls whose failure must not stop the replies (edits, callback

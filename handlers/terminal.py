@@ -55,9 +55,11 @@ class TerminalChannel:
     async def send(self, line: str) -> Outcome:
         kind, text, args = parse_line(line)
         self._seq += 1
-        return await self.core.handle(Inbound(
+        outcome = await self.core.handle(Inbound(
             channel=CHANNEL, event_id=f"{self._session}-{self._seq}", user_id=self.user_id,
             chat_id=self.user_id, kind=kind, text=text, args=args, display_name=self.name))
+        self.core.sent(outcome)   # printed by the caller at once, in this process
+        return outcome
 
     async def run(self, lines: Lines, screen: Screen, turn: asyncio.Lock, *,
                   echo: bool) -> None:

@@ -420,7 +420,8 @@ class ZaloChannel:
                 return
             for part in render(outcome):
                 if not await self.send_text(inbound.chat_id, part):
-                    break  # the rest would read out of context
+                    return  # the rest would read out of context; kept, they go later
+            self.core.sent(outcome)
 
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
         """``Sender``: one message the bot sends on its own. No retries here — the outbox

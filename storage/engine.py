@@ -49,6 +49,11 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
     return create_async_engine(url, **kwargs)
 
 
+def is_in_memory(engine: AsyncEngine) -> bool:
+    """An SQLite database in memory: one connection, shared by everything, gone at exit."""
+    return isinstance(engine.pool, StaticPool)
+
+
 def sync_twin(engine: AsyncEngine) -> Engine | None:
     """A synchronous engine on the same SQLite file (None for PostgreSQL and in-memory
     databases), set up the same way.
@@ -58,7 +63,7 @@ def sync_twin(engine: AsyncEngine) -> Engine | None:
     statements run as a whole in one worker thread on this engine pays that once.
     """
     url = engine.url
-    if url.get_backend_name() != "sqlite" or engine.pool.__class__ is StaticPool:
+    if url.get_backend_name() != "sqlite" or is_in_memory(engine):
         return None
     if not url.database or url.database == ":memory:" or "mode=memory" in str(url):
         return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Search terms are compared byte-wise (prefix ranges); PostgreSQL needs the C collation
@@ -274,15 +274,32 @@ class Outbox(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=255)
 
 
+_QUEUED = text("payload IS NOT NULL")
+_UNSENT = text("replies IS NOT NULL")
+
+
 class InboundEvent(SQLModel, table=True):
-    """Ids of inbound events already handled: a redelivered update is recognised here."""
+    """Inbound events: a redelivered update is recognised here; one taken from a webhook
+    waits here until it is handled (`payload` is set while it waits, in `seq` order per
+    chat); and the replies of a handled event stay here until the channel has sent them
+    (`replies` is cleared then), so that none is lost to a crash between commit and reply."""
 
     __tablename__ = "inbound_event"
+    __table_args__ = (
+        Index("ix_inbound_event_queued", "channel", "chat_id", "seq",
+              sqlite_where=_QUEUED, postgresql_where=_QUEUED),
+        Index("ix_inbound_event_unsent", "received_at",
+              sqlite_where=_UNSENT, postgresql_where=_UNSENT),
+    )
 
     channel: str = Field(primary_key=True, max_length=16)
     event_id: str = Field(primary_key=True, max_length=64)
     received_at: datetime = Field(index=True)
     failed: bool = Field(default=False)
+    chat_id: str | None = Field(default=None, max_length=64)
+    seq: int | None = Field(default=None, sa_column=Column(BigInteger))  # order in its chat
+    payload: str | None = Field(default=None, sa_column=Column(Text))    # waiting: the event
+    replies: str | None = Field(default=None, sa_column=Column(Text))    # not yet sent
 
 
 unit_t = Unit.__table__

@@ -19,7 +19,6 @@ from sqlalchemy.orm import aliased
 from storage.models import (
     account_t,
     draft_t,
-    inbound_event_t,
     initiative_author_t,
     initiative_event_t,
     initiative_t,
@@ -45,34 +44,6 @@ _DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 def per_dialect(build: Any) -> dict[str, Any]:
     """`build(dialect module)` for each dialect, by dialect name (`conn.dialect.name`)."""
     return {name: build(d) for name, d in _DIALECTS.items()}
-
-
-_RECORD_EVENT = per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing()
-                             .returning(inbound_event_t.c.event_id))
-_EVENT_FAILED = per_dialect(lambda d: d.insert(inbound_event_t).on_conflict_do_nothing())
-
-
-def record_events(
-    conn: Connection, *, channel: str, event_ids: Sequence[str], now: datetime
-) -> set[str]:
-    """Record inbound event ids; return those seen for the first time."""
-    if not event_ids:
-        return set()
-    # executemany with RETURNING: SQLAlchemy sends it as batched multi-row INSERTs.
-    rows = [{"channel": channel, "event_id": e, "received_at": now} for e in event_ids]
-    return set(conn.execute(_RECORD_EVENT[conn.dialect.name], rows).scalars())
-
-
-def mark_event_failed(conn: Connection, *, channel: str, event_id: str, now: datetime) -> None:
-    """Record an event whose handling raised, so a redelivery does not raise again."""
-    conn.execute(_EVENT_FAILED[conn.dialect.name], {
-        "channel": channel, "event_id": event_id, "received_at": now, "failed": True})
-
-
-def prune_events(conn: Connection, *, before: datetime) -> int:
-    """Forget event ids older than any redelivery window."""
-    stmt = delete(inbound_event_t).where(inbound_event_t.c.received_at < before)
-    return conn.execute(stmt).rowcount
 
 
 # --------------------------------------------------------------------------- accounts

@@ -27,6 +27,7 @@ class Chat:
         ev = Inbound(self.channel, event_id or f"e{next(_ids)}", self.user_id, self.user_id,
                      kind, text=text, args=args, display_name="Nguyễn Văn A")  # type: ignore[arg-type]
         out = await self.core.handle(ev)
+        self.core.sent(out)   # what the user saw was sent, as a channel says after sending
         self.last = out
         for reply in out.replies:
             if reply.options:

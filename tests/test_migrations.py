@@ -4,6 +4,8 @@ processes starting at once migrate once, and `sangkien db` works from any folder
 from __future__ import annotations
 
 import asyncio
+import importlib
+import json
 import logging
 import shutil
 import sqlite3
@@ -25,6 +27,9 @@ from storage import migrate
 from storage.engine import make_engine
 from tests.conftest import PG_URL, _drop_schema, _new_backend
 from tests.driver import Chat
+
+# The revision that renames conversation-state keys: its own conversion, to check the data.
+chat_state = importlib.import_module("migrations.versions.0002_chat_state_names")
 
 # Made by tests/fixtures/landed-ebd58da.sh: the version before migrations (commit ebd58da),
 # installed in a venv of its own, ran `sangkien initdb`, made a support-team invite for
@@ -97,6 +102,16 @@ def _rows(path: Path, like: Rows | None = None) -> Rows:
         db.close()
 
 
+def upgraded(before: Rows) -> Rows:
+    """The landed rows as the revisions leave them: conversation states renamed (0002)."""
+    cols, rows = before["account"]
+    state = cols.index("state")
+    renamed = [(*r[:state], json.dumps(chat_state.convert(json.loads(r[state])),
+                                       ensure_ascii=False, sort_keys=True)
+                if r[state] != "{}" else "{}", *r[state + 1:]) for r in rows]
+    return {**before, "account": (cols, sorted(renamed, key=repr))}
+
+
 async def test_a_database_made_before_migrations_keeps_its_data_and_users(
         tmp_path: Path) -> None:
     path = tmp_path / "landed.db"
@@ -107,7 +122,10 @@ async def test_a_database_made_before_migrations_keeps_its_data_and_users(
         assert await migrate.current(engine=engine) is None
         await migrate.upgrade(engine=engine)
         assert await migrate.at_head(engine=engine)
-        assert _rows(path, like=before) == before
+        after = _rows(path, like=before)
+        # Every row is kept; conversation states only have their keys renamed (0002).
+        assert after == upgraded(before)
+        assert after["account"] != before["account"]
         assert len(before["initiative"][1]) == 1 and len(before["draft"][1]) == 1
 
         core = Core(engine)
@@ -244,7 +262,7 @@ WIDEN_CLUSTER = '''
 import sqlalchemy as sa
 from alembic import op
 
-revision, down_revision = "0002", "0001"
+revision, down_revision = "t1", "{head}"
 
 
 def upgrade() -> None:
@@ -255,7 +273,7 @@ def upgrade() -> None:
 FAILS = '''
 from alembic import op
 
-revision, down_revision = "0002", "0001"
+revision, down_revision = "t1", "{head}"
 
 
 def upgrade() -> None:
@@ -265,7 +283,7 @@ def upgrade() -> None:
 ORPHAN_A_PERSON = '''
 from alembic import op
 
-revision, down_revision = "0003", "0002"
+revision, down_revision = "t2", "t1"
 
 
 def upgrade() -> None:
@@ -281,8 +299,11 @@ def add_revision(tmp_path: Path,
     shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(migrate, "SCRIPTS", scripts)
 
+    real_head = migrate.head()
+
     def add(name: str, source: str) -> None:
-        (scripts / "versions" / f"{name}.py").write_text(source)
+        """A revision after the real ones ("{head}" in `source` is the newest real one)."""
+        (scripts / "versions" / f"{name}.py").write_text(source.replace("{head}", real_head))
         migrate.head.cache_clear()
 
     try:
@@ -296,35 +317,35 @@ async def test_sqlite_revisions_may_rebuild_a_table_others_refer_to(
     """SQLite alters a table by copying it and dropping the old one, which enforced foreign
     keys forbid while other tables refer to it: they are lifted for the upgrade, and every
     reference is checked before it commits."""
-    add_revision("0002_widen_cluster", WIDEN_CLUSTER)
+    add_revision("t1_widen_cluster", WIDEN_CLUSTER)
     path = tmp_path / "landed.db"
     shutil.copy(LANDED_DB, path)
     before = _rows(path)
     engine = make_engine(f"sqlite+aiosqlite:///{path}")
     try:
         await migrate.upgrade(engine=engine)
-        assert await migrate.current(engine=engine) == "0002"
-        assert _rows(path, like=before) == before
+        assert await migrate.current(engine=engine) == "t1"
+        assert _rows(path, like=before) == upgraded(before)
         async with engine.connect() as conn:
             assert await conn.scalar(text("PRAGMA foreign_keys")) == 1
 
-        add_revision("0003_orphan_a_person", ORPHAN_A_PERSON)
+        add_revision("t2_orphan_a_person", ORPHAN_A_PERSON)
         with pytest.raises(migrate.MigrationError, match="broke foreign keys"):
             await migrate.upgrade(engine=engine)
-        assert await migrate.current(engine=engine) == "0002"   # rolled back as a whole
-        assert _rows(path, like=before) == before
+        assert await migrate.current(engine=engine) == "t1"   # rolled back as a whole
+        assert _rows(path, like=before) == upgraded(before)
     finally:
         await engine.dispose()
 
 
 async def test_a_failed_upgrade_on_postgresql_rolls_back_and_releases_the_lock(
         pg_schema: str, add_revision: Callable[[str, str], None]) -> None:
-    add_revision("0002_fails", FAILS)
+    add_revision("t1_fails", FAILS)
     engine = make_engine(PG_URL, schema=pg_schema)
     try:
         with pytest.raises(DBAPIError, match="division by zero"):
             await migrate.upgrade(engine=engine)
-        assert await migrate.current(engine=engine) is None     # 0001 rolled back too
+        assert await migrate.current(engine=engine) is None     # the real ones rolled back too
         held = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
                     "AND classid::bigint = :key AND objid::bigint = :obj")
         lock = migrate.lock_id(pg_schema)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
 from bot.events import Inbound
-from storage import access, queries
+from storage import access, inbound, queries
 from storage.engine import utcnow
 from storage.models import (
     account_t,
@@ -67,13 +67,13 @@ async def test_search_names_the_parent_and_filters_grassroots(db: AsyncEngine) -
 
 async def test_event_ids_are_recorded_once(db: AsyncEngine) -> None:
     async with db.begin() as conn:
-        first = await conn.run_sync(lambda c: queries.record_events(
-            c, channel="telegram", event_ids=["1", "2"], now=utcnow()))
+        first = await conn.run_sync(lambda c: inbound.record(
+            c, channel="telegram", events=[("1", "9"), ("2", "9")], now=utcnow()))
     async with db.begin() as conn:
-        second = await conn.run_sync(lambda c: queries.record_events(
-            c, channel="telegram", event_ids=["2", "3"], now=utcnow()))
-        other = await conn.run_sync(lambda c: queries.record_events(
-            c, channel="zalo", event_ids=["2"], now=utcnow()))
+        second = await conn.run_sync(lambda c: inbound.record(
+            c, channel="telegram", events=[("2", "9"), ("3", "9")], now=utcnow()))
+        other = await conn.run_sync(lambda c: inbound.record(
+            c, channel="zalo", events=[("2", "9")], now=utcnow()))
     assert first == {"1", "2"} and second == {"3"} and other == {"2"}
 
 

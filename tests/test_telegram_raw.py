@@ -65,9 +65,16 @@ class Recorder(BaseRequest):
         return 200, json.dumps({"ok": True, "result": result}).encode()
 
 
+class NoCore:
+    """No core behind these sends: nothing kept, nothing to forget once sent."""
+
+    def sent(self, outcome: Outcome) -> None:
+        pass
+
+
 @pytest.fixture
 async def channel() -> Any:
-    ch = TelegramChannel(None, token="123:ABC", request=Recorder())  # type: ignore[arg-type]
+    ch = TelegramChannel(NoCore(), token="123:ABC", request=Recorder())  # type: ignore[arg-type]
     await ch.bot.initialize()
     yield ch
     await ch.bot.shutdown()

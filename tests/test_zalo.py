@@ -55,6 +55,9 @@ class EchoCore:
         self.events.append(inbound)
         return Outcome([Reply(self.answer(inbound))], locale="en")
 
+    def sent(self, outcome: Outcome) -> None:
+        """Nothing kept, nothing to forget."""
+
 
 @asynccontextmanager
 async def echo_channel(fake: FakeZalo, core: EchoCore | None = None,

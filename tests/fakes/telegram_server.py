@@ -933,6 +933,20 @@ class FakeTelegram:
             f"{[m.get('text') for m in self.messages(chat_id)]!r}",
         )
 
+    async def wait_for_count(
+        self, chat_id: int, fragment: str, n: int, timeout: float = 15.0  # noqa: ASYNC109
+    ) -> int:
+        """Wait until at least ``n`` messages to the chat contain ``fragment``."""
+
+        def check() -> int | None:
+            found = sum(fragment in m.get("text", "") for m in self.messages(chat_id))
+            return found if found >= n else None
+
+        return await self._wait_until(
+            check, timeout,
+            lambda: f"fewer than {n} messages with {fragment!r} in chat {chat_id} within "
+                    f"{timeout}s")
+
     async def wait_delivered(self, update_id: int, timeout: float = 15.0) -> None:  # noqa: ASYNC109
         """Wait until getUpdates has handed out the update ``update_id``."""
         await self._wait_until(

@@ -1,0 +1,119 @@
+"""Webhooks: an update is acknowledged as soon as it is recorded, and handled right after.
+
+`accept` records the update (a redelivery is recognised) and returns once that is committed:
+the webhook answers then, in milliseconds, whatever the step costs. Recordings that arrive
+together share a commit. Then any process running `Ingest` takes the chats with waiting
+events — one process per chat at a time (`Core.run_queued`), in the channel's order — handles
+them and gives each outcome to the channel's `deliver`, which sends it and says so
+(`Core.sent`). Events left waiting by a process that died are taken by the next sweep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from bot.core import Core
+from bot.events import Inbound, Outcome
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[Inbound, Outcome], Awaitable[None]]
+SWEEP_SECONDS = 5.0   # how often waiting events are looked for without being told of them
+CHATS_AT_ONCE = 32
+
+
+class Ingest:
+    def __init__(self, core: Core, deliver: Mapping[str, Deliver], *,
+                 sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self.core = core
+        self.deliver = dict(deliver)
+        self.sweep_seconds = sweep_seconds
+        self._pending: list[tuple[Inbound, int, asyncio.Future[bool]]] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # ------------------------------------------------------------------ recording
+
+    async def accept(self, event: Inbound, *, seq: int) -> bool:
+        """Record `event` (`seq`: its order in its chat, e.g. Telegram's update id); True when
+        it is new, False for a redelivery. Returns once it is committed."""
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((event, seq, fut))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record(), name="ingest-record")
+        return await fut
+
+    async def _record(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                fresh = await self.core.record_queued([(ev, seq) for ev, seq, _f in batch])
+            except Exception as exc:
+                log.exception("could not record %d inbound events", len(batch))
+                for _ev, _seq, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for ev, _seq, fut in batch:
+                if not fut.done():
+                    fut.set_result((ev.channel, ev.event_id) in fresh)
+            self._wake.set()
+
+    # ------------------------------------------------------------------ handling
+
+    async def start(self) -> None:
+        self._stopping = False
+        self._loop = asyncio.create_task(self._run(), name="ingest")
+
+    async def stop(self) -> None:
+        """Finish the chats being handled, then stop (what waits is taken after a restart)."""
+        self._stopping = True
+        self._wake.set()
+        if self._loop is not None:
+            await self._loop
+        if self._recorder is not None:
+            await asyncio.wait([self._recorder])
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("handling waiting events failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.sweep_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    async def drain(self) -> int:
+        """Handle every chat with waiting events this process can deliver to; returns how
+        many events were handled."""
+        handled = 0
+        while not self._stopping:
+            chats = [c for c in await self.core.queued_chats(limit=CHATS_AT_ONCE)
+                     if c[0] in self.deliver]
+            if not chats:
+                return handled
+            done = await asyncio.gather(*(self._chat(ch, chat) for ch, chat in chats))
+            if not any(done):     # every chat is held by another process: let it work
+                return handled
+            handled += sum(done)
+        return handled
+
+    async def _chat(self, channel: str, chat_id: str) -> int:
+        pairs = await self.core.run_queued(channel, chat_id)
+        for event, outcome in pairs:   # in the chat's order
+            try:
+                await self.deliver[channel](event, outcome)
+            except Exception:
+                log.exception("replies to %s/%s not sent (they are kept)", channel,
+                              event.event_id)
+        return len(pairs)

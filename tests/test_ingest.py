@@ -1,0 +1,98 @@
+"""Webhook ingest: an update is recorded before it is acknowledged, handled once, and one
+chat's updates are handled in their order even when consecutive ones reach two processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.core import Core
+from bot.events import Inbound, Outcome
+from bot.ingest import Ingest
+from storage.models import draft_t, inbound_event_t
+
+TITLE = "Cải tiến dây chuyền đóng gói sản phẩm"
+DESC = "Vấn đề: dây chuyền chậm. Giải pháp: thêm băng tải phụ. Áp dụng tại xưởng 2."
+
+
+def update(seq: int, text: str, chat: str = "501") -> Inbound:
+    kind = "command" if text.startswith("/") else "text"
+    return Inbound("telegram", str(seq), chat, chat, kind,  # type: ignore[arg-type]
+                   text=text.lstrip("/") if kind == "command" else text)
+
+
+class Channel:
+    """The far side of `deliver`: what each chat was sent, in order."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.sent: dict[str, list[str]] = {}
+
+    async def deliver(self, event: Inbound, outcome: Outcome) -> None:
+        self.sent.setdefault(event.chat_id, []).append(event.event_id)
+        self.core.sent(outcome)
+
+
+async def test_two_processes_keep_each_chats_order(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    engines = [db_factory(), db_factory()]
+    cores = [Core(e, default_locale="en") for e in engines]
+    channels = [Channel(c) for c in cores]
+    ingests = [Ingest(c, {"telegram": ch.deliver}) for c, ch in zip(cores, channels,
+                                                                   strict=True)]
+    try:
+        # Consecutive updates of two chats, alternately reaching the two processes; the
+        # later ones are recorded first.
+        script = {"501": ["/sangkien", TITLE, DESC], "502": ["/sangkien", TITLE, "/huy"]}
+        updates = [update(10 * i + n, text, chat)
+                   for n, (chat, texts) in enumerate(script.items())
+                   for i, text in enumerate(texts)]
+        for i, ev in reversed(list(enumerate(updates))):
+            assert await ingests[i % 2].accept(ev, seq=int(ev.event_id))
+        assert not await ingests[1].accept(updates[0], seq=0)     # a redelivery
+        await asyncio.gather(*(ig.drain() for ig in ingests))
+        sent = {chat: [e for ch in channels for e in ch.sent.get(chat, [])]
+                for chat in script}
+        assert sorted(sent["501"], key=int) == ["0", "10", "20"]
+        assert sorted(sent["502"], key=int) == ["1", "11", "21"]
+        for ch in channels:            # each process sent a chat's replies in order
+            for chat_sent in ch.sent.values():
+                assert chat_sent == sorted(chat_sent, key=int)
+        async with engines[0].connect() as conn:
+            drafts = (await conn.execute(select(draft_t).order_by(draft_t.c.id))).mappings().all()
+            waiting = (await conn.execute(select(inbound_event_t).where(
+                inbound_event_t.c.payload.is_not(None)))).all()
+        assert sorted((d["title"], d["description"] or "", d["step"]) for d in drafts) == [
+            (TITLE, "", "description"), (TITLE, DESC, "field")]
+        assert waiting == []
+    finally:
+        for c in cores:
+            await c.aclose()
+        for e in engines:
+            await e.dispose()
+
+
+async def test_events_left_by_a_dead_process_are_taken_by_the_next_sweep(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    engines = [db_factory(), db_factory()]
+    cores = [Core(e, default_locale="en") for e in engines]
+    channel = Channel(cores[1])
+    dead = Ingest(cores[0], {"telegram": channel.deliver})
+    alive = Ingest(cores[1], {"telegram": channel.deliver}, sweep_seconds=0.1)
+    try:
+        assert await dead.accept(update(1, "/sangkien"), seq=1)   # acknowledged, then dies
+        await alive.start()
+        for _ in range(100):
+            if channel.sent.get("501"):
+                break
+            await asyncio.sleep(0.05)
+        assert channel.sent == {"501": ["1"]}
+        await alive.stop()
+    finally:
+        for c in cores:
+            await c.aclose()
+        for e in engines:
+            await e.dispose()
