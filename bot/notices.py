@@ -3,13 +3,14 @@ language, and the card of an initiative that reviewers and authors see."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from bot.events import Option
 from bot.fields import field_label
 from bot.formatting import esc, name_case, shorten
 from bot.i18n import Gettext
-from bot.labels import ACTION_COMMANDS, ACTION_LABELS, benefit_text, status_label
+from bot.labels import ACTION_COMMANDS, ACTION_LABELS, STEP_LABELS, benefit_text, status_label
 
 
 def action_option(_: Gettext, action: str, ini: dict[str, Any]) -> Option:
@@ -24,7 +25,11 @@ def card(_: Gettext, locale: str, ini: dict[str, Any]) -> str:
         _("<b>{code}</b> · {title}").format(code=ini["code"], title=esc(ini["title"])),
         _("<b>Authors:</b> {names}").format(
             names=esc(", ".join(map(name_case, ini["authors"])))),
+        *([_("<b>Author's grassroots union:</b> {unit}").format(
+            unit=esc(ini["author_unit_name"]))] if ini.get("author_unit_name") else []),
         _("<b>Receiving union:</b> {unit}").format(unit=esc(ini["unit_name"])),
+        _("<b>Recognised by the unit's council:</b> {answer}").format(
+            answer=_("yes") if ini.get("recognized") else _("not yet")),
         _("<b>Field:</b> {field}").format(
             field=esc(field_label(ini.get("field_code"), locale) or "—")),
         _("<b>Benefit value:</b> {benefit}").format(benefit=esc(benefit_text(
@@ -33,14 +38,20 @@ def card(_: Gettext, locale: str, ini: dict[str, Any]) -> str:
     ])
 
 
-def alert(_: Gettext, locale: str, ini: dict[str, Any], *, resubmitted: bool, decides: bool
-          ) -> tuple[str, list[Option]]:
+def alert(_: Gettext, locale: str, ini: dict[str, Any], *, resubmitted: bool, decides: bool,
+          changes: Sequence[str] = ()) -> tuple[str, list[Option]]:
     """A new (or resubmitted) initiative: for a reviewer, with the decisions; for the author's
-    own support team, to know and to help."""
+    own support team, to know and to help. `changes`: what a resubmission changed (the
+    draft's question names, see `labels.STEP_LABELS`)."""
     if not decides:
         head = _("📨 A member of your union sent an initiative (for your information)")
         return f"{head}\n\n{card(_, locale, ini)}", [action_option(_, "view", ini)]
     head = _("🔁 Resubmitted after revision") if resubmitted else _("🔔 New initiative to review")
+    if resubmitted and changes:
+        head += "\n" + _("Changed: {fields}").format(
+            fields=", ".join(_(STEP_LABELS[c]) for c in changes))
+    elif resubmitted:
+        head += "\n" + _("Nothing was changed.")
     options = [action_option(_, a, ini) for a in ("valid", "revise", "invalid", "view")]
     return f"{head}\n\n{card(_, locale, ini)}", options
 

@@ -40,10 +40,11 @@ class Onboarding:
 
 @dataclass(slots=True)
 class PendingDecision:
-    """A reviewer's decision waiting for its reason."""
+    """A decision waiting for its reason, or for its confirmation (a final one)."""
 
     initiative_id: int
     to_status: str
+    reason: str | None = None
 
 
 @dataclass(slots=True)

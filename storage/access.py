@@ -173,6 +173,34 @@ def grants_made_by(conn: Connection, *, person_id: int) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
+_TEAM = (
+    select(role_grant_t.c.id, role_grant_t.c.role, role_grant_t.c.unit_id,
+           unit_t.c.name.label("unit_name"), person_t.c.name.label("person_name"),
+           role_grant_t.c.person_id)
+    .join(unit_t, unit_t.c.id == role_grant_t.c.unit_id)
+    .join(person_t, person_t.c.id == role_grant_t.c.person_id)
+    .where(role_grant_t.c.unit_id.in_(bindparam("unit_ids", expanding=True)),
+           role_grant_t.c.role == "support", role_grant_t.c.revoked_at.is_(None))
+    .order_by(role_grant_t.c.unit_id, role_grant_t.c.id)
+)
+
+
+def support_team(conn: Connection, *, unit_ids: list[int]) -> list[dict[str, Any]]:
+    """The support team members of these units, whoever invited them."""
+    if not unit_ids:
+        return []
+    return [dict(r) for r in conn.execute(_TEAM, {"unit_ids": unit_ids}).mappings()]
+
+
+_GRANT = select(role_grant_t.c.unit_id, role_grant_t.c.granted_by).where(
+    role_grant_t.c.id == bindparam("grant_id"), role_grant_t.c.revoked_at.is_(None))
+
+
+def grant_in_force(conn: Connection, *, grant_id: int) -> dict[str, Any] | None:
+    row = conn.execute(_GRANT, {"grant_id": grant_id}).mappings().first()
+    return dict(row) if row else None
+
+
 # --------------------------------------------------------------------------- codes
 
 

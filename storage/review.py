@@ -53,23 +53,27 @@ REVIEWER_ROLES = ("support", "chair")
 
 def _initiative_stmts() -> dict[str, Any]:
     parent = aliased(unit_t, name="p")
+    author_unit = aliased(unit_t, name="au")
     base = (select(initiative_t, unit_t.c.name.label("unit_name"),
-                   parent.c.name.label("unit_parent_name"))
+                   parent.c.name.label("unit_parent_name"),
+                   author_unit.c.name.label("author_unit_name"))
             .join(unit_t, unit_t.c.id == initiative_t.c.unit_id)
-            .outerjoin(parent, parent.c.id == unit_t.c.parent_id))
+            .outerjoin(parent, parent.c.id == unit_t.c.parent_id)
+            .outerjoin(author_unit, author_unit.c.id == initiative_t.c.author_unit_id))
     return {"id": base.where(initiative_t.c.id == bindparam("key")),
             "code": base.where(initiative_t.c.code == bindparam("key"))}
 
 
 _INITIATIVE = _initiative_stmts()
-_AUTHORS = (select(initiative_author_t.c.name)
+_AUTHORS = (select(initiative_author_t.c.name, initiative_author_t.c.person_id)
             .where(initiative_author_t.c.initiative_id == bindparam("initiative_id"))
             .order_by(initiative_author_t.c.position))
 
 
 def initiative(conn: Connection, *, initiative_id: int | None = None,
                code: str | None = None) -> dict[str, Any] | None:
-    """An initiative with its receiving union (and parent) and its authors."""
+    """An initiative with its receiving union (and parent), its author's grassroots union,
+    its authors' names and the people among them who use the bot (`author_ids`)."""
     if initiative_id is not None:
         stmt, key = _INITIATIVE["id"], initiative_id
     else:
@@ -78,7 +82,9 @@ def initiative(conn: Connection, *, initiative_id: int | None = None,
     if row is None:
         return None
     out = dict(row)
-    out["authors"] = list(conn.execute(_AUTHORS, {"initiative_id": out["id"]}).scalars())
+    authors = conn.execute(_AUTHORS, {"initiative_id": out["id"]}).all()
+    out["authors"] = [name for name, _person in authors]
+    out["author_ids"] = {person for _name, person in authors if person is not None}
     return out
 
 

@@ -44,7 +44,8 @@ async def test_admin_reviews_with_choduyet(mem_core: Core) -> None:
     assert "Only support teams" not in seen and "Waiting for review" in seen and code in seen
     seen = await admin.press(code)
     assert "Description" in seen and "Valid" in admin.labels()
-    seen = await admin.press("Valid")
+    await admin.press("Valid")
+    seen = await admin.press("Yes, confirm")
     assert f"{code} is now valid" in seen
     [ini] = await rows(mem_core, select(initiative_t))
     assert ini["status"] == "valid"

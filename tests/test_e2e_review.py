@@ -69,6 +69,7 @@ async def test_review_cycle_between_author_and_reviewer(app: TelegramHarness) ->
     assert "under review" in seen[-1]
     await app.fake.wait_for_text(CHAIR, "Resubmitted after revision")
     await app.press(CHAIR, "Valid")
+    await app.press(CHAIR, "Yes, confirm")      # a final decision is confirmed first
     await app.fake.wait_for_text(WORKER, "is now: valid")
 
     # The message reaches the chat before the worker records it as sent: wait for that too.

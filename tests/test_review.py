@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
+from bot.formatting import html_to_plain
 from bot.services.digests import compose_digests
 from storage.models import (
     account_t,
@@ -89,12 +90,14 @@ async def test_a_full_review_cycle(mem_core: Core) -> None:
     assert ini["status"] == "under_review"
     assert ini["title"] == "Cải tiến dây chuyền đóng gói, có số liệu"
     assert len(await outbox_rows(mem_core, kind="alert", chat_id="chair")) == 2
-    # Valid: final unless the chair reopens it.
-    assert "now valid" in await chair.say(f"/hople {code}")
+    # Valid: final (so confirmed first) unless the chair reopens it.
+    assert "This is a final decision" in await chair.say(f"/hople {code}")
+    assert "now valid" in await chair.say("yes")
     assert "already valid" in await chair.say(f"/hople {code}")
     assert "already valid" in await worker.say(f"/rut {code}")
     assert "now under review" in await chair.say(f"/moilai {code}")
-    assert "now withdrawn" in await worker.say(f"/rut {code}")
+    assert "no longer be reviewed" in await worker.say(f"/rut {code}")
+    assert "now withdrawn" in await worker.press("Yes, confirm")
     history = await rows(mem_core, select(initiative_event_t).order_by(initiative_event_t.c.id))
     assert [(h["from_status"], h["to_status"]) for h in history] == [
         (None, "under_review"), ("under_review", "needs_revision"),
@@ -142,7 +145,10 @@ async def alert_mode_of(core: Core, external_id: str) -> str:
 async def test_digest_instead_of_alerts(mem_core: Core) -> None:
     chair, _helper, worker = await setup_people(mem_core)
     assert await alert_mode_of(mem_core, "chair") == "instant"
-    assert "one digest a day" in await chair.say("/thongbao")
+    seen = await chair.say("/thongbao")        # the setting shown first, nothing changed
+    assert "Now: An alert for each new initiative" in seen
+    assert await alert_mode_of(mem_core, "chair") == "instant"
+    assert "one digest a day" in await chair.press("One summary a day")
     assert await alert_mode_of(mem_core, "chair") == "digest"
     await submit(worker)
     await submit(worker)
@@ -161,7 +167,8 @@ async def test_digest_instead_of_alerts(mem_core: Core) -> None:
     assert (early, first, again) == (0, 1, 0)
     [digest] = await outbox_rows(mem_core, kind="digest")
     assert digest["chat_id"] == "chair" and digest["text"].count("SK-") == 2
-    assert "now get an alert" in await chair.say("/thongbao")
+    await chair.say("/thongbao")
+    assert "now get an alert" in await chair.press("An alert for each")
     assert await alert_mode_of(mem_core, "chair") == "instant"
 
 
@@ -175,9 +182,9 @@ async def test_two_reviewers_decide_at_once(db_factory: Callable[[], AsyncEngine
         [ini] = await rows(cores[0], select(initiative_t))
         reviewer_b = Chat(cores[1], "reviewer-b")  # the other process
         await reviewer_b.say(await invite(cores[0], "support", "BPC-PR"))
-        results = await asyncio.gather(
-            chair.event("command", "hople", ini["code"]),
-            reviewer_b.event("command", "khonghople", f"{ini['code']} trùng với sáng kiến khác"))
+        await chair.say(f"/hople {ini['code']}")                       # both asked to confirm
+        await reviewer_b.say(f"/khonghople {ini['code']} trùng với sáng kiến khác")
+        results = await asyncio.gather(chair.event("text", "yes"), reviewer_b.event("text", "yes"))
         texts = [Chat.text_of(r) for r in results]
         lost = [t for t in texts if "already" in t]
         won = [t for t in texts if " is now " in t and t not in lost]
@@ -223,3 +230,64 @@ async def test_the_authors_support_team_helps_and_does_not_decide(mem_core: Core
     assert "not allowed" in seen
     [ini] = await rows(mem_core, select(initiative_t))
     assert ini["status"] == "under_review"
+
+
+async def test_final_decisions_are_confirmed_with_their_reason(mem_core: Core) -> None:
+    chair, _helper, worker = await setup_people(mem_core)
+    code = await submit(worker)
+    [ini] = await rows(mem_core, select(initiative_t))
+    Chat.text_of(await chair.event("choice", f"a:invalid:{ini['id']}"))
+    seen = await chair.say("Trùng với sáng kiến đã công nhận năm trước")
+    assert "as invalid, with the reason «Trùng với sáng kiến đã công nhận năm trước»" in seen
+    assert "Nothing was changed" in await chair.press("Cancel")
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert ini["status"] == "under_review"
+    assert "final decision" in await chair.say(f"/khonghople {code} Không đủ điều kiện")
+    assert "now invalid" in await chair.press("Yes, confirm")
+
+
+async def test_nobody_decides_on_their_own_initiative(mem_core: Core) -> None:
+    """A chair who writes an initiative to their own union: another reviewer decides."""
+    chair = Chat(mem_core, "chair")
+    await chair.say(await invite(mem_core, "chair", "BPC-PR"))
+    await chair.onboard()
+    code = await submit(chair)
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert "another reviewer must decide" in await chair.say(f"/hople {code}")
+    seen = Chat.text_of(await chair.event("choice", f"a:valid:{ini['id']}"))
+    assert "another reviewer must decide" in seen
+    seen = await chair.say(f"/xem {code}")
+    assert "First applied" in seen and "Valid" not in chair.labels()
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert ini["status"] == "under_review"
+
+
+async def test_the_alert_card_says_the_authors_union_recognition_and_what_changed(
+        mem_core: Core) -> None:
+    chair, _helper, worker = await setup_people(mem_core)
+    code = await submit(worker)
+    [alert] = await outbox_rows(mem_core, kind="alert", chat_id="chair")
+    assert "Author's grassroots union: CĐCS Công ty TNHH Cao su Phú Riềng" in html_to_plain(
+        alert["text"])
+    assert "Recognised by the unit's council: yes" in html_to_plain(alert["text"])
+    await chair.say(f"/bosung {code} Cần thêm số liệu cụ thể")
+    await worker.say(f"/suasangkien {code}")
+    await worker.press("Edit a field")
+    await worker.press("Benefit value")
+    await worker.say("300 triệu")
+    await worker.press("Yes")
+    await worker.press("Submit")
+    alerts = await outbox_rows(mem_core, kind="alert", chat_id="chair")
+    assert "Changed: benefit value" in alerts[-1]["text"]
+
+
+async def test_a_chair_sees_and_manages_the_whole_support_team(mem_core: Core) -> None:
+    """Members invited by an administrator are the chair's team too."""
+    chair = Chat(mem_core, "chair")
+    await chair.say(await invite(mem_core, "chair", "BPC-PR"))
+    member = Chat(mem_core, "member")
+    await member.say(await invite(mem_core, "support", "BPC-PR"))   # by the shell
+    seen = await chair.say("/moi")
+    assert "Nobody yet" not in seen and "Nguyễn Văn A — support team" in seen
+    assert "Removed" in await chair.press("Remove")
+    assert "Only support teams and chairs" in await member.say("/choduyet")

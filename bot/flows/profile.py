@@ -146,7 +146,13 @@ class Invites(Step):
         me = ctx.conv.person_id
         lines = [_("<b>Your support team</b>")]
         options: list[tuple[str, str]] = []
-        for g in access.grants_made_by(ctx.conn, person_id=me):
+        chairs = access.grants(ctx.conn, person_id=me, roles=("chair",))
+        # The team of every union the chair chairs, whoever invited them (an administrator
+        # at the shell, a chair before), and anyone the chair invited elsewhere.
+        team = {g["id"]: g for g in access.support_team(
+            ctx.conn, unit_ids=[g.unit_id for g in chairs])}
+        team.update({g["id"]: g for g in access.grants_made_by(ctx.conn, person_id=me)})
+        for g in team.values():
             lines.append(_("• {name} — {role}, {unit}").format(
                 name=esc(name_case(g["person_name"] or "—")), role=_(ROLE_LABELS[g["role"]]),
                 unit=esc(g["unit_name"])))
@@ -158,7 +164,6 @@ class Invites(Step):
             options.append((_("Withdraw {code}").format(code=c["code"]), f"rc:{c['code']}"))
         if len(lines) == 1:
             lines.append(_("Nobody yet."))
-        chairs = access.grants(ctx.conn, person_id=me, roles=("chair",))
         new = [(_("New invite code: {unit}").format(unit=g.unit_name), f"new:{g.unit_id}")
                for g in chairs]
         ctx.ask(join(error, "\n".join(lines)), [*new, *options, (_("‹ Close"), "close")])
@@ -184,7 +189,9 @@ class Invites(Step):
             removed = roles.remove_member(conn=ctx.conn, actor=ctx.actor, now=ctx.now,
                                           grant_id=int(arg))
             if isinstance(removed, Refused):
-                return cls.ask(ctx, error=_("You can remove only members you invited."))
+                return cls.ask(ctx, error=_(
+                    "You can remove only members of the unions you chair, or whom you "
+                    "invited."))
             return cls.ask(ctx, error=_("Removed from the support team."))
         return home()
 

@@ -21,17 +21,27 @@ from bot.notices import card
 from bot.services import review as decisions
 from bot.services import submissions
 from bot.services.digests import DIGEST_HOUR
-from bot.services.permissions import REVIEWER_ROLES, chairs, holds_role, initiative_access
+from bot.services.permissions import (
+    REVIEWER_ROLES,
+    chairs,
+    holds_role,
+    initiative_access,
+    is_author,
+)
 from bot.services.results import Refused, Unchanged, refuse, refuse_role
 from bot.state import PendingDecision
 from storage import review as review_store
 from storage import similar
 
 TRANSITIONS: dict[str, set[str]] = {
-    "review_reason": set(),        # the decision taken: home
+    "review_reason": {"decision_confirm"},   # invalid: confirm; needs revision: done, home
+    "decision_confirm": set(),     # taken or not: home
     "view": set(),                 # an action on it runs as the alert's button does
     "pending": set(),              # an initiative picked opens as /xem does
+    "alert_mode": set(),
 }
+# Final decisions are confirmed before they are taken (needs revision is not final).
+FINAL = ("valid", "invalid", "withdrawn")
 
 PENDING_PAGE = 5
 
@@ -68,7 +78,15 @@ def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) ->
     if isinstance(result, decisions.DecidedMeanwhile):
         return home(_("{code} was already decided by someone else: it is now {status}.")
                     .format(code=result.code, status=status_label(_, result.status)))
+    if isinstance(result, decisions.TookPart):
+        return home(_("You took part in {code}, so another reviewer must decide on it.")
+                    .format(code=result.code))
     return home(reason_error(ctx))
+
+
+def confirm(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None = None) -> Next:
+    ctx.state.decision = PendingDecision(ini["id"], to_status, reason)
+    return Next("decision_confirm")
 
 
 def reason_error(ctx: Ctx) -> str:
@@ -90,14 +108,24 @@ def start_decision_on(ctx: Ctx, action: str, ini: dict[str, Any], reason: str = 
     once, or after asking for the reason it needs."""
     to_status = DECISIONS[action]
     reason = reason.strip()
-    if not initiative_access(conn=ctx.conn, actor=ctx.actor, ini=ini).reviewer:
-        return decide(ctx, ini, to_status, None)   # refused, and logged, by the service
-    if to_status == "valid" or reason or ini["status"] != "under_review":
-        if reason and not decisions.reason_ok(reason):
-            return home(reason_error(ctx))
-        return decide(ctx, ini, to_status, reason or None)
+    if (not initiative_access(conn=ctx.conn, actor=ctx.actor, ini=ini).reviewer
+            or ini["status"] != "under_review"):
+        return decide(ctx, ini, to_status, None)   # refused, or why not, by the service
+    if reason and not decisions.reason_ok(reason):
+        return home(reason_error(ctx))
+    if to_status == "valid" or (reason and to_status in FINAL):
+        return confirm(ctx, ini, to_status, reason or None)
+    if reason:
+        return decide(ctx, ini, to_status, reason)
     ctx.state.decision = PendingDecision(ini["id"], to_status)
     return Next("review_reason")
+
+
+def withdraw_on(ctx: Ctx, ini: dict[str, Any]) -> Result:
+    """The author withdraws: confirmed first (anyone else is refused by the service)."""
+    if is_author(ini, ctx.actor) and ini["status"] == "under_review":
+        return confirm(ctx, ini, "withdrawn")
+    return decide(ctx, ini, "withdrawn", None)
 
 
 class ReviewReason(Step):
@@ -123,11 +151,49 @@ class ReviewReason(Step):
                if pending else None)
         if pending is None or ini is None:
             return home()
+        if pending.to_status in FINAL:
+            return confirm(ctx, ini, pending.to_status, reason)
         return decide(ctx, ini, pending.to_status, reason)
 
     @classmethod
     def choice(cls, ctx: Ctx, value: str) -> Result:
         return home()
+
+
+class DecisionConfirm(Step):
+    """A final decision, said back with its reason, taken only on yes."""
+
+    name = "decision_confirm"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        pending = ctx.state.decision
+        ini = (review_store.initiative(ctx.conn, initiative_id=pending.initiative_id)
+               if pending else None)
+        if pending is None or ini is None:
+            return home()
+        what = {"code": ini["code"], "title": esc(shorten(ini["title"], 80)),
+                "reason": esc(pending.reason or "")}
+        question = {
+            "valid": _("Mark <b>{code}</b> «{title}» as <b>valid</b>? This is a final "
+                       "decision; the author is told."),
+            "invalid": _("Mark <b>{code}</b> «{title}» as <b>invalid</b>, with the reason "
+                         "«{reason}»? This is a final decision; the author is told."),
+            "withdrawn": _("Withdraw <b>{code}</b> «{title}»? It will no longer be "
+                           "reviewed."),
+        }[pending.to_status].format(**what)
+        ctx.ask(join(error, question), [(_("Yes, confirm"), "yes"), (_("Cancel"), "no")])
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        pending, ctx.state.decision = ctx.state.decision, None
+        ini = (review_store.initiative(ctx.conn, initiative_id=pending.initiative_id)
+               if pending else None)
+        if value != "yes" or pending is None or ini is None:
+            return home(ctx._("Nothing was changed."))
+        return decide(ctx, ini, pending.to_status, pending.reason)
 
 
 def decision_command(action: str) -> Any:
@@ -136,7 +202,7 @@ def decision_command(action: str) -> Any:
 
 def withdraw(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return decide(ctx, ini, "withdrawn", None) if ini else need_code(ctx, "/rut")
+    return withdraw_on(ctx, ini) if ini else need_code(ctx, "/rut")
 
 
 def reopen(ctx: Ctx, args: str) -> Result:
@@ -253,7 +319,7 @@ def act(ctx: Ctx, token: str) -> Result:
     if action == "edit":
         return edit_returned_on(ctx, ini)
     if action == "withdraw":
-        return decide(ctx, ini, "withdrawn", None)
+        return withdraw_on(ctx, ini)
     if action == "reopen":
         return decide(ctx, ini, "under_review", None)
     return home()
@@ -302,34 +368,61 @@ class Pending(Step):
         return home()
 
 
-def toggle_alerts(ctx: Ctx, _args: str = "") -> Result:
-    _ = ctx._
-    mode = "instant" if ctx.person()["alert_mode"] == "digest" else "digest"
-    ctx.update_person(alert_mode=mode)
-    return home(_("You will now get one digest a day, at {hour}:00, instead of an alert for "
-                  "each new initiative.").format(hour=DIGEST_HOUR)
-                if mode == "digest" else _("You will now get an alert for each new initiative."))
+def choose_alerts(ctx: Ctx, _args: str = "") -> Result:
+    return Next("alert_mode")
+
+
+class AlertMode(Step):
+    """/thongbao: how a reviewer hears of new initiatives — the setting shown, then chosen."""
+
+    name = "alert_mode"
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        current = ctx.person()["alert_mode"]
+        modes = {"instant": _("An alert for each new initiative"),
+                 "digest": _("One summary a day, at {hour}:00").format(hour=DIGEST_HOUR)}
+        ctx.ask(join(error, _("<b>Alerts</b>\nNow: {mode}. How do you want to hear of new "
+                              "initiatives?").format(mode=modes[current])),
+                [*((("✓ " if mode == current else "") + label, mode)
+                   for mode, label in modes.items()), (_("‹ Close"), "close")])
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        _ = ctx._
+        if value not in ("instant", "digest"):
+            return home()
+        ctx.update_person(alert_mode=value)
+        return home(_("You will now get one digest a day, at {hour}:00, instead of an alert "
+                      "for each new initiative.").format(hour=DIGEST_HOUR)
+                    if value == "digest"
+                    else _("You will now get an alert for each new initiative."))
 
 
 FLOW = Flow(
     name="review",
-    steps=(ReviewReason, View, Pending),
+    steps=(ReviewReason, DecisionConfirm, View, Pending, AlertMode),
     transitions=TRANSITIONS,
     commands=(
-        *(command(action, decision_command(action), opens={"review_reason"}, words=words,
+        *(command(action, decision_command(action),
+                  opens={"review_reason", "decision_confirm"}, words=words,
                   label=ACTION_LABELS[action])
           for action, words in (("valid", ("hople", "approve")),
                                 ("revise", ("bosung", "revise")),
                                 ("invalid", ("khonghople", "reject")))),
-        command("withdraw", withdraw, words=("rut", "withdraw"), label=N_("Withdraw")),
+        command("withdraw", withdraw, opens={"decision_confirm"}, words=("rut", "withdraw"),
+                label=N_("Withdraw")),
         command("reopen", reopen, words=("moilai", "reopen"), label=N_("Reopen")),
         command("edit_returned", edit_returned, opens={"summary"},
                 words=("suasangkien", "editinitiative"), label=N_("Edit it now")),
         command("view", view, opens={"view"}, words=("xem", "view"), label=N_("Details")),
         # An alert's or a notice's button (no words: it is pressed, not typed).
-        command("act", act, opens={"view", "review_reason", "summary"}),
+        command("act", act, opens={"view", "review_reason", "decision_confirm", "summary"}),
         command("pending", pending, opens={"pending"}, words=("choduyet", "pending"),
                 label=N_("To review")),
-        command("alerts", toggle_alerts, words=("thongbao", "alerts"), label=N_("Alerts")),
+        command("alerts", choose_alerts, opens={"alert_mode"}, words=("thongbao", "alerts"),
+                label=N_("Alerts")),
     ),
 )

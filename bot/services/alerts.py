@@ -4,6 +4,7 @@ a reviewer who chose the daily digest has the alert held for it instead."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,8 @@ def _enqueue(conn: Connection, target: review_store.Target, *, kind: str, locale
 
 def alert_submission(*, conn: Connection, now: datetime, initiative_id: int, unit_id: int,
                      author_unit_id: int | None, resubmitted: bool = False,
-                     exclude: int | None = None, default_locale: str = "vi") -> int:
+                     changes: Sequence[str] = (), exclude: int | None = None,
+                     default_locale: str = "vi") -> int:
     """Tell the reviewers of a new (or resubmitted) initiative; returns how many were told.
 
     The caller passes the receiving and the author's union (as stored now): the initiative's
@@ -59,7 +61,7 @@ def alert_submission(*, conn: Connection, now: datetime, initiative_id: int, uni
         # The same rule as every check: decision buttons only for who may decide.
         rights = initiative_access(conn=conn, actor=Actor(target.person_id), ini=ini)
         text, options = notices.alert(gettext_for(locale), locale, ini, resubmitted=resubmitted,
-                                      decides=rights.reviewer)
+                                      decides=rights.reviewer, changes=changes)
         _enqueue(conn, target, kind="alert", locale=locale, text=text, options=options,
                 now=now, key=f"alert:{ini['id']}:{target.person_id}:{now.isoformat()}")
     return told

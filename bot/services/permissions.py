@@ -8,6 +8,8 @@
 - The author's own support team (support or chair of the author's grassroots union, or of a
   union above it) helps the author: it is told of the initiative, may open it and sees it
   in its list, but does not decide on it unless it is also a reviewer.
+- Nobody decides on an initiative they took part in (an author or co-author, or who typed it
+  in for the author): another reviewer must.
 """
 
 from __future__ import annotations
@@ -26,17 +28,23 @@ REVIEWER_ROLES = review_store.REVIEWER_ROLES
 
 @dataclass(frozen=True, slots=True)
 class InitiativeAccess:
-    reviewer: bool
+    reviewer: bool            # may decide
     author: bool
     helper: bool = False
+    own: bool = False         # a reviewer who took part in it: may not decide
 
     @property
     def can_view(self) -> bool:
-        return self.reviewer or self.author or self.helper
+        return self.reviewer or self.author or self.helper or self.own
 
 
 def is_author(ini: dict[str, Any], actor: Actor) -> bool:
     return actor.person_id is not None and review_store.is_author(ini, actor.person_id)
+
+
+def took_part(ini: dict[str, Any], actor: Actor) -> bool:
+    """An author, a co-author who uses the bot, or who typed it in for the author."""
+    return is_author(ini, actor) or actor.person_id in ini.get("author_ids", ())
 
 
 def initiative_access(*, conn: Connection, actor: Actor, ini: dict[str, Any]
@@ -46,12 +54,15 @@ def initiative_access(*, conn: Connection, actor: Actor, ini: dict[str, Any]
     if actor.is_shell:
         return InitiativeAccess(reviewer=True, author=False)
     assert actor.person_id is not None
-    reviewer = access.covers(conn, person_id=actor.person_id, roles=REVIEWER_ROLES,
-                             unit_id=ini["unit_id"])
-    helper = (not reviewer and ini.get("author_unit_id") is not None
+    covers = access.covers(conn, person_id=actor.person_id, roles=REVIEWER_ROLES,
+                           unit_id=ini["unit_id"])
+    own = covers and took_part(ini, actor)
+    reviewer = covers and not own
+    helper = (not covers and ini.get("author_unit_id") is not None
               and access.covers(conn, person_id=actor.person_id, roles=REVIEWER_ROLES,
                                 unit_id=ini["author_unit_id"]))
-    return InitiativeAccess(reviewer=reviewer, author=is_author(ini, actor), helper=helper)
+    return InitiativeAccess(reviewer=reviewer, author=is_author(ini, actor), helper=helper,
+                            own=own)
 
 
 def chairs(*, conn: Connection, actor: Actor, ini: dict[str, Any]) -> bool:

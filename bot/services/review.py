@@ -34,6 +34,13 @@ class Decided:
 
 
 @dataclass(frozen=True, slots=True)
+class TookPart:
+    """The reviewer took part in the initiative: another reviewer must decide."""
+
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
 class DecidedMeanwhile:
     """Someone else changed it between our read and our write."""
 
@@ -46,7 +53,7 @@ class BadReason:
     """A reason is required (needs revision, invalid) and must be REASON_MIN–MAX long."""
 
 
-DecideResult = Decided | Refused | Unchanged | DecidedMeanwhile | BadReason
+DecideResult = Decided | Refused | Unchanged | DecidedMeanwhile | BadReason | TookPart
 
 
 def reason_ok(reason: str | None) -> bool:
@@ -58,11 +65,13 @@ def decide(*, conn: Connection, actor: Actor, now: datetime, ini: dict[str, Any]
            ) -> DecideResult:
     """Move `ini` (as just read) to `to_status`, if the actor may."""
     rights = initiative_access(conn=conn, actor=actor, ini=ini)
-    if not (rights.reviewer or rights.author):
+    if not (rights.reviewer or rights.author or rights.own):
         return refuse(actor, to_status, ini)
     role = review_store.TRANSITIONS.get((ini["status"], to_status))
     if role is None:
         return Unchanged(ini["code"], ini["status"])
+    if role != "author" and rights.own:
+        return TookPart(ini["code"])
     if role == "chair":  # a chair is a reviewer: who is not one is no chair either
         allowed = rights.reviewer and chairs(conn=conn, actor=actor, ini=ini)
     else:

@@ -69,12 +69,15 @@ def withdraw_invite(*, conn: Connection, actor: Actor, now: datetime, code: str)
 
 def remove_member(*, conn: Connection, actor: Actor, now: datetime, grant_id: int
                   ) -> bool | Refused:
-    """Take a role back that the actor handed out."""
+    """Take a role back: one the actor handed out, or any on a union the actor chairs."""
     assert actor.person_id is not None
-    mine = {g["id"] for g in access.grants_made_by(conn, person_id=actor.person_id)}
-    if grant_id not in mine:
-        log.info("refused: person %s revoking grant %s they did not make",
-                    actor.person_id, grant_id)
+    grant = access.grant_in_force(conn, grant_id=grant_id)
+    if grant is None:
+        return False
+    if grant["granted_by"] != actor.person_id and not covers_unit(
+            conn=conn, actor=actor, roles=("chair",), unit_id=grant["unit_id"]):
+        log.info("refused: person %s revoking grant %s outside their unions",
+                 actor.person_id, grant_id)
         return Refused()
     return access.revoke_grant(conn, grant_id=grant_id, now=now)
 

@@ -125,8 +125,26 @@ def resubmit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     # The draft's union is now the initiative's; resubmitting leaves the author's as it was.
     alerts.alert_submission(conn=conn, now=now, initiative_id=ini["id"], unit_id=draft.unit_id,
                             author_unit_id=ini["author_unit_id"], resubmitted=True,
-                            exclude=actor.person_id, default_locale=default_locale)
+                            changes=changed(ini, draft), exclude=actor.person_id,
+                            default_locale=default_locale)
     return Resubmitted(ini["code"])
+
+
+def changed(ini: dict[str, Any], draft: Draft) -> list[str]:
+    """What a revision changed, as the draft's question names (for the reviewers)."""
+    before = Draft.from_row({**draft.to_row(), "attachments": ini["attachments"]})
+    pairs = {
+        "title": (ini["title"], draft.title), "description": (ini["description"],
+                                                             draft.description),
+        "field": (ini["field_code"], draft.field_code),
+        "applied": (ini["applied_on"], draft.applied_on),
+        "benefit": ((ini["benefit_vnd"], bool(ini["benefit_known"])),
+                    (draft.benefit_vnd, bool(draft.benefit_known))),
+        "coauthors": (list(ini["authors"][1:]), draft.coauthors or []),
+        "unit": (ini["unit_id"], draft.unit_id),
+        "attachments": (before.attachments, draft.attachments),
+    }
+    return [name for name, (old, new) in pairs.items() if old != new]
 
 
 def start_revision(*, conn: Connection, actor: Actor, now: datetime, ini: dict[str, Any] | None
