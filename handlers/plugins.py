@@ -22,13 +22,17 @@ def telegram(core: Core, settings: Settings) -> Plugin | None:
     from handlers.telegram import TelegramChannel
     from handlers.telegram_sender import TelegramSender
 
-    tg = TelegramChannel(core, token=settings.telegram_bot_token.get_secret_value(),
-                         base_url=settings.telegram_base_url)
+    tg = TelegramChannel(
+        core, token=settings.telegram_bot_token.get_secret_value(),
+        base_url=settings.telegram_base_url, webhook_url=settings.telegram_webhook_url,
+        webhook_secret=(settings.telegram_webhook_secret.get_secret_value()
+                        if settings.telegram_webhook_secret else None))
 
     async def bot_username() -> str | None:
         return await telegram_username(tg.bot)
 
-    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)],
+    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)], routes=tg.routes(),
+                  open_senders=tg.bot.initialize, close_senders=tg.bot.shutdown,
                   bot_username=bot_username)
 
 
@@ -60,9 +64,10 @@ def zalo(core: Core, settings: Settings) -> Plugin | None:
         core, token=settings.zalo_bot_token.get_secret_value(),
         base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
         webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
-                        if settings.zalo_webhook_secret else None),
-        listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port)
-    return Plugin("zalo", channel=zl, senders=[zl])   # the Zalo channel sends its outbox
+                        if settings.zalo_webhook_secret else None))
+    # The Zalo channel sends its outbox itself.
+    return Plugin("zalo", channel=zl, senders=[zl], routes=zl.routes(),
+                  open_senders=zl.api.open, close_senders=zl.api.close)
 
 
 def terminal(core: Core, settings: Settings) -> Plugin:
