@@ -13,6 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from bot import channels, cli_db, cli_roles, cli_units, fields
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
@@ -111,7 +114,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "units":  # before seeding: a real directory replaces the demo
             return await cli_units.run(args, engine, settings)
         if settings.seed_demo_data:
-            loaded = await seed_if_empty(engine)
+            loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
         if args.command == "initdb":
@@ -127,6 +130,16 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             await core.aclose()
     finally:
         await engine.dispose()
+
+
+async def _seed(engine: AsyncEngine) -> int:
+    """The demo directory, when the directory is empty. Processes starting together on an
+    empty PostgreSQL database may all try: all but one fail on the unique unit codes, once
+    the first has committed, and then find its units there."""
+    try:
+        return await seed_if_empty(engine)
+    except IntegrityError:
+        return await seed_if_empty(engine)
 
 
 async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
