@@ -152,7 +152,11 @@ async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
 
 
 async def _run(core: Core, settings: Settings, args: argparse.Namespace) -> int:
-    plugins = channels.configured(core, settings)
+    try:
+        plugins = channels.configured(core, settings)
+    except ValueError as exc:   # a webhook secret Telegram or Zalo would not accept
+        log.critical("%s", exc)
+        return 1
     if not plugins and args.role == "all":
         log.info("no channel configured: opening the terminal chat")
         return await _chat(core, settings, user=None)

@@ -56,7 +56,7 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
         started: list[channels.Channel] = []
         if receives:
             metrics.instrument_core(core)
-        web_address = _web_address(settings, role, plugins, host, port)
+        web_address = http_address(settings, role, plugins, host, port)
         if web_address is not None:
             # Listening before the channels start: a webhook may deliver as soon as it is set.
             web = channels.web_server(
@@ -117,7 +117,7 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
     return 1 if failed else 0
 
 
-def _web_address(settings: Settings, role: Role, plugins: list[channels.Plugin],
+def http_address(settings: Settings, role: Role, plugins: list[channels.Plugin],
                  host: str | None, port: int | None) -> tuple[str, int] | None:
     """Where this process serves HTTP, or None when it does not."""
     default_host, default_port = settings.listen_address()

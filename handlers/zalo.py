@@ -17,11 +17,11 @@ this adapter:
 * Texts are 1–2,000 characters.
 
 Webhook mode: the route (`routes`) is served by the web application (handlers/web.py),
-which listens before `start` sets the webhook. It acknowledges a delivery only once the
-core has committed the event, then sends
-the replies in the background, so a crash after the acknowledgement loses no state and a
-redelivery of a committed event changes nothing. The token is part of every URL: it is kept
-out of every log line and exception this module produces.
+which listens before `start` sets the webhook. It acknowledges a delivery only once the core
+has committed the event, then sends the replies in the background, so a crash after the
+acknowledgement loses no state and a redelivery of a committed event changes nothing. The
+token is part of every URL: it is kept out of every log line and exception this module
+produces.
 """
 
 from __future__ import annotations

@@ -14,11 +14,14 @@ import aiohttp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.channels import Plugin, Route
+from bot.config import Settings
 from bot.core import Core
 from bot.delivery import Transient
 from bot.events import Reply
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
+from bot.run import http_address, serve
 from handlers.telegram import ALLOWED_UPDATES, SECRET_HEADER, TelegramChannel
 from handlers.web import WebApp
 from storage import migrate
@@ -265,3 +268,42 @@ async def test_the_webhook_needs_a_secret_telegram_accepts(
     finally:
         await core.aclose()
         await engine.dispose()
+
+
+class Polling:
+    async def start(self) -> None:
+        raise AssertionError("a web process must not start a polling channel")
+
+    async def stop(self) -> None:
+        pass
+
+
+async def test_a_web_process_refuses_a_channel_that_polls(
+        mem_core: Core, caplog: pytest.LogCaptureFixture) -> None:
+    plugin = Plugin("telegram", channel=Polling())
+    assert await serve(mem_core, Settings(), [plugin], role="web") == 1
+    assert "webhooks only" in caplog.text and "TELEGRAM_WEBHOOK_URL" in caplog.text
+
+
+def test_where_each_role_listens() -> None:
+    hook = Plugin("telegram", channel=Polling(), routes=[Route("POST", "/h", _no_handler)])
+    polls = Plugin("telegram", channel=Polling())
+    plain = Settings()
+    assert http_address(plain, "web", [hook], None, None) == ("0.0.0.0", 8080)
+    assert http_address(plain, "web", [hook], "127.0.0.1", 0) == ("127.0.0.1", 0)
+    assert http_address(plain, "all", [hook], None, None) == ("0.0.0.0", 8080)
+    assert http_address(plain, "all", [polls], None, None) is None   # as before: no port
+    assert http_address(Settings(web_port=9000), "all", [polls], None, None) == ("0.0.0.0", 9000)
+    assert http_address(plain, "worker", [hook], None, None) is None
+    assert http_address(Settings(worker_port=9101), "worker", [], None, None) == \
+        ("0.0.0.0", 9101)
+    assert http_address(plain, "worker", [], None, 9102) == ("0.0.0.0", 9102)
+    # The older Zalo names still choose the address, unless the new ones are set.
+    old = Settings(zalo_listen_host="127.0.0.1", zalo_listen_port=8443)
+    assert http_address(old, "web", [hook], None, None) == ("127.0.0.1", 8443)
+    both = Settings(zalo_listen_port=8443, web_host="10.0.0.5", web_port=8081)
+    assert http_address(both, "web", [hook], None, None) == ("10.0.0.5", 8081)
+
+
+async def _no_handler(_request: object) -> None:
+    pass
