@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.channels import Plugin
+from bot.channels import Channel, Plugin, Route
 from bot.config import Settings
 from bot.core import Core
 
@@ -22,16 +22,23 @@ def telegram(core: Core, settings: Settings) -> Plugin | None:
     from handlers.telegram import TelegramChannel
     from handlers.telegram_sender import TelegramSender
 
-    tg = TelegramChannel(
-        core, token=settings.telegram_bot_token.get_secret_value(),
-        base_url=settings.telegram_base_url, webhook_url=settings.telegram_webhook_url,
-        webhook_secret=(settings.telegram_webhook_secret.get_secret_value()
-                        if settings.telegram_webhook_secret else None))
+    tg = TelegramChannel(core, token=settings.telegram_bot_token.get_secret_value(),
+                         base_url=settings.telegram_base_url)
+    channel: Channel = tg
+    routes: list[Route] = []
+    if settings.telegram_webhook_url:
+        from handlers.telegram_webhook import TelegramWebhook
+
+        channel = hook = TelegramWebhook(
+            tg, url=settings.telegram_webhook_url,
+            secret=(settings.telegram_webhook_secret.get_secret_value()
+                    if settings.telegram_webhook_secret else None))
+        routes = hook.routes()
 
     async def bot_username() -> str | None:
         return await telegram_username(tg.bot)
 
-    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)], routes=tg.routes(),
+    return Plugin("telegram", channel=channel, senders=[TelegramSender(tg.bot)], routes=routes,
                   open_senders=tg.bot.initialize, close_senders=tg.bot.shutdown,
                   bot_username=bot_username)
 

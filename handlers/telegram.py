@@ -1,5 +1,4 @@
-"""The Telegram channel: our own long polling over python-telegram-bot's public Bot API, or a
-webhook served by the web application (handlers/web.py).
+"""The Telegram channel: our own long polling over python-telegram-bot's public Bot API.
 
 Updates arrive from getUpdates as plain dicts (no PTB objects are built from them), are
 translated into `Inbound`s and handed to the core: different chats concurrently, one chat's
@@ -12,11 +11,6 @@ next batch is fetched.
 Options become inline buttons whose callback data is the option's token; once a button is
 used its keyboard is removed. A stale or repeated press is answered with a short notice (a
 toast) and changes nothing.
-
-Webhook mode (TELEGRAM_WEBHOOK_URL): `start` sets the webhook — the secret Telegram sends
-back in every delivery, and the update types wanted — and does not poll; the route
-`on_webhook` refuses a delivery without the secret (403, nothing read or recorded) and
-answers 200 only once the update is committed, so Telegram delivers again whatever was not.
 
 The token is part of every Bot API URL: it is kept out of every log line and exception text
 this module produces.
@@ -31,9 +25,7 @@ import warnings
 from datetime import timedelta
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
 
-from aiohttp import web
 from telegram import Bot, BotCommand, BotCommandScopeDefault
 from telegram.constants import MessageLimit
 from telegram.error import (
@@ -47,13 +39,11 @@ from telegram.error import (
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
-from bot.channels import Route
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
 from bot.formatting import merge_replies, split_html
 from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from bot.locks import KeyedLocks
-from handlers.webhooks import RefusalLog, parse_json, secret_matches
 
 CHANNEL = "telegram"
 log = logging.getLogger(__name__)
@@ -64,9 +54,6 @@ JSON = dict[str, Any]
 ALLOWED_UPDATES = ("message", "callback_query")
 # Added to a long poll's own timeout for its HTTP read time-out, as PTB's Updater does.
 POLL_READ_MARGIN = 5.0
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# What Telegram accepts as a webhook's secret_token.
-_SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 # The command menu, per language: Vietnamese names, with English aliases for English users.
 MENU = (
@@ -224,17 +211,9 @@ class TelegramChannel:
     def __init__(self, core: Core, *, token: str, base_url: str | None = None,
                  poll_timeout: int = 30, retry_delay: float = 0.5, max_retry_delay: float = 30.0,
                  drain_timeout: float = 30.0, request: BaseRequest | None = None,
-                 get_updates_request: BaseRequest | None = None,
-                 webhook_url: str | None = None, webhook_secret: str | None = None) -> None:
+                 get_updates_request: BaseRequest | None = None) -> None:
         """`request`/`get_updates_request`: PTB request objects for the calls and for the
-        long poll (e.g. one that answers locally, for benchmarks); PTB's HTTPX by default.
-        `webhook_url` (HTTPS) with `webhook_secret`: updates come through `on_webhook`."""
-        if webhook_url and not (webhook_secret and _SECRET_SHAPE.fullmatch(webhook_secret)):
-            raise ValueError("a Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1–256 "
-                             "characters among A–Z, a–z, 0–9, _ and -")
-        self.webhook_url = webhook_url or None
-        self.webhook_secret = webhook_secret if webhook_url else None
-        self._refusals = RefusalLog(log, "telegram webhook")
+        long poll (e.g. one that answers locally, for benchmarks); PTB's HTTPX by default."""
         self.core = core
         self.poll_timeout = poll_timeout
         self.retry_delay = retry_delay
@@ -263,10 +242,9 @@ class TelegramChannel:
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, polling: bool = True) -> None:
-        """Check the token (getMe), set the command menus, then set the webhook (webhook
-        mode: the route must be served already) or start long polling.
+        """Check the token (getMe), set the command menus, then start long polling.
 
-        `polling=False` for a benchmark feeding `handle_update`.
+        `polling=False` for a webhook route or a benchmark feeding `handle_update`.
         Raises `TokenRejected` for a bad token.
         """
         rejected = False
@@ -284,9 +262,7 @@ class TelegramChannel:
             raise TokenRejected("Telegram rejected the bot token (401): check TELEGRAM_BOT_TOKEN")
         await self.register_commands()
         self._stopping = False
-        if self.webhook_url:
-            await self._set_webhook()
-        elif polling:
+        if polling:
             self._poller = asyncio.create_task(self._poll(), name="telegram-poll")
             log.info("telegram bot @%s: long polling", self.bot.username)
 
@@ -304,44 +280,6 @@ class TelegramChannel:
         await self._drain()
         await self._confirm()
         await self.bot.shutdown()
-
-    async def _set_webhook(self) -> None:
-        """Every web process sets the same webhook at its start (the same call again changes
-        nothing); none removes it at its stop, as others still serve it."""
-        await api_call(self.bot, "setWebhook", {
-            "url": self.webhook_url, "secret_token": self.webhook_secret,
-            "allowed_updates": ALLOWED_UPDATES})
-        log.info("telegram bot @%s: webhook at %s", self.bot.username,
-                 urlsplit(self.webhook_url or "").path)
-
-    def routes(self) -> list[Route]:
-        """The webhook's route (the path of its URL), in webhook mode."""
-        if not self.webhook_url:
-            return []
-        return [Route("POST", urlsplit(self.webhook_url).path or "/", self.on_webhook)]
-
-    async def on_webhook(self, request: web.Request) -> web.Response:
-        """One delivery: 403 without the right secret (nothing read or recorded), 400 for a
-        body that is not a JSON object, 200 once the update is committed (or needs nothing);
-        503 while stopping and 500 when it could not be committed, so that Telegram
-        delivers it again."""
-        assert self.webhook_secret is not None
-        if not secret_matches(request.headers.get(SECRET_HEADER, ""), self.webhook_secret):
-            self._refusals.note(request.remote)
-            return web.Response(status=403, text="forbidden")
-        update = parse_json(await request.read())
-        if not isinstance(update, dict):
-            return web.Response(status=400, text="not a JSON object")
-        if self._stopping:
-            return web.Response(status=503, text="stopping")
-        try:
-            # Shielded: a delivery Telegram gave up on still finishes being committed.
-            await asyncio.shield(self.handle_update(update))
-        except Exception as exc:
-            log.error("telegram webhook: update %s not handled (%s); Telegram will deliver "
-                      "it again", update.get("update_id"), self._redact(exc))
-            return web.Response(status=500, text="not handled")
-        return web.Response(text="ok")
 
     async def register_commands(self) -> None:
         for locale in SUPPORTED_LOCALES:

@@ -22,7 +22,8 @@ from bot.events import Reply
 from bot.metrics import Metrics
 from bot.outbox import OutboxWorker
 from bot.run import http_address, serve
-from handlers.telegram import ALLOWED_UPDATES, SECRET_HEADER, TelegramChannel
+from handlers.telegram import ALLOWED_UPDATES, TelegramChannel
+from handlers.telegram_webhook import SECRET_HEADER, TelegramWebhook
 from handlers.web import WebApp
 from storage import migrate
 from storage import outbox as outbox_store
@@ -45,8 +46,9 @@ class Rig:
         self.core = Core(engine, default_locale="en")
         self.metrics = Metrics(engine=engine, channels=["telegram"], backlog_ttl=0)
         self.metrics.instrument_core(self.core)
-        self.channel = TelegramChannel(self.core, token=fake.token, base_url=fake.base_url,
-                                       webhook_url=WEBHOOK_URL, webhook_secret=SECRET)
+        self.channel = TelegramWebhook(
+            TelegramChannel(self.core, token=fake.token, base_url=fake.base_url),
+            url=WEBHOOK_URL, secret=SECRET)
         self.web = WebApp(routes=self.channel.routes(), engine=engine, metrics=self.metrics,
                           host="127.0.0.1", port=0)
         self.http = aiohttp.ClientSession()
@@ -113,7 +115,7 @@ async def test_an_update_through_the_webhook_is_committed_then_answered(rig: Rig
 async def test_a_wrong_or_missing_secret_is_refused_and_nothing_recorded(
         rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     update = rig.update("/start")
-    with caplog.at_level(logging.WARNING, logger="handlers.telegram"):
+    with caplog.at_level(logging.WARNING, logger="handlers.telegram_webhook"):
         assert await rig.post(update, secret="not-the-secret") == 403
         assert await rig.post(update, secret=None) == 403
         assert await rig.post(update, secret=SECRET[:-1]) == 403
@@ -121,6 +123,7 @@ async def test_a_wrong_or_missing_secret_is_refused_and_nothing_recorded(
     assert await count(rig, inbound_event_t) == 0 and await count(rig, account_t) == 0
     assert rig.fake.messages(USER) == []
     refusals = [r for r in caplog.records if "refused" in r.getMessage()]
+    assert caplog.records[0].name == "handlers.telegram_webhook"
     assert len(refusals) == 1   # one line a minute, however many requests
     # Not JSON, or not an update: refused with 400, nothing recorded either.
     assert await rig.post(None, raw=b"{not json") == 400
@@ -260,11 +263,12 @@ async def test_the_webhook_needs_a_secret_telegram_accepts(
     engine = db_factory()
     core = Core(engine)
     try:
+        channel = TelegramChannel(core, token="1:x")
         for secret in (None, "", "has space", "é", "x" * 257):
             with pytest.raises(ValueError, match="TELEGRAM_WEBHOOK_SECRET"):
-                TelegramChannel(core, token="1:x", webhook_url=WEBHOOK_URL,
-                                webhook_secret=secret)
-        assert TelegramChannel(core, token="1:x").routes() == []
+                TelegramWebhook(channel, url=WEBHOOK_URL, secret=secret)
+        [route] = TelegramWebhook(channel, url=WEBHOOK_URL, secret="x" * 256).routes()
+        assert route.path == "/telegram/webhook"
     finally:
         await core.aclose()
         await engine.dispose()
