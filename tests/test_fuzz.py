@@ -57,7 +57,7 @@ from tests.test_hostile_input import failed
 from tests.test_people import invite
 
 BIG_RUN = int(os.environ.get("FUZZ_EXAMPLES", "10000"))
-QUICK_SQLITE, QUICK_POSTGRES = 300, 50
+QUICK_SQLITE, QUICK_POSTGRES = 200, 50
 
 # --------------------------------------------------------------------------- what is sent
 
