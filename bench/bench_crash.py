@@ -42,6 +42,7 @@ class Bot:
         self.env = {**os.environ, "DATABASE_URL": url, "TELEGRAM_BOT_TOKEN": fake.token,
                     "TELEGRAM_BASE_URL": fake.base_url, "ZALO_BOT_TOKEN": "",
                     "DEFAULT_LANGUAGE": "en", "LOG_LEVEL": "WARNING", "UPKEEP_SECONDS": "1",
+                    "JOB_LEASE_SECONDS": "2",
                     "UNSENT_REPLY_SECONDS": "2", "SANGKIEN_HOME": str(home)}
         self.home = home
         self.proc: asyncio.subprocess.Process | None = None

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import logging
-import signal
 import sys
-from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import channels, cli_db, cli_roles, cli_units, fields
 from bot.config import DATABASE_FILE, Settings, home
@@ -22,10 +22,8 @@ from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from bot.logs import setup_logging
-from bot.outbox import OutboxWorker
-from bot.services.digests import compose_digests
-from storage import outbox as outbox_store
-from storage.engine import make_engine, utcnow
+from bot.run import ROLES, serve
+from storage.engine import make_engine
 from storage.migrate import upgrade
 
 log = logging.getLogger("sangkien")
@@ -38,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if (path := settings.database_file()) is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _stray_database(settings, path)
-    _setup_logs(args.command, settings)
+    _setup_logs(args, settings)
     try:
         return asyncio.run(_dispatch(args, settings))
     except KeyboardInterrupt:
@@ -51,8 +49,16 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--lang", choices=SUPPORTED_LOCALES,
                         help="the language spoken (default: DEFAULT_LANGUAGE, else vi)")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", parents=[common],
-                   help="start every configured channel (the terminal chat if none)")
+    run = sub.add_parser("run", parents=[common],
+                         help="start every configured channel (the terminal chat if none)")
+    run.add_argument("--role", choices=ROLES, default="all",
+                     help="web: webhooks, health and metrics (any number of processes); "
+                     "worker: the outbox and the scheduled jobs (any number); all: both "
+                     "(default)")
+    run.add_argument("--host", help="the address the web application listens on (default: "
+                     "WEB_HOST, else 0.0.0.0)")
+    run.add_argument("--port", type=int, help="its port (default: WEB_PORT, else 8080; for "
+                     "a worker: WORKER_PORT, else none)")
     chat = sub.add_parser("chat", parents=[common],
                           help="talk to the bot in the terminal as a demo worker")
     chat.add_argument("--user", help="the terminal user's id (default: demo-worker, or "
@@ -75,13 +81,14 @@ def _stray_database(settings: Settings, used: Path) -> None:
                 "another).").format(file=here, database=used), file=sys.stderr)
 
 
-def _setup_logs(command: str, settings: Settings) -> None:
-    """Where log lines go. `run` serving chat apps: standard error, as a service manager
-    expects. Anything else (the terminal chat, the administrator's commands): a file, so
-    that no line lands in the middle of a conversation; warnings also on standard error,
-    except in a chat at a terminal (its start says where the file is)."""
-    setup_logging(settings.log_level, settings.secrets())
-    if command == "run" and settings.serves_chat_apps():
+def _setup_logs(args: argparse.Namespace, settings: Settings) -> None:
+    """Where log lines go. `run` serving chat apps, or in a role of its own: standard error,
+    as a service manager expects. Anything else (the terminal chat, the administrator's
+    commands): a file, so that no line lands in the middle of a conversation; warnings also
+    on standard error, except in a chat at a terminal (its start says where the file is)."""
+    command = args.command
+    setup_logging(settings.log_level, settings.secrets(), fmt=settings.log_format)
+    if command == "run" and (settings.serves_chat_apps() or args.role != "all"):
         return
     root = logging.getLogger()
     [screen] = root.handlers   # as setup_logging made it: its format, its redaction
@@ -107,7 +114,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "units":  # before seeding: a real directory replaces the demo
             return await cli_units.run(args, engine, settings)
         if settings.seed_demo_data:
-            loaded = await seed_if_empty(engine)
+            loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
         if args.command == "initdb":
@@ -118,11 +125,21 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         try:
             if args.command == "chat":
                 return await _chat(core, settings, user=args.user)
-            return await _run(core, settings)
+            return await _run(core, settings, args)
         finally:
             await core.aclose()
     finally:
         await engine.dispose()
+
+
+async def _seed(engine: AsyncEngine) -> int:
+    """The demo directory, when the directory is empty. Processes starting together on an
+    empty PostgreSQL database may all try: all but one fail on the unique unit codes, once
+    the first has committed, and then find its units there."""
+    try:
+        return await seed_if_empty(engine)
+    except IntegrityError:
+        return await seed_if_empty(engine)
 
 
 async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
@@ -134,74 +151,14 @@ async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
     return await channels.terminal(core, settings).chat(user=user)
 
 
-async def _run(core: Core, settings: Settings) -> int:
-    plugins = channels.configured(core, settings)
-    if not plugins:
+async def _run(core: Core, settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        plugins = channels.configured(core, settings)
+    except ValueError as exc:   # a webhook secret Telegram or Zalo would not accept
+        log.critical("%s", exc)
+        return 1
+    if not plugins and args.role == "all":
         log.info("no channel configured: opening the terminal chat")
         return await _chat(core, settings, user=None)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    started: list[channels.Channel] = []
-    for plugin in plugins:
-        if plugin.channel is None:
-            continue
-        try:
-            await plugin.channel.start()
-        except Exception as exc:   # a rejected token, an unreachable API: said, not a traceback
-            log.critical("%s could not start: %s", plugin.name, exc)
-            for ch in reversed(started):
-                await ch.stop()
-            return 1
-        started.append(plugin.channel)
-    worker = OutboxWorker(core.engine, [s for p in plugins for s in p.senders])
-    core.on_enqueued = worker.wake
-    await worker.start()
-    upkeep = asyncio.create_task(_upkeep(core, settings, stop))
-    # What is loaded by now (modules, PTB, SQLAlchemy's metadata, Babel's data) lives as long
-    # as the process: take it out of the cyclic collector's full passes, each of which
-    # otherwise walks it all (measured: a 120 ms pause for every chat, every few thousand
-    # messages; none after the freeze).
-    gc.collect()
-    gc.freeze()
-    log.info("running: %s (%d long-lived objects kept out of garbage collection)",
-             ", ".join(p.name for p in plugins), gc.get_freeze_count())
-    stopping = asyncio.create_task(stop.wait())
-    watched = [t for ch in started for t in channels.fatal_tasks(ch)]
-    done, _pending = await asyncio.wait([stopping, *watched],
-                                        return_when=asyncio.FIRST_COMPLETED)
-    failed = stopping not in done
-    if failed:
-        log.critical("a channel stopped working: shutting down")
-    stop.set()
-    await upkeep
-    await worker.stop()  # before the channels: an in-flight send needs their HTTP clients
-    for ch in reversed(started):
-        await ch.stop()
-    return 1 if failed else 0
-
-
-async def _upkeep(core: Core, settings: Settings, stop: asyncio.Event) -> None:
-    """Durable periodic work: daily digests (idempotent per person and day), pruning."""
-    while not stop.is_set():
-        try:
-            async with core.engine.begin() as conn:
-                made = await conn.run_sync(lambda c: compose_digests(
-                    conn=c, now=utcnow(), default_locale=settings.default_language))
-            if made:
-                core.on_enqueued and core.on_enqueued()
-            await core.prune_events()
-            # Replies a process committed and died before sending, on channels that do not
-            # redeliver (a webhook already acknowledged, a poll already confirmed).
-            await core.recover_unsent(
-                older_than=timedelta(seconds=settings.unsent_reply_seconds))
-            async with core.engine.begin() as conn:   # sent messages, after 30 days
-                await conn.run_sync(lambda c: outbox_store.prune(
-                    c, before=utcnow() - timedelta(days=30)))
-        except Exception:
-            log.exception("upkeep round failed")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=settings.upkeep_seconds)
-        except TimeoutError:
-            pass
+    return await serve(core, settings, plugins, role=args.role, host=args.host,
+                       port=args.port)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 HOME_VARIABLE = "SANGKIEN_HOME"
 DATABASE_FILE = "sangkien.db"
 LOG_FILE = "sangkien.log"
+DEFAULT_HOST, DEFAULT_PORT = "0.0.0.0", 8080
 _CHECKOUT = Path(__file__).resolve().parent.parent
 
 
@@ -38,6 +39,7 @@ class Settings(BaseSettings):
     database_url: str = ""   # default: an SQLite file in the home folder (see `home`)
     default_language: str = "vi"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"   # json: one JSON object a line
     seed_demo_data: bool = True
     sangkien_fields_file: Path | None = None  # the fields (lĩnh vực) offered; default: 2021's
     upkeep_seconds: float = 60.0          # how often digests, pruning and recovery run
@@ -46,13 +48,39 @@ class Settings(BaseSettings):
     telegram_bot_token: SecretStr | None = None
     telegram_base_url: str | None = None
     telegram_bot_username: str | None = None  # for deep links on QR posters
+    # Webhook instead of long polling: the public HTTPS URL (its path is the route served)
+    # and the secret Telegram sends back with every delivery.
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
 
     zalo_bot_token: SecretStr | None = None
     zalo_base_url: str = "https://bot-api.zaloplatforms.com"
     zalo_webhook_url: str | None = None
     zalo_webhook_secret: SecretStr | None = None
-    zalo_listen_host: str = "0.0.0.0"
-    zalo_listen_port: int = 8080
+    # Where Zalo's webhook was served before the web application existed: read as WEB_HOST
+    # and WEB_PORT when those are not set.
+    zalo_listen_host: str | None = None
+    zalo_listen_port: int | None = None
+
+    # The web application of `sangkien run` (webhooks, /healthz, /readyz, /metrics).
+    web_host: str | None = None
+    web_port: int | None = None
+    # `--role worker` serves /healthz, /readyz and /metrics here when set (or --port).
+    worker_port: int | None = None
+    # Singleton jobs (digests, upkeep): seconds a worker's lease lasts; renewed every third
+    # of it. Another worker takes a job over within 4/3 of it after its holder died.
+    job_lease_seconds: float = 15.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_is_unset(cls, values: Any) -> Any:
+        """`WEB_PORT=` in .env (as .env.example leaves it) means "not set", not an error."""
+        if isinstance(values, dict):
+            for key in ("web_port", "worker_port", "zalo_listen_port", "web_host",
+                        "zalo_listen_host", "telegram_webhook_url", "telegram_webhook_secret"):
+                if values.get(key) == "":
+                    values[key] = None
+        return values
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
@@ -69,12 +97,24 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""
         return [s.get_secret_value() for s in (
-            self.telegram_bot_token, self.zalo_bot_token, self.zalo_webhook_secret) if s]
+            self.telegram_bot_token, self.telegram_webhook_secret, self.zalo_bot_token,
+            self.zalo_webhook_secret) if s]
 
     def serves_chat_apps(self) -> bool:
         """A chat app's token is set (the factories in handlers/plugins.py decide the same
         way): `sangkien run` is then a service, not the terminal demo."""
         return bool(self.telegram_bot_token or self.zalo_bot_token)
+
+    def listen_address(self) -> tuple[str, int]:
+        """Where the web application listens: WEB_HOST/WEB_PORT, else ZALO_LISTEN_HOST/PORT,
+        else 0.0.0.0:8080."""
+        return (self.web_host or self.zalo_listen_host or DEFAULT_HOST,
+                self.web_port if self.web_port is not None else
+                self.zalo_listen_port if self.zalo_listen_port is not None else DEFAULT_PORT)
+
+    def listen_configured(self) -> bool:
+        """An address was chosen for the web application (WEB_PORT or ZALO_LISTEN_PORT)."""
+        return self.web_port is not None or self.zalo_listen_port is not None
 
     def database_file(self) -> Path | None:
         """The SQLite file, absolute; None for PostgreSQL or an in-memory database."""

@@ -139,6 +139,7 @@ class Core:
             if not self._queue:
                 if self._sent and (self._sent_flush is None or self._closed):
                     await self._write_sent()   # no batch came to carry them in time
+                    continue                   # events may have come meanwhile
                 if self._closed:
                     return
                 self._wakeup.clear()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.channels import Plugin
+from bot.channels import Channel, Plugin, Route
 from bot.config import Settings
 from bot.core import Core
 
@@ -24,11 +24,22 @@ def telegram(core: Core, settings: Settings) -> Plugin | None:
 
     tg = TelegramChannel(core, token=settings.telegram_bot_token.get_secret_value(),
                          base_url=settings.telegram_base_url)
+    channel: Channel = tg
+    routes: list[Route] = []
+    if settings.telegram_webhook_url:
+        from handlers.telegram_webhook import TelegramWebhook
+
+        channel = hook = TelegramWebhook(
+            tg, url=settings.telegram_webhook_url,
+            secret=(settings.telegram_webhook_secret.get_secret_value()
+                    if settings.telegram_webhook_secret else None))
+        routes = hook.routes()
 
     async def bot_username() -> str | None:
         return await telegram_username(tg.bot)
 
-    return Plugin("telegram", channel=tg, senders=[TelegramSender(tg.bot)],
+    return Plugin("telegram", channel=channel, senders=[TelegramSender(tg.bot)], routes=routes,
+                  open_senders=tg.bot.initialize, close_senders=tg.bot.shutdown,
                   bot_username=bot_username)
 
 
@@ -60,9 +71,10 @@ def zalo(core: Core, settings: Settings) -> Plugin | None:
         core, token=settings.zalo_bot_token.get_secret_value(),
         base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
         webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
-                        if settings.zalo_webhook_secret else None),
-        listen_host=settings.zalo_listen_host, listen_port=settings.zalo_listen_port)
-    return Plugin("zalo", channel=zl, senders=[zl])   # the Zalo channel sends its outbox
+                        if settings.zalo_webhook_secret else None))
+    # The Zalo channel sends its outbox itself.
+    return Plugin("zalo", channel=zl, senders=[zl], routes=zl.routes(),
+                  open_senders=zl.api.open, close_senders=zl.api.close)
 
 
 def terminal(core: Core, settings: Settings) -> Plugin:

@@ -16,10 +16,12 @@ this adapter:
   with or without the slash.
 * Texts are 1–2,000 characters.
 
-Webhook mode acknowledges a delivery only once the core has committed the event, then sends
-the replies in the background, so a crash after the acknowledgement loses no state and a
-redelivery of a committed event changes nothing. The token is part of every URL: it is kept
-out of every log line and exception this module produces.
+Webhook mode: the route (`routes`) is served by the web application (handlers/web.py),
+which listens before `start` sets the webhook. It acknowledges a delivery only once the core
+has committed the event, then sends the replies in the background, so a crash after the
+acknowledgement loses no state and a redelivery of a committed event changes nothing. The
+token is part of every URL: it is kept out of every log line and exception this module
+produces.
 """
 
 from __future__ import annotations
@@ -37,13 +39,14 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot.channels import Route
 from bot.core import Core
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Inbound, Outcome, Reply
 from bot.flows import COMMANDS
 from bot.formatting import plain_blocks, split_message
 from bot.locks import KeyedLocks
-from handlers.webhooks import MAX_BODY, RefusalLog, parse_json, secret_matches
+from handlers.webhooks import RefusalLog, parse_json, secret_matches
 from handlers.zalo_api import (
     DEFAULT_BASE_URL,
     REQUEST_TIMEOUT,
@@ -183,8 +186,6 @@ class ZaloChannel:
         base_url: str = DEFAULT_BASE_URL,
         webhook_url: str | None = None,
         webhook_secret: str | None = None,
-        listen_host: str = "0.0.0.0",
-        listen_port: int = 8080,
         poll_timeout: int = 30,
         send_attempts: int = 5,
         retry_delay: float = 0.5,
@@ -202,8 +203,6 @@ class ZaloChannel:
             assert self.webhook_secret is not None
             if not 8 <= len(self.webhook_secret) <= 256:
                 raise ValueError("the Zalo webhook secret must be 8–256 characters long")
-        self.listen_host = listen_host
-        self.listen_port = listen_port
         self.poll_timeout = poll_timeout
         self.send_attempts = max(1, send_attempts)
         self.retry_delay = retry_delay
@@ -214,7 +213,6 @@ class ZaloChannel:
         self._refusals = RefusalLog(log, "zalo webhook")
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
-        self._runner: web.AppRunner | None = None
         self._stopping = False
 
     @property
@@ -225,10 +223,15 @@ class ZaloChannel:
     def webhook_path(self) -> str:
         return urlsplit(self.webhook_url or "").path or "/"
 
+    def routes(self) -> list[Route]:
+        """The webhook's route (the path of its URL), in webhook mode."""
+        return [Route("POST", self.webhook_path, self._on_webhook)] if self.webhook_mode else []
+
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Check the token, then listen (webhook) or start polling.
+        """Check the token, then set the webhook (its route must be served already) or start
+        polling.
 
         Raises ZaloTokenError ("Zalo rejected the bot token (401)") for a bad token.
         """
@@ -240,16 +243,15 @@ class ZaloChannel:
             name = (self.bot_info.get("account_name") or self.bot_info.get("display_name")
                     or self.bot_info.get("name") or "?")
             if self.webhook_mode:
-                await self._start_webhook()
-                log.info("zalo bot %s: webhook on %s:%s%s", name, self.listen_host,
-                         self.listen_port, self.webhook_path)
+                await self._call_retrying("setWebhook", {"url": self.webhook_url,
+                                                         "secret_token": self.webhook_secret})
+                log.info("zalo bot %s: webhook at %s", name, self.webhook_path)
             else:
                 # Zalo hands out nothing to polling while a webhook is set.
                 await self._call_retrying("deleteWebhook")
                 self._poller = asyncio.create_task(self._poll_loop(), name="zalo-poll")
                 log.info("zalo bot %s: long polling", name)
         except BaseException:
-            await self._shutdown_server()
             await self.api.close()
             raise
 
@@ -263,26 +265,8 @@ class ZaloChannel:
                 await poller
             except asyncio.CancelledError:
                 pass
-        await self._shutdown_server()
         await self._drain()
         await self.api.close()
-
-    async def _start_webhook(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_post(self.webhook_path, self._on_webhook)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
-        await runner.setup()
-        site = web.TCPSite(runner, self.listen_host, self.listen_port)
-        self._runner = runner
-        await site.start()
-        # Listen first: Zalo may deliver as soon as the webhook is set.
-        await self._call_retrying("setWebhook", {"url": self.webhook_url,
-                                                 "secret_token": self.webhook_secret})
-
-    async def _shutdown_server(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
 
     async def _drain(self) -> None:
         deadline = time.monotonic() + self.drain_timeout

@@ -302,6 +302,19 @@ class InboundEvent(SQLModel, table=True):
     replies: str | None = Field(default=None, sa_column=Column(Text))    # not yet sent
 
 
+class JobLease(SQLModel, table=True):
+    """Which process runs a singleton job (digests, upkeep, campaigns): a lease it renews
+    every few seconds; once `expires_at` has passed, another process may take it over.
+    See `storage.leases` and `bot.leader`."""
+
+    __tablename__ = "job_lease"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=128)   # host:pid:nonce of the process holding it
+    acquired_at: datetime                 # when this holder took it (kept on renewals)
+    expires_at: datetime
+
+
 unit_t = Unit.__table__
 unit_term_t = UnitTerm.__table__
 unit_term_count_t = UnitTermCount.__table__
@@ -317,3 +330,4 @@ initiative_event_t = InitiativeEvent.__table__
 initiative_term_t = InitiativeTerm.__table__
 pending_alert_t = PendingAlert.__table__
 outbox_t = Outbox.__table__
+job_lease_t = JobLease.__table__

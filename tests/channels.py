@@ -71,6 +71,9 @@ class Harness:
         self.engine = self.engine_factory()
         self.core = Core(self.engine, default_locale=self.locale)
         self.channel = self.make_channel(self.core)
+        await self.start_channel()
+
+    async def start_channel(self) -> None:
         await self.channel.start()
 
     async def _stop_app(self) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.core import Core
 from bot.formatting import HINT
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
+from handlers.web import WebApp
 from handlers.zalo import ZaloChannel
 from tests.channels import Harness
 from tests.fakes.zalo_server import FakeZalo
@@ -62,13 +63,28 @@ class ZaloHarness(Harness):
         self.mode = mode
         self.fake = FakeZalo(**fake_options)
         self.port = free_port() if mode == "webhook" else 0
+        self.web: WebApp | None = None
+
+    async def start_channel(self) -> None:
+        """In webhook mode, the channel's route served by the web application, as
+        `sangkien run` serves it: listening before the channel sets its webhook."""
+        if self.mode == "webhook":
+            self.web = WebApp(routes=self.channel.routes(), engine=self.engine,
+                              host="127.0.0.1", port=self.port)
+            await self.web.start()
+        await self.channel.start()
+
+    async def _stop_app(self) -> None:
+        if self.web is not None:
+            web, self.web = self.web, None
+            await web.stop()
+        await super()._stop_app()
 
     def make_channel(self, core: Core) -> ZaloChannel:
         webhook: dict[str, Any] = {}
         if self.mode == "webhook":
             webhook = {"webhook_url": f"http://127.0.0.1:{self.port}/zalo/webhook",
-                       "webhook_secret": WEBHOOK_SECRET,
-                       "listen_host": "127.0.0.1", "listen_port": self.port}
+                       "webhook_secret": WEBHOOK_SECRET}
         channel = ZaloChannel(core, token=self.fake.token, base_url=self.fake.base_url,
                               poll_timeout=1, retry_delay=0.05, max_retry_delay=0.5, **webhook)
         # Each event's replies go out in its own sending task: its end is the step's end.

@@ -30,6 +30,7 @@ class Bot:
                     "TELEGRAM_BOT_TOKEN": fake.token, "TELEGRAM_BASE_URL": fake.base_url,
                     "ZALO_BOT_TOKEN": "", "DEFAULT_LANGUAGE": "en", "LOG_LEVEL": "INFO",
                     "UPKEEP_SECONDS": "0.5", "UNSENT_REPLY_SECONDS": "1.5",
+                    "JOB_LEASE_SECONDS": "2",
                     "SANGKIEN_HOME": str(db.parent)}
         self.cwd = db.parent
         self.proc: asyncio.subprocess.Process | None = None

@@ -294,11 +294,11 @@ def upgrade() -> None:
 @pytest.fixture
 def add_revision(tmp_path: Path,
                  monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], None]]:
-    """Run migrations from a copy of migrations/ to which a test adds revisions."""
+    """Run migrations from a copy of migrations/ to which a test adds revisions. A revision
+    written to follow "0001" follows the real head instead, whatever revisions came since."""
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.SCRIPTS, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(migrate, "SCRIPTS", scripts)
-
     real_head = migrate.head()
 
     def add(name: str, source: str) -> None:

@@ -870,6 +870,14 @@ class FakeTelegram:
         self._wake_pollers(conflict=False)
         self._touch()
 
+    def take(self, update_id: int) -> JSON:
+        """The pushed update, taken off the getUpdates queue: what Telegram POSTs to a
+        webhook instead (a test delivers it to the route)."""
+        [pending] = [p for p in self._queue if p.update_id == update_id]
+        self._queue.remove(pending)
+        self._touch()
+        return copy.deepcopy(pending.update)
+
     def messages(self, chat_id: int) -> list[JSON]:
         """What the bot sent to the chat, in order, as it looks now (after edits).
 
