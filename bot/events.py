@@ -27,6 +27,9 @@ class Inbound:
     language_code: str | None = None
     attachment_kind: str | None = None  # "photo" | "document", for kind "file"
     attachment_id: str | None = None  # the channel's file id
+    # What the channel needs to answer the event when it is handled later, from the queue
+    # (Telegram: the pressed button's query id, its chat and message).
+    ref: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,9 @@ class Metrics:
             "sangkien_updates", "Inbound events handed to the core, by channel, kind and "
             "outcome (handled, duplicate: a redelivery, raised: not committed)",
             ["channel", "kind", "outcome"], registry=r)
+        self.recorded = Counter(
+            "sangkien_updates_recorded", "Inbound events a webhook recorded in this process "
+            "(to be handled by any process), by channel", ["channel"], registry=r)
         self.step_seconds = Histogram(
             "sangkien_step_seconds", "Seconds from an inbound event reaching the core to its "
             "step being committed", ["channel"], buckets=STEP_BUCKETS, registry=r)
@@ -103,6 +106,33 @@ class Metrics:
             return outcome
 
         core.handle = timed  # type: ignore[method-assign]
+        run_queued = core.run_queued
+
+        @wraps(run_queued)
+        async def timed_queued(channel: str, chat_id: str) -> list[tuple[Inbound, Outcome]]:
+            started = time.perf_counter()
+            pairs = await run_queued(channel, chat_id)
+            took = time.perf_counter() - started
+            for event, outcome in pairs:   # one transaction: each event is charged all of it
+                self.step_seconds.labels(event.channel).observe(took)
+                self.updates.labels(event.channel, event.kind,
+                                    "duplicate" if outcome.duplicate else "handled").inc()
+            return pairs
+
+        core.run_queued = timed_queued  # type: ignore[method-assign]
+        record_queued = core.record_queued
+
+        @wraps(record_queued)
+        async def counted(events: Sequence[tuple[Inbound, int]]) -> set[tuple[str, str]]:
+            fresh = await record_queued(events)
+            for event, _seq in events:
+                if (event.channel, event.event_id) in fresh:
+                    self.recorded.labels(event.channel).inc()
+                else:   # a redelivery, recognised as it is recorded
+                    self.updates.labels(event.channel, event.kind, "duplicate").inc()
+            return fresh
+
+        core.record_queued = counted  # type: ignore[method-assign]
 
     def count_sends(self, senders: Iterable[Sender]) -> list[Sender]:
         """The senders, each counting its sends by result."""

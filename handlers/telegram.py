@@ -93,7 +93,8 @@ def to_inbound(update: JSON) -> Inbound | None:
         chat = message["chat"]["id"] if message else user["id"]
         return Inbound(CHANNEL, uid, str(user["id"]), str(chat), "choice",
                        text=cq.get("data") or "", display_name=full_name(user),
-                       language_code=user.get("language_code"))
+                       language_code=user.get("language_code"),
+                       ref=f"{cq['id']}|{chat}|{message['message_id'] if message else ''}")
     msg = update.get("message")
     if msg is None or msg["chat"].get("type") != "private" or msg.get("from") is None:
         return None
@@ -381,7 +382,7 @@ class TelegramChannel:
         update-id order. True once every update is committed (or needs nothing)."""
         chats: dict[str, list[tuple[JSON, Inbound]]] = {}
         for update in sorted(updates, key=lambda u: int(u["update_id"])):
-            inbound = self._read(update)
+            inbound = self.read(update)
             if inbound is not None:
                 chats.setdefault(inbound.chat_id, []).append((update, inbound))
         results = await asyncio.gather(*(self._in_order(items) for items in chats.values()),
@@ -396,7 +397,8 @@ class TelegramChannel:
         for update, inbound in items:
             await self._commit(update, inbound)
 
-    def _read(self, update: JSON) -> Inbound | None:
+    def read(self, update: JSON) -> Inbound | None:
+        """The core's view of an update, or None (not answered, or unreadable: logged)."""
         try:
             return to_inbound(update)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -410,7 +412,7 @@ class TelegramChannel:
         chat's earlier updates); None for an update the bot does not answer.
 
         Concurrent calls for one chat are committed in call order."""
-        inbound = self._read(update)
+        inbound = self.read(update)
         if inbound is None:
             return None
         return await self._commit(update, inbound)
@@ -443,6 +445,18 @@ class TelegramChannel:
             del self._sending[chat]
         if not task.cancelled() and (exc := task.exception()) is not None:
             log.error("telegram: replies to chat %s not sent: %s", chat, self._redact(exc))
+
+    async def deliver_queued(self, inbound: Inbound, outcome: Outcome) -> None:
+        """`bot.ingest.Deliver`: the replies of an update handled from the queue (a webhook
+        acknowledged it when it was recorded), with the pressed button answered as
+        `deliver` answers it, from what the event kept (`Inbound.ref`)."""
+        update: JSON = {}
+        if inbound.ref:
+            query, chat, message = inbound.ref.split("|")
+            update = {"callback_query": {"id": query, **(
+                {"message": {"chat": {"id": int(chat)}, "message_id": int(message)}}
+                if message else {})}}
+        await self.deliver(update, inbound, outcome)
 
     async def deliver(self, update: JSON, inbound: Inbound, outcome: Outcome) -> None:
         """Answers a button press and sends the replies; Telegram's errors are raised."""

@@ -8,9 +8,10 @@ A `TelegramChannel` started without polling, its updates arriving through the ro
   start; none removes it at its stop, as the others still serve it.
 * A delivery without the secret (checked in constant time) gets 403: nothing is read or
   recorded, and refusals are logged at most once a minute.
-* 200 only once the update is committed (`TelegramChannel.handle_update`); its replies go
-  out afterwards. 503 while stopping and 500 when it could not be committed: Telegram then
-  delivers it again, and the core recognises what it had committed already.
+* 200 once the update is recorded (`bot.ingest.Ingest.accept`: milliseconds, whatever its
+  step costs); it is handled right after — by this process or another, one chat at a time,
+  in update-id order — and its replies sent. 503 while stopping and 500 when it could not be
+  recorded: Telegram then delivers it again, and the core recognises what it had already.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from bot.channels import Route
-from handlers.telegram import ALLOWED_UPDATES, TelegramChannel, api_call, redact
+from bot.ingest import Ingest
+from handlers.telegram import ALLOWED_UPDATES, CHANNEL, TelegramChannel, api_call, redact
 from handlers.webhooks import RefusalLog, parse_json, secret_matches
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -43,6 +45,7 @@ class TelegramWebhook:
         self.channel = channel
         self.url = url
         self.secret = secret
+        self.ingest = Ingest(channel.core, {CHANNEL: channel.deliver_queued})
         self.path = urlsplit(url).path or "/"
         self._refusals = RefusalLog(log, "telegram webhook")
         self._stopping = False
@@ -57,9 +60,11 @@ class TelegramWebhook:
         await self.channel.start(polling=False)
         bot = self.channel.bot
         try:
+            await self.ingest.start()   # also what another process recorded and left
             await api_call(bot, "setWebhook", {"url": self.url, "secret_token": self.secret,
                                                "allowed_updates": ALLOWED_UPDATES})
         except BaseException:
+            await self.ingest.stop()
             await self.channel.stop()
             raise
         log.info("telegram bot @%s: webhook at %s", bot.username, self.path)
@@ -68,6 +73,7 @@ class TelegramWebhook:
         """Refuse new deliveries (503: Telegram gives them to another process or later),
         send the replies already queued, close."""
         self._stopping = True
+        await self.ingest.stop()
         await self.channel.stop()
 
     async def on_webhook(self, request: web.Request) -> web.Response:
@@ -79,12 +85,15 @@ class TelegramWebhook:
             return web.Response(status=400, text="not a JSON object")
         if self._stopping:
             return web.Response(status=503, text="stopping")
+        inbound = self.channel.read(update)
+        if inbound is None:
+            return web.Response(text="ok")   # nothing the bot answers
         try:
-            # Shielded: a delivery Telegram gave up on still finishes being committed.
-            await asyncio.shield(self.channel.handle_update(update))
+            # Shielded: a delivery Telegram gave up on still finishes being recorded.
+            await asyncio.shield(self.ingest.accept(inbound, seq=int(update["update_id"])))
         except Exception as exc:
-            log.error("telegram webhook: update %s not handled (%s); Telegram will deliver "
+            log.error("telegram webhook: update %s not recorded (%s); Telegram will deliver "
                       "it again", update.get("update_id"),
                       redact(f"{type(exc).__name__}: {exc}", self.channel.bot.token))
-            return web.Response(status=500, text="not handled")
+            return web.Response(status=500, text="not recorded")
         return web.Response(text="ok")

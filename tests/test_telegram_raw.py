@@ -98,13 +98,15 @@ INBOUND = Inbound("telegram", "1", str(CHAT), str(CHAT), "choice", text="m.0")
 
 
 def ptb_reading(update: Update) -> Inbound | None:
-    """The reference: how the channel read PTB's `Update` objects before it read dicts."""
+    """The reference: how the channel read PTB's `Update` objects before it read dicts (and
+    what a pressed button needs to be answered later, `ref`)."""
     uid = str(update.update_id)
     if (cq := update.callback_query) is not None:
         chat = cq.message.chat.id if cq.message else cq.from_user.id
         return Inbound("telegram", uid, str(cq.from_user.id), str(chat), "choice",
                        text=cq.data or "", display_name=cq.from_user.full_name,
-                       language_code=cq.from_user.language_code)
+                       language_code=cq.from_user.language_code,
+                       ref=f"{cq.id}|{chat}|{cq.message.message_id if cq.message else ''}")
     msg = update.message
     if msg is None or msg.chat.type != "private" or msg.from_user is None:
         return None
