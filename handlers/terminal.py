@@ -12,8 +12,11 @@ import re
 import signal
 import sys
 import uuid
+from pathlib import Path
 from typing import Protocol
 
+from bot import media
+from bot.config import home
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
 from bot.formatting import plain_blocks
@@ -40,6 +43,29 @@ def parse_line(line: str) -> tuple[str, str, str]:
 def render(outcome: Outcome) -> str:
     """Replies as plain text with numbered options."""
     return "\n\n".join(plain_blocks(outcome, indent="  "))
+
+
+def files_folder() -> Path:
+    """Where the terminal puts charts and reports: `exports/` in the bot's home folder."""
+    return home() / "exports"
+
+
+async def save_attachments(core: Core, outcome: Outcome) -> str:
+    """Charts and reports of the outcome written to files; the lines that say where."""
+    lines = []
+    for reply in outcome.replies:
+        if reply.attachment is None:
+            continue
+        made = await media.produce(core.engine, reply.attachment)
+        if made is None:
+            lines.append(media.not_produced_text(outcome.locale))
+            continue
+        folder = files_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / made.name
+        await asyncio.to_thread(path.write_bytes, made.data)
+        lines.append(media.saved_text(str(path), outcome.locale))
+    return "\n" + "\n".join(lines) if lines else ""
 
 
 class TerminalChannel:
@@ -74,7 +100,8 @@ class TerminalChannel:
             async with turn:
                 if echo:
                     screen.say(f"> {line.rstrip()}")
-                screen.say(render(await self.send(line)) + "\n")
+                outcome = await self.send(line)
+                screen.say(render(outcome) + await save_attachments(self.core, outcome) + "\n")
 
 
 class Lines(Protocol):
@@ -102,9 +129,12 @@ class TerminalChat:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.start = ""
 
-    async def chat(self, *, user: str | None) -> int:
-        """`user`: the terminal user's id; None for the first one no other chat has open."""
+    async def chat(self, *, user: str | None, start: str = "") -> int:
+        """`user`: the terminal user's id; None for the first one no other chat has open.
+        `start`: what the chat's /start carries (an invite code: `sangkien chat --as chair`)."""
+        self.start = start
         seats = Seats(self.core.engine.url.render_as_string(hide_password=False))
         try:
             user_id, alone = seats.take(user)
@@ -131,6 +161,10 @@ class TerminalChat:
         elif not chosen and user != DEFAULT_USER and not interactive:
             said.append(_("{first} is open in another terminal, so this chat is {user} "
                           "(--user chooses).").format(first=DEFAULT_USER, user=user))
+        if interactive and not self.start:
+            said.append(_("To try a chair's side (progress /tiendo, ranking /bangxephang, "
+                          "report /baocao): sangkien chat --as chair --unit {unit}").format(
+                              unit="BPC-PR"))
         if interactive and said:
             print("\n".join(said) + "\n")
         elif said:
@@ -172,8 +206,11 @@ class TerminalChat:
 
     async def _converse(self, channel: TerminalChannel, lines: Lines, screen: Screen,
                         turn: asyncio.Lock, outbox: ChatOutbox, interactive: bool) -> int:
-        if interactive:
-            screen.say(render(await channel.send("/start")) + "\n")
+        if interactive or self.start:
+            first = f"/start {self.start}" if self.start else "/start"
+            if not interactive:
+                screen.say(f"> {first}")
+            screen.say(render(await channel.send(first)) + "\n")
         # After the welcome: messages that waited while this chat was closed come next.
         self.core.on_enqueued = outbox.wake
         await outbox.start()
