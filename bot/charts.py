@@ -78,8 +78,8 @@ def draw_children(chart: ChildrenChart, *, locale: str) -> bytes:
     values = [p for _n, p in reversed(bars)]
     colors = ["#27ae60" if v >= 100 else "#e67e22" if v >= 50 else "#c0392b" for v in values]
     ax.barh(names, values, color=colors)
-    ax.axvline(100, color="#333333", linestyle="--", label=_("100% of the target"))
-    ax.set_xlabel(_("% of the target (registered initiatives)"))
+    ax.axvline(100, color="#333333", linestyle="--", label=_("The target (100%)"))
+    ax.set_xlabel(_("Share of the target, in percent (registered initiatives)"))
     ax.set_title(chart.title)
     ax.grid(axis="x", alpha=0.3)
     ax.legend(loc="lower right")

@@ -104,7 +104,7 @@ def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
                            phase_id=p.phase.id, page=0, page_size=CHILDREN_IN_CHART)
         rows = () if isinstance(page, ps.Refused) else page.rows
         return charts.ChildrenChart(
-            _("{name}: units below, % of target").format(name=p.unit.name),
+            _("{name}: units below, share of target").format(name=p.unit.name),
             tuple((r.name[:32], unit_pct(r) or 0.0) for r in rows))
     main = p.unit.targets[0] if p.unit.targets else None
     return charts.CumulativeChart(

@@ -73,8 +73,8 @@ def basis_text(t: TargetFigure, _: Gettext, locale: str) -> str:
             members=members, bloc=_(BLOC_LABELS.get(t.bloc, t.bloc)))
     value = Decimal(t.value)
     if t.kind == "member_ratio":
-        text = _("{ratio}% of {members}").format(
-            ratio=decimal_text(value * 100, locale), members=members)
+        text = _("{ratio} of {members}").format(   # ratio: "10%"
+            ratio=decimal_text(value * 100, locale) + "%", members=members)
     elif t.kind == "per_member":
         if 0 < value < 1:
             text = _("1 initiative per {every} members, of {members}").format(
@@ -178,8 +178,8 @@ def ranking_text(r: Ranking, *, locale: str, authors: Iterable[Any] = ()) -> str
     head = (_("<b>Ranking of the units under {name}</b>") if r.by == "children"
             else _("<b>Ranking of the emulation cluster {name}</b>"))
     out = [head.format(name=esc(r.scope_name)),
-           _("Phase {code} · by % of each unit's target (registered initiatives); then per "
-             "100 members").format(code=esc(r.phase.code)), ""]
+           _("Phase {code} · by the share of each unit's target reached (registered "
+             "initiatives); then per 100 members").format(code=esc(r.phase.code)), ""]
     if not r.rows:
         out.append(_("No units to rank yet."))
     for row in r.rows:

@@ -33,7 +33,7 @@ UNIT_COLUMNS = (
     (N_("Code"), 14), (N_("Name"), 40), (N_("Members"), 12), (N_("Target"), 12),
     (N_("Target basis"), 40), (N_("Registered"), 12), (N_("Valid"), 10),
     (N_("Under review"), 12), (N_("Needs revision"), 12), (N_("Invalid"), 10),
-    (N_("% of target"), 12), (N_("Benefit (VND)"), 18),
+    (N_("Share of target"), 12), (N_("Benefit (VND)"), 18),
 )
 INITIATIVE_COLUMNS = (
     (N_("Code"), 12), (N_("Title"), 50), (N_("Authors"), 30), (N_("Grassroots union"), 32),

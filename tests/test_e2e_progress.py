@@ -118,7 +118,7 @@ async def test_chair_progress_chart_drill_ranking_report(tg: TelegramHarness) ->
     units, inis = wb.worksheets
     rows = list(units.iter_rows(values_only=True))
     header, children, total = rows[0], rows[1:-1], rows[-1]
-    assert header[0] == "Code" and "Registered" in header
+    assert header[0] == "Code" and "Registered" in header and "Share of target" in header
     reg = header.index("Registered")
     assert len(children) == 5
     assert total[1] == "Total" and total[reg] == sum(r[reg] for r in children) == 48
@@ -148,7 +148,7 @@ async def test_scope_refusals(tg: TelegramHarness) -> None:
     seen = await tg.send(CHAIR, "/tiendo NOPE-1")
     assert "No union has the code «NOPE-1»" in "\n".join(seen)
     # Lower case and no accents work as the other commands do.
-    seen = await tg.send(CHAIR, "/tiendo bpc-pr-002")
+    seen = await tg.send(CHAIR, "/tiendo bpc-pr-002 gdt")
     assert "Hạt điều Long Hà" in "\n".join(seen)
     # A chair of another district is refused Phú Riềng.
     await tg.send(OTHER, await admin_invite(tg, "chair", "BPC-KCN"))

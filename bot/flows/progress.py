@@ -17,6 +17,8 @@ from bot.formatting import esc, shorten
 from bot.i18n import N_
 from bot.render_progress import percent, progress_text, ranking_text, unit_pct
 from bot.services import progress as ps
+from storage import targets as target_store
+from storage.textfold import fold
 
 STEP = "progress_view"
 TRANSITIONS = {STEP: set()}   # its options open another unit's view: the same step
@@ -40,24 +42,23 @@ def refusal(ctx: Ctx, result: ps.Refused, code: str | None) -> Next:
     return home(ctx._(text).format(code=esc(code or "")))
 
 
+def split_args(ctx: Ctx, args: str) -> tuple[str | None, str | None]:
+    """[unit code] [phase], in either order: a word that is a phase's code (accents
+    optional: "GD1" is "GĐ1") is the phase, the other the unit."""
+    phases = {fold(code): code for code in target_store.phases(ctx.conn)}
+    unit = phase = None
+    for word in args.split()[:2]:
+        if phase is None and fold(word) in phases:
+            phase = phases[fold(word)]
+        elif unit is None:
+            unit = word
+    return unit, phase
+
+
 def lookup(ctx: Ctx, args: str) -> tuple[ps.Progress | ps.Refused, str | None]:
-    """/tiendo [unit code] [phase]: a single word is a unit's code, else a phase's."""
-    words = args.split()
-    unit = words[0] if words else None
-    phase = words[1] if len(words) > 1 else None
-    p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
-                    phase_code=phase)
-    if isinstance(p, ps.Refused) and p.reason == "unknown_unit" and unit:
-        if unit.upper() != unit:   # codes are usually written in capitals
-            again = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now,
-                                unit_code=unit.upper(), phase_code=phase)
-            if not (isinstance(again, ps.Refused) and again.reason == "unknown_unit"):
-                return again, unit.upper()
-        if phase is None:          # "/tiendo GD2": a phase of the user's own unit
-            again = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, phase_code=unit)
-            if not isinstance(again, ps.Refused):
-                return again, None
-    return p, unit
+    unit, phase = split_args(ctx, args)
+    return ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
+                       phase_code=phase), unit
 
 
 def child_label(u: ps.UnitFigures, locale: str) -> str:
@@ -109,10 +110,6 @@ def show_ranking(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
     _ = ctx._
     r = ps.ranking(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                    phase_code=phase)
-    if isinstance(r, ps.Refused) and r.reason == "unknown_unit" and unit and unit != unit.upper():
-        unit = unit.upper()
-        r = ps.ranking(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
-                       phase_code=phase)
     if isinstance(r, ps.Refused):
         return refusal(ctx, r, unit)
     authors: tuple[ps.AuthorRow, ...] = ()
@@ -187,8 +184,7 @@ def tiendo(ctx: Ctx, args: str) -> Result:
 
 
 def bangxephang(ctx: Ctx, args: str) -> Result:
-    words = args.split()
-    return show_ranking(ctx, words[0] if words else None, words[1] if len(words) > 1 else None)
+    return show_ranking(ctx, *split_args(ctx, args))
 
 
 def baocao(ctx: Ctx, args: str) -> Result:
