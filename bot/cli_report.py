@@ -49,7 +49,7 @@ class Bar:
 
 
 async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings) -> int:
-    from bot.report import ReportDone, file_name, write_report
+    from bot.report import ReportDone, file_name, typed_phase, write_report
 
     _ = gettext_for(settings.default_language)
     bar = Bar(sys.stderr) if sys.stderr.isatty() else None
@@ -59,8 +59,8 @@ async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings)
     def write(conn: Connection) -> Any:
         with partial.open("wb") as fh:
             return write_report(conn, actor=Actor.shell(), now=utcnow(), unit_code=args.unit,
-                                phase_code=args.phase, locale=settings.default_language,
-                                out=fh, on_progress=bar)
+                                phase_code=typed_phase(conn, args.phase),
+                                locale=settings.default_language, out=fh, on_progress=bar)
 
     try:
         done = await run_off_loop(engine, write)

@@ -82,7 +82,9 @@ async def produce(engine: AsyncEngine, att: Attachment, *,
         draw = (charts.draw_children if isinstance(chart, charts.ChildrenChart)
                 else charts.draw_cumulative)
         png = await asyncio.to_thread(draw, chart, locale=spec["locale"])
-        return Media(f"tiendo-{spec['unit']}.png", "image/png", png)
+        from bot.report import ascii_name
+
+        return Media(f"tiendo-{ascii_name(spec['unit'])}.png", "image/png", png)
     if att.kind == "report":
         return await run_off_loop(engine, lambda c: report_file(c, spec, now))
     return None

@@ -10,6 +10,7 @@ as a formula.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,6 +29,8 @@ from bot.render_progress import basis_text, unit_pct
 from bot.services import progress as progress_service
 from bot.services.actor import Actor
 from bot.spreadsheet import xlsx_row
+from storage import targets as target_store
+from storage.textfold import fold
 
 UNIT_COLUMNS = (
     (N_("Code"), 14), (N_("Name"), 40), (N_("Members"), 12), (N_("Target"), 12),
@@ -67,9 +70,24 @@ class ReportDone:
 ProgressCallback = Callable[[int, int], None]   # (initiatives written, expected in all)
 
 
+def ascii_name(text: str) -> str:
+    """For a file name any system and HTTP header takes: "GĐ1" → "GD1"."""
+    plain = unicodedata.normalize("NFKD", text.replace("Đ", "D").replace("đ", "d"))
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_"
+                   for c in plain if not unicodedata.combining(c))
+
+
 def file_name(unit_code: str, phase_code: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in f"{unit_code}-{phase_code}")
-    return f"baocao-{safe}.xlsx"
+    return f"baocao-{ascii_name(unit_code)}-{ascii_name(phase_code)}.xlsx"
+
+
+def typed_phase(conn: Connection, typed: str | None) -> str | None:
+    """A phase's code as typed, accents optional ("GD1" is "GĐ1"); as typed when no phase
+    matches (the service then says there is no such phase)."""
+    if not typed:
+        return None
+    phases = {fold(code): code for code in target_store.phases(conn)}
+    return phases.get(fold(typed), typed)
 
 
 def _first(row: Mapping[str, Any], keys: Iterable[str]) -> Any:

@@ -45,8 +45,12 @@ def render(outcome: Outcome) -> str:
     return "\n\n".join(plain_blocks(outcome, indent="  "))
 
 
-def files_folder() -> Path:
-    """Where the terminal puts charts and reports: `exports/` in the bot's home folder."""
+def files_folder(core: Core) -> Path:
+    """Where the terminal puts charts and reports: `exports/` beside the SQLite database,
+    else in the bot's home folder."""
+    url = core.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().resolve().parent / "exports"
     return home() / "exports"
 
 
@@ -60,7 +64,7 @@ async def save_attachments(core: Core, outcome: Outcome) -> str:
         if made is None:
             lines.append(media.not_produced_text(outcome.locale))
             continue
-        folder = files_folder()
+        folder = files_folder(core)
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / made.name
         await asyncio.to_thread(path.write_bytes, made.data)
