@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import channels, cli_db, cli_report, cli_roles, cli_units, fields
+from bot import channels, cli_db, cli_progress, cli_report, cli_roles, cli_units, fields
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
@@ -76,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_roles.add_parsers(sub, parents=[common])
     cli_units.add_parser(sub, parents=[common])
     cli_db.add_parser(sub, parents=[common])
+    cli_progress.add_parsers(sub, parents=[common])
     cli_report.add_parser(sub, parents=[common])
     return parser
 
@@ -132,6 +133,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await cli_report.run(args, engine, settings)
         if args.command in cli_roles.COMMANDS:
             return await cli_roles.run(args, engine, settings)
+        if args.command in cli_progress.COMMANDS:
+            return await cli_progress.run(args, engine, settings)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
