@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import initiative_files
 from bot import progress_files as files
 from bot.config import Settings
 from bot.directory import DirectoryError
@@ -80,7 +81,7 @@ async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings)
             if stats.recounted:
                 print(_("Phase dates changed: the figures were counted again."))
         else:
-            got = await files.import_initiatives(engine, data, now=utcnow())
+            got = await initiative_files.import_initiatives(engine, data, now=utcnow())
             print(_("Imported {file}: {added} new initiatives, {updated} updated.").format(
                 file=file, added=got.added, updated=got.updated))
     except DirectoryError as exc:

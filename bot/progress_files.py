@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
@@ -35,8 +35,8 @@ from bot.directory import BLOCS, BLOCS_VI, MAX_PROBLEMS, DirectoryError, Problem
 from bot.i18n import N_, translations
 from bot.labels import STATUS_LABELS
 from bot.spreadsheet import CELL_MAX, Row, Unreadable, control_character, shown, unquote
-from storage import imports
 from storage import progress as progress_store
+from storage import progress_recount
 from storage import targets as target_store
 from storage.models import unit_t
 from storage.targets import TargetRow
@@ -53,7 +53,7 @@ TARGET_REQUIRED = ("unit_code", "phase", "starts_on", "ends_on", "kind", "value"
 INITIATIVE_COLUMNS = ("code", "title", "description", "author", "grassroots_code",
                       "receiving_code", "field", "benefit", "status", "submitted_on")
 INITIATIVE_REQUIRED = ("title", "author", "status", "submitted_on")
-PHASE_MAX, NOTE_MAX, TITLE_MAX, CODE_MAX = 32, 1000, 255, 16
+PHASE_MAX, NOTE_MAX = 32, 1000
 VALUE_MAX = Decimal(10) ** 8
 MAX_ROWS = 1_000_000
 
@@ -66,18 +66,6 @@ _TARGET_HEADERS = {
     "kind": ("loai", "loai_chi_tieu", "cach_tinh"),
     "value": ("gia_tri", "chi_tieu", "muc"),
     "note": ("ghi_chu", "can_cu"),
-}
-_INITIATIVE_HEADERS = {
-    "code": ("ma", "ma_sang_kien", "ma_sk"),
-    "title": ("ten", "ten_sang_kien", "tieu_de"),
-    "description": ("mo_ta", "noi_dung", "tom_tat"),
-    "author": ("authors", "tac_gia", "nhom_tac_gia", "ho_ten"),
-    "grassroots_code": ("grassroots", "ma_cdcs", "ma_cong_doan_co_so", "ma_don_vi_co_so"),
-    "receiving_code": ("receiving", "ma_don_vi_nhan", "ma_don_vi_tiep_nhan", "don_vi_nhan"),
-    "field": ("linh_vuc", "ma_linh_vuc"),
-    "benefit": ("benefit_vnd", "gia_tri_lam_loi", "loi_ich", "gia_tri"),
-    "status": ("trang_thai", "tinh_trang"),
-    "submitted_on": ("submitted", "ngay_dang_ky", "ngay_gui", "ngay_nop"),
 }
 _KIND_ALIASES = {
     "so_luong": "count", "so_sang_kien": "count", "chi_tieu_so_luong": "count",
@@ -102,26 +90,26 @@ _DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
 _GROUPED = re.compile(r"\d{1,3}([.,\u00a0\u202f ])\d{3}(?:\1\d{3})*")
 
 
-def _key(text: str) -> str:
+def key(text: str) -> str:
     return fold(text).replace(" ", "_")
 
 
-def _clean(text: str) -> str:
+def clean(text: str) -> str:
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
     return " ".join(text.split())
 
 
 def _status_aliases() -> dict[str, str]:
-    out = {_key(k): k for k in STATUSES}
+    out = {key(k): k for k in STATUSES}
     vi = translations("vi")
-    for key, label in STATUS_LABELS.items():
-        out[_key(label)] = key
-        out[_key(vi.gettext(label))] = key
+    for status, label in STATUS_LABELS.items():
+        out[key(label)] = status
+        out[key(vi.gettext(label))] = status
     return {**_STATUS_EXTRA, **out}
 
 
-_STATUS = _status_aliases()
+STATUS = _status_aliases()
 
 
 def parse_date(raw: str) -> date | None:
@@ -145,12 +133,12 @@ def parse_date(raw: str) -> date | None:
 def _choice(raw: str, allowed: tuple[str, ...], aliases: dict[str, str]) -> str | None:
     if raw in allowed:
         return raw
-    k = _key(raw)
-    for key in (k, k.removeprefix("khoi_")):
-        if key in allowed:
-            return key
-        if key in aliases:
-            return aliases[key]
+    k = key(raw)
+    for candidate in (k, k.removeprefix("khoi_")):
+        if candidate in allowed:
+            return candidate
+        if candidate in aliases:
+            return aliases[candidate]
     return None
 
 
@@ -169,7 +157,7 @@ def _decimal(raw: str) -> Decimal | None:
     return value / 100 if percent else value
 
 
-def _whole(raw: str) -> int | None:
+def whole(raw: str) -> int | None:
     s = raw.strip()
     if _GROUPED.fullmatch(s):
         s = re.sub(r"\D", "", s)
@@ -194,7 +182,7 @@ class Parsed:
             raise DirectoryError(self.problems[:MAX_PROBLEMS + 1])
 
 
-def _table(data: bytes, headers: dict[str, tuple[str, ...]], columns: tuple[str, ...],
+def table(data: bytes, headers: dict[str, tuple[str, ...]], columns: tuple[str, ...],
            required: tuple[str, ...], parsed: Parsed) -> Iterator[tuple[int, dict[str, str]]]:
     """Each non-blank row as {column: stripped text}; reading problems go to `parsed`."""
     aliases = {a: col for col, names in headers.items() for a in (col, *names)}
@@ -206,7 +194,7 @@ def _table(data: bytes, headers: dict[str, tuple[str, ...]], columns: tuple[str,
             return
         index: dict[str, int] = {}
         for i, title in enumerate(head.cells):
-            col = aliases.get(_key(title))
+            col = aliases.get(key(title))
             if col is None:
                 continue
             if col in index:
@@ -252,7 +240,7 @@ def _table(data: bytes, headers: dict[str, tuple[str, ...]], columns: tuple[str,
         parsed.problems.append(Problem(exc.line, exc.msgid, exc.params))
 
 
-def _units(conn: Connection, codes: Iterable[str]) -> dict[str, Any]:
+def units_by_code(conn: Connection, codes: Iterable[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     wanted = sorted(set(codes))
     for i in range(0, len(wanted), 500):
@@ -263,7 +251,7 @@ def _units(conn: Connection, codes: Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _unknown_unit(n: int, code: str) -> Problem:
+def unknown_unit(n: int, code: str) -> Problem:
     return Problem(n, N_("unknown unit code «{code}»"), {"code": shown(code)})
 
 
@@ -273,9 +261,9 @@ def parse_targets(data: bytes) -> Parsed:
     """A target file checked on its own (not against the database)."""
     parsed = Parsed()
     seen: dict[tuple[str, str, str | None, str], int] = {}
-    for n, v in _table(data, _TARGET_HEADERS, TARGET_COLUMNS, TARGET_REQUIRED, parsed):
+    for n, v in table(data, _TARGET_HEADERS, TARGET_COLUMNS, TARGET_REQUIRED, parsed):
         before = len(parsed.problems)
-        code, phase = v["unit_code"].upper(), _clean(v["phase"])
+        code, phase = v["unit_code"].upper(), clean(v["phase"])
         if not code:
             parsed.problems.append(Problem(n, N_("the unit code is empty")))
         if not phase or len(phase) > PHASE_MAX:
@@ -316,20 +304,20 @@ def parse_targets(data: bytes) -> Parsed:
         elif kind == "member_ratio" and value > 1:
             parsed.problems.append(Problem(n, N_(
                 "a member ratio is at most 1 (100%), not «{value}»"), {"value": shown(v["value"])}))
-        note = _clean(v["note"]) or None
+        note = clean(v["note"]) or None
         if note and len(note) > NOTE_MAX:
             parsed.problems.append(Problem(n, N_("the note is longer than {max} characters"),
                                            {"max": NOTE_MAX}))
         if len(parsed.problems) > before:
             continue
         assert starts and ends and kind and value is not None
-        key = (code, phase, bloc, kind)
-        if key in seen:
+        dup = (code, phase, bloc, kind)
+        if dup in seen:
             parsed.problems.append(Problem(n, N_(
                 "the same target again (unit, phase, bloc and kind as on line {first})"),
-                {"first": seen[key]}))
+                {"first": seen[dup]}))
             continue
-        seen[key] = n
+        seen[dup] = n
         parsed.rows.append(TargetRow(code, phase, starts, ends, bloc, kind, value, note))
         parsed.lines.append(n)
     return parsed
@@ -345,10 +333,10 @@ class TargetStats:
 
 def import_targets_sync(conn: Connection, parsed: Parsed) -> TargetStats:
     """Validate against the database and apply, in the caller's transaction."""
-    units = _units(conn, (r.unit_code for r in parsed.rows))
+    units = units_by_code(conn, (r.unit_code for r in parsed.rows))
     for n, r in zip(parsed.lines, parsed.rows, strict=True):
         if r.unit_code not in units:
-            parsed.problems.append(_unknown_unit(n, r.unit_code))
+            parsed.problems.append(unknown_unit(n, r.unit_code))
     spans: dict[str, tuple[date, date, int]] = {}
     for n, r in zip(parsed.lines, parsed.rows, strict=True):
         s, e, first = spans.get(r.phase, (r.starts_on, r.ends_on, n))
@@ -375,7 +363,7 @@ def import_targets_sync(conn: Connection, parsed: Parsed) -> TargetStats:
     for (phase_id, unit_id), rows in groups.items():
         target_store.replace_targets(conn, phase_id=phase_id, unit_id=unit_id, rows=rows)
     if recount:
-        progress_store.rebuild(conn)
+        progress_recount.rebuild(conn)
     return TargetStats(len(parsed.rows), len({u for _p, u in groups}), len(spans), recount)
 
 
@@ -411,138 +399,6 @@ def write_targets_xlsx(rows: Iterable[TargetRow], target: str | Path | IO[bytes]
     for r in rows:
         spreadsheet.xlsx_row(ws, _target_values(r))
     wb.save(target)
-
-
-# --------------------------------------------------------------------------- initiatives
-
-@dataclass(frozen=True, slots=True)
-class InitiativeLine:
-    code: str | None
-    title: str
-    description: str
-    authors: list[str]
-    grassroots_code: str | None
-    receiving_code: str | None
-    field_code: str | None
-    benefit_vnd: int | None
-    status: str
-    submitted_on: date
-
-
-def _authors(raw: str) -> list[str]:
-    return [a for a in (_clean(p) for p in re.split(r"[;\n]", raw)) if a]
-
-
-def parse_initiatives(data: bytes) -> Parsed:
-    """An initiative file checked on its own (not against the database)."""
-    parsed = Parsed()
-    codes: dict[str, int] = {}
-    for n, v in _table(data, _INITIATIVE_HEADERS, INITIATIVE_COLUMNS, INITIATIVE_REQUIRED,
-                       parsed):
-        before = len(parsed.problems)
-        code = v["code"].upper() or None
-        if code is not None:
-            if len(code) > CODE_MAX:
-                parsed.problems.append(Problem(n, N_(
-                    "the initiative code «{code}» is longer than {max} characters"),
-                    {"code": shown(code), "max": CODE_MAX}))
-            elif code in codes:
-                parsed.problems.append(Problem(n, N_(
-                    "duplicate code «{code}» (already on line {first})"),
-                    {"code": code, "first": codes[code]}))
-            else:
-                codes[code] = n
-        title = _clean(v["title"])
-        if not title:
-            parsed.problems.append(Problem(n, N_("the title is empty")))
-        elif len(title) > TITLE_MAX:
-            parsed.problems.append(Problem(n, N_("the title is longer than {max} characters"),
-                                           {"max": TITLE_MAX}))
-        authors = _authors(v["author"])
-        if not authors:
-            parsed.problems.append(Problem(n, N_("the author is empty")))
-        elif any(len(a) > 128 for a in authors):
-            parsed.problems.append(Problem(n, N_("an author's name is longer than {max} "
-                                                 "characters"), {"max": 128}))
-        grassroots = v["grassroots_code"].upper() or None
-        receiving = v["receiving_code"].upper() or None
-        if grassroots is None and receiving is None:
-            parsed.problems.append(Problem(n, N_(
-                "give the grassroots union's code or the receiving union's code")))
-        field_code = v["field"] or None
-        if field_code and len(field_code) > 32:
-            parsed.problems.append(Problem(n, N_("the field is longer than {max} characters"),
-                                           {"max": 32}))
-        benefit = None
-        if v["benefit"]:
-            benefit = _whole(v["benefit"])
-            if benefit is None:
-                parsed.problems.append(Problem(n, N_(
-                    "bad benefit «{value}»: expected a whole number of đồng"),
-                    {"value": shown(v["benefit"])}))
-        status = _STATUS.get(_key(v["status"]))
-        if status is None:
-            parsed.problems.append(Problem(n, N_(
-                "unknown status «{value}» (expected one of: {allowed}; or in Vietnamese)"),
-                {"value": shown(v["status"]), "allowed": ", ".join(STATUSES)}))
-        submitted = parse_date(v["submitted_on"])
-        if submitted is None:
-            parsed.problems.append(Problem(n, N_(
-                "bad date «{value}» in column «{column}»: write 2022-05-31 or 31/05/2022"),
-                {"value": shown(v["submitted_on"]), "column": "submitted_on"}))
-        if len(parsed.problems) > before:
-            continue
-        assert status is not None and submitted is not None
-        parsed.rows.append(InitiativeLine(code, title, _clean(v["description"]) or title,
-                                          authors, grassroots, receiving, field_code, benefit,
-                                          status, submitted))
-        parsed.lines.append(n)
-    return parsed
-
-
-@dataclass(frozen=True, slots=True)
-class InitiativeStats:
-    added: int
-    updated: int
-
-
-def import_initiatives_sync(conn: Connection, parsed: Parsed, *, now: datetime
-                            ) -> InitiativeStats:
-    rows: list[InitiativeLine] = parsed.rows
-    units = _units(conn, [c for r in rows for c in (r.grassroots_code, r.receiving_code) if c])
-    for n, r in zip(parsed.lines, rows, strict=True):
-        g = units.get(r.grassroots_code) if r.grassroots_code else None
-        if r.grassroots_code and g is None:
-            parsed.problems.append(_unknown_unit(n, r.grassroots_code))
-        elif g is not None and g.kind != "grassroots":
-            parsed.problems.append(Problem(n, N_("«{code}» is not a grassroots union"),
-                                           {"code": r.grassroots_code}))
-        if r.receiving_code and r.receiving_code not in units:
-            parsed.problems.append(_unknown_unit(n, r.receiving_code))
-        elif g is not None and not r.receiving_code and g.parent_id is None:
-            parsed.problems.append(Problem(n, N_("give the receiving union's code")))
-    parsed.fail_if_any()
-    existing = imports.existing_codes(conn, [r.code for r in rows if r.code])
-    who = imports.importer(conn, now=now)
-    added = updated = 0
-    for r in rows:
-        g = units.get(r.grassroots_code) if r.grassroots_code else None
-        receiving = units[r.receiving_code].id if r.receiving_code else g.parent_id
-        at = datetime.combine(r.submitted_on, time(9), TIMEZONE)
-        _id, created = imports.save(conn, imports.ImportedInitiative(
-            r.code, r.title, r.description, r.authors, g.id if g else None, receiving,
-            r.field_code, r.benefit_vnd, r.status, at), entered_by=who, now=now,
-            existing_id=existing.get(r.code) if r.code else None)
-        added += created
-        updated += not created
-    return InitiativeStats(added, updated)
-
-
-async def import_initiatives(engine: AsyncEngine, data: bytes, *, now: datetime
-                             ) -> InitiativeStats:
-    parsed = parse_initiatives(data)
-    async with engine.begin() as conn:
-        return await conn.run_sync(lambda c: import_initiatives_sync(c, parsed, now=now))
 
 
 def read_file(path: str | Path | IO[bytes]) -> bytes:

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import access
@@ -108,7 +108,7 @@ _UNIT_INFO = select(unit_t.c.bloc).where(unit_t.c.id == bindparam("unit_id"))
 
 # --------------------------------------------------------------------------- changes
 
-def _vector(c: Contribution, sign: int) -> dict[str, int]:
+def vector(c: Contribution, sign: int) -> dict[str, int]:
     v = {name: 0 for name in COUNTERS}
     v[c.status] = sign
     if c.status in REGISTERED:
@@ -148,7 +148,7 @@ def apply_change(conn: Connection, before: Contribution | None,
         if phase_id is None:
             continue
         v = cells.setdefault((phase_id, c.base_unit_id, c.day), dict.fromkeys(COUNTERS, 0))
-        for k, n in _vector(c, sign).items():
+        for k, n in vector(c, sign).items():
             v[k] += n
         reg = sign if c.status in REGISTERED else 0
         val = sign if c.status == "valid" else 0
@@ -241,7 +241,7 @@ def fold(conn: Connection, *, batch: int = 20_000) -> int:
 Figures = dict[str, dict[str, int]]      # bloc -> counter -> value
 
 
-def _sum_cols(table: Any) -> list[Any]:
+def sum_cols(table: Any) -> list[Any]:
     return [func.coalesce(func.sum(table.c[c]), 0).label(c) for c in COUNTERS]
 
 
@@ -267,7 +267,7 @@ def figures(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None =
             out[r.unit_id][r.bloc] = {c: int(getattr(r, c)) for c in COUNTERS}
         return out
     for table in (progress_total_t, progress_delta_t):
-        q = (select(table.c.unit_id, table.c.bloc, *_sum_cols(table))
+        q = (select(table.c.unit_id, table.c.bloc, *sum_cols(table))
              .where(table.c.phase_id == phase_id,
                     _units_filter(table.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
              .group_by(table.c.unit_id, table.c.bloc))
@@ -442,84 +442,3 @@ def snapshot(conn: Connection, *, phase_id: int, now: datetime) -> int:
         conn.execute(insert(progress_snapshot_t), rows[i:i + 5000])
     conn.execute(update(phase_t).where(phase_t.c.id == phase_id).values(snapshot_at=now))
     return len(rows)
-
-
-# --------------------------------------------------------------------------- recount
-
-def recount(conn: Connection) -> tuple[dict[tuple[int, int, str], dict[str, int]],
-                                       dict[tuple[int, int, date], int]]:
-    """Every unit's figures counted from scratch (tests, `rebuild`): slow, never per request."""
-    parent = parents(conn)
-    bloc_of = dict(conn.execute(select(unit_t.c.id, unit_t.c.bloc)).all())
-    totals: dict[tuple[int, int, str], dict[str, int]] = {}
-    day_counts: dict[tuple[int, int, date], int] = defaultdict(int)
-    people: dict[tuple[int, int], set[str]] = defaultdict(set)
-    ids = conn.execute(select(initiative_t.c.id).order_by(initiative_t.c.id)).scalars().all()
-    phase_cache: dict[date, int | None] = {}
-    for ini in ids:
-        c = contribution(conn, initiative_id=ini)
-        assert c is not None
-        if c.day not in phase_cache:
-            phase_cache[c.day] = phase_of(conn, c.day)
-        phase_id = phase_cache[c.day]
-        if phase_id is None:
-            continue
-        v = _vector(c, 1)
-        bloc = bloc_of.get(c.base_unit_id) or "other"
-        if c.status in REGISTERED:
-            people[(phase_id, c.base_unit_id)].update(k for k, _n in c.authors)
-        node: int | None = c.base_unit_id
-        while node is not None:
-            t = totals.setdefault((phase_id, node, bloc), dict.fromkeys(COUNTERS, 0))
-            for k, n in v.items():
-                t[k] += n
-            if v["registered"]:
-                day_counts[(phase_id, node, c.day)] += 1
-            node = parent.get(node)
-    for (phase_id, base), keys in people.items():
-        bloc = bloc_of.get(base) or "other"
-        node = base
-        while node is not None:
-            totals.setdefault((phase_id, node, bloc),
-                              dict.fromkeys(COUNTERS, 0))["participants"] += len(keys)
-            node = parent.get(node)
-    return totals, dict(day_counts)
-
-
-def rebuild(conn: Connection) -> None:
-    """Throw the rollups away and count again from the initiatives (after phases change)."""
-    for t in (progress_delta_t, progress_total_t, progress_day_t, progress_author_t):
-        conn.execute(delete(t))
-    ids = conn.execute(select(initiative_t.c.id).order_by(initiative_t.c.id)).scalars().all()
-    for ini in ids:
-        apply_change(conn, None, contribution(conn, initiative_id=ini))
-    fold(conn)
-
-
-def stored_totals(conn: Connection) -> tuple[dict[tuple[int, int, str], dict[str, int]],
-                                             dict[tuple[int, int, date], int]]:
-    """The rollups as a reader sees them (totals + unfolded deltas), non-zero only."""
-    totals: dict[tuple[int, int, str], dict[str, int]] = {}
-    for table in (progress_total_t, progress_delta_t):
-        q = select(table.c.phase_id, table.c.unit_id, table.c.bloc, *_sum_cols(table)).group_by(
-            table.c.phase_id, table.c.unit_id, table.c.bloc)
-        for r in conn.execute(q):
-            t = totals.setdefault((r.phase_id, r.unit_id, r.bloc), dict.fromkeys(COUNTERS, 0))
-            for c in COUNTERS:
-                t[c] += int(getattr(r, c))
-    day_counts: dict[tuple[int, int, date], int] = defaultdict(int)
-    for p, u, d, n in conn.execute(select(progress_day_t.c.phase_id, progress_day_t.c.unit_id,
-                                          progress_day_t.c.day, progress_day_t.c.registered)):
-        day_counts[(p, u, d)] += n
-    q = (select(progress_delta_t.c.phase_id, progress_delta_t.c.unit_id, progress_delta_t.c.day,
-                func.sum(progress_delta_t.c.day_registered))
-         .where(progress_delta_t.c.day.is_not(None))
-         .group_by(progress_delta_t.c.phase_id, progress_delta_t.c.unit_id,
-                   progress_delta_t.c.day))
-    for p, u, d, n in conn.execute(q):
-        day_counts[(p, u, d)] += int(n or 0)
-    return ({k: v for k, v in totals.items() if any(v.values())},
-            {k: v for k, v in day_counts.items() if v})
-
-
-_ = and_  # re-exported for callers composing filters

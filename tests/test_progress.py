@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import directory, progress_files
+from bot import directory, initiative_files, progress_files
 from bot.demo import DATA_DIR
 from bot.directory import DirectoryError
 from bot.progress_jobs import progress_upkeep
 from bot.services import progress as svc
 from bot.services.actor import Actor
-from storage import access, imports
+from storage import access, imports, progress_recount
 from storage import progress as store
 from storage import targets as target_store
 from storage.models import initiative_t, person_t, phase_t, target_t, unit_t
@@ -290,7 +290,7 @@ async def test_snapshot_freezes_an_ended_phase(db: AsyncEngine) -> None:
                                 day=date(2022, 3, 2), n=2))      # imported later
     p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=after, unit_code="DBN"))
     assert p.from_snapshot and p.unit.registered == 3 and p.unit.targets[0].basis_members == 9900
-    totals, _days = await run(db, store.stored_totals)
+    totals, _days = await run(db, progress_recount.stored_totals)
     assert sum(v["registered"] for (ph, u, b), v in totals.items()
                if u == p.unit.unit_id) == 5                      # the rollups moved on
 
@@ -315,7 +315,8 @@ async def test_a_moved_district_takes_its_counts_along(db: AsyncEngine) -> None:
                                                             unit_code=code))
         got[code] = (p.unit.registered, p.unit.participants, p.cumulative[-1][1])
     assert got == {"KGG": (0, 0, 0), "BPC": (6, 6, 6), "VN": (6, 6, 6), "KGG-VT": (6, 6, 6)}
-    assert (await run(db, store.recount)) == (await run(db, store.stored_totals))
+    assert (await run(db, progress_recount.recount)) == (
+        await run(db, progress_recount.stored_totals))
     p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="BPC"))
     assert p.unit.members == 125000
 
@@ -350,7 +351,7 @@ async def test_import_failures_are_listed_by_line_and_nothing_changes(db: AsyncE
         "SK-1,Lặp,C,DBN-TP,đang xem xét,2022-03-01,\n"
     ).encode()
     with pytest.raises(DirectoryError) as exc:
-        await progress_files.import_initiatives(db, bad_initiatives, now=at(date(2022, 4, 1)))
+        await initiative_files.import_initiatives(db, bad_initiatives, now=at(date(2022, 4, 1)))
     assert [p.line for p in exc.value.problems] == [3, 3, 3, 3, 4], exc.value.problems
     assert await run(db, lambda c: c.execute(select(func.count()).select_from(initiative_t))
                      .scalar_one()) == 0
@@ -359,8 +360,8 @@ async def test_import_failures_are_listed_by_line_and_nothing_changes(db: AsyncE
             "SK-1,Máy hàn,A,DBN-TP-001,valid,12/03/2022\n").encode()
     await run(db, lambda c: set_targets(c, "GĐ1", *GD1,
                                         [("VN", None, "member_ratio", "0.1")]))
-    first = await progress_files.import_initiatives(db, good, now=at(date(2022, 4, 1)))
-    again = await progress_files.import_initiatives(db, good.replace(b"valid", b"invalid"),
+    first = await initiative_files.import_initiatives(db, good, now=at(date(2022, 4, 1)))
+    again = await initiative_files.import_initiatives(db, good.replace(b"valid", b"invalid"),
                                                     now=at(date(2022, 4, 2)))
     assert (first.added, again.added, again.updated) == (1, 0, 1)
     p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=at(date(2022, 4, 2)),
@@ -377,3 +378,30 @@ async def test_demo_targets_file_imports(db: AsyncEngine) -> None:
     progress_files.write_targets_csv(rows, buf)
     again = await progress_files.import_targets(db, buf.getvalue().encode())
     assert again.targets == 13 and not again.recounted
+
+
+async def test_report_rows_stream_the_subtree(db: AsyncEngine) -> None:
+    def setup(conn: Connection) -> None:
+        set_targets(conn, "GĐ1", *GD1, [("VN", None, "member_ratio", "0.10")])
+        add(conn, grassroots="BPC-PR-001", status="valid", day=date(2022, 3, 1), n=3,
+            benefit=1_000_000)
+        add(conn, grassroots="BPC-KCN-001", status="invalid", day=date(2022, 3, 1), n=2)
+        add(conn, grassroots="DBN-TP-001", status="valid", day=date(2022, 3, 1), n=4)
+        add(conn, grassroots="BPC-PR-002", status="valid", day=date(2022, 6, 1), n=1)  # later
+
+    await run(db, setup)
+
+    def report(conn: Connection) -> tuple[Any, list[Any], list[dict[str, Any]]]:
+        got = svc.report_rows(conn=conn, actor=SHELL, now=at(date(2022, 4, 1)),
+                              unit_code="BPC", phase_code=None)
+        assert not isinstance(got, svc.Refused)
+        prog, kids, inis = got
+        return prog, list(kids), list(inis)
+
+    prog, kids, inis = await run(db, report)
+    assert prog.unit.registered == 3 and prog.unit.benefit_vnd == 3_000_000
+    assert [(k.code, k.registered, k.invalid) for k in kids] == [("BPC-KCN", 0, 2),
+                                                                  ("BPC-PR", 3, 0)]
+    assert sorted((i["grassroots_code"], i["status"]) for i in inis) == [
+        ("BPC-KCN-001", "invalid")] * 2 + [("BPC-PR-001", "valid")] * 3
+    assert inis[0]["receiving_code"] in ("BPC-PR", "BPC-KCN") and inis[0]["authors"]
