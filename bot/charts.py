@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
 
 from bot.i18n import gettext_for
@@ -60,7 +61,9 @@ def draw_cumulative(chart: CumulativeChart, *, locale: str) -> bytes:
                 linestyle=":", label=_("Even pace to the target"))
         ax.axhline(chart.goal, color="#c0392b", linestyle="--", label=_("Target"))
     ax.set_xlim(chart.starts_on, chart.ends_on)
-    ax.set_ylim(bottom=0)
+    top = max([chart.goal or 0, *(n for _d, n in chart.points)], default=0)
+    ax.set_ylim(0, max(top * 1.15, 1))
+    ax.xaxis.set_major_formatter(DateFormatter("%d/%m"))
     ax.set_title(chart.title)
     ax.set_ylabel(_("Initiatives"))
     ax.grid(alpha=0.3)

@@ -8,6 +8,7 @@ on its own to this user (alerts, decisions) is printed into the conversation as 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import signal
 import sys
@@ -19,7 +20,7 @@ from bot import media
 from bot.config import home
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
-from bot.formatting import plain_blocks
+from bot.formatting import esc, plain_blocks
 from bot.i18n import gettext_for
 from handlers.terminal_input import FdLines, LineEditor
 from handlers.terminal_outbox import CHANNEL, ChatOutbox, TerminalSender
@@ -54,22 +55,25 @@ def files_folder(core: Core) -> Path:
     return home() / "exports"
 
 
-async def save_attachments(core: Core, outcome: Outcome) -> str:
-    """Charts and reports of the outcome written to files; the lines that say where."""
-    lines = []
+async def save_attachments(core: Core, outcome: Outcome) -> Outcome:
+    """Charts and reports written to files: each such reply then says where its file is."""
+    if not any(r.attachment for r in outcome.replies):
+        return outcome
+    replies = []
     for reply in outcome.replies:
-        if reply.attachment is None:
-            continue
-        made = await media.produce(core.engine, reply.attachment)
-        if made is None:
-            lines.append(media.not_produced_text(outcome.locale))
-            continue
-        folder = files_folder(core)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / made.name
-        await asyncio.to_thread(path.write_bytes, made.data)
-        lines.append(media.saved_text(str(path), outcome.locale))
-    return "\n" + "\n".join(lines) if lines else ""
+        if reply.attachment is not None:
+            made = await media.produce(core.engine, reply.attachment)
+            if made is None:
+                said = media.not_produced_text(outcome.locale)
+            else:
+                folder = files_folder(core)
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / made.name
+                await asyncio.to_thread(path.write_bytes, made.data)
+                said = esc(media.saved_text(str(path), outcome.locale))
+            reply = dataclasses.replace(reply, text=f"{reply.text}\n{said}", attachment=None)
+        replies.append(reply)
+    return dataclasses.replace(outcome, replies=replies)
 
 
 class TerminalChannel:
@@ -104,8 +108,8 @@ class TerminalChannel:
             async with turn:
                 if echo:
                     screen.say(f"> {line.rstrip()}")
-                outcome = await self.send(line)
-                screen.say(render(outcome) + await save_attachments(self.core, outcome) + "\n")
+                outcome = await save_attachments(self.core, await self.send(line))
+                screen.say(render(outcome) + "\n")
 
 
 class Lines(Protocol):

@@ -91,7 +91,7 @@ def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool) ->
                            phase_id=p.phase.id, page=page, page_size=PAGE_SIZE)
         if not isinstance(kids, ps.Refused) and kids.rows:
             text += "\n\n" + _("<b>Units below</b>, lagging first (page {page} of {pages}; "
-                               "press one to open it):").format(page=kids.page + 1,
+                               "choose one to open it):").format(page=kids.page + 1,
                                                                  pages=kids.pages)
             options += [(child_label(u, ctx.locale), f"open|{u.code}|{phase}")
                         for u in kids.rows]
