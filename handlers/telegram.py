@@ -476,8 +476,7 @@ class TelegramChannel:
                     "chat_id": message["chat"]["id"], "message_id": message["message_id"]}))
         try:
             for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
-                await send_any(bot, self.core.engine, int(inbound.chat_id), reply,
-                               outcome.locale)
+                await send_any(bot, self.core, int(inbound.chat_id), reply, outcome.locale)
         except (Forbidden, BadRequest):
             self.core.sent(outcome)   # will never go through (blocked, refused): not kept
             raise

@@ -15,10 +15,11 @@ from bot.events import Reply
 log = logging.getLogger(__name__)
 
 
-async def send_any(bot: Bot, engine: Any, chat_id: int, reply: Reply, locale: str) -> None:
-    """A reply as a message (`handlers.telegram.send_reply`), or with its file."""
+async def send_any(bot: Bot, core: Any, chat_id: int, reply: Reply, locale: str) -> None:
+    """A reply as a message (`handlers.telegram.send_reply`), or with its file (made from
+    the core's database)."""
     if reply.attachment is not None:
-        await send_attachment(bot, engine, chat_id, reply, locale)
+        await send_attachment(bot, core.engine, chat_id, reply, locale)
     else:
         from handlers.telegram import send_reply  # that module imports this one
         await send_reply(bot, chat_id, reply)
