@@ -105,7 +105,7 @@ async def test_chair_progress_chart_drill_ranking_report(tg: TelegramHarness) ->
     assert len(uploads(tg.fake, "sendPhoto", "photo")) == 2
 
     # The ranking of the unions below, with the top authors.
-    seen = await tg.send(CHAIR, "/bangxephang")
+    seen = await tg.send(CHAIR, "/bang xep hang")        # typed in parts, without accents
     text = "\n".join(seen)
     assert "Ranking of the units under LĐLĐ huyện Phú Riềng" in text
     assert "per 100 members" in text and "Top authors" in text
