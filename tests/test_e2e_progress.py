@@ -103,6 +103,8 @@ async def test_chair_progress_chart_drill_ranking_report(tg: TelegramHarness) ->
     assert "Registered: 40" in text and "10% of 2,850 members" in text
     assert "(the target of BPC-PR)" in text
     assert len(uploads(tg.fake, "sendPhoto", "photo")) == 2
+    seen = await tg.press(CHAIR, "Back to BPC-PR")
+    assert "Progress: LĐLĐ huyện Phú Riềng" in "\n".join(seen)
 
     # The ranking of the unions below, with the top authors.
     seen = await tg.send(CHAIR, "/bang xep hang")        # typed in parts, without accents
