@@ -16,7 +16,16 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import channels, cli_db, cli_progress, cli_report, cli_roles, cli_units, fields
+from bot import (
+    channels,
+    cli_db,
+    cli_progress,
+    cli_report,
+    cli_roles,
+    cli_units,
+    demo_progress,
+    fields,
+)
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
@@ -127,6 +136,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
+        if settings.seed_demo_data and (args.command == "initdb" or (
+                args.command == "run" and args.role == "all")):
+            # the demo's phase, targets and initiatives (once, on the demo directory)
+            try:
+                await demo_progress.seed(engine, now=utcnow())
+            except IntegrityError:      # another process starting together seeded it
+                pass
         if args.command == "initdb":
             return 0
         if args.command == "report":
