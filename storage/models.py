@@ -169,6 +169,7 @@ class Initiative(SQLModel, table=True):
     __table_args__ = (
         Index("ix_initiative_person", "person_id", "id"),
         Index("ix_initiative_unit_status", "unit_id", "status", "submitted_at"),
+        Index("ix_initiative_author_unit_status", "author_unit_id", "status", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
