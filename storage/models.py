@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint, false, text
 from sqlmodel import Field, SQLModel
 
 # Search terms are compared byte-wise (prefix ranges); PostgreSQL needs the C collation
@@ -150,6 +150,8 @@ class Draft(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool | None = Field(default=None)
     coauthors: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of names
     attachments: str | None = Field(default=None, sa_column=Column(Text))  # JSON list
@@ -183,6 +185,8 @@ class Initiative(SQLModel, table=True):
     description: str = Field(sa_column=Column(Text, nullable=False))
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool = Field(default=False)
     benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
     benefit_known: bool = Field(default=True)

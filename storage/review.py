@@ -123,6 +123,7 @@ def resubmit(conn: Connection, *, draft: dict[str, Any], coauthors: list[str], a
     values = {k: draft.get(k) for k in (
         "title", "description", "field_code", "applied_on", "benefit_vnd", "attachments",
         "unit_id")}
+    values["applied_month_only"] = bool(draft.get("applied_month_only"))
     values["benefit_known"] = bool(draft.get("benefit_known"))
     values["recognized"] = bool(draft.get("recognized"))
     ok = transition(conn, initiative_id=draft["initiative_id"], from_status="needs_revision",
