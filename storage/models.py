@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -161,6 +162,8 @@ class Draft(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool | None = Field(default=None)
     coauthors: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of names
     attachments: str | None = Field(default=None, sa_column=Column(Text))  # JSON list
@@ -180,6 +183,7 @@ class Initiative(SQLModel, table=True):
     __table_args__ = (
         Index("ix_initiative_person", "person_id", "id"),
         Index("ix_initiative_unit_status", "unit_id", "status", "submitted_at"),
+        Index("ix_initiative_author_unit_status", "author_unit_id", "status", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -193,6 +197,8 @@ class Initiative(SQLModel, table=True):
     description: str = Field(sa_column=Column(Text, nullable=False))
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool = Field(default=False)
     benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
     benefit_known: bool = Field(default=True)
