@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0500"
-down_revision = "0300"
+down_revision = "0320"   # re-chained after main's 0310, 0320
 branch_labels = None
 depends_on = None
 
