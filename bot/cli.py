@@ -185,6 +185,11 @@ async def _chat(core: Core, settings: Settings, *, user: str | None,
     chat = channels.terminal(core, settings)
     if as_role is None:
         return await chat.chat(user=user)
+    if settings.seed_demo_data:   # the chair's side shows the demo's progress at once
+        try:
+            await demo_progress.seed(core.engine, now=utcnow())
+        except IntegrityError:   # another process seeded it meanwhile
+            pass
     async with core.engine.begin() as conn:
         invite = await conn.run_sync(lambda c: roles.create_invite(
             conn=c, actor=Actor.shell(), now=utcnow(), role=as_role, unit_code=unit.upper()))

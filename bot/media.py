@@ -84,7 +84,8 @@ async def produce(engine: AsyncEngine, att: Attachment, *,
         png = await asyncio.to_thread(draw, chart, locale=spec["locale"])
         from bot.report import ascii_name
 
-        return Media(f"tiendo-{ascii_name(spec['unit'])}.png", "image/png", png)
+        prefix = "xephang" if spec.get("mode") == "children" else "tiendo"
+        return Media(f"{prefix}-{ascii_name(spec['unit'])}.png", "image/png", png)
     if att.kind == "report":
         return await run_off_loop(engine, lambda c: report_file(c, spec, now))
     return None

@@ -128,7 +128,7 @@ def show_ranking(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
             attachment=media.attachment("chart", actor=ctx.actor, unit_code=r.scope_code,
                                         phase_code=r.phase.code, locale=ctx.locale,
                                         mode="children")))
-    options = [(shorten(f"{row.rank}. {row.unit.name}", LABEL_MAX),
+    options = [(shorten(row.unit.name, LABEL_MAX),
                 f"open|{row.unit.code}|{r.phase.code}") for row in r.rows]
     options.append((_("‹ Close"), "close"))
     ctx.ask(ranking_text(r, locale=ctx.locale, authors=authors), options)
