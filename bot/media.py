@@ -93,6 +93,7 @@ async def produce(engine: AsyncEngine, att: Attachment, *,
 
 def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
     from bot import charts
+    from bot.formatting import shorten
     from bot.render_progress import unit_pct
     from bot.services import progress as ps
 
@@ -108,7 +109,7 @@ def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
         rows = () if isinstance(page, ps.Refused) else page.rows
         return charts.ChildrenChart(
             _("{name}: units below, share of target").format(name=p.unit.name),
-            tuple((r.name[:32], unit_pct(r) or 0.0) for r in rows))
+            tuple((shorten(r.name, 36), unit_pct(r) or 0.0) for r in rows))
     main = p.unit.targets[0] if p.unit.targets else None
     return charts.CumulativeChart(
         _("{name} · phase {code}").format(name=p.unit.name, code=p.phase.code),
