@@ -29,6 +29,7 @@ from bot.render_progress import basis_text, unit_pct
 from bot.services import progress as progress_service
 from bot.services.actor import Actor
 from bot.spreadsheet import xlsx_row
+from storage import access
 from storage import targets as target_store
 from storage.textfold import fold
 
@@ -46,7 +47,8 @@ INITIATIVE_COLUMNS = (
 DATE_FORMAT = "DD/MM/YYYY"
 PERCENT_FORMAT = "0.0%"
 MONEY_FORMAT = "#,##0"
-PROGRESS_EVERY = 1000   # rows between two calls of `on_progress`
+PROGRESS_EVERY = 1000
+REPORT_ROLES = frozenset({"chair", "support", "admin"})   # rows between two calls of `on_progress`
 
 # Sheet 2: a column, and the keys of the service's initiative dict that may hold it.
 _INITIATIVE_KEYS = (
@@ -106,11 +108,20 @@ def _local_day(value: Any) -> date | None:
     return None
 
 
+def may_report(conn: Connection, actor: Actor) -> bool:
+    """Reports list every initiative with its authors: for chairs, support teams and
+    administrators (and the shell), not for every member."""
+    return actor.is_shell or bool(
+        access.roles_held(conn, person_id=actor.person_id or 0) & REPORT_ROLES)
+
+
 def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: str | None,
                  phase_code: str | None, locale: str, out: IO[bytes],
                  on_progress: ProgressCallback | None = None
                  ) -> ReportDone | progress_service.Refused:
     """Write the workbook to `out`; Refused (nothing written) outside the actor's scope."""
+    if not may_report(conn, actor):
+        return progress_service.Refused("out_of_scope")
     rows = progress_service.report_rows(conn=conn, actor=actor, now=now, unit_code=unit_code,
                                         phase_code=phase_code)
     if isinstance(rows, progress_service.Refused):

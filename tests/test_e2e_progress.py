@@ -180,8 +180,12 @@ async def test_paging_and_a_member(tg: TelegramHarness, monkeypatch: pytest.Monk
     await tg.onboard(WORKER)
     seen = await tg.send(WORKER, "/tiendo")
     assert "Progress: CĐCS Công ty TNHH Cao su Phú Riềng (demo)" in "\n".join(seen)
+    assert "Report (Excel)" not in tg.labels(WORKER)
     seen = await tg.send(WORKER, "/tiendo BPC-PR")
     assert "of your own union and of the unions below it only" in "\n".join(seen)
+    seen = await tg.send(WORKER, "/baocao")
+    assert "Reports are for chairs and support teams" in "\n".join(seen)
+    assert not uploads(tg.fake, "sendDocument", "document")
 
 
 # ------------------------------------------------------------------ Zalo

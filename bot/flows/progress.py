@@ -16,6 +16,7 @@ from bot.flows.engine import Flow, Next, Result, Step, command, home
 from bot.formatting import esc, shorten
 from bot.i18n import N_
 from bot.render_progress import percent, progress_text, ranking_text, unit_pct
+from bot.report import may_report
 from bot.services import progress as ps
 from storage import targets as target_store
 from storage.textfold import fold
@@ -102,7 +103,8 @@ def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool,
             if kids.page + 1 < kids.pages:
                 options.append((_("More units ›"), f"page|{code}|{phase}|{kids.page + 1}"))
         options.append((_("Ranking"), f"rank|{code}|{phase}"))
-    options.append((_("Report (Excel)"), f"report|{code}|{phase}"))
+    if may_report(ctx.conn, ctx.actor):
+        options.append((_("Report (Excel)"), f"report|{code}|{phase}"))
     if back:
         options.append((_("‹ Back to {code}").format(code=back), f"page|{back}|{phase}|0"))
     options.append((_("‹ Close"), "close"))
@@ -137,6 +139,9 @@ def show_ranking(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
 
 def send_report(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
     _ = ctx._
+    if not may_report(ctx.conn, ctx.actor):
+        return home(_("Reports are for chairs and support teams: /tiendo shows your union's "
+                      "figures."))
     p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                     phase_code=phase)
     if isinstance(p, ps.Refused):
