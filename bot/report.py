@@ -22,6 +22,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Connection
 
+from bot.fields import field_label
 from bot.formatting import TIMEZONE
 from bot.i18n import N_, gettext_for
 from bot.labels import STATUS_LABELS
@@ -194,6 +195,7 @@ def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: st
         values = [_first(row, keys) for keys in _INITIATIVE_KEYS]
         if isinstance(values[2], list | tuple):
             values[2] = ", ".join(str(a) for a in values[2])
+        values[5] = field_label(values[5], locale) or values[5]
         status = values[7]
         values[7] = _(STATUS_LABELS[status]) if status in STATUS_LABELS else status
         benefit = values[6]
