@@ -13,7 +13,7 @@ from bot import media
 from bot.conversation import Ctx
 from bot.events import Reply
 from bot.flows.engine import Flow, Next, Result, Step, command, home
-from bot.formatting import esc, shorten
+from bot.formatting import esc, number, shorten
 from bot.i18n import N_
 from bot.render_progress import percent, progress_text, ranking_text, unit_pct
 from bot.report import may_report
@@ -25,6 +25,9 @@ STEP = "progress_view"
 TRANSITIONS = {STEP: set()}   # its options open another unit's view: the same step
 PAGE_SIZE = 8
 LABEL_MAX = 60
+# A report's rows beyond which it is not sent in a chat (Telegram takes documents up to
+# 50 MB; a workbook holds about 55 bytes an initiative): the CLI writes it.
+CHAT_REPORT_MAX = 500_000
 
 REFUSALS = {
     "no_unit": N_("You are not attached to a union yet. Choose your grassroots union in "
@@ -146,6 +149,12 @@ def send_report(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
                     phase_code=phase)
     if isinstance(p, ps.Refused):
         return refusal(ctx, p, unit)
+    rows = p.unit.registered + p.unit.invalid + p.unit.withdrawn
+    if rows > CHAT_REPORT_MAX:
+        return home(_("The report of {name} would hold {n} initiatives: too large to send in "
+                      "a chat. It is written on the server with «sangkien report {code}».")
+                    .format(name=esc(p.unit.name), n=number(rows, ctx.locale),
+                            code=esc(p.unit.code)))
     ctx.replies.append(Reply(
         _("Progress report of {name}, phase {phase}: sheet 1 the units below with a total, "
           "sheet 2 every initiative.").format(name=esc(p.unit.name), phase=esc(p.phase.code)),
