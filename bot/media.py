@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import io
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,9 @@ from storage.engine import sync_twin, utcnow
 
 LINK_LIFETIME = 3 * 24 * 3600   # seconds a Zalo media link works
 CHILDREN_IN_CHART = 25
+# Reports are CPU-heavy (a province's: tens of seconds): a process writes two at a time in
+# its worker threads, the others wait their turn rather than slowing every one down.
+REPORT_SLOTS = threading.BoundedSemaphore(2)
 
 
 @dataclass(frozen=True)
@@ -143,7 +147,7 @@ async def run_off_loop(engine: AsyncEngine, run: Callable[[Connection], Any]) ->
 
     def on_twin() -> Any:
         try:
-            with twin.connect() as conn, conn.begin():
+            with REPORT_SLOTS, twin.connect() as conn, conn.begin():
                 return run(conn)
         finally:
             twin.dispose()
