@@ -495,7 +495,6 @@ progress_day_t = ProgressDay.__table__
 progress_author_t = ProgressAuthor.__table__
 unit_members_t = UnitMembers.__table__
 progress_snapshot_t = ProgressSnapshot.__table__
-# Lookups the progress views make on existing tables: a cluster's units, a subtree's
-# initiatives by grassroots union (reports, recounts), imported initiatives by code.
+# Progress lookups on existing tables: a cluster's units, initiatives by grassroots union.
 Index("ix_unit_cluster", unit_t.c.cluster)
 Index("ix_initiative_author_unit", initiative_t.c.author_unit_id, initiative_t.c.submitted_at)
