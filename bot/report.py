@@ -70,7 +70,9 @@ class ReportDone:
     initiatives: int
 
 
-ProgressCallback = Callable[[int, int], None]   # (initiatives written, expected in all)
+# (initiatives written, expected in all: from the rollups, 0 when unknown; the last call
+# has both equal)
+ProgressCallback = Callable[[int, int], None]
 
 
 def ascii_name(text: str) -> str:
@@ -206,7 +208,7 @@ def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: st
         sheet2.append(xlsx_row(sheet2, values))
         written += 1
         if on_progress is not None and written % PROGRESS_EVERY == 0:
-            on_progress(written, max(expected, written))
+            on_progress(written, expected)
     if on_progress is not None:
         on_progress(written, written)
     wb.save(out)
