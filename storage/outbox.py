@@ -153,11 +153,13 @@ class Pace:
     """A channel's limits, held across every sender process: `rate` sends a second overall
     (claims hand out send slots `1/rate` apart), and `per_chat` seconds between two sends to
     one chat. `horizon`: how far ahead slots are handed out (a row claimed for a slot 1 s
-    away keeps that slot; an alert queued meanwhile waits at most that long)."""
+    away keeps that slot; an alert queued meanwhile waits at most that long). `lead`: time
+    for the claim to commit and reach the sender before its first slot."""
 
     rate: float
     per_chat: float = 0.0
     horizon: float = 1.0
+    lead: float = 0.0   # the first slot no sooner than this after the claim (its commit)
 
 
 def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) -> None:
@@ -223,6 +225,21 @@ def _candidates(conn: Connection, *, channel: str, now: datetime, limit: int,
     return list(conn.execute(due).scalars())
 
 
+def _drop_unreachable(conn: Connection, ids: list[int]) -> list[int]:
+    """Rows for an account known to have blocked the bot are marked `unreachable` without a
+    send (counted like the first one); the adapter makes the account reachable again when
+    its user writes."""
+    if not ids:
+        return ids
+    gone = set(conn.execute(
+        select(outbox_t.c.id).join(account_t, account_t.c.id == outbox_t.c.account_id)
+        .where(outbox_t.c.id.in_(ids), account_t.c.reachable.is_(False))).scalars())
+    if gone:
+        conn.execute(update(outbox_t).where(outbox_t.c.id.in_(gone))
+                     .values(status="unreachable", last_error="unreachable (account)"))
+    return [i for i in ids if i not in gone]
+
+
 def claim_due(
     conn: Connection, *, now: datetime, limit: int, lease_seconds: float,
     channels: Sequence[str], sender: str | None = None, stale_seconds: float | None = None,
@@ -237,8 +254,9 @@ def claim_due(
 
     A channel in `pace` gets send slots: each row comes back with `send_at`, `1/rate` after
     the previous slot of the channel (whichever process took it), and only as many rows as
-    fit in the next `horizon` seconds; its chat's next send is then not before `send_at +
-    per_chat`. A channel not in `pace` is not paced (`send_at` is `now`).
+    fit in the next `horizon` seconds; a chat is skipped until its `outbox_chat.next_at`
+    (set by the sender from the moment a send to it finished: `pace_chats`). A channel not
+    in `pace` is not paced (`send_at` is `now`).
 
     PostgreSQL: the channel's row is locked for the claim (claimers of one channel take
     turns), and rows are taken `FOR UPDATE SKIP LOCKED`; SQLite: the engine's `BEGIN
@@ -255,13 +273,15 @@ def claim_due(
         limits = (pace or {}).get(channel)
         start, budget = now, limit - len(out)
         if limits is not None:
-            start = _channel_start(conn, channel=channel, now=now)
+            start = _channel_start(conn, channel=channel,
+                                   now=now + timedelta(seconds=limits.lead))
             ahead = (now - start).total_seconds() + limits.horizon
             budget = min(budget, max(int(ahead * limits.rate + 1e-9), 0))
             if budget <= 0:
                 continue
         ids = _candidates(conn, channel=channel, now=now, limit=budget,
                           paced=limits is not None)
+        ids = _drop_unreachable(conn, ids)
         if not ids:
             continue
         step = timedelta(seconds=1.0 / limits.rate) if limits is not None else timedelta(0)
@@ -279,10 +299,6 @@ def claim_due(
             conn.execute(update(outbox_channel_t)
                          .where(outbox_channel_t.c.channel == channel)
                          .values(next_at=start + step * len(claimed)))
-            if limits.per_chat > 0:
-                gap = timedelta(seconds=limits.per_chat)
-                pace_chats(conn, chats=[(channel, row["chat_id"], row["send_at"] + gap)
-                                        for row in claimed])
         out.extend(claimed)
     return out
 
@@ -292,7 +308,8 @@ _PACE_CHAT = per_dialect(lambda d: d.insert(outbox_chat_t))
 
 def pace_chats(conn: Connection, *, chats: Sequence[tuple[str, str, datetime]]) -> None:
     """No send to each (channel, chat) before its time: moves `outbox_chat.next_at` later,
-    never earlier."""
+    never earlier. The sender writes it with the mark of a sent row (its chat's next row is
+    claimable only once that mark is committed), so the gap holds across processes."""
     if not chats:
         return
     latest: dict[tuple[str, str], datetime] = {}
@@ -306,6 +323,13 @@ def pace_chats(conn: Connection, *, chats: Sequence[tuple[str, str, datetime]]) 
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[outbox_chat_t.c.channel, outbox_chat_t.c.chat_id],
         set_={"next_at": greatest(outbox_chat_t.c.next_at, stmt.excluded.next_at)}))
+
+
+def pause_channel(conn: Connection, *, channel: str, until: datetime) -> None:
+    """The channel said "slow down": no slot before `until`, for every sender process."""
+    greatest = func.greatest if _is_pg(conn) else func.max
+    conn.execute(update(outbox_channel_t).where(outbox_channel_t.c.channel == channel)
+                 .values(next_at=greatest(outbox_channel_t.c.next_at, until)))
 
 
 # --------------------------------------------------------------------------- senders
