@@ -244,6 +244,7 @@ class PendingAlert(SQLModel, table=True):
 
 
 _ACTIVE = text("status IN ('pending', 'sending')")
+_SENDING = text("status = 'sending'")
 KeyType = String(128).with_variant(String(128, collation="C"), "postgresql")
 
 
@@ -262,6 +263,9 @@ class Outbox(SQLModel, table=True):
         # A chat's rows still to send: whose turn it is, without its history of sent rows.
         Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
               sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+        # Whether a chat has a row in flight (a few rows at any time).
+        Index("ix_outbox_sending", "channel", "chat_id",
+              sqlite_where=_SENDING, postgresql_where=_SENDING),
     )
 
     id: int | None = Field(default=None, primary_key=True)
