@@ -155,7 +155,7 @@ class OutboxWorker:
         global_rate: float = 30.0,
         per_chat_interval: float = 1.0,
         pace: Mapping[str, Pace] | None = None,
-        rate_margin: float = 0.015,
+        rate_margin: float = 0.02,
         late_after: float = 0.010,
         heartbeat: float = 3.0,
         stale_after: float = 10.0,
@@ -202,6 +202,7 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
         self.stats = {"sent": 0, "retry": 0, "failed": 0, "unreachable": 0, "release": 0}
+        self.late = 0   # rows handed back because their slot had passed (among "release")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -406,6 +407,7 @@ class OutboxWorker:
                                not_before=self.clock() + timedelta(seconds=paused))
             if now - row["_at"] > self.late_after and row.get("send_at") is not None:
                 # Late for its slot: sent now, it could crowd the next second. A new slot.
+                self.late += 1
                 return _Result("release", row)
             try:
                 sender = self.senders[channel]
