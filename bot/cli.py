@@ -16,14 +16,14 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import channels, cli_db, cli_roles, cli_units, fields
+from bot import channels, cli_db, cli_progress, cli_roles, cli_units, demo_progress, fields
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from bot.logs import setup_logging
 from bot.run import ROLES, serve
-from storage.engine import make_engine
+from storage.engine import make_engine, utcnow
 from storage.migrate import upgrade
 
 log = logging.getLogger("sangkien")
@@ -68,6 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_roles.add_parsers(sub, parents=[common])
     cli_units.add_parser(sub, parents=[common])
     cli_db.add_parser(sub, parents=[common])
+    cli_progress.add_parsers(sub, parents=[common])
     return parser
 
 
@@ -117,10 +118,19 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
+        if settings.seed_demo_data and (args.command == "initdb" or (
+                args.command == "run" and args.role == "all")):
+            # the demo's phase, targets and initiatives (once, on the demo directory)
+            try:
+                await demo_progress.seed(engine, now=utcnow())
+            except IntegrityError:      # another process starting together seeded it
+                pass
         if args.command == "initdb":
             return 0
         if args.command in cli_roles.COMMANDS:
             return await cli_roles.run(args, engine, settings)
+        if args.command in cli_progress.COMMANDS:
+            return await cli_progress.run(args, engine, settings)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
