@@ -380,8 +380,9 @@ class Campaign(SQLModel, table=True):
 
 
 class CampaignSlot(SQLModel, table=True):
-    """One sending of a campaign: expanded into outbox rows in batches; `cursor` is the last
-    person expanded, saved with each batch's rows, so expansion resumes after a crash."""
+    """One sending of a campaign: expanded into outbox rows in batches, person by person in
+    (unit, id) order; (`cursor_unit`, `cursor`) is the last person expanded, saved with each
+    batch's rows, so expansion resumes after a crash, where it was."""
 
     __tablename__ = "campaign_slot"
     __table_args__ = (
@@ -394,6 +395,7 @@ class CampaignSlot(SQLModel, table=True):
     slot_key: str = Field(max_length=16)      # the nominal local time, YYYYMMDDHHMM
     due_at: datetime                          # after quiet hours
     state: str = Field(default="pending", max_length=12)  # pending|done|cancelled
+    cursor_unit: int | None = Field(default=None)   # the unit of the last person expanded
     cursor: int | None = Field(default=None, sa_column=Column(BigInteger))
     queued: int = Field(default=0)
     created_at: datetime

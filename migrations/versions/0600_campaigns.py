@@ -70,6 +70,7 @@ def upgrade() -> None:
     sa.Column('slot_key', sa.String(length=16), nullable=False),
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('state', sa.String(length=12), nullable=False),
+    sa.Column('cursor_unit', sa.Integer(), nullable=True),
     sa.Column('cursor', sa.BigInteger(), nullable=True),
     sa.Column('queued', sa.Integer(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
