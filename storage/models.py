@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 # Search terms are compared byte-wise (prefix ranges); PostgreSQL needs the C collation
@@ -243,6 +243,10 @@ class PendingAlert(SQLModel, table=True):
     digested_at: datetime | None = Field(default=None)
 
 
+_ACTIVE = text("status IN ('pending', 'sending')")
+KeyType = String(128).with_variant(String(128, collation="C"), "postgresql")
+
+
 class Outbox(SQLModel, table=True):
     """Every message the bot sends on its own initiative (alerts, decisions, digests).
 
@@ -252,8 +256,12 @@ class Outbox(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "not_before", "id"),
+        # Claims walk pending rows by priority, then due time, then age.
+        Index("ix_outbox_due", "status", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "channel", "chat_id", "id"),
+        # A chat's rows still to send: whose turn it is, without its history of sent rows.
+        Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
+              sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -264,11 +272,17 @@ class Outbox(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
     options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
-    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    # Byte order on PostgreSQL too, so that a key prefix ("camp:12:") is an index range.
+    dedupe_key: str | None = Field(default=None, sa_column=Column(
+        KeyType, unique=True, nullable=True))
     status: str = Field(default="pending", max_length=12)  # pending|sending|sent|failed|unreachable
+    # 0 replies, alerts, decisions (always first); 5 digests; 9 campaigns and broadcasts.
+    priority: int = Field(default=0, sa_column=Column(
+        Integer, nullable=False, default=0, server_default="0"))
     not_before: datetime
     attempts: int = Field(default=0)
     claimed_until: datetime | None = Field(default=None)
+    claimed_by: str | None = Field(default=None, max_length=64)  # outbox_sender.id
     created_at: datetime
     sent_at: datetime | None = Field(default=None)
     last_error: str | None = Field(default=None, max_length=255)
@@ -315,6 +329,38 @@ class JobLease(SQLModel, table=True):
     expires_at: datetime
 
 
+class OutboxSender(SQLModel, table=True):
+    """A running outbox sender: its heartbeat. Rows it claimed (`outbox.claimed_by`) are
+    claimed again at once when `seen_at` is stale (the process died), not after the lease."""
+
+    __tablename__ = "outbox_sender"
+
+    id: str = Field(primary_key=True, max_length=64)   # host:pid:nonce
+    started_at: datetime
+    seen_at: datetime
+
+
+class OutboxChannel(SQLModel, table=True):
+    """A channel's overall pacing, shared by every sender process: the next free send slot.
+    Claims take slots `1/rate` apart and move `next_at` on, in the claim's transaction."""
+
+    __tablename__ = "outbox_channel"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    next_at: datetime
+
+
+class OutboxChat(SQLModel, table=True):
+    """A chat's pacing, shared by every sender process: nothing is sent to it before
+    `next_at` (set at the claim from the row's slot, and from the answer once sent)."""
+
+    __tablename__ = "outbox_chat"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    next_at: datetime = Field(index=True)
+
+
 unit_t = Unit.__table__
 unit_term_t = UnitTerm.__table__
 unit_term_count_t = UnitTermCount.__table__
@@ -331,6 +377,9 @@ initiative_term_t = InitiativeTerm.__table__
 pending_alert_t = PendingAlert.__table__
 outbox_t = Outbox.__table__
 job_lease_t = JobLease.__table__
+outbox_sender_t = OutboxSender.__table__
+outbox_channel_t = OutboxChannel.__table__
+outbox_chat_t = OutboxChat.__table__
 
 
 # --------------------------------------------------------------------------- campaigns
