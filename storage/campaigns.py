@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    and_,
     bindparam,
     delete,
     exists,
@@ -409,5 +408,3 @@ def unit_by_id(conn: Connection, *, unit_id: int) -> dict[str, Any] | None:
     row = conn.execute(select(unit_t).where(unit_t.c.id == unit_id)).mappings().first()
     return dict(row) if row else None
 
-
-__all__ = ["and_"]
