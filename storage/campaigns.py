@@ -122,13 +122,17 @@ def add_slot(conn: Connection, *, campaign_id: int, slot_key: str, due_at: datet
         "state": "pending", "queued": 0, "created_at": now})
 
 
-def pick_slot(conn: Connection, *, now: datetime) -> dict[str, Any] | None:
-    """The oldest due slot of a running campaign, locked for this transaction (PostgreSQL:
-    another scheduler skips it and takes the next; SQLite: transactions are serial)."""
+def pick_slot(conn: Connection, *, now: datetime, campaign_id: int | None = None
+              ) -> dict[str, Any] | None:
+    """The oldest due slot of a running campaign (of `campaign_id`), locked for this
+    transaction (PostgreSQL: another scheduler skips it and takes the next; SQLite:
+    transactions are serial)."""
     s = campaign_slot_t
     q = (select(s).join(campaign_t, campaign_t.c.id == s.c.campaign_id)
          .where(s.c.state == "pending", s.c.due_at <= now, campaign_t.c.state.in_(ACTIVE))
          .order_by(s.c.due_at, s.c.id).limit(1))
+    if campaign_id is not None:
+        q = q.where(s.c.campaign_id == campaign_id)
     if _pg(conn):
         q = q.with_for_update(of=s, skip_locked=True)
     row = conn.execute(q).mappings().first()

@@ -146,3 +146,8 @@ def chair(conn: Connection, *, unit_code: str, now: datetime, role: str = "chair
 def units_codes(world: World) -> set[str]:
     """Every unit: an audience over the whole directory."""
     return set(world.units)
+
+
+def subtree_codes_of(engine: Any, code: str) -> set[str]:
+    with engine.connect() as conn:
+        return subtree(conn, code)
