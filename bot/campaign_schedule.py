@@ -64,6 +64,9 @@ def at_local(day: date, at: time) -> datetime:
 
 def parse_hhmm(text: str) -> time:
     hh, sep, mm = text.strip().replace("h", ":").partition(":")
+    if not (hh.isascii() and hh.isdigit() and len(hh) <= 2
+            and (not mm or (mm.isascii() and mm.isdigit() and len(mm) <= 2))):
+        raise ScheduleError(f"not a time of day (HH:MM): {text!r}")
     try:
         value = time(int(hh), int(mm or 0))
     except ValueError as exc:

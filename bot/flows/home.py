@@ -41,7 +41,7 @@ HOME_OPTIONS = (
 ROLE_OPTIONS = {
     "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker"))),
     "chair": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
-              ("invite", N_("Support team"))),
+              ("invite", N_("Support team")), ("campaigns", N_("Campaigns"))),
 }
 
 
@@ -82,6 +82,7 @@ HELP_WORKER = (
     ("link", "", N_("link this account with your other chat app")),
     ("cancel", "", N_("stop what you are doing (your draft is kept)")),
     ("language", "", N_("language: Tiếng Việt / English")),
+    ("campaigns_off", "", N_("stop campaign messages (/batthongbao: on again)")),
     ("help", "", N_("this help")),
 )
 HELP_REVIEWER = (
@@ -89,7 +90,8 @@ HELP_REVIEWER = (
     ("behalf", "", N_("register an initiative for a worker who does not use the bot")),
     ("alerts", "", N_("alerts: each one at once, or a daily summary at 17:00")),
 )
-HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),)
+HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),
+              ("campaigns", "", N_("campaigns: reminders and leaderboards, scheduled")))
 
 
 def help_text(ctx: Ctx) -> str:

@@ -416,3 +416,12 @@ def _hold(conn: Connection, campaign_id: int, *, until: datetime) -> None:
     conn.execute(update(outbox_t).where(*_campaign_rows(key_prefix(campaign_id)),
                                         outbox_t.c.status == "pending")
                  .values(not_before=until))
+
+
+# ============================================================================ opting out
+
+
+def set_opt_out(*, conn: Connection, actor: Actor, now: datetime, off: bool) -> None:
+    """/tatthongbao (off) and /batthongbao: campaign messages only; review alerts still come."""
+    if actor.person_id is not None:
+        store.set_opt_out(conn, person_id=actor.person_id, off=off, now=now)
