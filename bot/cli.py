@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import channels, cli_campaigns, cli_db, cli_roles, cli_units, fields
+from bot import channels, cli_campaigns, cli_db, cli_progress, cli_roles, cli_units, fields
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_units.add_parser(sub, parents=[common])
     cli_db.add_parser(sub, parents=[common])
     cli_campaigns.add_parser(sub, parents=[common])
+    cli_progress.add_parsers(sub, parents=[common])
     return parser
 
 
@@ -124,6 +125,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return await cli_campaigns.run(args, engine, settings)
         if args.command in cli_roles.COMMANDS:
             return await cli_roles.run(args, engine, settings)
+        if args.command in cli_progress.COMMANDS:
+            return await cli_progress.run(args, engine, settings)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":

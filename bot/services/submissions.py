@@ -17,6 +17,7 @@ from bot.services.actor import Actor
 from bot.services.permissions import covers_unit, is_author
 from bot.services.results import Refused, Unchanged, refuse
 from storage import access, queries, similar
+from storage import progress as progress_store
 from storage import review as review_store
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
         now=now)
     review_store.log_submission(conn, initiative_id=initiative_id, actor_id=actor.person_id,
                                 now=now)
+    progress_store.track(conn, initiative_id=initiative_id, before=None)
     assert draft.unit_id is not None and draft.title and draft.description
     similar.index_initiative(conn, initiative_id=initiative_id, unit_id=draft.unit_id,
                              title=draft.title, description=draft.description)
@@ -115,10 +117,12 @@ def resubmit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     ini = review_store.initiative(conn, initiative_id=draft.initiative_id)
     if ini is None or not is_author(ini, actor):
         return refuse(actor, "resubmit", ini)
+    before = progress_store.contribution(conn, initiative_id=ini["id"])
     ok = review_store.resubmit(conn, draft=draft.to_row(), coauthors=draft.coauthors or [],
                                actor_id=actor.person_id, now=now)
     if not ok:
         return Unchanged(ini["code"], ini["status"])
+    progress_store.track(conn, initiative_id=ini["id"], before=before)
     assert draft.unit_id is not None and draft.title and draft.description
     similar.reindex_initiative(conn, initiative_id=ini["id"], unit_id=draft.unit_id,
                                title=draft.title, description=draft.description)
