@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # and WEB_PORT when those are not set.
     zalo_listen_host: str | None = None
     zalo_listen_port: int | None = None
+    # The public HTTPS address of the web application (https://bot.example.vn): Zalo gets
+    # charts and reports as links to `/media/…` there. Unset: text only on Zalo.
+    public_base_url: str | None = None
 
     # The web application of `sangkien run` (webhooks, /healthz, /readyz, /metrics).
     web_host: str | None = None
@@ -86,7 +89,8 @@ class Settings(BaseSettings):
         """`WEB_PORT=` in .env (as .env.example leaves it) means "not set", not an error."""
         if isinstance(values, dict):
             for key in ("web_port", "worker_port", "zalo_listen_port", "web_host",
-                        "zalo_listen_host", "telegram_webhook_url", "telegram_webhook_secret"):
+                        "zalo_listen_host", "telegram_webhook_url", "telegram_webhook_secret",
+                        "public_base_url"):
                 if values.get(key) == "":
                     values[key] = None
         return values

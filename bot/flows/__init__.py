@@ -11,6 +11,7 @@ from bot.flows import (
     on_behalf,
     onboarding,
     profile,
+    progress,
     review,
     submission,
     summary,
@@ -18,7 +19,8 @@ from bot.flows import (
 from bot.flows.engine import Dispatcher, Registry
 
 FLOWS = (home.FLOW, onboarding.FLOW, submission.FLOW, on_behalf.FLOW, summary.FLOW,
-         drafts.FLOW, review.FLOW, profile.FLOW, campaigns.FLOW)
+         drafts.FLOW, review.FLOW, profile.FLOW, progress.FLOW,
+         campaigns.FLOW)
 REGISTRY = Registry(FLOWS)
 DISPATCHER = Dispatcher(REGISTRY)
 COMMANDS = REGISTRY.words   # a typed word (no accents, no slash) → its action

@@ -39,9 +39,11 @@ HOME_OPTIONS = (
     ("help", N_("Help")),
 )
 ROLE_OPTIONS = {
-    "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker"))),
+    "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
+                ("progress", N_("Progress"))),
     "chair": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
-              ("invite", N_("Support team")), ("campaigns", N_("Campaigns"))),
+              ("invite", N_("Support team")), ("progress", N_("Progress")),
+              ("campaigns", N_("Campaigns"))),
 }
 
 
@@ -89,6 +91,11 @@ HELP_REVIEWER = (
     ("pending", "", N_("initiatives waiting for review in your unions")),
     ("behalf", "", N_("register an initiative for a worker who does not use the bot")),
     ("alerts", "", N_("alerts: each one at once, or a daily summary at 17:00")),
+    ("progress", " [DTP-YT] [GD1]", N_("progress of a union in a phase: targets, shortfall, "
+                                       "pace, the unions below it lagging first, a chart")),
+    ("ranking", " [DTP-YT]", N_("ranking of the unions below, or of your emulation cluster; "
+                                "top authors")),
+    ("report", " [DTP-YT] [GD1]", N_("the progress report as an Excel file")),
 )
 HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),
               ("campaigns", "", N_("campaigns: reminders and leaderboards, scheduled")))
