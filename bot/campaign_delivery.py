@@ -3,6 +3,7 @@ where live figures and the reports of audiences 4 and 5 come from (`bot.campaign
 
 from __future__ import annotations
 
+from bot import campaign_reports
 from bot.campaign_schedule import Cap, parse_quiet
 from bot.campaign_scheduler import Delivery
 from bot.config import Settings
@@ -12,4 +13,5 @@ def delivery_from(settings: Settings) -> Delivery:
     return Delivery(quiet=parse_quiet(settings.quiet_hours),
                     cap=Cap(per_day=settings.campaign_cap_day,
                             per_week=settings.campaign_cap_week),
-                    batch=settings.campaign_batch, default_locale=settings.default_language)
+                    batch=settings.campaign_batch, default_locale=settings.default_language,
+                    figures=campaign_reports.unit_figures, report=campaign_reports.report)

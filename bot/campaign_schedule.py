@@ -132,8 +132,9 @@ def slot_key(moment: datetime) -> str:
 
 
 def days_left(end: date | None, now: datetime) -> int | None:
-    """Whole days from today (local) to `end`; 0 on the last day."""
-    return None if end is None else (end - local_today(now)).days
+    """Days left until `end` (local), both counted as /tiendo counts them: 1 on the last
+    day, 0 once it has passed."""
+    return None if end is None else max(0, (end - local_today(now)).days + 1)
 
 
 # ============================================================================ quiet hours

@@ -64,9 +64,10 @@ class Delivery:
     cap: Cap = field(default_factory=Cap)
     batch: int = BATCH
     default_locale: str = "vi"
-    figures: ct.FigureSource | None = None          # unit id → figures, for placeholders
-    # audiences 4 and 5: (conn, campaign, person, unit ids they hold, locale, now) → the
-    # report's HTML, or None when that person has nothing to be told
+    # (conn=, unit_id=, now=) → the unit's figures, for the placeholders
+    figures: Callable[..., ct.UnitFigures] | None = None
+    # audiences 4 and 5: (conn=, campaign=, unit_id= the unit the person holds a role on,
+    # locale=, now=) → the report's HTML, or None when there is nothing to tell them
     report: Callable[..., str | None] | None = None
     end_of: Callable[[Connection, dict[str, Any], datetime], date | None] = end_of
 
@@ -151,8 +152,6 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     counts = store.sends(conn, person_ids=list(targets), since=week_start(day))
     drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
-    roles = (store.grants_of(conn, person_ids=list(targets))
-             if c["audience"] in ("lagging_units", "leaderboard") else {})
     used = ct.fields_used(c["text"])
     figures_cache: dict[int, ct.UnitFigures] = {}
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
@@ -171,14 +170,14 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         if used & ct.FIGURES and delivery.figures is not None:
             figures = figures_cache.get(p.unit_id)
             if figures is None:
-                figures = figures_cache[p.unit_id] = delivery.figures(p.unit_id)
+                figures = figures_cache[p.unit_id] = delivery.figures(
+                    conn=conn, unit_id=p.unit_id, now=now)
         body = ct.fill(c["text"], ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
                                                 days_left=left, figures=figures))
         options: list[dict[str, str]] = []
         if c["audience"] in ("lagging_units", "leaderboard"):
-            report = (delivery.report(conn=conn, campaign=c, person_id=p.id,
-                                      unit_ids=roles.get(p.id, []), locale=locale, now=now)
-                      if delivery.report else None)
+            report = (delivery.report(conn=conn, campaign=c, unit_id=p.unit_id, locale=locale,
+                                      now=now) if delivery.report else None)
             if report is None:
                 continue
             body = f"{body}\n\n{report}"

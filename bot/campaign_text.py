@@ -18,7 +18,7 @@ Anything else in braces is left as written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.formatting import esc, name_case, number
@@ -47,9 +47,6 @@ class UnitFigures:
     pct: float | None = None
     shortfall: int | None = None
     rank: int | None = None
-
-
-FigureSource = Callable[[int], UnitFigures]   # unit id → figures
 
 
 def fill(text: str, values: Mapping[str, str]) -> str:

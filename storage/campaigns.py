@@ -234,18 +234,40 @@ def _people_filter(audience: str, *, since: datetime | None, idle_before: dateti
     if audience == "idle_drafts":
         assert idle_before is not None
         return [exists().where(draft_t.c.person_id == p.id, draft_t.c.updated_at < idle_before)]
-    if audience in ("lagging_units", "leaderboard"):
-        grants = exists().where(role_grant_t.c.person_id == p.id,
-                                role_grant_t.c.revoked_at.is_(None),
-                                role_grant_t.c.role.in_(("chair", "support")))
-        return [grants]
     return []
+
+
+ROLE_AUDIENCES = {"lagging_units": ("chair", "support"), "leaderboard": ("chair",)}
+
+
+def _holders_batch(conn: Connection, *, slot_id: int, roles: tuple[str, ...],
+                   after_unit: int | None, after: int | None, limit: int) -> list[Person]:
+    """Audiences 4 and 5: the holders of `roles` on the slot's units, one row per (unit,
+    person) — `unit_id` is the unit they hold the role on, the one they are told about."""
+    su, g, p = campaign_slot_unit_t.c, role_grant_t.c, person_t.c
+    opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
+    q = (select(su.unit_id, p.id, p.name, unit_t.c.name.label("unit_name"),
+                opted.label("opted_out"))
+         .select_from(campaign_slot_unit_t
+                      .join(role_grant_t, g.unit_id == su.unit_id)
+                      .join(person_t, p.id == g.person_id)
+                      .join(unit_t, unit_t.c.id == su.unit_id))
+         .where(su.slot_id == slot_id, g.revoked_at.is_(None), g.role.in_(list(roles)))
+         .group_by(su.unit_id, p.id, p.name, unit_t.c.name)
+         .order_by(su.unit_id, p.id).limit(limit))
+    if after_unit is not None:
+        q = q.where(su.unit_id >= after_unit, or_(su.unit_id > after_unit, p.id > (after or 0)))
+    return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
+            for r in conn.execute(q)]
 
 
 def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit: int | None,
                    after: int | None, limit: int, since: datetime | None = None,
                    idle_before: datetime | None = None) -> list[Person]:
     """The next `limit` people of the slot's audience after (`after_unit`, `after`)."""
+    if audience in ROLE_AUDIENCES:
+        return _holders_batch(conn, slot_id=slot_id, roles=ROLE_AUDIENCES[audience],
+                              after_unit=after_unit, after=after, limit=limit)
     su, p = campaign_slot_unit_t.c, person_t.c
     opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
     q = (select(p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"),
@@ -269,6 +291,14 @@ def count_audience(conn: Connection, *, units: Any, audience: str,
     """How many people, and how many of them per channel of their latest reachable account
     (for the estimate) — one pass over the audience, for a preview."""
     p = person_t.c
+    if audience in ROLE_AUDIENCES:
+        g = role_grant_t.c
+        holders = (select(g.person_id).where(g.unit_id.in_(units), g.revoked_at.is_(None),
+                                             g.role.in_(list(ROLE_AUDIENCES[audience])))
+                   .distinct().subquery())
+        n = conn.execute(select(func.count()).select_from(holders).where(
+            ~exists().where(campaign_opt_out_t.c.person_id == holders.c.person_id))).scalar_one()
+        return {"telegram": n} if n else {}
     latest = (select(func.max(account_t.c.id)).where(account_t.c.person_id == p.id,
                                                     account_t.c.reachable.is_(True))
               .scalar_subquery())
@@ -335,8 +365,17 @@ def grants_of(conn: Connection, *, person_ids: Sequence[int]) -> dict[int, list[
 
 def first_person(conn: Connection, *, units: Any, audience: str, since: datetime | None = None,
                  idle_before: datetime | None = None) -> dict[str, Any] | None:
-    """One real recipient, for a preview."""
+    """One real recipient, for a preview (audiences 4 and 5: with the unit they hold)."""
     p = person_t.c
+    if audience in ROLE_AUDIENCES:
+        g = role_grant_t.c
+        row = conn.execute(
+            select(p.id, p.name, g.unit_id, unit_t.c.name.label("unit_name"))
+            .join(role_grant_t, g.person_id == p.id).join(unit_t, unit_t.c.id == g.unit_id)
+            .where(g.unit_id.in_(units), g.revoked_at.is_(None),
+                   g.role.in_(list(ROLE_AUDIENCES[audience])))
+            .order_by(g.unit_id, p.id).limit(1)).mappings().first()
+        return dict(row) if row else None
     row = conn.execute(
         select(p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"))
         .join(unit_t, unit_t.c.id == p.unit_id)

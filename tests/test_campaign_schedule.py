@@ -77,7 +77,7 @@ def test_countdown_to_the_last_day_of_a_phase() -> None:
     while (nxt := next_slot(s, after=slots[-1])) is not None:
         slots.append(nxt)
     assert slots == [vn(2022, 5, d, 8) for d in (28, 29, 30, 31)]
-    assert [days_left(date(2022, 5, 31), t) for t in slots] == [3, 2, 1, 0]
+    assert [days_left(date(2022, 5, 31), t) for t in slots] == [4, 3, 2, 1]
     assert next_slot(s, after=vn(2022, 5, 31, 8, 1)) is None
 
 

@@ -110,7 +110,7 @@ async def test_messages_are_escaped_filled_and_say_how_to_stop(db: AsyncEngine) 
         assert "Nguyễn Văn &lt;" in r["text"]            # the name, escaped, name case
         assert "{unknown}" in r["text"]
         assert "CĐCS " in r["text"] and "(demo)" in r["text"]   # the recipient's union
-        assert " 5" in r["text"]                         # days left
+        assert " 6" in r["text"]       # days left, today and the last day counted
         assert "/tatthongbao" in r["text"]
         assert (r["kind"], r["priority"]) == ("campaign", 9)
         vi = "Để không nhận" in r["text"]

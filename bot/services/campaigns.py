@@ -326,7 +326,7 @@ def render_for(*, conn: Connection, c: dict[str, Any], person: dict[str, Any], l
     """The message as the scheduler would write it for `person` (a preview)."""
     _ = gettext_for(locale)
     used = ct.fields_used(c["text"])
-    figures = (delivery.figures(person["unit_id"])
+    figures = (delivery.figures(conn=conn, unit_id=person["unit_id"], now=now)
                if used & ct.FIGURES and delivery.figures is not None else None)
     left = days_left(delivery.end_of(conn, c, now), now) if "days_left" in used else None
     body = ct.fill(c["text"], ct.values_for(locale=locale, name=person["name"],
@@ -334,12 +334,9 @@ def render_for(*, conn: Connection, c: dict[str, Any], person: dict[str, Any], l
                                             figures=figures))
     options: list[dict[str, str]] = []
     if c["audience"] in ("lagging_units", "leaderboard"):
-        units = store.grants_of(conn, person_ids=[person["id"]]).get(person["id"], [])
-        report = (delivery.report(conn=conn, campaign=c, person_id=person["id"],
-                                  unit_ids=units, locale=locale, now=now)
-                  if delivery.report else None)
-        if report:
-            body = f"{body}\n\n{report}"
+        report = (delivery.report(conn=conn, campaign=c, unit_id=person["unit_id"],
+                                  locale=locale, now=now) if delivery.report else None)
+        body = f"{body}\n\n{report}" if report else body
     if c["audience"] == "idle_drafts":
         options.append({"label": _("Go on with my draft"), "token": "a:draft:0",
                         "command": "/nhap"})
