@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import (
     channels,
+    cli_campaigns,
     cli_db,
     cli_progress,
     cli_report,
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_roles.add_parsers(sub, parents=[common])
     cli_units.add_parser(sub, parents=[common])
     cli_db.add_parser(sub, parents=[common])
+    cli_campaigns.add_parser(sub, parents=[common])
     cli_progress.add_parsers(sub, parents=[common])
     cli_report.add_parser(sub, parents=[common])
     return parser
@@ -145,6 +147,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 pass
         if args.command == "initdb":
             return 0
+        if args.command == cli_campaigns.COMMAND:
+            return await cli_campaigns.run(args, engine, settings)
         if args.command == "report":
             return await cli_report.run(args, engine, settings)
         if args.command in cli_roles.COMMANDS:

@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     # of it. Another worker takes a job over within 4/3 of it after its holder died.
     job_lease_seconds: float = 15.0
 
+    # Campaigns (bot/campaign_scheduler.py): quiet hours in Asia/Ho_Chi_Minh, "HH:MM-HH:MM"
+    # (empty: none), when no campaign message is sent; the cap of campaign messages a person
+    # gets a day and in any 7 days; people queued per transaction; seconds between rounds.
+    quiet_hours: str = "21:00-07:00"
+    campaign_cap_day: int = 1
+    campaign_cap_week: int = 3
+    campaign_batch: int = 1000
+    campaign_every_seconds: float = 30.0
+
     def outbox_pace(self) -> dict[str, tuple[float, float]]:
         """Channel → (messages a second overall, seconds between two to one chat)."""
         return {"telegram": (self.telegram_rate, 1.0),
