@@ -138,7 +138,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
-        if settings.seed_demo_data and (args.command == "initdb" or (
+        if settings.seed_demo_data and (args.command in ("initdb", "chat") or (
                 args.command == "run" and args.role == "all")):
             # the demo's phase, targets and initiatives (once, on the demo directory)
             try:
