@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import (
     channels,
+    cli_campaigns,
     cli_db,
     cli_progress,
     cli_report,
@@ -85,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_roles.add_parsers(sub, parents=[common])
     cli_units.add_parser(sub, parents=[common])
     cli_db.add_parser(sub, parents=[common])
+    cli_campaigns.add_parser(sub, parents=[common])
     cli_progress.add_parsers(sub, parents=[common])
     cli_report.add_parser(sub, parents=[common])
     return parser
@@ -136,7 +138,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
-        if settings.seed_demo_data and (args.command == "initdb" or (
+        if settings.seed_demo_data and (args.command in ("initdb", "chat") or (
                 args.command == "run" and args.role == "all")):
             # the demo's phase, targets and initiatives (once, on the demo directory)
             try:
@@ -145,6 +147,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 pass
         if args.command == "initdb":
             return 0
+        if args.command == cli_campaigns.COMMAND:
+            return await cli_campaigns.run(args, engine, settings)
         if args.command == "report":
             return await cli_report.run(args, engine, settings)
         if args.command in cli_roles.COMMANDS:
@@ -185,11 +189,6 @@ async def _chat(core: Core, settings: Settings, *, user: str | None,
     chat = channels.terminal(core, settings)
     if as_role is None:
         return await chat.chat(user=user)
-    if settings.seed_demo_data:   # the chair's side shows the demo's progress at once
-        try:
-            await demo_progress.seed(core.engine, now=utcnow())
-        except IntegrityError:   # another process seeded it meanwhile
-            pass
     async with core.engine.begin() as conn:
         invite = await conn.run_sync(lambda c: roles.create_invite(
             conn=c, actor=Actor.shell(), now=utcnow(), role=as_role, unit_code=unit.upper()))

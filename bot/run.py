@@ -20,12 +20,13 @@ from contextlib import AsyncExitStack
 from typing import Literal
 
 from bot import channels
+from bot.campaign_delivery import delivery_from
 from bot.config import Settings
 from bot.core import Core
 from bot.jobs import worker_jobs
 from bot.leader import Leader
 from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
+from bot.outbox import OutboxWorker, Pace
 
 Role = Literal["all", "web", "worker"]
 ROLES: tuple[Role, ...] = ("all", "web", "worker")
@@ -85,7 +86,8 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
         held = ""
         if sends:
             worker = OutboxWorker(core.engine, metrics.count_sends(
-                s for p in plugins for s in p.senders))
+                s for p in plugins for s in p.senders),
+                pace={ch: Pace(rate, gap) for ch, (rate, gap) in settings.outbox_pace().items()})
             metrics.watch_outbox(worker.stats)
             core.on_enqueued = worker.wake
             await worker.start()
@@ -93,7 +95,8 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
             leader = Leader(core.engine, worker_jobs(
                 core, default_locale=settings.default_language, wake=worker.wake,
                 replies_every=settings.upkeep_seconds,
-                unsent_after=settings.unsent_reply_seconds),
+                unsent_after=settings.unsent_reply_seconds,
+                campaigns=delivery_from(settings), campaigns_every=settings.campaign_every_seconds),
                 ttl=settings.job_lease_seconds, renew=settings.job_lease_seconds / 3)
             metrics.watch_leases(leader.jobs, lambda: leader.holding)
             await leader.start()

@@ -260,6 +260,11 @@ class PendingAlert(SQLModel, table=True):
     digested_at: datetime | None = Field(default=None)
 
 
+_ACTIVE = text("status IN ('pending', 'sending')")
+_SENDING = text("status = 'sending'")
+KeyType = String(128).with_variant(String(128, collation="C"), "postgresql")
+
+
 class Outbox(SQLModel, table=True):
     """Every message the bot sends on its own initiative (alerts, decisions, digests).
 
@@ -269,8 +274,15 @@ class Outbox(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "not_before", "id"),
+        # Claims walk pending rows by priority, then due time, then age.
+        Index("ix_outbox_due", "status", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "channel", "chat_id", "id"),
+        # A chat's rows still to send: whose turn it is, without its history of sent rows.
+        Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
+              sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+        # Whether a chat has a row in flight (a few rows at any time).
+        Index("ix_outbox_sending", "channel", "chat_id",
+              sqlite_where=_SENDING, postgresql_where=_SENDING),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -281,11 +293,17 @@ class Outbox(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
     options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
-    dedupe_key: str | None = Field(default=None, max_length=128, unique=True)
+    # Byte order on PostgreSQL too, so that a key prefix ("camp:12:") is an index range.
+    dedupe_key: str | None = Field(default=None, sa_column=Column(
+        KeyType, unique=True, nullable=True))
     status: str = Field(default="pending", max_length=12)  # pending|sending|sent|failed|unreachable
+    # 0 replies, alerts, decisions (always first); 5 digests; 9 campaigns and broadcasts.
+    priority: int = Field(default=0, sa_column=Column(
+        Integer, nullable=False, default=0, server_default="0"))
     not_before: datetime
     attempts: int = Field(default=0)
     claimed_until: datetime | None = Field(default=None)
+    claimed_by: str | None = Field(default=None, max_length=64)  # outbox_sender.id
     created_at: datetime
     sent_at: datetime | None = Field(default=None)
     last_error: str | None = Field(default=None, max_length=255)
@@ -332,6 +350,38 @@ class JobLease(SQLModel, table=True):
     expires_at: datetime
 
 
+class OutboxSender(SQLModel, table=True):
+    """A running outbox sender: its heartbeat. Rows it claimed (`outbox.claimed_by`) are
+    claimed again at once when `seen_at` is stale (the process died), not after the lease."""
+
+    __tablename__ = "outbox_sender"
+
+    id: str = Field(primary_key=True, max_length=64)   # host:pid:nonce
+    started_at: datetime
+    seen_at: datetime
+
+
+class OutboxChannel(SQLModel, table=True):
+    """A channel's overall pacing, shared by every sender process: the next free send slot.
+    Claims take slots `1/rate` apart and move `next_at` on, in the claim's transaction."""
+
+    __tablename__ = "outbox_channel"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    next_at: datetime
+
+
+class OutboxChat(SQLModel, table=True):
+    """A chat's pacing, shared by every sender process: nothing is sent to it before
+    `next_at` (set at the claim from the row's slot, and from the answer once sent)."""
+
+    __tablename__ = "outbox_chat"
+
+    channel: str = Field(primary_key=True, max_length=16)
+    chat_id: str = Field(primary_key=True, max_length=64)
+    next_at: datetime = Field(index=True)
+
+
 unit_t = Unit.__table__
 unit_term_t = UnitTerm.__table__
 unit_term_count_t = UnitTermCount.__table__
@@ -348,6 +398,9 @@ initiative_term_t = InitiativeTerm.__table__
 pending_alert_t = PendingAlert.__table__
 outbox_t = Outbox.__table__
 job_lease_t = JobLease.__table__
+outbox_sender_t = OutboxSender.__table__
+outbox_channel_t = OutboxChannel.__table__
+outbox_chat_t = OutboxChat.__table__
 
 
 # --------------------------------------------------------------------------- progress
@@ -498,3 +551,110 @@ progress_snapshot_t = ProgressSnapshot.__table__
 # Progress lookups on existing tables: a cluster's units, initiatives by grassroots union.
 Index("ix_unit_cluster", unit_t.c.cluster)
 Index("ix_initiative_author_unit", initiative_t.c.author_unit_id, initiative_t.c.submitted_at)
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+class Campaign(SQLModel, table=True):
+    """A campaign: who sends what to whom, and when (bot/services/campaigns.py).
+
+    The schedule is data: `kind` once (at `once_at`), daily or weekly (at `at_time`, local,
+    `weekday` 0 = Monday), before_end (a countdown: every day at `at_time` from `days` days
+    before the end — `ends_on`, else the current phase's — to the last day). `next_due_at`
+    is the next slot's nominal time (UTC); the scheduler finds due campaigns by it."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        Index("ix_campaign_due", "state", "next_due_at"),
+        Index("ix_campaign_unit", "unit_id", "id"),
+        Index("ix_campaign_owner", "owner_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int | None = Field(default=None, foreign_key="person.id")  # None: the shell
+    unit_id: int = Field(foreign_key="unit.id")
+    name: str = Field(max_length=255)
+    starts_on: date | None = Field(default=None)
+    ends_on: date | None = Field(default=None)
+    # members | no_initiative | idle_drafts | lagging_units | leaderboard
+    audience: str = Field(max_length=16)
+    bloc: str | None = Field(default=None, max_length=32)
+    cluster: str | None = Field(default=None, max_length=128)
+    below_pct: int | None = Field(default=None)   # whole percent
+    idle_days: int | None = Field(default=None)
+    kind: str = Field(max_length=12)      # once | daily | weekly | before_end
+    once_at: datetime | None = Field(default=None)
+    at_time: str | None = Field(default=None, max_length=5)   # HH:MM, Asia/Ho_Chi_Minh
+    weekday: int | None = Field(default=None)
+    days: int | None = Field(default=None)
+    text: str = Field(sa_column=Column(Text, nullable=False))  # as the owner wrote it
+    # draft | scheduled | running | paused | done | cancelled
+    state: str = Field(default="draft", max_length=12)
+    next_due_at: datetime | None = Field(default=None)
+    skipped_opted_out: int = Field(default=0)
+    skipped_capped: int = Field(default=0)
+    held_quiet: int = Field(default=0)    # messages held until the end of quiet hours
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignSlot(SQLModel, table=True):
+    """One sending of a campaign: expanded into outbox rows in batches, person by person in
+    (unit, id) order; (`cursor_unit`, `cursor`) is the last person expanded, saved with each
+    batch's rows, so expansion resumes after a crash, where it was."""
+
+    __tablename__ = "campaign_slot"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "slot_key", name="uq_campaign_slot"),
+        Index("ix_campaign_slot_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    slot_key: str = Field(max_length=16)      # the nominal local time, YYYYMMDDHHMM
+    due_at: datetime                          # after quiet hours
+    state: str = Field(default="pending", max_length=12)  # pending|done|cancelled
+    cursor_unit: int | None = Field(default=None)   # the unit of the last person expanded
+    cursor: int | None = Field(default=None, sa_column=Column(BigInteger))
+    queued: int = Field(default=0)
+    created_at: datetime
+    done_at: datetime | None = Field(default=None)
+
+
+class CampaignSlotUnit(SQLModel, table=True):
+    """The units a slot's audience lives in (the owner's subtree, filtered by bloc and
+    cluster), written when the slot starts and deleted when it ends."""
+
+    __tablename__ = "campaign_slot_unit"
+
+    slot_id: int = Field(foreign_key="campaign_slot.id", primary_key=True)
+    unit_id: int = Field(primary_key=True)
+
+
+class CampaignOptOut(SQLModel, table=True):
+    """People who typed /tatthongbao: no campaign messages (review alerts still come)."""
+
+    __tablename__ = "campaign_opt_out"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    at: datetime
+
+
+class CampaignSend(SQLModel, table=True):
+    """Campaign messages queued per person and local day: the cap per day and per week."""
+
+    __tablename__ = "campaign_send"
+
+    person_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    n: int = Field(default=0)
+
+
+campaign_t = Campaign.__table__
+campaign_slot_t = CampaignSlot.__table__
+campaign_slot_unit_t = CampaignSlotUnit.__table__
+campaign_opt_out_t = CampaignOptOut.__table__
+campaign_send_t = CampaignSend.__table__
+# Audiences are streamed person by person within units (storage/campaigns.py).
+Index("ix_person_unit_person", person_t.c.unit_id, person_t.c.id)

@@ -267,6 +267,11 @@ async def chair_with_progress(w: World, chat: Chat) -> None:
 
 behalf = then(with_role("support", "BPC-PR-001"), lambda c: c.say("/khaiho"))
 drafts = then(submission("description"), lambda c: c.say("/huy"), lambda c: c.say("/nhap"))
+campaigns = then(with_role("chair", "BPC-PR"), lambda c: c.say("/chiendich"))
+
+
+new_campaign = then(campaigns, lambda c: c.press("New campaign"),
+                    lambda c: c.press("Every member"), lambda c: c.press("Now"))
 
 RECIPES: dict[str, Recipe] = {
     "idle": worker,
@@ -295,6 +300,14 @@ RECIPES: dict[str, Recipe] = {
     "invites": then(with_role("chair", "BPC-PR"), lambda c: c.say("/moi")),
     "link_confirm": asked_to_link,
     "progress_view": chair_with_progress,
+    "campaign_menu": campaigns,
+    "campaign_audience": then(campaigns, lambda c: c.press("New campaign")),
+    "campaign_schedule": then(campaigns, lambda c: c.press("New campaign"),
+                              lambda c: c.press("Every member")),
+    "campaign_text": new_campaign,
+    "campaign_preview": then(new_campaign, lambda c: c.say("Hello {ten}")),
+    "campaign_view": then(new_campaign, lambda c: c.say("Hello {ten}"),
+                          lambda c: c.press("Confirm")),
 }
 STEPS = sorted(RECIPES)
 

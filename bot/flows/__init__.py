@@ -5,6 +5,7 @@ them all (regenerate it with `python -m bot.flows`; a test fails while it is sta
 from __future__ import annotations
 
 from bot.flows import (
+    campaigns,
     drafts,
     home,
     on_behalf,
@@ -18,7 +19,8 @@ from bot.flows import (
 from bot.flows.engine import Dispatcher, Registry
 
 FLOWS = (home.FLOW, onboarding.FLOW, submission.FLOW, on_behalf.FLOW, summary.FLOW,
-         drafts.FLOW, review.FLOW, profile.FLOW, progress.FLOW)
+         drafts.FLOW, review.FLOW, profile.FLOW, progress.FLOW,
+         campaigns.FLOW)
 REGISTRY = Registry(FLOWS)
 DISPATCHER = Dispatcher(REGISTRY)
 COMMANDS = REGISTRY.words   # a typed word (no accents, no slash) → its action

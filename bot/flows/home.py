@@ -42,7 +42,8 @@ ROLE_OPTIONS = {
     "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
                 ("progress", N_("Progress"))),
     "chair": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
-              ("invite", N_("Support team")), ("progress", N_("Progress"))),
+              ("invite", N_("Support team")), ("progress", N_("Progress")),
+              ("campaigns", N_("Campaigns"))),
 }
 
 
@@ -83,6 +84,7 @@ HELP_WORKER = (
     ("link", "", N_("link this account with your other chat app")),
     ("cancel", "", N_("stop what you are doing (your draft is kept)")),
     ("language", "", N_("language: Tiếng Việt / English")),
+    ("campaigns_off", "", N_("stop campaign messages (/batthongbao: on again)")),
     ("help", "", N_("this help")),
 )
 HELP_REVIEWER = (
@@ -95,7 +97,8 @@ HELP_REVIEWER = (
                                 "top authors")),
     ("report", " [DTP-YT] [GD1]", N_("the progress report as an Excel file")),
 )
-HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),)
+HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),
+              ("campaigns", "", N_("campaigns: reminders and leaderboards, scheduled")))
 
 
 def help_text(ctx: Ctx) -> str:

@@ -310,6 +310,8 @@ def act(ctx: Ctx, token: str) -> Result:
     """A button from an alert or notice: "a:<action>:<initiative id>"."""
     _kind, _sep, rest = token.partition(":")
     action, _sep, ini_id = rest.partition(":")
+    if action == "draft":   # a campaign message's button (bot/flows/campaigns.py)
+        return run(ctx, "resume_draft", ini_id)
     number = parse_id(ini_id)
     ini = review_store.initiative(ctx.conn, initiative_id=number) if number else None
     if ini is None:

@@ -3,7 +3,7 @@ folded into per-unit totals and per-day counts, authors per unit, member counts 
 snapshots at a phase's end (storage/progress.py).
 
 Revision ID: 0500
-Revises: 0300
+Revises: 0400
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0500"
-down_revision = "0320"   # re-chained after main's 0310, 0320
+down_revision = "0400"
 branch_labels = None
 depends_on = None
 
