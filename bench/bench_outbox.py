@@ -76,7 +76,8 @@ async def sender_main(url: str, schema: str, base_url: str, token: str, rate: fl
     print(f"ready {worker.name}", flush=True)
     await stop.wait()
     await worker.stop()
-    print(f"sender {worker.name}: {worker.stats}, late {worker.late}", file=sys.stderr)
+    print(f"sender {worker.name}: {worker.stats}, late {worker.late}, "
+          f"shifted {worker.shifted:.3f} s", file=sys.stderr)
     await bot.shutdown()
     await engine.dispose()
 

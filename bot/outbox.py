@@ -75,7 +75,7 @@ BACKOFF_CAP = 15 * 60.0
 RETRY_AFTER_CAP = 3600.0  # never trust a "slow down" longer than this
 MARK_TRIES = 5  # a mark is retried for about 6 s before the row is left to its lease
 MAX_DB_BACKOFF = 30.0
-CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit (a send late is not made)
+CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit
 
 ResultKind = Literal["sent", "retry", "failed", "unreachable", "release"]
 
@@ -132,6 +132,7 @@ class _Result:
     error: str | None = None
     count_attempt: bool = True
     finished: datetime | None = None   # a sent row: when its answer arrived
+    late: float = 0.0   # seconds its send may have reached the channel after slot + jitter
     pause_until: datetime | None = None   # the channel said "slow down" until then
 
 
@@ -155,8 +156,8 @@ class OutboxWorker:
         global_rate: float = 30.0,
         per_chat_interval: float = 1.0,
         pace: Mapping[str, Pace] | None = None,
-        rate_margin: float = 0.02,
-        late_after: float = 0.010,
+        rate_margin: float = 0.015,
+        late_after: float = 0.25,
         heartbeat: float = 3.0,
         stale_after: float = 10.0,
         max_attempts: int = 8,
@@ -182,6 +183,9 @@ class OutboxWorker:
                                      p.lead or CLAIM_LEAD)
                             for ch, p in self.pace.items()}
         self.late_after = late_after
+        # How late a send may reach the channel and still not crowd the second after it:
+        # the slack that slots `rate_margin` apart leave in each second (15 ms at 1.5 %).
+        self.jitter = 1.0 / (1.0 - rate_margin) - 1.0
         self.heartbeat = heartbeat
         self.stale_after = stale_after
         self.name = name or sender_name()
@@ -202,7 +206,8 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
         self.stats = {"sent": 0, "retry": 0, "failed": 0, "unreachable": 0, "release": 0}
-        self.late = 0   # rows handed back because their slot had passed (among "release")
+        self.late = 0   # rows handed back because their slot had long passed (in "release")
+        self.shifted = 0.0   # seconds the channels' slots were moved on after late sends
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -405,14 +410,16 @@ class OutboxWorker:
             if paused > 0:  # the channel said "slow down" while this row waited
                 return _Result("release", row,
                                not_before=self.clock() + timedelta(seconds=paused))
-            if now - row["_at"] > self.late_after and row.get("send_at") is not None:
-                # Late for its slot: sent now, it could crowd the next second. A new slot.
+            paced = row.get("send_at") is not None
+            if paced and now - row["_at"] > self.late_after:
+                # Far too late for its slot (a stalled process): a new slot instead.
                 self.late += 1
                 return _Result("release", row)
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
-                return _Result("sent", row, finished=self.clock())
+                return _Result("sent", row, finished=self.clock(),
+                               late=self._late(row) if paced else 0.0)
             except RetryLater as exc:
                 seconds = min(max(float(exc.seconds), 0.0), RETRY_AFTER_CAP)
                 self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
@@ -436,6 +443,11 @@ class OutboxWorker:
                 log.exception("outbox: row %s: unexpected error from the %s sender",
                               row["id"], channel)
                 return self._transient(row, f"unexpected {type(exc).__name__}")
+
+    def _late(self, row: dict[str, Any]) -> float:
+        """How much later than its slot plus the jitter a send may have reached the
+        channel: at most when its answer came back."""
+        return max(asyncio.get_running_loop().time() - row["_at"] - self.jitter, 0.0)
 
     def _transient(self, row: dict[str, Any], error: str) -> _Result:
         attempts = row["attempts"] + 1
@@ -499,9 +511,17 @@ class OutboxWorker:
             (r.row["channel"], r.row["chat_id"],
              (r.finished or now) + timedelta(seconds=self.pace[r.row["channel"]].per_chat))
             for r in sent if self.pace[r.row["channel"]].per_chat > 0])
+        late: dict[str, float] = {}
         for r in batch:
             if r.pause_until is not None:
                 outbox_q.pause_channel(conn, channel=r.row["channel"], until=r.pause_until)
+            if r.late > 0:
+                late[r.row["channel"]] = max(late.get(r.row["channel"], 0.0), r.late)
+        for channel, seconds in late.items():
+            # The slots not yet handed out move on by as much: the second after a late send
+            # then holds no more than the rate either.
+            outbox_q.shift_channel(conn, channel=channel, seconds=seconds)
+            self.shifted += seconds
         released: dict[datetime | None, list[int]] = {}
         for r in batch:
             row_id = r.row["id"]
