@@ -27,14 +27,17 @@ Delivery guarantees, honestly — at least once:
 
 Pacing holds across processes, through the database (`storage.outbox.Pace`): a claim takes
 send slots `1/rate` apart from the channel's shared next slot (`outbox_channel`), for at most
-`horizon` seconds ahead, and each row is sent at its slot — never earlier, and not at all when
-more than `late_after` late (it is handed back for a new slot: a late send could crowd the
-next second). The rate is taken `rate_margin` under the configured one, which leaves that
-much of a second for timing jitter. Per chat, the next send is claimable only
-`per_chat_interval` after the previous one *finished* (`outbox_chat.next_at`, written with
-the mark), so the gap holds as the channel sees it too. `RetryLater(s)` (Telegram 429) pauses
-the channel for `s` seconds for every process and the row goes back with `not_before = now +
-s`, without using up one of its attempts.
+`horizon` (0.5 s) ahead, and each row is sent at its slot, never earlier. The rate is taken
+`rate_margin` (1.5 %) under the configured one, which leaves 15 ms of each second for timing
+jitter: half for the way to the channel, half for a late start. A send that starts later
+than that moves the slots not yet handed out on by as much (`shift_channel`) — the slots a
+second after it come after it, so that second holds no more than the rate either; one more
+than `late_after` (0.25 s) late is not sent but gets a new slot. Per chat, the next send is
+claimable only `per_chat_interval` after the previous one *finished* (`outbox_chat.next_at`,
+written with the mark), so the gap holds as the channel sees it too. `RetryLater(s)`
+(Telegram 429) pauses the channel for `s` seconds for every process and the row goes back
+with `not_before = now + s`, without using up one of its attempts. A message longer than one
+Telegram message (4,096 characters) takes one slot for its parts.
 
 Failures: `Transient` (and any unexpected exception, logged with the row id) retries with
 exponential backoff up to `max_attempts`, then `failed`; `Unreachable` marks the row and the
@@ -132,7 +135,7 @@ class _Result:
     error: str | None = None
     count_attempt: bool = True
     finished: datetime | None = None   # a sent row: when its answer arrived
-    late: float = 0.0   # seconds its send may have reached the channel after slot + jitter
+    late: float = 0.0   # seconds its send started after its slot, beyond half the slack
     pause_until: datetime | None = None   # the channel said "slow down" until then
 
 
@@ -296,7 +299,7 @@ class OutboxWorker:
             if claimed:
                 # The next claim shortly before the slots taken run out, so that the channel
                 # never idles between rounds; the sends of this one go on meanwhile.
-                lead = max(self.poll_interval, 0.25)
+                lead = min(p.horizon for p in self._claim_pace.values()) / 2
                 await self._idle(max(last_slot - asyncio.get_running_loop().time() - lead,
                                      0.0))
             else:
@@ -415,11 +418,13 @@ class OutboxWorker:
                 # Far too late for its slot (a stalled process): a new slot instead.
                 self.late += 1
                 return _Result("release", row)
+            # Half the slack is for the way to the channel; beyond the other half, the slots
+            # not yet handed out move on by as much (see `_apply`).
+            late = max(now - row["_at"] - self.jitter / 2, 0.0) if paced else 0.0
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
-                return _Result("sent", row, finished=self.clock(),
-                               late=self._late(row) if paced else 0.0)
+                return _Result("sent", row, finished=self.clock(), late=late)
             except RetryLater as exc:
                 seconds = min(max(float(exc.seconds), 0.0), RETRY_AFTER_CAP)
                 self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
@@ -443,11 +448,6 @@ class OutboxWorker:
                 log.exception("outbox: row %s: unexpected error from the %s sender",
                               row["id"], channel)
                 return self._transient(row, f"unexpected {type(exc).__name__}")
-
-    def _late(self, row: dict[str, Any]) -> float:
-        """How much later than its slot plus the jitter a send may have reached the
-        channel: at most when its answer came back."""
-        return max(asyncio.get_running_loop().time() - row["_at"] - self.jitter, 0.0)
 
     def _transient(self, row: dict[str, Any], error: str) -> _Result:
         attempts = row["attempts"] + 1
