@@ -217,13 +217,15 @@ async def pacing(args: argparse.Namespace, senders_n: int) -> None:
     gaps = [b - a for ts in per_chat.values() for a, b in zip(ts, ts[1:], strict=False)]
     twice = sum(n - 1 for n in Counter((c, x) for _t, c, x in sends).values())
     if os.environ.get("BENCH_OUTBOX_DEBUG"):
-        ts = sorted(times)
-        for i in range(len(ts) - int(rate)):
-            if ts[i + int(rate)] - ts[i] < 1.0:
-                print("crowded:", [round((b - a) * 1000, 1) for a, b in
-                                   zip(ts[i:i + int(rate) + 1], ts[i + 1:i + int(rate) + 1],
-                                       strict=False)], file=sys.stderr)
-                break
+        ts, lo, worst = sorted(times), 0, (0, 0, 0)
+        for hi, t in enumerate(ts):
+            while t - ts[lo] >= 1.0:
+                lo += 1
+            worst = max(worst, (hi - lo + 1, lo, hi))
+        _n, lo, hi = worst
+        print(f"densest second at +{ts[lo] - t0:.2f} s:",
+              [round((b - a) * 1000, 1) for a, b in zip(ts[lo:hi], ts[lo + 1:hi + 1],
+                                                          strict=True)], file=sys.stderr)
     achieved = len(window) / seconds
     print(f"pacing, {senders_n} sender(s), {rate:g}/s configured, over {seconds:g} s: "
           f"{len(window)} sends = {achieved:.2f}/s = {achieved / rate:.4f} of the rate; "

@@ -313,7 +313,7 @@ def claim_due(
             continue
         if limits is not None:
             # The first slot counts from now, not from the claim's start: the search above
-            # takes time, and a row sent late for its slot is not sent.
+            # takes time, and a send that starts late for its slot costs the channel time.
             elapsed = timedelta(seconds=time.monotonic() - began + limits.lead)
             start = max(_channel_next(conn, channel=channel, now=now, lock=True),
                         now + elapsed)
