@@ -135,7 +135,6 @@ class _Result:
     error: str | None = None
     count_attempt: bool = True
     finished: datetime | None = None   # a sent row: when its answer arrived
-    late: float = 0.0   # seconds its send started after its slot, beyond half the slack
     pause_until: datetime | None = None   # the channel said "slow down" until then
 
 
@@ -200,6 +199,7 @@ class OutboxWorker:
         self._paused_until: dict[str, float] = {}  # channel → loop time
         self._beat_at: float | None = None  # loop time the last beat started (it committed)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._shifting: set[asyncio.Task[None]] = set()
         self._limit = batch   # rows the next claim may take
         self._results: list[_Result] = []
         self._mark_lock = asyncio.Lock()
@@ -325,8 +325,8 @@ class OutboxWorker:
 
     async def _settle(self) -> None:
         """Wait for the sends in flight, then write every outcome."""
-        while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        while self._inflight or self._shifting:
+            await asyncio.gather(*self._inflight, *self._shifting, return_exceptions=True)
         await self._flush()
 
     # ------------------------------------------------------------------ one round
@@ -421,10 +421,16 @@ class OutboxWorker:
             # Half the slack is for the way to the channel; beyond the other half, the slots
             # not yet handed out move on by as much (see `_apply`).
             late = max(now - row["_at"] - self.jitter / 2, 0.0) if paced else 0.0
+            if late > 0:
+                # Written at once, beside the send: the slots a second after this one must
+                # be handed out after the shift, whenever the channel answers.
+                task = asyncio.create_task(self._shift(channel, late))
+                self._shifting.add(task)
+                task.add_done_callback(self._shifting.discard)
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
-                return _Result("sent", row, finished=self.clock(), late=late)
+                return _Result("sent", row, finished=self.clock())
             except RetryLater as exc:
                 seconds = min(max(float(exc.seconds), 0.0), RETRY_AFTER_CAP)
                 self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
@@ -448,6 +454,17 @@ class OutboxWorker:
                 log.exception("outbox: row %s: unexpected error from the %s sender",
                               row["id"], channel)
                 return self._transient(row, f"unexpected {type(exc).__name__}")
+
+    async def _shift(self, channel: str, seconds: float) -> None:
+        """A send started `seconds` later than its slot allows: the slots not yet handed out
+        move on by as much, so the second after it holds no more than the rate either."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(lambda c: outbox_q.shift_channel(
+                    c, channel=channel, seconds=seconds))
+            self.shifted += seconds
+        except Exception:
+            log.warning("outbox: could not shift %s's send slots", channel, exc_info=True)
 
     def _transient(self, row: dict[str, Any], error: str) -> _Result:
         attempts = row["attempts"] + 1
@@ -511,17 +528,9 @@ class OutboxWorker:
             (r.row["channel"], r.row["chat_id"],
              (r.finished or now) + timedelta(seconds=self.pace[r.row["channel"]].per_chat))
             for r in sent if self.pace[r.row["channel"]].per_chat > 0])
-        late: dict[str, float] = {}
         for r in batch:
             if r.pause_until is not None:
                 outbox_q.pause_channel(conn, channel=r.row["channel"], until=r.pause_until)
-            if r.late > 0:
-                late[r.row["channel"]] = max(late.get(r.row["channel"], 0.0), r.late)
-        for channel, seconds in late.items():
-            # The slots not yet handed out move on by as much: the second after a late send
-            # then holds no more than the rate either.
-            outbox_q.shift_channel(conn, channel=channel, seconds=seconds)
-            self.shifted += seconds
         released: dict[datetime | None, list[int]] = {}
         for r in batch:
             row_id = r.row["id"]
