@@ -42,7 +42,7 @@ def fatal_tasks(channel: Channel) -> list[asyncio.Task[None]]:
 class Chat(Protocol):
     """The terminal: a conversation on standard input and output."""
 
-    async def chat(self, *, user: str | None) -> int: ...
+    async def chat(self, *, user: str | None, start: str = "") -> int: ...
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,30 @@ from pathlib import Path
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import channels, cli_db, cli_roles, cli_units, fields
+from bot import (
+    channels,
+    cli_campaigns,
+    cli_db,
+    cli_progress,
+    cli_report,
+    cli_roles,
+    cli_units,
+    demo_progress,
+    fields,
+)
 from bot.config import DATABASE_FILE, Settings, home
 from bot.core import Core
 from bot.demo import seed_if_empty
 from bot.i18n import SUPPORTED_LOCALES, gettext_for
 from bot.logs import setup_logging
 from bot.run import ROLES, serve
-from storage.engine import make_engine
+from bot.services import roles
+from bot.services.actor import Actor
+from storage.engine import make_engine, utcnow
 from storage.migrate import upgrade
 
 log = logging.getLogger("sangkien")
+DEMO_CHAIR_UNIT = "BPC-PR"   # `sangkien chat --as chair`: a district with unions below it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,11 +76,19 @@ def _parser() -> argparse.ArgumentParser:
                           help="talk to the bot in the terminal as a demo worker")
     chat.add_argument("--user", help="the terminal user's id (default: demo-worker, or "
                       "demo-worker-2… while other chats are open)")
+    chat.add_argument("--as", dest="as_role", choices=("chair", "support", "admin"),
+                      help="try another side of the demo: the chat starts with an invite to "
+                      "this role (user demo-chair… unless --user)")
+    chat.add_argument("--unit", default=DEMO_CHAIR_UNIT,
+                      help=f"the union of --as (default: {DEMO_CHAIR_UNIT})")
     sub.add_parser("initdb", parents=[common],
                    help="create the tables and load the demo data if empty")
     cli_roles.add_parsers(sub, parents=[common])
     cli_units.add_parser(sub, parents=[common])
     cli_db.add_parser(sub, parents=[common])
+    cli_campaigns.add_parser(sub, parents=[common])
+    cli_progress.add_parsers(sub, parents=[common])
+    cli_report.add_parser(sub, parents=[common])
     return parser
 
 
@@ -117,14 +138,28 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
+        if settings.seed_demo_data and (args.command in ("initdb", "chat") or (
+                args.command == "run" and args.role == "all")):
+            # the demo's phase, targets and initiatives (once, on the demo directory)
+            try:
+                await demo_progress.seed(engine, now=utcnow())
+            except IntegrityError:      # another process starting together seeded it
+                pass
         if args.command == "initdb":
             return 0
+        if args.command == cli_campaigns.COMMAND:
+            return await cli_campaigns.run(args, engine, settings)
+        if args.command == "report":
+            return await cli_report.run(args, engine, settings)
         if args.command in cli_roles.COMMANDS:
             return await cli_roles.run(args, engine, settings)
+        if args.command in cli_progress.COMMANDS:
+            return await cli_progress.run(args, engine, settings)
         core = Core(engine, default_locale=settings.default_language)
         try:
             if args.command == "chat":
-                return await _chat(core, settings, user=args.user)
+                return await _chat(core, settings, user=args.user, as_role=args.as_role,
+                                   unit=args.unit)
             return await _run(core, settings, args)
         finally:
             await core.aclose()
@@ -142,13 +177,25 @@ async def _seed(engine: AsyncEngine) -> int:
         return await seed_if_empty(engine)
 
 
-async def _chat(core: Core, settings: Settings, *, user: str | None) -> int:
-    """The terminal chat; at a terminal it first says which database and log file it uses."""
+async def _chat(core: Core, settings: Settings, *, user: str | None,
+                as_role: str | None = None, unit: str = DEMO_CHAIR_UNIT) -> int:
+    """The terminal chat; at a terminal it first says which database and log file it uses.
+    `as_role`: the chat opens with a fresh invite to that role on `unit` (the demo's other
+    sides: a chair's /tiendo, /bangxephang, /baocao)."""
+    _ = gettext_for(settings.default_language)
     if sys.stdin.isatty():
-        _ = gettext_for(settings.default_language)
         print(_("Database: {database}").format(database=settings.database_shown()))
         print(_("Log: {file}").format(file=settings.log_file()))
-    return await channels.terminal(core, settings).chat(user=user)
+    chat = channels.terminal(core, settings)
+    if as_role is None:
+        return await chat.chat(user=user)
+    async with core.engine.begin() as conn:
+        invite = await conn.run_sync(lambda c: roles.create_invite(
+            conn=c, actor=Actor.shell(), now=utcnow(), role=as_role, unit_code=unit.upper()))
+    if not isinstance(invite, roles.Invite):
+        print(_("No unit has the code {code}.").format(code=unit), file=sys.stderr)
+        return 2
+    return await chat.chat(user=user or f"demo-{as_role}", start=invite.code)
 
 
 async def _run(core: Core, settings: Settings, args: argparse.Namespace) -> int:

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # and WEB_PORT when those are not set.
     zalo_listen_host: str | None = None
     zalo_listen_port: int | None = None
+    # The public HTTPS address of the web application (https://bot.example.vn): Zalo gets
+    # charts and reports as links to `/media/…` there. Unset: text only on Zalo.
+    public_base_url: str | None = None
 
     # The outbox's pacing, held across every sender process (bot/outbox.py): messages a
     # second overall per channel, and seconds between two messages to one chat.
@@ -77,6 +80,15 @@ class Settings(BaseSettings):
     # of it. Another worker takes a job over within 4/3 of it after its holder died.
     job_lease_seconds: float = 15.0
 
+    # Campaigns (bot/campaign_scheduler.py): quiet hours in Asia/Ho_Chi_Minh, "HH:MM-HH:MM"
+    # (empty: none), when no campaign message is sent; the cap of campaign messages a person
+    # gets a day and in any 7 days; people queued per transaction; seconds between rounds.
+    quiet_hours: str = "21:00-07:00"
+    campaign_cap_day: int = 1
+    campaign_cap_week: int = 3
+    campaign_batch: int = 1000
+    campaign_every_seconds: float = 30.0
+
     def outbox_pace(self) -> dict[str, tuple[float, float]]:
         """Channel → (messages a second overall, seconds between two to one chat)."""
         return {"telegram": (self.telegram_rate, 1.0),
@@ -88,7 +100,8 @@ class Settings(BaseSettings):
         """`WEB_PORT=` in .env (as .env.example leaves it) means "not set", not an error."""
         if isinstance(values, dict):
             for key in ("web_port", "worker_port", "zalo_listen_port", "web_host",
-                        "zalo_listen_host", "telegram_webhook_url", "telegram_webhook_secret"):
+                        "zalo_listen_host", "telegram_webhook_url", "telegram_webhook_secret",
+                        "public_base_url"):
                 if values.get(key) == "":
                     values[key] = None
         return values

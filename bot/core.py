@@ -78,6 +78,10 @@ class Core:
         self._sync = sync_twin(engine)
         self._thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-core")
                         if self._sync is not None else None)
+        # Recording webhook updates has a thread of its own: an acknowledgement never waits
+        # behind the steps running in the core's thread.
+        self._ack_thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-ack")
+                            if self._sync is not None else None)
         self.default_locale = normalise_locale(default_locale)
         self.clock = clock
         # Called after a commit that wrote outbox messages (wakes the sender at once).
@@ -127,8 +131,9 @@ class Core:
         self._wakeup.set()
         if self._worker is not None:
             await self._worker
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        for thread in (self._thread, self._ack_thread):
+            if thread is not None:
+                thread.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
 
@@ -226,7 +231,7 @@ class Core:
             with conn.begin():
                 return {(c, e) for c, mine in by_channel.items()
                         for e in inbound.enqueue(conn, rows=mine, now=self.clock())}
-        return await self._with_retries(record)
+        return await self._with_retries(record, thread=self._ack_thread)
 
     async def queued_chats(self, *, limit: int = 50) -> list[tuple[str, str]]:
         """(channel, chat id) of chats with events waiting, the longest waiting first."""
@@ -235,34 +240,41 @@ class Core:
                 return inbound.queued_chats(conn, limit=limit)
         return await self._with_retries(chats)
 
-    async def run_queued(self, channel: str, chat_id: str) -> list[tuple[Inbound, Outcome]]:
-        """Handle a chat's waiting events, in order, in one transaction (a failing one is
-        then handled alone, apologised for); empty when another process holds the chat."""
+    async def run_queued(self, chats: Sequence[tuple[str, str]]
+                         ) -> list[tuple[Inbound, Outcome]]:
+        """Handle the waiting events of these (channel, chat id) chats, each chat's in
+        order, all in one transaction (should one fail, each chat alone, then a failing
+        event alone, apologised for). Chats another process holds are left to it."""
         marks = self._take_sent()
         try:
-            return await self._with_retries(self._run_chat, channel, chat_id, None, marks)
+            return await self._with_retries(self._run_chats, chats, None, marks)
         except Exception:
             self._sent = marks + self._sent
-        taken = await self._with_retries(self._peek_chat, channel, chat_id)
+            if len(chats) > 1:
+                return [pair for chat in chats for pair in await self.run_queued([chat])]
         out: list[tuple[Inbound, Outcome]] = []
-        for event_id in taken:
+        [(channel, chat_id)] = chats
+        for event_id in await self._with_retries(self._peek_chat, channel, chat_id):
             try:
-                out += await self._with_retries(self._run_chat, channel, chat_id, event_id, ())
+                out += await self._with_retries(self._run_chats, chats, event_id, ())
             except Exception:
                 events = [ev for ev in [await self._queued_event(channel, event_id)] if ev]
                 out += [(ev, await self._failed(ev)) for ev in events]
         return out
 
-    def _run_chat(self, conn: Connection, channel: str, chat_id: str, only: str | None,
-                  marks: Sequence[tuple[str, str]]) -> list[tuple[Inbound, Outcome]]:
+    def _run_chats(self, conn: Connection, chats: Sequence[tuple[str, str]], only: str | None,
+                   marks: Sequence[tuple[str, str]]) -> list[tuple[Inbound, Outcome]]:
         with conn.begin():
             inbound.sent(conn, marks)
-            if not inbound.lock_chat(conn, channel=channel, chat_id=chat_id):
-                return []
-            taken = [(e, p) for e, p in inbound.take(conn, channel=channel, chat_id=chat_id)
-                     if only is None or e == only]
-            events = [inbound_from_json(p) for _e, p in taken]
-            fresh = {(channel, e) for e, _p in taken}
+            events: list[Inbound] = []
+            fresh: set[tuple[str, str]] = set()
+            for channel, chat_id in chats:
+                if not inbound.lock_chat(conn, channel=channel, chat_id=chat_id):
+                    continue
+                for event_id, payload in inbound.take(conn, channel=channel, chat_id=chat_id):
+                    if only is None or event_id == only:
+                        events.append(inbound_from_json(payload))
+                        fresh.add((channel, event_id))
             outcomes = self._steps(conn, events, fresh, {}, self.clock())
             return list(zip(events, outcomes, strict=True))
 
@@ -277,25 +289,28 @@ class Core:
             return inbound_from_json(payload) if payload else None
         return await self._with_retries(read)
 
-    async def _with_retries(self, run: Callable[..., Any], *args: Any) -> Any:
-        """`run(conn, *args)` in a connection of the core's, transient errors retried."""
+    async def _with_retries(self, run: Callable[..., Any], *args: Any,
+                            thread: ThreadPoolExecutor | None = None) -> Any:
+        """`run(conn, *args)` in a connection of the core's, transient errors retried; on
+        the twin engine in the core's thread (or `thread`) when there is one."""
         async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_is_transient), reraise=True,
                 stop=stop_after_attempt(TRANSIENT_RETRIES + 1),
                 wait=wait_exponential(multiplier=0.05, max=1.0)):
             with attempt:
                 if self._thread is not None:
-                    return await self._in_thread(run, *args)
+                    return await self._in_thread(run, *args, thread=thread or self._thread)
                 async with self.engine.connect() as conn:
                     return await conn.run_sync(run, *args)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ one transaction
 
-    async def _in_thread(self, run: Callable[..., Any], *args: Any) -> Any:
+    async def _in_thread(self, run: Callable[..., Any], *args: Any,
+                         thread: ThreadPoolExecutor) -> Any:
         """`run(conn, *args)` on the SQLite twin engine, in the core's thread."""
         fut = asyncio.get_running_loop().run_in_executor(
-            self._thread, self._run_sync, run, args)
+            thread, self._run_sync, run, args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:

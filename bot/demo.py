@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.directory import parse
 from storage import directory as store
+from storage import progress as progress_store
 from storage import queries
 from storage.queries import UnitRow
 
@@ -27,4 +28,6 @@ async def seed_if_empty(engine: AsyncEngine) -> int:
     async with engine.begin() as conn:
         if await conn.run_sync(queries.count_units):
             return 0
-        return (await conn.run_sync(store.apply_units, rows, {})).added
+        added = (await conn.run_sync(store.apply_units, rows, {})).added
+        await conn.run_sync(progress_store.rebuild_members)
+        return added

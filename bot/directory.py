@@ -44,6 +44,7 @@ from bot.spreadsheet import (
     xlsx_row,
 )
 from storage import directory as store
+from storage import progress as progress_store
 from storage.directory import ApplyStats, StoredUnit
 from storage.queries import UnitRow
 from storage.textfold import fold
@@ -406,7 +407,11 @@ def import_sync(conn: Connection, parsed: ParsedFile) -> ApplyStats:
         problems.append(_too_many())
     if problems:
         raise DirectoryError(problems)
-    return store.apply_units(conn, parsed.rows, stored)
+    before = progress_store.parents(conn)
+    stats = store.apply_units(conn, parsed.rows, stored)
+    progress_store.move_units(conn, before)     # a moved union takes its counts along
+    progress_store.rebuild_members(conn)
+    return stats
 
 
 async def import_units(engine: AsyncEngine, data: bytes) -> ApplyStats:

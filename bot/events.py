@@ -40,10 +40,21 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A photo or document sent with a reply, produced only when the channel sends it
+    (`bot.media.produce`): a reply is kept with its event as JSON until it is sent, so it
+    holds what to make (a small JSON `spec`: unit, phase, who asked), never the bytes."""
+
+    kind: str   # "chart" (a PNG photo) | "report" (an XLSX document)
+    spec: str   # JSON
+
+
+@dataclass(frozen=True, slots=True)
 class Reply:
     text: str  # HTML: user-supplied text is escaped; only <b>, <i>, <code> are used
     options: tuple[Option, ...] = ()
     separate: bool = False  # its own message, never joined with others (a code to forward)
+    attachment: Attachment | None = None   # sent with the text as its caption (separate)
 
 
 @dataclass(slots=True)
@@ -74,12 +85,14 @@ def replies_json(outcome: Outcome) -> str | None:
     if not outcome.replies:
         return None
     return json.dumps({"locale": outcome.locale, "replies": [
-        [r.text, [[o.label, o.token, o.command] for o in r.options], r.separate]
+        [r.text, [[o.label, o.token, o.command] for o in r.options], r.separate,
+         *([[r.attachment.kind, r.attachment.spec]] if r.attachment else [])]
         for r in outcome.replies]}, ensure_ascii=False)
 
 
 def replies_from_json(text: str) -> tuple[str, list[Reply]]:
     """(locale, replies) kept by `replies_json`."""
     kept = json.loads(text)
-    return kept["locale"], [Reply(t, tuple(Option(*o) for o in opts), bool(sep))
-                            for t, opts, sep in kept["replies"]]
+    return kept["locale"], [Reply(t, tuple(Option(*o) for o in opts), bool(sep),
+                                  Attachment(*att[0]) if att else None)
+                            for t, opts, sep, *att in kept["replies"]]

@@ -1,12 +1,14 @@
 """The worker's singleton jobs (`bot.leader`): each runs in one worker process at a time.
 
+* `progress`, every 30 s: fold the progress deltas, freeze phases that ended (bot/progress_jobs.py);
 * `digests`, every minute: the daily digests that are due (idempotent per person and day);
 * `upkeep`, every five minutes: forget inbound event ids after 7 days and sent outbox
   messages after 30;
 * `replies`, every UPKEEP_SECONDS: replies a process committed and died before sending, on
   a channel that will not deliver the update again, go through the outbox.
 
-(The campaigns' scheduler joins them here as one more `singleton_job`.)
+* `campaigns`, every CAMPAIGN_EVERY_SECONDS: due campaign slots are made and expanded into
+  the outbox (`bot.campaign_scheduler`), when the caller passes their `Delivery`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
+from bot.campaign_scheduler import Delivery, forget_old_sends, run_tick
 from bot.core import Core
 from bot.leader import SingletonJob, singleton_job
+from bot.progress_jobs import FOLD_EVERY, progress_upkeep
 from bot.services.digests import compose_digests
 from storage import outbox as outbox_store
 from storage.engine import utcnow
@@ -30,7 +34,8 @@ KEEP_SENT = timedelta(days=30)
 
 def worker_jobs(core: Core, *, default_locale: str,
                 wake: Callable[[], None] | None = None, replies_every: float = 60.0,
-                unsent_after: float = 60.0) -> list[SingletonJob]:
+                unsent_after: float = 60.0, campaigns: Delivery | None = None,
+                campaigns_every: float = 30.0) -> list[SingletonJob]:
     """`wake`: called when a round wrote outbox messages (the outbox sender's `wake`)."""
 
     async def digests() -> None:
@@ -57,6 +62,23 @@ def worker_jobs(core: Core, *, default_locale: str,
             if wake is not None:
                 wake()
 
-    return [singleton_job("digests", every=DIGESTS_EVERY, run=digests),
+    async def campaign_round() -> None:
+        assert campaigns is not None
+        done = await run_tick(core.engine, now=utcnow, delivery=campaigns,
+                              budget=max(1.0, campaigns_every * 0.8))
+        if done.queued and wake is not None:
+            wake()
+        if done.slots:   # a slot a day at most per campaign: the cap's old days go with it
+            async with core.engine.begin() as conn:
+                await conn.run_sync(lambda c: forget_old_sends(c, now=utcnow()))
+
+    async def progress() -> None:
+        await progress_upkeep(core.engine, now=utcnow())
+
+    jobs = [singleton_job("progress", every=FOLD_EVERY, run=progress),
+            singleton_job("digests", every=DIGESTS_EVERY, run=digests),
             singleton_job("upkeep", every=UPKEEP_EVERY, run=upkeep),
             singleton_job("replies", every=replies_every, run=replies)]
+    if campaigns is not None:
+        jobs.append(singleton_job("campaigns", every=campaigns_every, run=campaign_round))
+    return jobs

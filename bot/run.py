@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack
 from typing import Literal
 
 from bot import channels
+from bot.campaign_delivery import delivery_from
 from bot.config import Settings
 from bot.core import Core
 from bot.jobs import worker_jobs
@@ -94,7 +95,8 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
             leader = Leader(core.engine, worker_jobs(
                 core, default_locale=settings.default_language, wake=worker.wake,
                 replies_every=settings.upkeep_seconds,
-                unsent_after=settings.unsent_reply_seconds),
+                unsent_after=settings.unsent_reply_seconds,
+                campaigns=delivery_from(settings), campaigns_every=settings.campaign_every_seconds),
                 ttl=settings.job_lease_seconds, renew=settings.job_lease_seconds / 3)
             metrics.watch_leases(leader.jobs, lambda: leader.holding)
             await leader.start()

@@ -76,6 +76,7 @@ class ChatState:
     decision: PendingDecision | None = transient()
     viewing: int | None = transient()           # /xem: the initiative on screen
     pending_link: str | None = transient()      # a link code typed, waiting to be confirmed
+    campaign: dict | None = transient()         # /chiendich: the campaign being made or shown
 
     def leave_flow(self) -> None:
         """Forget everything of the flow in progress."""

@@ -71,7 +71,8 @@ def zalo(core: Core, settings: Settings) -> Plugin | None:
         core, token=settings.zalo_bot_token.get_secret_value(),
         base_url=settings.zalo_base_url, webhook_url=settings.zalo_webhook_url,
         webhook_secret=(settings.zalo_webhook_secret.get_secret_value()
-                        if settings.zalo_webhook_secret else None))
+                        if settings.zalo_webhook_secret else None),
+        public_base_url=settings.public_base_url)
     # The Zalo channel sends its outbox itself.
     return Plugin("zalo", channel=zl, senders=[zl], routes=zl.routes(),
                   open_senders=zl.api.open, close_senders=zl.api.close)

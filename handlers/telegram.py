@@ -45,6 +45,7 @@ from bot.events import Inbound, Outcome, Reply
 from bot.formatting import merge_replies, split_html
 from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from bot.locks import KeyedLocks
+from handlers.telegram_media import send_any
 
 CHANNEL = "telegram"
 log = logging.getLogger(__name__)
@@ -475,7 +476,7 @@ class TelegramChannel:
                     "chat_id": message["chat"]["id"], "message_id": message["message_id"]}))
         try:
             for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
-                await send_reply(bot, int(inbound.chat_id), reply)
+                await send_any(bot, self.core, int(inbound.chat_id), reply, outcome.locale)
         except (Forbidden, BadRequest):
             self.core.sent(outcome)   # will never go through (blocked, refused): not kept
             raise

@@ -8,15 +8,20 @@ on its own to this user (alerts, decisions) is printed into the conversation as 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import shutil
 import signal
 import sys
 import uuid
+from pathlib import Path
 from typing import Protocol
 
+from bot import media
+from bot.config import home
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
-from bot.formatting import plain_blocks
+from bot.formatting import esc, plain_blocks
 from bot.i18n import gettext_for
 from handlers.terminal_input import FdLines, LineEditor
 from handlers.terminal_outbox import CHANNEL, ChatOutbox, TerminalSender
@@ -40,6 +45,46 @@ def parse_line(line: str) -> tuple[str, str, str]:
 def render(outcome: Outcome) -> str:
     """Replies as plain text with numbered options."""
     return "\n\n".join(plain_blocks(outcome, indent="  "))
+
+
+def sangkien_command() -> str:
+    """How to call `sangkien` from here, in another terminal too: `.venv/bin/sangkien` in a
+    checkout (./scripts/run puts it on its own PATH only), else its name."""
+    script = Path(sys.executable).parent / "sangkien"
+    try:
+        return str(script.relative_to(Path.cwd())) if script.is_file() else "sangkien"
+    except ValueError:
+        return "sangkien" if shutil.which("sangkien") else str(script)
+
+
+def files_folder(core: Core) -> Path:
+    """Where the terminal puts charts and reports: `exports/` beside the SQLite database,
+    else in the bot's home folder."""
+    url = core.engine.url
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).expanduser().resolve().parent / "exports"
+    return home() / "exports"
+
+
+async def save_attachments(core: Core, outcome: Outcome) -> Outcome:
+    """Charts and reports written to files: each such reply then says where its file is."""
+    if not any(r.attachment for r in outcome.replies):
+        return outcome
+    replies = []
+    for reply in outcome.replies:
+        if reply.attachment is not None:
+            made = await media.produce(core.engine, reply.attachment)
+            if made is None:
+                said = media.not_produced_text(outcome.locale)
+            else:
+                folder = files_folder(core)
+                folder.mkdir(parents=True, exist_ok=True)
+                path = folder / made.name
+                await asyncio.to_thread(path.write_bytes, made.data)
+                said = esc(media.saved_text(str(path), outcome.locale))
+            reply = dataclasses.replace(reply, text=f"{reply.text}\n{said}", attachment=None)
+        replies.append(reply)
+    return dataclasses.replace(outcome, replies=replies)
 
 
 class TerminalChannel:
@@ -74,7 +119,8 @@ class TerminalChannel:
             async with turn:
                 if echo:
                     screen.say(f"> {line.rstrip()}")
-                screen.say(render(await self.send(line)) + "\n")
+                outcome = await save_attachments(self.core, await self.send(line))
+                screen.say(render(outcome) + "\n")
 
 
 class Lines(Protocol):
@@ -102,9 +148,12 @@ class TerminalChat:
 
     def __init__(self, core: Core) -> None:
         self.core = core
+        self.start = ""
 
-    async def chat(self, *, user: str | None) -> int:
-        """`user`: the terminal user's id; None for the first one no other chat has open."""
+    async def chat(self, *, user: str | None, start: str = "") -> int:
+        """`user`: the terminal user's id; None for the first one no other chat has open.
+        `start`: what the chat's /start carries (an invite code: `sangkien chat --as chair`)."""
+        self.start = start
         seats = Seats(self.core.engine.url.render_as_string(hide_password=False))
         try:
             user_id, alone = seats.take(user)
@@ -131,6 +180,10 @@ class TerminalChat:
         elif not chosen and user != DEFAULT_USER and not interactive:
             said.append(_("{first} is open in another terminal, so this chat is {user} "
                           "(--user chooses).").format(first=DEFAULT_USER, user=user))
+        if interactive and not self.start:
+            said.append(_("To try a chair's side (progress /tiendo, ranking /bangxephang, "
+                          "report /baocao): {command} chat --as chair --unit {unit}").format(
+                              command=sangkien_command(), unit="BPC-PR"))
         if interactive and said:
             print("\n".join(said) + "\n")
         elif said:
@@ -172,8 +225,11 @@ class TerminalChat:
 
     async def _converse(self, channel: TerminalChannel, lines: Lines, screen: Screen,
                         turn: asyncio.Lock, outbox: ChatOutbox, interactive: bool) -> int:
-        if interactive:
-            screen.say(render(await channel.send("/start")) + "\n")
+        if interactive or self.start:
+            first = f"/start {self.start}" if self.start else "/start"
+            if not interactive:
+                screen.say(f"> {first}")
+            screen.say(render(await channel.send(first)) + "\n")
         # After the welcome: messages that waited while this chat was closed come next.
         self.core.on_enqueued = outbox.wake
         await outbox.start()

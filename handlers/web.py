@@ -6,7 +6,9 @@
 * `GET /healthz`: 200 while the process's event loop answers (liveness);
 * `GET /readyz`: 200 when the database answers and its schema is at the newest revision,
   503 otherwise (readiness: a load balancer sends webhooks only to a ready process);
-* `GET /metrics`: the Prometheus text format (`bot.metrics`).
+* `GET /metrics`: the Prometheus text format (`bot.metrics`);
+* `GET /media/<token>`: a chart (PNG) or report (XLSX) for Zalo, which takes photos by URL
+  and no files: the token is signed and expires (`bot.media`), the file is made on request.
 
 Any number of `--role web` processes may serve behind one address: nothing here is kept
 between requests but counters.
@@ -21,7 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import media
 from bot.channels import Route
+from bot.config import Settings
 from bot.metrics import CONTENT_TYPE, Metrics
 from handlers.webhooks import MAX_BODY
 from storage.health import schema_revision
@@ -39,9 +43,10 @@ class WebApp:
     """`bot.channels.WebServer` on aiohttp."""
 
     def __init__(self, *, routes: Sequence[Route] = (), engine: AsyncEngine | None = None,
-                 metrics: Metrics | None = None, host: str = "0.0.0.0", port: int = 8080
-                 ) -> None:
+                 metrics: Metrics | None = None, host: str = "0.0.0.0", port: int = 8080,
+                 media_secret: str | None = None) -> None:
         self.engine = engine
+        self._media_secret = media_secret
         self.metrics = metrics
         self.host = host
         self.port = port
@@ -49,6 +54,7 @@ class WebApp:
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
+        self.app.router.add_get("/media/{token}", self._media)
         for route in routes:
             self.app.router.add_route(route.method, route.path, route.handler)
         self._runner: web.AppRunner | None = None
@@ -99,6 +105,28 @@ class WebApp:
             raise web.HTTPNotFound()
         body = await self.metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
+
+    def _media_key(self) -> bytes | None:
+        """Media links are signed with the Zalo token (what every process shares)."""
+        if self._media_secret is None:
+            token = Settings.load().zalo_bot_token
+            self._media_secret = token.get_secret_value() if token else ""
+        return media.media_key(self._media_secret) if self._media_secret else None
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        key = self._media_key()
+        att = media.open_token(key, request.match_info["token"]) if key else None
+        if att is None or self.engine is None:
+            raise web.HTTPNotFound()
+        made = await media.produce(self.engine, att)
+        if made is None:
+            raise web.HTTPNotFound()
+        disposition = "inline" if made.photo else "attachment"
+        return web.Response(body=made.data, headers={
+            "Content-Type": made.content_type,
+            "Content-Disposition": f'{disposition}; filename="{made.name}"',
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff"})
 
     @web.middleware
     async def _count(self, request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
+from bot import media
 from bot.channels import Route
 from bot.core import Core
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
@@ -54,9 +55,12 @@ from handlers.zalo_api import (
     ZaloBotApi,
     ZaloTokenError,
 )
+from handlers.zalo_media import plan
 from storage.textfold import fold
 
 CHANNEL = "zalo"
+# The chair's commands, typed without a slash with a unit's code after them ("tien do DTP-YT").
+SPOKEN_WITH_ARGS = frozenset(w for w in ("tiendo", "bangxephang", "baocao") if w in COMMANDS)
 SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MAX_TEXT = 2000  # sendMessage accepts 1–2,000 characters
 MAX_ID = 64  # the width of our event-id and account-id columns
@@ -105,6 +109,11 @@ def parse_command(text: str) -> tuple[str, str] | None:
     # Only a short message can be a bare command word: a long one is not folded for nothing.
     if len(stripped) <= _COMMAND_TEXT_MAX and (folded := fold(stripped)) in COMMANDS:
         return folded, ""
+    # The chair's commands take a unit's code: "tien do DTP-YT", "bang xep hang".
+    words = stripped.split()
+    for n in (1, 2, 3):
+        if len(words) >= n and fold("".join(words[:n])) in SPOKEN_WITH_ARGS:
+            return fold("".join(words[:n])), " ".join(words[n:])
     first, _sep, rest = stripped.partition(" ")
     if rest.strip() and len(first) <= _COMMAND_TEXT_MAX and fold(first) == "start":
         return "start", rest.strip()
@@ -191,8 +200,13 @@ class ZaloChannel:
         retry_delay: float = 0.5,
         max_retry_delay: float = 30.0,
         drain_timeout: float = 30.0,
+        public_base_url: str | None = None,
     ) -> None:
         self.core = core
+        # Charts and reports go as links served by the web application at this address
+        # (`/media/<token>`, signed with a key derived from the token); without it, text alone.
+        self.public_base_url = public_base_url or None
+        self.media_key = media.media_key(token)
         self.api = ZaloBotApi(token, base_url or DEFAULT_BASE_URL)
         self.webhook_url = webhook_url or None
         self.webhook_secret = webhook_secret or None
@@ -402,10 +416,23 @@ class ZaloChannel:
                 raise
             if outcome.duplicate:
                 return
-            for part in render(outcome):
-                if not await self.send_text(inbound.chat_id, part):
+            for kind, part, caption in plan(outcome, render=render, key=self.media_key,
+                                            public_base_url=self.public_base_url):
+                sent = (await self.send_text(inbound.chat_id, part) if kind == "text" else
+                        await self.send_photo(inbound.chat_id, part, caption))
+                if not sent:
                     return  # the rest would read out of context; kept, they go later
             self.core.sent(outcome)
+
+    async def send_photo(self, chat_id: str, url: str, caption: str) -> bool:
+        """A photo by URL (Zalo fetches it), retrying as `send_text` does."""
+        try:
+            await self._call_retrying("sendPhoto", {"chat_id": chat_id, "photo": url,
+                                                    "caption": caption})
+            return True
+        except ZaloApiError as exc:
+            log.error("zalo: a photo to chat %s was not sent: %s", chat_id, exc)
+        return False
 
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
         """``Sender``: one message the bot sends on its own. No retries here — the outbox

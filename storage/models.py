@@ -8,8 +8,20 @@ fields answered so far. Every lookup the bot does per message has an index.
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # Search terms are compared byte-wise (prefix ranges); PostgreSQL needs the C collation
@@ -150,6 +162,8 @@ class Draft(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool | None = Field(default=None)
     coauthors: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of names
     attachments: str | None = Field(default=None, sa_column=Column(Text))  # JSON list
@@ -169,6 +183,7 @@ class Initiative(SQLModel, table=True):
     __table_args__ = (
         Index("ix_initiative_person", "person_id", "id"),
         Index("ix_initiative_unit_status", "unit_id", "status", "submitted_at"),
+        Index("ix_initiative_author_unit_status", "author_unit_id", "status", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -182,6 +197,8 @@ class Initiative(SQLModel, table=True):
     description: str = Field(sa_column=Column(Text, nullable=False))
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool = Field(default=False)
     benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
     benefit_known: bool = Field(default=True)
@@ -384,3 +401,261 @@ job_lease_t = JobLease.__table__
 outbox_sender_t = OutboxSender.__table__
 outbox_channel_t = OutboxChannel.__table__
 outbox_chat_t = OutboxChat.__table__
+
+
+# --------------------------------------------------------------------------- progress
+# Targets per unit and phase, and the rollups behind /tiendo (bot/services/progress.py,
+# storage/progress.py). A change to an initiative appends delta rows (one per union from its
+# grassroots union up): no row is shared by every submission, so none is locked by all of
+# them. The upkeep job folds the deltas into `progress_total`/`progress_day`; a reader adds
+# the few deltas not yet folded to the totals.
+
+
+class Phase(SQLModel, table=True):
+    """A phase (giai đoạn) of the drive: an initiative counts in the phase holding its
+    submission date."""
+
+    __tablename__ = "phase"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    starts_on: date = Field(index=True)
+    ends_on: date
+    snapshot_at: datetime | None = Field(default=None)   # figures frozen (progress_snapshot)
+
+
+class Target(SQLModel, table=True):
+    """A target (chỉ tiêu) of a unit for a phase; a unit may have several."""
+
+    __tablename__ = "target"
+    __table_args__ = (Index("ix_target_phase_unit", "phase_id", "unit_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    unit_id: int = Field(foreign_key="unit.id")
+    phase_id: int = Field(foreign_key="phase.id")
+    position: int = Field(default=0)
+    bloc: str | None = Field(default=None, max_length=32)      # None: every bloc
+    kind: str = Field(max_length=16)                            # count|member_ratio|per_member
+    value: Decimal = Field(sa_column=Column(Numeric(14, 6), nullable=False))
+    starts_on: date | None = Field(default=None)                # as the target file gave them
+    ends_on: date | None = Field(default=None)
+    note: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ProgressDelta(SQLModel, table=True):
+    """Append-only changes to a unit's figures (no foreign keys: nothing to lock)."""
+
+    __tablename__ = "progress_delta"
+    __table_args__ = (Index("ix_progress_delta_unit", "phase_id", "unit_id"),)
+
+    id: int | None = Field(default=None, sa_column=Column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True))
+    phase_id: int
+    unit_id: int
+    bloc: str = Field(max_length=32)       # the grassroots union's bloc
+    day: date | None = Field(default=None)  # submission date, for the per-day counts
+    registered: int = Field(default=0)
+    valid: int = Field(default=0)
+    under_review: int = Field(default=0)
+    needs_revision: int = Field(default=0)
+    invalid: int = Field(default=0)
+    withdrawn: int = Field(default=0)
+    participants: int = Field(default=0)
+    benefit_vnd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    day_registered: int = Field(default=0)
+
+
+class ProgressTotal(SQLModel, table=True):
+    """A unit's folded figures per phase and bloc (written by the upkeep job only)."""
+
+    __tablename__ = "progress_total"
+
+    phase_id: int = Field(primary_key=True)
+    unit_id: int = Field(primary_key=True)
+    bloc: str = Field(primary_key=True, max_length=32)
+    registered: int = Field(default=0)
+    valid: int = Field(default=0)
+    under_review: int = Field(default=0)
+    needs_revision: int = Field(default=0)
+    invalid: int = Field(default=0)
+    withdrawn: int = Field(default=0)
+    participants: int = Field(default=0)
+    benefit_vnd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class ProgressDay(SQLModel, table=True):
+    """Registered initiatives of a unit per submission day (the chart, the pace)."""
+
+    __tablename__ = "progress_day"
+
+    phase_id: int = Field(primary_key=True)
+    unit_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    registered: int = Field(default=0)
+
+
+class ProgressAuthor(SQLModel, table=True):
+    """An author's initiatives in a unit (their grassroots union and each union above) and
+    phase: the participants and the top authors. Only that author's changes touch it."""
+
+    __tablename__ = "progress_author"
+    __table_args__ = (Index("ix_progress_author_top", "phase_id", "unit_id", "valid",
+                            "registered"),)
+
+    phase_id: int = Field(primary_key=True)
+    unit_id: int = Field(primary_key=True)
+    author: str = Field(primary_key=True, max_length=160)   # p<person id> | n<unit>:<name>
+    name: str = Field(max_length=128)
+    registered: int = Field(default=0)
+    valid: int = Field(default=0)
+
+
+class UnitMembers(SQLModel, table=True):
+    """Members of the grassroots unions of each bloc in a unit's subtree (ratio bases)."""
+
+    __tablename__ = "unit_members"
+
+    unit_id: int = Field(primary_key=True)
+    bloc: str = Field(primary_key=True, max_length=32)
+    members: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+class ProgressSnapshot(SQLModel, table=True):
+    """A unit's figures and member counts frozen at the end of a phase."""
+
+    __tablename__ = "progress_snapshot"
+
+    phase_id: int = Field(primary_key=True)
+    unit_id: int = Field(primary_key=True)
+    bloc: str = Field(primary_key=True, max_length=32)
+    registered: int = Field(default=0)
+    valid: int = Field(default=0)
+    under_review: int = Field(default=0)
+    needs_revision: int = Field(default=0)
+    invalid: int = Field(default=0)
+    withdrawn: int = Field(default=0)
+    participants: int = Field(default=0)
+    benefit_vnd: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    members: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    unit_members: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+phase_t = Phase.__table__
+target_t = Target.__table__
+progress_delta_t = ProgressDelta.__table__
+progress_total_t = ProgressTotal.__table__
+progress_day_t = ProgressDay.__table__
+progress_author_t = ProgressAuthor.__table__
+unit_members_t = UnitMembers.__table__
+progress_snapshot_t = ProgressSnapshot.__table__
+# Lookups the progress views make on existing tables: a cluster's units, a subtree's
+# initiatives by grassroots union (reports, recounts), imported initiatives by code.
+Index("ix_unit_cluster", unit_t.c.cluster)
+Index("ix_initiative_author_unit", initiative_t.c.author_unit_id, initiative_t.c.submitted_at)
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+class Campaign(SQLModel, table=True):
+    """A campaign: who sends what to whom, and when (bot/services/campaigns.py).
+
+    The schedule is data: `kind` once (at `once_at`), daily or weekly (at `at_time`, local,
+    `weekday` 0 = Monday), before_end (a countdown: every day at `at_time` from `days` days
+    before the end — `ends_on`, else the current phase's — to the last day). `next_due_at`
+    is the next slot's nominal time (UTC); the scheduler finds due campaigns by it."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        Index("ix_campaign_due", "state", "next_due_at"),
+        Index("ix_campaign_unit", "unit_id", "id"),
+        Index("ix_campaign_owner", "owner_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int | None = Field(default=None, foreign_key="person.id")  # None: the shell
+    unit_id: int = Field(foreign_key="unit.id")
+    name: str = Field(max_length=255)
+    starts_on: date | None = Field(default=None)
+    ends_on: date | None = Field(default=None)
+    # members | no_initiative | idle_drafts | lagging_units | leaderboard
+    audience: str = Field(max_length=16)
+    bloc: str | None = Field(default=None, max_length=32)
+    cluster: str | None = Field(default=None, max_length=128)
+    below_pct: int | None = Field(default=None)   # whole percent
+    idle_days: int | None = Field(default=None)
+    kind: str = Field(max_length=12)      # once | daily | weekly | before_end
+    once_at: datetime | None = Field(default=None)
+    at_time: str | None = Field(default=None, max_length=5)   # HH:MM, Asia/Ho_Chi_Minh
+    weekday: int | None = Field(default=None)
+    days: int | None = Field(default=None)
+    text: str = Field(sa_column=Column(Text, nullable=False))  # as the owner wrote it
+    # draft | scheduled | running | paused | done | cancelled
+    state: str = Field(default="draft", max_length=12)
+    next_due_at: datetime | None = Field(default=None)
+    skipped_opted_out: int = Field(default=0)
+    skipped_capped: int = Field(default=0)
+    held_quiet: int = Field(default=0)    # messages held until the end of quiet hours
+    created_at: datetime
+    updated_at: datetime
+
+
+class CampaignSlot(SQLModel, table=True):
+    """One sending of a campaign: expanded into outbox rows in batches, person by person in
+    (unit, id) order; (`cursor_unit`, `cursor`) is the last person expanded, saved with each
+    batch's rows, so expansion resumes after a crash, where it was."""
+
+    __tablename__ = "campaign_slot"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "slot_key", name="uq_campaign_slot"),
+        Index("ix_campaign_slot_due", "state", "due_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: int = Field(foreign_key="campaign.id")
+    slot_key: str = Field(max_length=16)      # the nominal local time, YYYYMMDDHHMM
+    due_at: datetime                          # after quiet hours
+    state: str = Field(default="pending", max_length=12)  # pending|done|cancelled
+    cursor_unit: int | None = Field(default=None)   # the unit of the last person expanded
+    cursor: int | None = Field(default=None, sa_column=Column(BigInteger))
+    queued: int = Field(default=0)
+    created_at: datetime
+    done_at: datetime | None = Field(default=None)
+
+
+class CampaignSlotUnit(SQLModel, table=True):
+    """The units a slot's audience lives in (the owner's subtree, filtered by bloc and
+    cluster), written when the slot starts and deleted when it ends."""
+
+    __tablename__ = "campaign_slot_unit"
+
+    slot_id: int = Field(foreign_key="campaign_slot.id", primary_key=True)
+    unit_id: int = Field(primary_key=True)
+
+
+class CampaignOptOut(SQLModel, table=True):
+    """People who typed /tatthongbao: no campaign messages (review alerts still come)."""
+
+    __tablename__ = "campaign_opt_out"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    at: datetime
+
+
+class CampaignSend(SQLModel, table=True):
+    """Campaign messages queued per person and local day: the cap per day and per week."""
+
+    __tablename__ = "campaign_send"
+
+    person_id: int = Field(primary_key=True)
+    day: date = Field(primary_key=True)
+    n: int = Field(default=0)
+
+
+campaign_t = Campaign.__table__
+campaign_slot_t = CampaignSlot.__table__
+campaign_slot_unit_t = CampaignSlotUnit.__table__
+campaign_opt_out_t = CampaignOptOut.__table__
+campaign_send_t = CampaignSend.__table__
+# Audiences are streamed person by person within units (storage/campaigns.py).
+Index("ix_person_unit_person", person_t.c.unit_id, person_t.c.id)

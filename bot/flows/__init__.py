@@ -4,11 +4,23 @@ them all (regenerate it with `python -m bot.flows`; a test fails while it is sta
 
 from __future__ import annotations
 
-from bot.flows import drafts, home, on_behalf, onboarding, profile, review, submission, summary
+from bot.flows import (
+    campaigns,
+    drafts,
+    home,
+    on_behalf,
+    onboarding,
+    profile,
+    progress,
+    review,
+    submission,
+    summary,
+)
 from bot.flows.engine import Dispatcher, Registry
 
 FLOWS = (home.FLOW, onboarding.FLOW, submission.FLOW, on_behalf.FLOW, summary.FLOW,
-         drafts.FLOW, review.FLOW, profile.FLOW)
+         drafts.FLOW, review.FLOW, profile.FLOW, progress.FLOW,
+         campaigns.FLOW)
 REGISTRY = Registry(FLOWS)
 DISPATCHER = Dispatcher(REGISTRY)
 COMMANDS = REGISTRY.words   # a typed word (no accents, no slash) → its action

@@ -39,9 +39,11 @@ HOME_OPTIONS = (
     ("help", N_("Help")),
 )
 ROLE_OPTIONS = {
-    "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker"))),
+    "support": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
+                ("progress", N_("Progress"))),
     "chair": (("pending", N_("To review")), ("behalf", N_("Register for a worker")),
-              ("invite", N_("Support team"))),
+              ("invite", N_("Support team")), ("progress", N_("Progress")),
+              ("campaigns", N_("Campaigns"))),
 }
 
 
@@ -82,14 +84,21 @@ HELP_WORKER = (
     ("link", "", N_("link this account with your other chat app")),
     ("cancel", "", N_("stop what you are doing (your draft is kept)")),
     ("language", "", N_("language: Tiếng Việt / English")),
+    ("campaigns_off", "", N_("stop campaign messages (/batthongbao: on again)")),
     ("help", "", N_("this help")),
 )
 HELP_REVIEWER = (
     ("pending", "", N_("initiatives waiting for review in your unions")),
     ("behalf", "", N_("register an initiative for a worker who does not use the bot")),
     ("alerts", "", N_("alerts: each one at once, or a daily summary at 17:00")),
+    ("progress", " [DTP-YT] [GD1]", N_("progress of a union in a phase: targets, shortfall, "
+                                       "pace, the unions below it lagging first, a chart")),
+    ("ranking", " [DTP-YT]", N_("ranking of the unions below, or of your emulation cluster; "
+                                "top authors")),
+    ("report", " [DTP-YT] [GD1]", N_("the progress report as an Excel file")),
 )
-HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),)
+HELP_CHAIR = (("invite", "", N_("invite your union's support team, or remove a member")),
+              ("campaigns", "", N_("campaigns: reminders and leaderboards, scheduled")))
 
 
 def help_text(ctx: Ctx) -> str:

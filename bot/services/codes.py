@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 
 from bot.services.actor import Actor
 from storage import access, queries
+from storage import progress as progress_store
 from storage import review as review_store
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ def redeem(*, conn: Connection, actor: Actor, now: datetime, code: str) -> Redee
         unit = queries.units_by_ids(conn, [row["unit_id"]])[row["unit_id"]]
         return RoleGranted(row["role"], unit.name)
     if row["purpose"] == "claim":
+        before = progress_store.contribution(conn, initiative_id=row["target_id"])
         access.link_initiative(conn, initiative_id=row["target_id"], person_id=actor.person_id)
+        progress_store.track(conn, initiative_id=row["target_id"], before=before)
         return InitiativeClaimed(row["target_id"])
     return CodeRefused("unknown")
 

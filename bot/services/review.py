@@ -21,6 +21,7 @@ from bot.services import alerts
 from bot.services.actor import Actor
 from bot.services.permissions import chairs, initiative_access
 from bot.services.results import Refused, Unchanged, refuse
+from storage import progress as progress_store
 from storage import review as review_store
 
 REASON_MIN, REASON_MAX = 5, 1000
@@ -80,6 +81,7 @@ def decide(*, conn: Connection, actor: Actor, now: datetime, ini: dict[str, Any]
         return refuse(actor, to_status, ini)
     if to_status in ("needs_revision", "invalid") and not reason_ok(reason):
         return BadReason()
+    before = progress_store.contribution(conn, initiative_id=ini["id"])
     ok = review_store.transition(conn, initiative_id=ini["id"], from_status=ini["status"],
                                  to_status=to_status, actor_id=actor.person_id, reason=reason,
                                  now=now)
@@ -87,6 +89,7 @@ def decide(*, conn: Connection, actor: Actor, now: datetime, ini: dict[str, Any]
         fresh = review_store.initiative(conn, initiative_id=ini["id"])
         assert fresh is not None
         return DecidedMeanwhile(ini["code"], fresh["status"])
+    progress_store.track(conn, initiative_id=ini["id"], before=before)
     alerts.tell_author(conn=conn, now=now, ini=ini, to_status=to_status, reason=reason,
                        exclude=actor.person_id, default_locale=default_locale)
     if to_status == "under_review":  # reopened: the reviewers hear of it again

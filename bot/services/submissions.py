@@ -17,6 +17,7 @@ from bot.services.actor import Actor
 from bot.services.permissions import covers_unit, is_author
 from bot.services.results import Refused, Unchanged, refuse
 from storage import access, queries, similar
+from storage import progress as progress_store
 from storage import review as review_store
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
         now=now)
     review_store.log_submission(conn, initiative_id=initiative_id, actor_id=actor.person_id,
                                 now=now)
+    progress_store.track(conn, initiative_id=initiative_id, before=None)
     assert draft.unit_id is not None and draft.title and draft.description
     similar.index_initiative(conn, initiative_id=initiative_id, unit_id=draft.unit_id,
                              title=draft.title, description=draft.description)
@@ -115,10 +117,12 @@ def resubmit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     ini = review_store.initiative(conn, initiative_id=draft.initiative_id)
     if ini is None or not is_author(ini, actor):
         return refuse(actor, "resubmit", ini)
+    before = progress_store.contribution(conn, initiative_id=ini["id"])
     ok = review_store.resubmit(conn, draft=draft.to_row(), coauthors=draft.coauthors or [],
                                actor_id=actor.person_id, now=now)
     if not ok:
         return Unchanged(ini["code"], ini["status"])
+    progress_store.track(conn, initiative_id=ini["id"], before=before)
     assert draft.unit_id is not None and draft.title and draft.description
     similar.reindex_initiative(conn, initiative_id=ini["id"], unit_id=draft.unit_id,
                                title=draft.title, description=draft.description)
@@ -137,7 +141,8 @@ def changed(ini: dict[str, Any], draft: Draft) -> list[str]:
         "title": (ini["title"], draft.title), "description": (ini["description"],
                                                              draft.description),
         "field": (ini["field_code"], draft.field_code),
-        "applied": (ini["applied_on"], draft.applied_on),
+        "applied": ((ini["applied_on"], bool(ini["applied_month_only"])),
+                    (draft.applied_on, draft.applied_month_only)),
         "benefit": ((ini["benefit_vnd"], bool(ini["benefit_known"])),
                     (draft.benefit_vnd, bool(draft.benefit_known))),
         "coauthors": (list(ini["authors"][1:]), draft.coauthors or []),
@@ -158,7 +163,8 @@ def start_revision(*, conn: Connection, actor: Actor, now: datetime, ini: dict[s
     draft = Draft.from_row(queries.create_draft(conn, person_id=actor.person_id, now=now,
                                                 step="summary"))
     draft.initiative_id = ini["id"]
-    for name in ("title", "description", "field_code", "applied_on", "recognized",
+    for name in ("title", "description", "field_code", "applied_on", "applied_month_only",
+                 "recognized",
                  "benefit_vnd", "benefit_known", "unit_id", "author_name", "author_phone",
                  "author_unit_id"):
         setattr(draft, name, ini[name])

@@ -4,7 +4,7 @@ claimed again at once), pacing shared through the database (the next send slot p
 the next send time per chat), and dedupe keys in byte order (a key prefix is an index range).
 
 Revision ID: 0400
-Revises: 0300
+Revises: 0320
 Create Date: 2026-12-03
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0400"
-down_revision = "0300"
+down_revision = "0320"
 branch_labels = None
 depends_on = None
 

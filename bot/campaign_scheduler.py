@@ -1,0 +1,237 @@
+"""The campaigns' scheduler: due slots are made, then expanded into outbox rows in batches.
+
+`make_slots` turns each due campaign's next time into a slot row (once: the slot key is the
+campaign's nominal local time, unique per campaign) and moves the campaign to its following
+time. `expand_batch` takes the oldest due slot — locked, so a second scheduler takes another
+or waits — and queues the next `batch` people of its audience after the slot's cursor, in one
+transaction with the cursor's advance, the skip counters and the cap's counts. A crash at any
+point loses only an uncommitted batch, redone from the same cursor; the outbox's unique
+dedupe key ("camp:<campaign>:<slot>:<account>") stands behind that. Nothing holds more than
+one batch of the audience in memory.
+
+`run_tick` is the singleton job's body (`bot.jobs`): slots, then batches until none is due or
+the round's time is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot import campaign_text as ct
+from bot.campaign_model import end_of, schedule_of, since_of
+from bot.campaign_schedule import (
+    Cap,
+    QuietHours,
+    after_quiet,
+    days_left,
+    local_today,
+    next_slot,
+    slot_key,
+    week_start,
+)
+from bot.i18n import gettext_for, normalise_locale
+from storage import campaigns as store
+from storage import outbox
+
+log = logging.getLogger(__name__)
+
+BATCH = 1000
+PRIORITY = 9
+
+
+def dedupe_key(campaign_id: int, key: str, account_id: int) -> str:
+    return f"camp:{campaign_id}:{key}:{account_id}"
+
+
+def key_prefix(campaign_id: int) -> str:
+    return f"camp:{campaign_id}:"
+
+
+@dataclass
+class Delivery:
+    """What the scheduler needs besides the database: settings, and where figures and
+    rendered reports come from (audiences 4 and 5: `bot.campaign_reports`)."""
+
+    quiet: QuietHours | None = None
+    cap: Cap = field(default_factory=Cap)
+    batch: int = BATCH
+    default_locale: str = "vi"
+    # (conn=, unit_id=, now=) → the unit's figures, for the placeholders
+    figures: Callable[..., ct.UnitFigures] | None = None
+    # audiences 4 and 5: (conn=, campaign=, unit_id= the unit the person holds a role on,
+    # locale=, now=) → the report's HTML, or None when there is nothing to tell them
+    report: Callable[..., str | None] | None = None
+    end_of: Callable[[Connection, dict[str, Any], datetime], date | None] = end_of
+
+
+# ============================================================================ slots
+
+
+def make_slots(conn: Connection, *, now: datetime, delivery: Delivery, limit: int = 100) -> int:
+    """A slot for each due campaign; each campaign moves to its next time (missed times while
+    nobody ran are skipped, not sent in a burst). Returns the slots made."""
+    made = 0
+    for c in store.due_campaigns(conn, now=now, limit=limit):
+        nominal = c["next_due_at"]
+        due = after_quiet(delivery.quiet, nominal)
+        store.add_slot(conn, campaign_id=c["id"], slot_key=slot_key(nominal), due_at=due,
+                       now=now)
+        sched = schedule_of(c, end=_end(conn, c, now, delivery))
+        following = next_slot(sched, after=max(nominal, now))
+        store.set_state(conn, campaign_id=c["id"], from_states=store.ACTIVE, to_state="running",
+                        now=now, next_due_at=following)
+        made += 1
+    return made
+
+
+def _end(conn: Connection, c: dict[str, Any], now: datetime, delivery: Delivery) -> date | None:
+    return delivery.end_of(conn, c, now)
+
+
+# ============================================================================ expansion
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    campaign_id: int
+    slot_id: int
+    people: int
+    queued: int
+    finished: bool
+
+
+def expand_batch(conn: Connection, *, now: datetime, delivery: Delivery,
+                 slot: dict[str, Any] | None = None) -> BatchResult | None:
+    """Queue the next batch of the oldest due slot (or `slot`, already locked); None when
+    no slot is due. Run it in a transaction of its own."""
+    slot = slot or store.pick_slot(conn, now=now)
+    if slot is None:
+        return None
+    c = store.get(conn, campaign_id=slot["campaign_id"])
+    assert c is not None
+    if slot["cursor_unit"] is None:
+        store.fill_slot_units(conn, slot_id=slot["id"], root_id=c["unit_id"], bloc=c["bloc"],
+                              cluster=c["cluster"])
+    since, idle_before = since_of(conn, c, now)
+    people = store.audience_batch(
+        conn, slot_id=slot["id"], audience=c["audience"], after_unit=slot["cursor_unit"],
+        after=slot["cursor"], limit=delivery.batch, since=since, idle_before=idle_before)
+    queued = 0
+    if people:
+        queued = _queue(conn, c=c, slot=slot, people=people, now=now, delivery=delivery,
+                        idle_before=idle_before)
+        last = people[-1]
+        store.advance_slot(conn, slot_id=slot["id"], cursor_unit=last.unit_id, cursor=last.id,
+                           queued=queued)
+    finished = len(people) < delivery.batch
+    if finished:
+        store.finish_slot(conn, slot_id=slot["id"], now=now)
+        if c["next_due_at"] is None and store.open_slots(conn, campaign_id=c["id"]) == 0:
+            store.set_state(conn, campaign_id=c["id"], from_states=store.ACTIVE,
+                            to_state="done", now=now)
+    if queued:
+        conn.info["sangkien.outbox_written"] = True
+    return BatchResult(c["id"], slot["id"], len(people), queued, finished)
+
+
+def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
+           people: list[store.Person], now: datetime, delivery: Delivery,
+           idle_before: datetime | None) -> int:
+    not_before = after_quiet(delivery.quiet, now)
+    day = local_today(not_before)
+    wanted = [p for p in people if not p.opted_out]
+    targets = store.targets(conn, person_ids=[p.id for p in wanted])
+    counts = store.sends(conn, person_ids=list(targets), since=week_start(day))
+    drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
+              if c["audience"] == "idle_drafts" else {})
+    used = ct.fields_used(c["text"])
+    figures_cache: dict[int, ct.UnitFigures] = {}
+    left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
+    rows, bumps, capped = [], [], 0
+    for p in wanted:
+        target = targets.get(p.id)
+        if target is None:
+            continue   # no reachable account: nobody to write to
+        sent = counts.get(p.id, {})
+        if not delivery.cap.allows(today=sent.get(day, 0), week=sum(sent.values())):
+            capped += 1
+            continue
+        locale = normalise_locale(target.locale, delivery.default_locale)
+        _ = gettext_for(locale)
+        figures = None
+        if used & ct.FIGURES and delivery.figures is not None:
+            figures = figures_cache.get(p.unit_id)
+            if figures is None:
+                figures = figures_cache[p.unit_id] = delivery.figures(
+                    conn=conn, unit_id=p.unit_id, now=now)
+        body = ct.fill(c["text"], ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
+                                                days_left=left, figures=figures))
+        options: list[dict[str, str]] = []
+        if c["audience"] in ("lagging_units", "leaderboard"):
+            report = (delivery.report(conn=conn, campaign=c, unit_id=p.unit_id, locale=locale,
+                                      now=now) if delivery.report else None)
+            if report is None:
+                continue
+            body = f"{body}\n\n{report}"
+        if c["audience"] == "idle_drafts" and p.id in drafts:
+            options.append({"label": _("Go on with my draft"),
+                            "token": f"a:draft:{drafts[p.id]['id']}", "command": "/nhap"})
+        rows.append({
+            "channel": target.channel, "chat_id": target.chat_id,
+            "account_id": target.account_id, "kind": "campaign", "locale": locale,
+            "text": ct.message(_, sender=c["unit_name"], body=body), "options": options,
+            "dedupe_key": dedupe_key(c["id"], slot["slot_key"], target.account_id),
+            "not_before": not_before, "priority": PRIORITY})
+        bumps.append((p.id, day))
+    queued = outbox.enqueue_many(conn, rows=rows, now=now) if rows else 0
+    store.bump_sends(conn, rows=bumps)
+    store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
+                     capped=capped, quiet=len(rows) if not_before > now else 0)
+    return queued
+
+
+# ============================================================================ the job
+
+
+@dataclass
+class TickResult:
+    slots: int = 0
+    batches: int = 0
+    queued: int = 0
+
+
+async def run_tick(engine: AsyncEngine, *, now: Callable[[], datetime], delivery: Delivery,
+                   budget: float = 20.0,
+                   on_batch: Callable[[BatchResult], None] | None = None) -> TickResult:
+    """One round of the job: make due slots, then expand batches (one transaction each)
+    until none is due or `budget` seconds have passed."""
+    out = TickResult()
+    async with engine.begin() as conn:
+        out.slots = await conn.run_sync(lambda c: make_slots(c, now=now(), delivery=delivery))
+    started = _time.monotonic()
+    while _time.monotonic() - started < budget:
+        async with engine.begin() as conn:
+            result = await conn.run_sync(lambda c: expand_batch(c, now=now(), delivery=delivery))
+        if result is None:
+            break
+        out.batches += 1
+        out.queued += result.queued
+        if on_batch is not None:
+            on_batch(result)
+    if out.slots or out.queued:
+        log.info("campaigns: %d slots made, %d messages queued in %d batches", out.slots,
+                 out.queued, out.batches)
+    return out
+
+
+def forget_old_sends(conn: Connection, *, now: datetime) -> int:
+    """The cap counts 7 days: older rows only take room."""
+    return store.forget_sends(conn, before=local_today(now) - timedelta(days=8))

@@ -1,0 +1,81 @@
+"""A campaign message for one recipient: the owner's text as written (HTML-escaped), its
+placeholders filled with that recipient's live figures, and how to stop such messages.
+
+Placeholders (Vietnamese, or their English aliases):
+
+| placeholder | alias | value |
+|---|---|---|
+| `{ten}` | `{name}` | the recipient's name |
+| `{donvi}` | `{unit}` | the recipient's union |
+| `{songayconlai}` | `{days_left}` | days left to the campaign's (or the phase's) end |
+| `{phantram}` | `{pct}` | % of the union's main target reached |
+| `{conthieu}` | `{shortfall}` | initiatives still needed to reach it |
+| `{hang}` | `{rank}` | the union's rank among its siblings |
+
+Anything else in braces is left as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.formatting import esc, name_case, number
+from bot.i18n import Gettext
+
+PLACEHOLDERS = {
+    "ten": "name", "donvi": "unit", "songayconlai": "days_left", "phantram": "pct",
+    "conthieu": "shortfall", "hang": "rank",
+}
+ALIASES = {**PLACEHOLDERS, **{v: v for v in PLACEHOLDERS.values()}}
+_FIELD = re.compile(r"\{([a-z_]+)\}")
+FIGURES = frozenset({"pct", "shortfall", "rank"})   # read from the progress figures
+TEXT_MAX = 1500   # Zalo takes 2,000 characters: room for the header, figures and the footer
+MISSING = "–"
+
+
+def fields_used(text: str) -> frozenset[str]:
+    """The canonical names of the placeholders `text` uses."""
+    return frozenset(ALIASES[m] for m in _FIELD.findall(text) if m in ALIASES)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitFigures:
+    """The figures a message may quote for one union (None: not known)."""
+
+    pct: float | None = None
+    shortfall: int | None = None
+    rank: int | None = None
+
+
+def fill(text: str, values: Mapping[str, str]) -> str:
+    """Escape `text`, then put the (escaped) values in its placeholders."""
+
+    def one(m: re.Match[str]) -> str:
+        name = ALIASES.get(m.group(1))
+        return esc(values.get(name, MISSING)) if name else m.group(0)
+
+    return _FIELD.sub(one, esc(text))
+
+
+def values_for(*, locale: str, name: str, unit: str, days_left: int | None,
+               figures: UnitFigures | None) -> dict[str, str]:
+    f = figures or UnitFigures()
+    return {
+        "name": name_case(name) if name else MISSING,
+        "unit": unit or MISSING,
+        "days_left": number(days_left, locale) if days_left is not None else MISSING,
+        "pct": (f"{number(round(f.pct), locale)}%" if f.pct is not None else MISSING),
+        "shortfall": number(f.shortfall, locale) if f.shortfall is not None else MISSING,
+        "rank": number(f.rank, locale) if f.rank is not None else MISSING,
+    }
+
+
+def footer(_: Gettext) -> str:
+    return _("To stop campaign messages, type /tatthongbao (review alerts still come).")
+
+
+def message(_: Gettext, *, sender: str, body: str) -> str:
+    """The whole message: who sends it, the body (HTML, already escaped), how to stop."""
+    return f"📣 <b>{esc(sender)}</b>\n{body}\n\n<i>{footer(_)}</i>"

@@ -1,0 +1,513 @@
+"""Progress rollups: an initiative's contribution to its units' figures, kept up to date.
+
+An initiative counts for its grassroots union (the author's; where none is known, the
+receiving union) — its *base* — and every union above, in the phase holding its submission
+date, for the bloc of its base. A change to an initiative appends one delta row per union of
+that chain (`progress_delta`): appends lock no shared row, so two submissions from two
+provinces never wait for each other, and the national root has no hot row. The upkeep job
+(`fold`) moves the deltas into `progress_total` (per unit, phase, bloc) and `progress_day`
+(registered per submission day); readers add the deltas not folded yet to the totals.
+
+Participants (members with at least one registered initiative) and the top authors come
+from `progress_author`, one row per author and union: only the same author's changes touch
+the same rows.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from storage import access
+from storage.models import (
+    initiative_author_t,
+    initiative_t,
+    phase_t,
+    progress_author_t,
+    progress_day_t,
+    progress_delta_t,
+    progress_snapshot_t,
+    progress_total_t,
+    target_t,
+    unit_members_t,
+    unit_t,
+)
+
+TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
+REGISTERED = ("under_review", "needs_revision", "valid")
+STATUSES = ("valid", "under_review", "needs_revision", "invalid", "withdrawn")
+COUNTERS = ("registered", "valid", "under_review", "needs_revision", "invalid", "withdrawn",
+            "participants", "benefit_vnd")
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
+
+
+def local_day(moment: datetime) -> date:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(TIMEZONE).date()
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """What one initiative adds to the figures (None where it adds nothing)."""
+
+    base_unit_id: int
+    day: date
+    status: str
+    benefit_vnd: int
+    authors: tuple[tuple[str, str], ...]   # (key, name as credited)
+
+
+def author_key(*, person_id: int | None, name: str, base_unit_id: int) -> str:
+    if person_id is not None:
+        return f"p{person_id}"
+    return f"n{base_unit_id}:{' '.join(name.casefold().split())}"[:160]
+
+
+_INI = select(initiative_t.c.id, initiative_t.c.author_unit_id, initiative_t.c.unit_id,
+              initiative_t.c.submitted_at, initiative_t.c.status, initiative_t.c.benefit_vnd
+              ).where(initiative_t.c.id == bindparam("initiative_id"))
+_INI_AUTHORS = (select(initiative_author_t.c.name, initiative_author_t.c.person_id)
+                .where(initiative_author_t.c.initiative_id == bindparam("initiative_id"))
+                .order_by(initiative_author_t.c.position))
+
+
+def contribution(conn: Connection, *, initiative_id: int) -> Contribution | None:
+    """The initiative's contribution as it stands in the database now."""
+    row = conn.execute(_INI, {"initiative_id": initiative_id}).first()
+    if row is None:
+        return None
+    base = row.author_unit_id or row.unit_id
+    authors = tuple(
+        (author_key(person_id=person, name=name, base_unit_id=base), name[:128])
+        for name, person in conn.execute(_INI_AUTHORS, {"initiative_id": initiative_id})
+        if person is not None or name.strip())
+    return Contribution(base, local_day(row.submitted_at), row.status,
+                        int(row.benefit_vnd or 0), authors)
+
+
+# --------------------------------------------------------------------------- phases
+
+_PHASE_OF_DAY = (select(phase_t.c.id).where(phase_t.c.starts_on <= bindparam("day"),
+                                            phase_t.c.ends_on >= bindparam("day"))
+                 .order_by(phase_t.c.starts_on.desc()).limit(1))
+
+
+def phase_of(conn: Connection, day: date) -> int | None:
+    return conn.execute(_PHASE_OF_DAY, {"day": day}).scalar()
+
+
+_UNIT_INFO = select(unit_t.c.bloc).where(unit_t.c.id == bindparam("unit_id"))
+
+
+# --------------------------------------------------------------------------- changes
+
+def vector(c: Contribution, sign: int) -> dict[str, int]:
+    v = {name: 0 for name in COUNTERS}
+    v[c.status] = sign
+    if c.status in REGISTERED:
+        v["registered"] = sign
+        v["benefit_vnd"] = sign * c.benefit_vnd
+    return v
+
+
+def _upsert(conn: Connection, table: Any, keys: Sequence[str], rows: list[dict[str, Any]],
+            add: Sequence[str], *, returning: Any = None, keep: Sequence[str] = ()) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET col = col + excluded.col for `add`."""
+    d = _DIALECTS[conn.dialect.name]
+    stmt = d.insert(table)
+    sets = {c: table.c[c] + stmt.excluded[c] for c in add}
+    sets.update({c: stmt.excluded[c] for c in keep})
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=sets)
+    if returning is not None:
+        return [conn.execute(stmt.returning(*returning), r).one() for r in rows]
+    if rows:
+        conn.execute(stmt, rows)
+    return None
+
+
+def apply_change(conn: Connection, before: Contribution | None,
+                 after: Contribution | None) -> None:
+    """Record that an initiative's contribution went from `before` to `after` (either None:
+    it did not count, or no longer does)."""
+    if before == after:
+        return
+    cells: dict[tuple[int, int, date], dict[str, int]] = {}     # (phase, base, day) -> vector
+    # (phase, base, author key) -> [name, registered, valid]
+    authors: dict[tuple[int, int, str], list[Any]] = {}
+    for c, sign in ((before, -1), (after, 1)):
+        if c is None:
+            continue
+        phase_id = phase_of(conn, c.day)
+        if phase_id is None:
+            continue
+        v = cells.setdefault((phase_id, c.base_unit_id, c.day), dict.fromkeys(COUNTERS, 0))
+        for k, n in vector(c, sign).items():
+            v[k] += n
+        reg = sign if c.status in REGISTERED else 0
+        val = sign if c.status == "valid" else 0
+        for key, name in dict(c.authors).items():
+            a = authors.setdefault((phase_id, c.base_unit_id, key), [name, 0, 0])
+            a[0] = name
+            a[1] += reg
+            a[2] += val
+    chains: dict[int, list[int]] = {}
+
+    def chain(base: int) -> list[int]:
+        if base not in chains:
+            chains[base] = access.ancestor_ids(conn, unit_id=base)
+        return chains[base]
+
+    # participants: an author's registered count at the base going 0 <-> positive
+    for (phase_id, base, key), (name, reg, val) in sorted(authors.items()):
+        if not reg and not val:
+            continue
+        rows = [{"phase_id": phase_id, "unit_id": u, "author": key, "name": name,
+                 "registered": reg, "valid": val} for u in chain(base)]
+        (now_reg,) = _upsert(conn, progress_author_t, ("phase_id", "unit_id", "author"),
+                             rows[:1], ("registered", "valid"), keep=("name",),
+                             returning=(progress_author_t.c.registered,))[0]
+        _upsert(conn, progress_author_t, ("phase_id", "unit_id", "author"), rows[1:],
+                ("registered", "valid"), keep=("name",))
+        was = now_reg - reg
+        moved = (now_reg > 0) - (was > 0)
+        if moved:
+            days = [k for k in cells if k[0] == phase_id and k[1] == base]
+            cell = days[0] if days else (phase_id, base, None)
+            cells.setdefault(cell, dict.fromkeys(COUNTERS, 0))["participants"] += moved
+    out = []
+    for (phase_id, base, day), v in cells.items():
+        if not any(v.values()):
+            continue
+        bloc = conn.execute(_UNIT_INFO, {"unit_id": base}).scalar() or "other"
+        for unit_id in chain(base):
+            out.append({"phase_id": phase_id, "unit_id": unit_id, "bloc": bloc, "day": day,
+                        "day_registered": v["registered"] if day else 0, **v})
+    if out:
+        conn.execute(insert(progress_delta_t), out)
+
+
+def track(conn: Connection, *, initiative_id: int, before: Contribution | None) -> None:
+    """After changing an initiative: record the difference from `before`."""
+    apply_change(conn, before, contribution(conn, initiative_id=initiative_id))
+
+
+# --------------------------------------------------------------------------- folding
+
+_DELTA_COLS = [progress_delta_t.c[c] for c in
+               ("phase_id", "unit_id", "bloc", "day", *COUNTERS, "day_registered")]
+
+
+def fold(conn: Connection, *, batch: int = 20_000) -> int:
+    """Move the committed deltas into the totals; returns how many were folded. Each batch
+    is taken with DELETE … RETURNING, so a delta committed meanwhile is never lost."""
+    done = 0
+    while True:
+        ids = select(progress_delta_t.c.id).order_by(progress_delta_t.c.id).limit(batch)
+        if conn.dialect.name == "postgresql":
+            ids = ids.with_for_update(skip_locked=True)
+        rows = conn.execute(delete(progress_delta_t)
+                            .where(progress_delta_t.c.id.in_(ids.scalar_subquery()))
+                            .returning(*_DELTA_COLS)).all()
+        if not rows:
+            return done
+        done += len(rows)
+        totals: dict[tuple[int, int, str], dict[str, int]] = {}
+        days: dict[tuple[int, int, date], int] = defaultdict(int)
+        for r in rows:
+            t = totals.setdefault((r.phase_id, r.unit_id, r.bloc), dict.fromkeys(COUNTERS, 0))
+            for c in COUNTERS:
+                t[c] += getattr(r, c)
+            if r.day is not None and r.day_registered:
+                days[(r.phase_id, r.unit_id, r.day)] += r.day_registered
+        _upsert(conn, progress_total_t, ("phase_id", "unit_id", "bloc"),
+                [{"phase_id": p, "unit_id": u, "bloc": b, **t}
+                 for (p, u, b), t in sorted(totals.items())], COUNTERS)
+        _upsert(conn, progress_day_t, ("phase_id", "unit_id", "day"),
+                [{"phase_id": p, "unit_id": u, "day": d, "registered": n}
+                 for (p, u, d), n in sorted(days.items()) if n], ("registered",))
+        if len(rows) < batch:
+            return done
+
+
+# --------------------------------------------------------------------------- reading
+
+Figures = dict[str, dict[str, int]]      # bloc -> counter -> value
+
+
+def sum_cols(table: Any) -> list[Any]:
+    return [func.coalesce(func.sum(table.c[c]), 0).label(c) for c in COUNTERS]
+
+
+def _units_filter(col: Any, *, unit_ids: Iterable[int] | None, parent_id: int | None) -> Any:
+    if parent_id is not None:
+        return col.in_(select(unit_t.c.id).where(unit_t.c.parent_id == parent_id)
+                       .scalar_subquery())
+    return col.in_(list(unit_ids or ()))
+
+
+def _counts_stmt(*, registered_only: bool, unit_ids: Iterable[int] | None,
+                 parent_id: int | None, phase_id: int) -> Any:
+    """One statement: the folded totals (one row per unit and bloc) and the deltas not
+    folded yet (summed per unit and bloc)."""
+    names = ("registered",) if registered_only else COUNTERS
+    t, d = progress_total_t, progress_delta_t
+    folded = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in names)).where(
+        t.c.phase_id == phase_id,
+        _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    fresh = (select(d.c.unit_id, d.c.bloc, *(func.sum(d.c[c]) for c in names))
+             .where(d.c.phase_id == phase_id,
+                    _units_filter(d.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+             .group_by(d.c.unit_id, d.c.bloc))
+    return folded.union_all(fresh)
+
+
+def figures(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None = None,
+            parent_id: int | None = None, snapshot: bool = False
+            ) -> dict[int, Figures]:
+    """Per unit (given, or the children of `parent_id`), per bloc, the figures: the totals
+    plus the deltas not folded yet — or, with `snapshot`, the frozen figures."""
+    out: dict[int, Figures] = defaultdict(dict)
+    if unit_ids is not None:
+        unit_ids = list(unit_ids)
+    if snapshot:
+        t = progress_snapshot_t
+        q = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in COUNTERS)).where(
+            t.c.phase_id == phase_id,
+            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    else:
+        q = _counts_stmt(registered_only=False, unit_ids=unit_ids, parent_id=parent_id,
+                         phase_id=phase_id)
+    for r in conn.execute(q):
+        cur = out[r[0]].get(r[1])
+        if cur is None:
+            out[r[0]][r[1]] = dict(zip(COUNTERS, map(int, r[2:]), strict=True))
+        else:
+            for c, n in zip(COUNTERS, r[2:], strict=True):
+                cur[c] += int(n)
+    return out
+
+
+def registered(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None = None,
+               parent_id: int | None = None, snapshot: bool = False
+               ) -> dict[int, dict[str, int]]:
+    """Per unit and bloc, the registered initiatives only (rankings, lagging order)."""
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    if unit_ids is not None:
+        unit_ids = list(unit_ids)
+    if snapshot:
+        t = progress_snapshot_t
+        q = select(t.c.unit_id, t.c.bloc, t.c.registered).where(
+            t.c.phase_id == phase_id,
+            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    else:
+        q = _counts_stmt(registered_only=True, unit_ids=unit_ids, parent_id=parent_id,
+                         phase_id=phase_id)
+    for unit_id, bloc, n in conn.execute(q):
+        per = out[unit_id]
+        per[bloc] = per.get(bloc, 0) + int(n)
+    return out
+
+
+def _chain_stmt() -> Any:
+    anc = (select(unit_t.c.id, unit_t.c.parent_id, literal(0).label("lvl"))
+           .where(unit_t.c.id == bindparam("unit_id")).cte("chain", recursive=True))
+    anc = anc.union_all(select(unit_t.c.id, unit_t.c.parent_id, (anc.c.lvl + 1).label("lvl"))
+                        .where(unit_t.c.id == anc.c.parent_id))
+    t = target_t
+    return (select(anc.c.id, unit_t.c.code, t.c.kind, t.c.value, t.c.bloc, t.c.note)
+            .select_from(anc.join(unit_t, unit_t.c.id == anc.c.id)
+                         .outerjoin(t, and_(t.c.unit_id == anc.c.id,
+                                            t.c.phase_id == bindparam("phase_id"))))
+            .order_by(anc.c.lvl, t.c.position, t.c.id))
+
+
+_CHAIN = _chain_stmt()
+
+
+def chain_targets(conn: Connection, *, unit_id: int, phase_id: int) -> list[Any]:
+    """The unit and its ancestors, nearest first, each with its targets for the phase
+    (rows: unit id, code, kind, value, bloc, note; kind None where a unit has none)."""
+    return conn.execute(_CHAIN, {"unit_id": unit_id, "phase_id": phase_id}).all()
+
+
+def members(conn: Connection, *, unit_ids: Iterable[int] | None = None,
+            parent_id: int | None = None, phase_id: int | None = None
+            ) -> dict[int, dict[str, int]]:
+    """Members of the grassroots unions of each bloc below each unit (with `phase_id`: as
+    frozen in that phase's snapshot)."""
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    if phase_id is not None:
+        t = progress_snapshot_t
+        q = select(t.c.unit_id, t.c.bloc, t.c.members).where(
+            t.c.phase_id == phase_id,
+            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    else:
+        t = unit_members_t
+        q = select(t.c.unit_id, t.c.bloc, t.c.members).where(
+            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    for unit_id, bloc, n in conn.execute(q):
+        if n:
+            out[unit_id][bloc] = int(n)
+    return out
+
+
+def snapshot_unit_members(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None = None,
+                          parent_id: int | None = None) -> dict[int, int]:
+    t = progress_snapshot_t
+    q = select(t.c.unit_id, func.max(t.c.unit_members)).where(
+        t.c.phase_id == phase_id,
+        _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id)).group_by(t.c.unit_id)
+    return {u: int(n) for u, n in conn.execute(q)}
+
+
+def days(conn: Connection, *, phase_id: int, unit_id: int) -> dict[date, int]:
+    """Registered initiatives per submission day (folded and not)."""
+    t, d = progress_day_t, progress_delta_t
+    q = select(t.c.day, t.c.registered).where(t.c.phase_id == phase_id,
+                                              t.c.unit_id == unit_id).union_all(
+        select(d.c.day, func.sum(d.c.day_registered))
+        .where(d.c.phase_id == phase_id, d.c.unit_id == unit_id, d.c.day.is_not(None))
+        .group_by(d.c.day))
+    out: dict[date, int] = defaultdict(int)
+    for day, n in conn.execute(q):
+        out[day] += int(n or 0)
+    return {day: n for day, n in out.items() if n}
+
+
+def top_authors(conn: Connection, *, phase_id: int, unit_id: int, limit: int
+                ) -> list[tuple[str, int, int]]:
+    t = progress_author_t
+    q = (select(t.c.name, t.c.valid, t.c.registered)
+         .where(t.c.phase_id == phase_id, t.c.unit_id == unit_id, t.c.registered > 0)
+         .order_by(t.c.valid.desc(), t.c.registered.desc(), t.c.name).limit(limit))
+    return [(n, int(v), int(r)) for n, v, r in conn.execute(q)]
+
+
+# --------------------------------------------------------------------------- members
+
+def rebuild_members(conn: Connection) -> int:
+    """Recompute the members per bloc of every unit's subtree (after a directory change)."""
+    units = conn.execute(select(unit_t.c.id, unit_t.c.parent_id, unit_t.c.kind,
+                                unit_t.c.bloc, unit_t.c.member_count)).all()
+    parent = {u.id: u.parent_id for u in units}
+    acc: dict[tuple[int, str], int] = defaultdict(int)
+    for u in units:
+        if u.kind != "grassroots" or not u.member_count:
+            continue
+        node: int | None = u.id
+        seen = 0
+        while node is not None and seen < 64:
+            acc[(node, u.bloc or "other")] += u.member_count
+            node = parent.get(node)
+            seen += 1
+    conn.execute(delete(unit_members_t))
+    rows = [{"unit_id": u, "bloc": b, "members": n} for (u, b), n in acc.items()]
+    for i in range(0, len(rows), 5000):
+        conn.execute(insert(unit_members_t), rows[i:i + 5000])
+    return len(rows)
+
+
+def parents(conn: Connection) -> dict[int, int | None]:
+    return dict(conn.execute(select(unit_t.c.id, unit_t.c.parent_id)).all())
+
+
+def move_units(conn: Connection, before: dict[int, int | None]) -> int:
+    """After a directory change: every unit whose parent changed takes its figures (all
+    phases) from its old ancestors to its new ones. Moves are applied one at a time on the
+    tree as it stands after the previous one, so nested moves count once. Returns how many
+    units moved."""
+    after = parents(conn)
+    moved = [u for u, p in after.items() if u in before and before[u] != p]
+    if not moved:
+        return 0
+    tree = dict(before)
+    tree.update({u: p for u, p in after.items() if u not in before})
+    phases = conn.execute(select(phase_t.c.id)).scalars().all()
+
+    def chain(start: int | None) -> list[int]:
+        out: list[int] = []
+        while start is not None and len(out) < 64:
+            out.append(start)
+            start = tree.get(start)
+        return out
+
+    for u in moved:
+        old, new = chain(tree[u]), chain(after[u])
+        rows: list[dict[str, Any]] = []
+        for phase_id in phases:
+            figs = figures(conn, phase_id=phase_id, unit_ids=[u]).get(u, {})
+            for bloc, v in figs.items():
+                for sign, chain_ids in ((-1, old), (1, new)):
+                    rows += [{"phase_id": phase_id, "unit_id": a, "bloc": bloc, "day": None,
+                              "day_registered": 0, **{c: sign * n for c, n in v.items()}}
+                             for a in chain_ids]
+            for d, n in days(conn, phase_id=phase_id, unit_id=u).items():
+                for sign, chain_ids in ((-1, old), (1, new)):
+                    rows += [{"phase_id": phase_id, "unit_id": a, "bloc": "other", "day": d,
+                              "day_registered": sign * n, **dict.fromkeys(COUNTERS, 0)}
+                             for a in chain_ids]
+            _move_authors(conn, phase_id, u, old, new)
+        for i in range(0, len(rows), 5000):
+            conn.execute(insert(progress_delta_t), rows[i:i + 5000])
+        tree[u] = after[u]
+    return len(moved)
+
+
+def _move_authors(conn: Connection, phase_id: int, unit_id: int, old: list[int],
+                  new: list[int]) -> None:
+    t = progress_author_t
+    authors = conn.execute(select(t.c.author, t.c.name, t.c.registered, t.c.valid).where(
+        t.c.phase_id == phase_id, t.c.unit_id == unit_id)).all()
+    for sign, chain_ids in ((-1, old), (1, new)):
+        rows = [{"phase_id": phase_id, "unit_id": a, "author": r.author, "name": r.name,
+                 "registered": sign * r.registered, "valid": sign * r.valid}
+                for a in chain_ids for r in authors]
+        _upsert(conn, t, ("phase_id", "unit_id", "author"), rows, ("registered", "valid"))
+
+
+# --------------------------------------------------------------------------- snapshots
+
+def snapshot(conn: Connection, *, phase_id: int, now: datetime) -> int:
+    """Freeze every unit's figures and member counts for the phase (after folding)."""
+    fold(conn)
+    conn.execute(delete(progress_snapshot_t).where(progress_snapshot_t.c.phase_id == phase_id))
+    own = dict(conn.execute(select(unit_t.c.id, unit_t.c.member_count)).all())
+    keys: dict[tuple[int, str], dict[str, int]] = {}
+    for r in conn.execute(select(progress_total_t).where(
+            progress_total_t.c.phase_id == phase_id)).mappings():
+        keys[(r["unit_id"], r["bloc"])] = {c: int(r[c]) for c in COUNTERS}
+    mem = {(u, b): int(n) for u, b, n in conn.execute(
+        select(unit_members_t.c.unit_id, unit_members_t.c.bloc, unit_members_t.c.members))}
+    rows = []
+    for key in set(keys) | set(mem):
+        u, b = key
+        rows.append({"phase_id": phase_id, "unit_id": u, "bloc": b,
+                     **keys.get(key, dict.fromkeys(COUNTERS, 0)),
+                     "members": mem.get(key, 0), "unit_members": own.get(u, 0)})
+    # a unit with neither figures nor grassroots members below keeps its own count
+    have = {u for u, _b in keys} | {u for u, _b in mem}
+    rows += [{"phase_id": phase_id, "unit_id": u, "bloc": "other",
+              **dict.fromkeys(COUNTERS, 0), "members": 0, "unit_members": n}
+             for u, n in own.items() if u not in have]
+    for i in range(0, len(rows), 5000):
+        conn.execute(insert(progress_snapshot_t), rows[i:i + 5000])
+    conn.execute(update(phase_t).where(phase_t.c.id == phase_id).values(snapshot_at=now))
+    return len(rows)

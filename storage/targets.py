@@ -1,0 +1,68 @@
+"""Phases and targets: saved as a target file gives them (bot/progress_files.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from storage.models import phase_t, target_t, unit_t
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRow:
+    unit_code: str
+    phase: str
+    starts_on: date
+    ends_on: date
+    bloc: str | None
+    kind: str
+    value: Decimal
+    note: str | None
+
+
+def phases(conn: Connection) -> dict[str, Any]:
+    """Every phase by code (a handful)."""
+    return {r.code: r for r in conn.execute(select(phase_t))}
+
+
+def save_phase(conn: Connection, *, code: str, starts_on: date, ends_on: date) -> tuple[int, bool]:
+    """Create the phase or set its dates; returns (id, whether its dates changed)."""
+    row = conn.execute(select(phase_t).where(phase_t.c.code == code)).first()
+    if row is None:
+        new_id = conn.execute(insert(phase_t).values(code=code, starts_on=starts_on,
+                                                     ends_on=ends_on)
+                              .returning(phase_t.c.id)).scalar_one()
+        return new_id, True
+    if (row.starts_on, row.ends_on) == (starts_on, ends_on):
+        return row.id, False
+    conn.execute(update(phase_t).where(phase_t.c.id == row.id)
+                 .values(starts_on=starts_on, ends_on=ends_on))
+    return row.id, True
+
+
+def replace_targets(conn: Connection, *, phase_id: int, unit_id: int,
+                    rows: list[TargetRow]) -> None:
+    """The unit's targets for the phase become `rows`, in their order."""
+    conn.execute(delete(target_t).where(target_t.c.phase_id == phase_id,
+                                        target_t.c.unit_id == unit_id))
+    if rows:
+        conn.execute(insert(target_t), [
+            {"unit_id": unit_id, "phase_id": phase_id, "position": i, "bloc": r.bloc,
+             "kind": r.kind, "value": r.value, "starts_on": r.starts_on, "ends_on": r.ends_on,
+             "note": r.note} for i, r in enumerate(rows)])
+
+
+def export_targets(conn: Connection) -> list[TargetRow]:
+    q = (select(unit_t.c.code, phase_t.c.code.label("phase"), phase_t.c.starts_on,
+                phase_t.c.ends_on, target_t.c.starts_on.label("t_start"),
+                target_t.c.ends_on.label("t_end"), target_t.c.bloc, target_t.c.kind,
+                target_t.c.value, target_t.c.note)
+         .join(unit_t, unit_t.c.id == target_t.c.unit_id)
+         .join(phase_t, phase_t.c.id == target_t.c.phase_id)
+         .order_by(phase_t.c.starts_on, unit_t.c.depth, unit_t.c.code, target_t.c.position))
+    return [TargetRow(r.code, r.phase, r.t_start or r.starts_on, r.t_end or r.ends_on, r.bloc,
+                      r.kind, Decimal(r.value).normalize(), r.note) for r in conn.execute(q)]

@@ -1,0 +1,119 @@
+"""Campaigns end to end over the fake Telegram Bot API: a chair creates one in the chat,
+sees the preview, confirms; the scheduler queues it and the outbox worker delivers it to the
+workers of the chair's subtree only; pause; /tatthongbao; an idle draft's button."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.campaign_schedule import Cap
+from bot.campaign_scheduler import Delivery, run_tick
+from bot.outbox import OutboxWorker
+from handlers.telegram_sender import TelegramSender
+from storage.engine import utcnow
+from storage.models import draft_t
+from tests.channels import TelegramHarness
+from tests.test_e2e_people import admin_invite
+
+CHAIR, WORKER, OUTSIDER, SUPPORT = 9101, 9102, 9103, 9104
+DELIVERY = Delivery(quiet=None, cap=Cap(per_day=10, per_week=10), batch=100,
+                    default_locale="en")
+
+
+@pytest.fixture
+async def app(db_factory: Callable[[], AsyncEngine]) -> AsyncIterator[TelegramHarness]:
+    harness = TelegramHarness(db_factory)
+    await harness.start()
+    assert harness.core and harness.channel and harness.engine
+    worker = OutboxWorker(harness.engine, [TelegramSender(harness.channel.bot)],
+                          poll_interval=0.05, per_chat_interval=0.05)
+    harness.core.on_enqueued = worker.wake
+    await worker.start()
+    try:
+        yield harness
+    finally:
+        await worker.stop()
+        await harness.stop()
+
+
+async def tick(app: TelegramHarness) -> int:
+    assert app.engine is not None
+    return (await run_tick(app.engine, now=utcnow, delivery=DELIVERY)).queued
+
+
+async def create_now(app: TelegramHarness, audience: str, text: str) -> list[str]:
+    await app.send(CHAIR, "/chiendich")
+    await app.press(CHAIR, "New campaign")
+    await app.press(CHAIR, audience)
+    await app.press(CHAIR, "Now")
+    return await app.send(CHAIR, text)
+
+
+async def test_create_preview_confirm_receive_pause(app: TelegramHarness) -> None:
+    await app.send(CHAIR, await admin_invite(app, "chair", "BPC-PR"))
+    await app.send(SUPPORT, await admin_invite(app, "support", "BPC-PR"))
+    await app.onboard(WORKER)                   # BPC-PR-001, under the chair's district
+    await app.onboard(OUTSIDER, "THA-TP-001")  # elsewhere
+    refused = await app.send(SUPPORT, "/chiendich")
+    assert "Only union chairs run campaigns." in refused[-1]
+
+    preview = await create_now(app, "Every member",
+                               "Hi {ten} of {donvi}: 40 days, <b>go</b>!")
+    text = preview[-1]
+    assert "Preview" in text and "Recipients: 1" in text
+    assert "&lt;b&gt;go&lt;/b&gt;" not in text   # shown as written: the tag is text
+    assert "<b>go</b>" in text and "/tatthongbao" in text
+    assert app.labels(CHAIR) == ["Confirm", "Cancel"]
+    confirmed = await app.press(CHAIR, "Confirm")
+    assert "is scheduled" in confirmed[-1]
+    assert await tick(app) == 1
+    got = await app.fake.wait_for_text(WORKER, "40 days")
+    assert "CĐCS Công ty TNHH Cao su Phú Riềng" in got["text"]
+    assert "/tatthongbao" in got["text"]
+    assert not [m for m in app.texts(OUTSIDER) if "40 days" in m]
+
+    # A daily campaign, paused from its page.
+    await app.send(CHAIR, "/chiendich")
+    await app.press(CHAIR, "New campaign")
+    await app.press(CHAIR, "Every member")
+    await app.press(CHAIR, "Every day at 08:00")
+    await app.send(CHAIR, "Daily reminder")
+    await app.press(CHAIR, "Confirm")
+    paused = await app.press(CHAIR, "Pause")
+    assert "is now paused" in paused[-1] and "Resume" in app.labels(CHAIR)
+    resumed = await app.press(CHAIR, "Resume")
+    assert "is now scheduled" in resumed[-1]
+
+    # /tatthongbao: nothing more for this worker; /batthongbao: again.
+    off = await app.send(WORKER, "/tatthongbao")
+    assert "Campaign messages are off" in off[-1]
+    await create_now(app, "Every member", "Second push")
+    await app.press(CHAIR, "Confirm")
+    assert await tick(app) == 0
+    view = await app.press(CHAIR, "Refresh")
+    assert "opted out 1" in view[-1]
+    await app.send(WORKER, "/batthongbao")
+
+
+async def test_an_idle_draft_is_resumed_in_one_press(app: TelegramHarness) -> None:
+    await app.send(CHAIR, await admin_invite(app, "chair", "BPC-PR"))
+    await app.onboard(WORKER)
+    await app.send(WORKER, "/sangkien")
+    await app.send(WORKER, "Cải tiến máy cắt mủ cao su")
+    await app.send(WORKER, "/huy")
+    assert app.engine is not None
+    async with app.engine.begin() as conn:
+        await conn.execute(update(draft_t).values(updated_at=utcnow() - timedelta(days=10)))
+    await create_now(app, "draft untouched", "Finish your initiative, {ten}!")
+    await app.press(CHAIR, "Confirm")
+    assert await tick(app) == 1
+    msg = await app.fake.wait_for_text(WORKER, "Finish your initiative")
+    labels = [b["text"] for row in msg["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["Go on with my draft"]
+    seen = await app.press(WORKER, "Go on with my draft")
+    assert "Describe" in seen[-1] or "description" in seen[-1].lower()
