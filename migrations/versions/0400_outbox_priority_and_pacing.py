@@ -31,8 +31,7 @@ def upgrade() -> None:
         op.alter_column("outbox", "dedupe_key", type_=sa.String(length=128, collation="C"),
                         existing_type=sa.String(length=128), existing_nullable=True)
     op.drop_index("ix_outbox_due", table_name="outbox")
-    op.create_index("ix_outbox_due", "outbox",
-                    ["status", "channel", "priority", "not_before", "id"])
+    op.create_index("ix_outbox_due", "outbox", ["status", "priority", "not_before", "id"])
     op.create_index("ix_outbox_chat_active", "outbox", ["channel", "chat_id", "priority", "id"],
                     sqlite_where=ACTIVE, postgresql_where=ACTIVE)
     op.create_index("ix_outbox_sending", "outbox", ["channel", "chat_id"],
