@@ -36,8 +36,8 @@ than `late_after` (0.25 s) late is not sent but gets a new slot. Per chat, the n
 claimable only `per_chat_interval` after the previous one *finished* (`outbox_chat.next_at`,
 written with the mark), so the gap holds as the channel sees it too. `RetryLater(s)`
 (Telegram 429) pauses the channel for `s` seconds for every process and the row goes back
-with `not_before = now + s`, without using up one of its attempts. A message longer than one
-Telegram message (4,096 characters) takes one slot for its parts.
+with `not_before = now + s`, without using up one of its attempts. A message longer than the
+channel's longest (`Pace.part_chars`: 4,096 characters on Telegram) takes a slot per part.
 
 Failures: `Transient` (and any unexpected exception, logged with the row id) retries with
 exponential backoff up to `max_attempts`, then `failed`; `Unreachable` marks the row and the
@@ -182,7 +182,7 @@ class OutboxWorker:
         self.pace = {ch: (pace or {}).get(ch) or Pace(global_rate, per_chat_interval)
                      for ch in self.senders}
         self._claim_pace = {ch: Pace(p.rate * (1.0 - rate_margin), p.per_chat, p.horizon,
-                                     p.lead or CLAIM_LEAD)
+                                     p.lead or CLAIM_LEAD, p.part_chars)
                             for ch, p in self.pace.items()}
         self.late_after = late_after
         # How late a send may reach the channel and still not crowd the second after it:

@@ -164,12 +164,15 @@ class Pace:
     one chat. `horizon`: how far ahead slots are handed out (a row claimed for a slot keeps it;
     an alert queued meanwhile waits at most that long); under a second, so that the slots a
     second after a late send are handed out after it and can be shifted (`shift_channel`).
-    `lead`: time for the claim to commit and reach the sender before its first slot."""
+    `lead`: time for the claim to commit and reach the sender before its first slot.
+    `part_chars`: the channel's longest message; a row with a longer text takes a slot for
+    each part (counted on the stored HTML, tags included: never fewer than are sent)."""
 
     rate: float
     per_chat: float = 0.0
     horizon: float = 0.5
     lead: float = 0.0   # the first slot no sooner than this after the claim (its commit)
+    part_chars: int = 4096   # a longer text goes out in parts: a slot for each
 
 
 def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) -> None:
@@ -318,6 +321,8 @@ def claim_due(
             start = max(_channel_next(conn, channel=channel, now=now, lock=True),
                         now + elapsed)
         step = timedelta(seconds=1.0 / limits.rate) if limits is not None else timedelta(0)
+        # (A long text's extra parts push the last slot a little later: the lease, a minute,
+        # is there for a crashed sender and is far longer.)
         last = start + step * (len(ids) - 1)
         rows = conn.execute(
             update(outbox_t).where(outbox_t.c.id.in_(ids))
@@ -326,14 +331,21 @@ def claim_due(
             .returning(*outbox_t.c)).mappings().all()
         order = {row_id: i for i, row_id in enumerate(ids)}
         claimed = sorted((dict(r) for r in rows), key=lambda r: order[r["id"]])
-        for i, row in enumerate(claimed):
-            row["send_at"] = start + step * i
+        taken = 0
+        for row in claimed:
+            row["send_at"] = start + step * taken
+            taken += _parts(row["text"], limits.part_chars) if limits is not None else 1
         if limits is not None:
             conn.execute(update(outbox_channel_t)
                          .where(outbox_channel_t.c.channel == channel)
-                         .values(next_at=start + step * len(claimed)))
+                         .values(next_at=start + step * taken))
         out.extend(claimed)
     return out
+
+
+def _parts(text: str, part_chars: int) -> int:
+    """Messages a text goes out as (at least as many as the channel's adapter sends)."""
+    return max(1, -(-len(text) // part_chars))
 
 
 _PACE_CHAT = per_dialect(lambda d: d.insert(outbox_chat_t))
