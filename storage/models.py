@@ -274,8 +274,8 @@ class Outbox(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # Claims walk pending rows by priority, then due time, then age.
-        Index("ix_outbox_due", "status", "priority", "not_before", "id"),
+        # Claims walk a channel's pending rows by priority, then due time, then age.
+        Index("ix_outbox_due", "status", "channel", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "channel", "chat_id", "id"),
         # A chat's rows still to send: whose turn it is, without its history of sent rows.
         Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
