@@ -277,19 +277,26 @@ def _children_of(table: Any, parent_id: int, *cols: Any, phase_id: int | None = 
 
 
 def _counts_stmt(*, registered_only: bool, unit_ids: Iterable[int] | None,
-                 parent_id: int | None, phase_id: int) -> Any:
+                 parent_id: int | None, phase_id: int, dialect: str = "postgresql") -> Any:
     """One statement: the folded totals (one row per unit and bloc) and the deltas not
-    folded yet (summed per unit and bloc). Children are found by a join from `unit`'s
-    parent index (a plan that stays an index walk whatever the parameters)."""
+    folded yet (summed per unit and bloc). How children are found depends on the database:
+    each is written so that its planner walks the parent index (see `_children_of`)."""
     names = ("registered",) if registered_only else COUNTERS
     t, d = progress_total_t, progress_delta_t
     folded = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in names))
     fresh = select(d.c.unit_id, d.c.bloc, *(func.sum(d.c[c]) for c in names))
-    if parent_id is not None:
+    if parent_id is not None and dialect == "postgresql":
         folded = _children_of(t, parent_id, phase_id=phase_id).with_only_columns(
             t.c.unit_id, t.c.bloc, *(t.c[c] for c in names))
         fresh = _children_of(d, parent_id, phase_id=phase_id).with_only_columns(
             d.c.unit_id, d.c.bloc, *(func.sum(d.c[c]) for c in names))
+    elif parent_id is not None:
+        # SQLite would walk the whole phase's totals for the join; an IN list from the
+        # parent index makes it probe the key (phase_id, unit_id) per child instead.
+        folded = folded.where(t.c.phase_id == phase_id,
+                              _units_filter(t.c.unit_id, unit_ids=None, parent_id=parent_id))
+        fresh = fresh.where(d.c.phase_id == phase_id,
+                            _units_filter(d.c.unit_id, unit_ids=None, parent_id=parent_id))
     else:
         ids = list(unit_ids or ())
         folded = folded.where(t.c.phase_id == phase_id, t.c.unit_id.in_(ids))
@@ -312,7 +319,7 @@ def figures(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None =
             _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
     else:
         q = _counts_stmt(registered_only=False, unit_ids=unit_ids, parent_id=parent_id,
-                         phase_id=phase_id)
+                         phase_id=phase_id, dialect=conn.dialect.name)
     for r in conn.execute(q):
         cur = out[r[0]].get(r[1])
         if cur is None:
@@ -337,7 +344,7 @@ def registered(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | Non
             _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
     else:
         q = _counts_stmt(registered_only=True, unit_ids=unit_ids, parent_id=parent_id,
-                         phase_id=phase_id)
+                         phase_id=phase_id, dialect=conn.dialect.name)
     for unit_id, bloc, n in conn.execute(q):
         per = out[unit_id]
         per[bloc] = per.get(bloc, 0) + int(n)
