@@ -15,6 +15,7 @@ the round's time is up.
 
 from __future__ import annotations
 
+import json
 import logging
 import time as _time
 from collections.abc import Callable
@@ -39,7 +40,6 @@ from bot.campaign_schedule import (
 )
 from bot.i18n import gettext_for, normalise_locale
 from storage import campaigns as store
-from storage import outbox
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,11 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     counts = store.sends(conn, person_ids=list(targets), since=week_start(day))
     drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
-    used = ct.fields_used(c["text"])
+    template = ct.Template(c["text"])
+    used = template.used
+    # the account's locale → (the locale used, gettext, the text before and after the body)
+    frames: dict[str | None, tuple[str, Any, str, str]] = {}
+    key_head = f"camp:{c['id']}:{slot['slot_key']}:"
     figures_cache: dict[int, ct.UnitFigures] = {}
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
     rows, bumps, capped = [], [], 0
@@ -164,16 +168,22 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         if not delivery.cap.allows(today=sent.get(day, 0), week=sum(sent.values())):
             capped += 1
             continue
-        locale = normalise_locale(target.locale, delivery.default_locale)
-        _ = gettext_for(locale)
+        frame = frames.get(target.locale)
+        if frame is None:
+            locale = normalise_locale(target.locale, delivery.default_locale)
+            g = gettext_for(locale)
+            head, _sep, foot = ct.message(g, sender=c["unit_name"], body="\0").partition("\0")
+            frame = frames[target.locale] = (locale, g, head, foot)
+        locale, _, head, foot = frame
         figures = None
         if used & ct.FIGURES and delivery.figures is not None:
             figures = figures_cache.get(p.unit_id)
             if figures is None:
                 figures = figures_cache[p.unit_id] = delivery.figures(
                     conn=conn, unit_id=p.unit_id, now=now)
-        body = ct.fill(c["text"], ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
-                                                days_left=left, figures=figures))
+        body = template.fill(ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
+                                           days_left=left, figures=figures, used=used)
+                             ) if used else template.escaped
         options: list[dict[str, str]] = []
         if c["audience"] in ("lagging_units", "leaderboard"):
             report = (delivery.report(conn=conn, campaign=c, unit_id=p.unit_id, locale=locale,
@@ -184,14 +194,15 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         if c["audience"] == "idle_drafts" and p.id in drafts:
             options.append({"label": _("Go on with my draft"),
                             "token": f"a:draft:{drafts[p.id]['id']}", "command": "/nhap"})
+        options_json = json.dumps(options, ensure_ascii=False) if options else "[]"
         rows.append({
             "channel": target.channel, "chat_id": target.chat_id,
             "account_id": target.account_id, "kind": "campaign", "locale": locale,
-            "text": ct.message(_, sender=c["unit_name"], body=body), "options": options,
-            "dedupe_key": dedupe_key(c["id"], slot["slot_key"], target.account_id),
+            "text": head + body + foot, "options": options_json,
+            "dedupe_key": key_head + str(target.account_id),
             "not_before": not_before, "priority": PRIORITY})
         bumps.append((p.id, day))
-    queued = outbox.enqueue_many(conn, rows=rows, now=now) if rows else 0
+    queued = store.queue(conn, rows=rows, now=now)
     store.bump_sends(conn, rows=bumps)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)

@@ -15,6 +15,11 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    Text,
     bindparam,
     delete,
     exists,
@@ -23,8 +28,10 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.models import (
     account_t,
@@ -36,6 +43,7 @@ from storage.models import (
     draft_t,
     initiative_author_t,
     initiative_t,
+    outbox_t,
     person_t,
     role_grant_t,
     unit_t,
@@ -385,6 +393,54 @@ def first_person(conn: Connection, *, units: Any, audience: str, since: datetime
     return dict(row) if row else None
 
 
+# --------------------------------------------------------------------------- queueing
+
+# The outbox contract's row (storage.outbox.enqueue_many), written by one prebuilt statement
+# run as an executemany: compiled once, where a multi-row VALUES is compiled anew for every
+# batch (measured: 10 of 17 s for 20,000 rows on SQLite, 60% of an expansion).
+_QUEUE = per_dialect(lambda d: d.insert(outbox_t).on_conflict_do_nothing(
+    index_elements=[outbox_t.c.dedupe_key]))
+
+
+# PostgreSQL: the whole batch as arrays, one statement (an executemany there is one round of
+# the protocol per row: measured 76 µs a row against ~15).
+_QUEUE_PG = text("""
+INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, dedupe_key,
+                    status, not_before, attempts, created_at, priority)
+SELECT channel, chat_id, account_id, kind, locale, text, options, dedupe_key, 'pending',
+       not_before, 0, :now, priority
+FROM unnest(:channel, :chat_id, :account_id, :kind, :locale, :text, :options, :dedupe_key,
+            :not_before, :priority)
+     AS r(channel, chat_id, account_id, kind, locale, text, options, dedupe_key, not_before,
+          priority)
+ON CONFLICT (dedupe_key) DO NOTHING
+""").bindparams(
+    bindparam("channel", type_=ARRAY(String)), bindparam("chat_id", type_=ARRAY(String)),
+    bindparam("account_id", type_=ARRAY(Integer)), bindparam("kind", type_=ARRAY(String)),
+    bindparam("locale", type_=ARRAY(String)), bindparam("text", type_=ARRAY(Text)),
+    bindparam("options", type_=ARRAY(Text)), bindparam("dedupe_key", type_=ARRAY(String)),
+    bindparam("not_before", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("priority", type_=ARRAY(Integer)),
+    bindparam("now", type_=DateTime(timezone=True)))
+_COLUMNS = ("channel", "chat_id", "account_id", "kind", "locale", "text", "options",
+            "dedupe_key", "not_before", "priority")
+
+
+def queue(conn: Connection, *, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Outbox rows as `storage.outbox.enqueue_many` takes them (options already JSON);
+    a row whose dedupe key is queued already is skipped. Returns the rows written."""
+    if not rows:
+        return 0
+    if _pg(conn):
+        arrays = {c: [r.get(c) for r in rows] for c in _COLUMNS}
+        arrays["not_before"] = [r.get("not_before") or now for r in rows]
+        return conn.execute(_QUEUE_PG, {**arrays, "now": now}).rowcount
+    values = [{**r, "status": "pending", "attempts": 0, "created_at": now,
+               "not_before": r.get("not_before") or now} for r in rows]
+    written = conn.execute(_QUEUE[conn.dialect.name], values).rowcount
+    return written if written is not None and written >= 0 else len(values)
+
+
 # --------------------------------------------------------------------------- opt-out
 
 
@@ -431,9 +487,19 @@ def _bump_stmt(d: Any) -> Any:
 _BUMP = per_dialect(_bump_stmt)
 
 
+_BUMP_PG = text("""
+INSERT INTO campaign_send (person_id, day, n)
+SELECT person_id, day, 1 FROM unnest(:person_id, :day) AS r(person_id, day)
+ON CONFLICT (person_id, day) DO UPDATE SET n = campaign_send.n + 1
+""").bindparams(bindparam("person_id", type_=ARRAY(Integer)),
+                bindparam("day", type_=ARRAY(Date)))
+
+
 def bump_sends(conn: Connection, *, rows: Sequence[tuple[int, date]]) -> None:
-    """One more message for each (person, day)."""
-    if rows:
+    """One more message for each (person, day) — each pair at most once per call."""
+    if rows and _pg(conn):
+        conn.execute(_BUMP_PG, {"person_id": [p for p, _d in rows], "day": [d for _p, d in rows]})
+    elif rows:
         conn.execute(_BUMP[conn.dialect.name],
                      [{"person_id": pid, "day": day, "n": 1} for pid, day in rows])
 
