@@ -121,9 +121,11 @@ def expand_batch(conn: Connection, *, now: datetime, delivery: Delivery,
         store.fill_slot_units(conn, slot_id=slot["id"], root_id=c["unit_id"], bloc=c["bloc"],
                               cluster=c["cluster"])
     since, idle_before = since_of(conn, c, now)
+    day = local_today(after_quiet(delivery.quiet, now))
     people = store.audience_batch(
         conn, slot_id=slot["id"], audience=c["audience"], after_unit=slot["cursor_unit"],
-        after=slot["cursor"], limit=delivery.batch, since=since, idle_before=idle_before)
+        after=slot["cursor"], limit=delivery.batch, since=since, idle_before=idle_before,
+        today=day, week_from=week_start(day))
     queued = 0
     if people:
         queued = _queue(conn, c=c, slot=slot, people=people, now=now, delivery=delivery,
@@ -148,8 +150,11 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     not_before = after_quiet(delivery.quiet, now)
     day = local_today(not_before)
     wanted = [p for p in people if not p.opted_out]
-    targets = store.targets(conn, person_ids=[p.id for p in wanted])
-    counts = store.sends(conn, person_ids=list(targets), since=week_start(day))
+    fetch = [p.id for p in wanted if not p.prefetched]
+    targets = store.targets(conn, person_ids=fetch)
+    targets.update((p.id, p.target) for p in wanted if p.prefetched and p.target is not None)
+    counts = store.sends(conn, person_ids=[i for i in fetch if i in targets],
+                         since=week_start(day))
     drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
     template = ct.Template(c["text"])
@@ -164,8 +169,12 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         target = targets.get(p.id)
         if target is None:
             continue   # no reachable account: nobody to write to
-        sent = counts.get(p.id, {})
-        if not delivery.cap.allows(today=sent.get(day, 0), week=sum(sent.values())):
+        if p.prefetched:
+            today, week = p.sent_today, p.sent_week
+        else:
+            sent = counts.get(p.id, {})
+            today, week = sent.get(day, 0), sum(sent.values())
+        if not delivery.cap.allows(today=today, week=week):
             capped += 1
             continue
         frame = frames.get(target.locale)

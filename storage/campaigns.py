@@ -29,6 +29,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -218,12 +219,25 @@ def subtree_units(conn: Connection, *, root_id: int, bloc: str | None = None,
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    account_id: int
+    channel: str
+    chat_id: str
+    locale: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     id: int
     name: str
     unit_id: int
     unit_name: str
     opted_out: bool
+    # read with the person when the batch asks for it (one statement for the whole batch):
+    target: Target | None = None     # the account to write to
+    sent_today: int = 0              # campaign messages queued for them today
+    sent_week: int = 0               # … in the cap's 7 days
+    prefetched: bool = False
 
 
 def _people_filter(audience: str, *, since: datetime | None, idle_before: datetime | None
@@ -271,25 +285,55 @@ def _holders_batch(conn: Connection, *, slot_id: int, roles: tuple[str, ...],
 
 def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit: int | None,
                    after: int | None, limit: int, since: datetime | None = None,
-                   idle_before: datetime | None = None) -> list[Person]:
-    """The next `limit` people of the slot's audience after (`after_unit`, `after`)."""
+                   idle_before: datetime | None = None, today: date | None = None,
+                   week_from: date | None = None) -> list[Person]:
+    """The next `limit` people of the slot's audience after (`after_unit`, `after`); with
+    `today` and `week_from`, each with the account to write to (the most recently used
+    reachable one) and the campaign messages queued for them today and since `week_from`."""
     if audience in ROLE_AUDIENCES:
         return _holders_batch(conn, slot_id=slot_id, roles=ROLE_AUDIENCES[audience],
                               after_unit=after_unit, after=after, limit=limit)
     su, p = campaign_slot_unit_t.c, person_t.c
     opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
-    q = (select(p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"),
-                opted.label("opted_out"))
-         .select_from(campaign_slot_unit_t
-                      .join(person_t, p.unit_id == su.unit_id)
-                      .join(unit_t, unit_t.c.id == su.unit_id))
+    cols: list[Any] = [p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"),
+                       opted.label("opted_out")]
+    joined = (campaign_slot_unit_t.join(person_t, p.unit_id == su.unit_id)
+              .join(unit_t, unit_t.c.id == su.unit_id))
+    prefetch = today is not None and week_from is not None
+    if prefetch:
+        a, sc = account_t.c, campaign_send_t.c
+        pick = (select(a.id, a.channel, a.chat_id, a.locale)
+                .where(a.person_id == p.id, a.reachable.is_(True))
+                .order_by(a.updated_at.desc(), a.id.desc()).limit(1))
+        if _pg(conn):   # PostgreSQL plans the join on a correlated subquery as a scan
+            acc = pick.lateral("acc")
+            joined = joined.outerjoin(acc, true())
+        else:
+            acc = account_t.alias("acc")
+            joined = joined.outerjoin(acc, acc.c.id == pick.with_only_columns(a.id)
+                                      .correlate(person_t).scalar_subquery())
+        a = acc.c
+        sent = (select(func.coalesce(func.sum(sc.n), 0))
+                .where(sc.person_id == p.id, sc.day >= week_from)
+                .correlate(person_t).scalar_subquery())
+        sent_today = (select(func.coalesce(func.sum(sc.n), 0))
+                      .where(sc.person_id == p.id, sc.day == today)
+                      .correlate(person_t).scalar_subquery())
+        cols += [a.id.label("aid"), a.channel, a.chat_id, a.locale, sent.label("week"),
+                 sent_today.label("today")]
+    q = (select(*cols).select_from(joined)
          .where(su.slot_id == slot_id,
                 *_people_filter(audience, since=since, idle_before=idle_before))
          .order_by(su.unit_id, p.id).limit(limit))
     if after_unit is not None:
         q = q.where(su.unit_id >= after_unit,
                     or_(su.unit_id > after_unit, p.id > (after or 0)))
-    return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
+    if not prefetch:
+        return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
+                for r in conn.execute(q)]
+    return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out),
+                   Target(r.aid, r.channel, r.chat_id, r.locale) if r.aid else None,
+                   int(r.today), int(r.week), True)
             for r in conn.execute(q)]
 
 
@@ -319,14 +363,6 @@ def count_audience(conn: Connection, *, units: Any, audience: str,
                         .select_from(people.outerjoin(account_t, account_t.c.id == people.c.aid))
                         .group_by(account_t.c.channel))
     return {(channel or "none"): n for channel, n in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    account_id: int
-    channel: str
-    chat_id: str
-    locale: str | None
 
 
 def targets(conn: Connection, *, person_ids: Sequence[int]) -> dict[int, Target]:
