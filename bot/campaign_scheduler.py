@@ -115,6 +115,7 @@ def expand_batch(conn: Connection, *, now: datetime, delivery: Delivery,
     slot = slot or store.pick_slot(conn, now=now)
     if slot is None:
         return None
+    store.relaxed_commit(conn)
     c = store.get(conn, campaign_id=slot["campaign_id"])
     assert c is not None
     if slot["cursor_unit"] is None:

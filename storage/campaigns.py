@@ -117,6 +117,15 @@ def due_campaigns(conn: Connection, *, now: datetime, limit: int) -> list[dict[s
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
+def relaxed_commit(conn: Connection) -> None:
+    """PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk. A
+    crash of the database server may then lose the last batches committed — each whole, its
+    outbox rows with the cursor that covers them — and they are expanded again: nobody is
+    skipped or written twice, and a batch no longer waits for a disk flush."""
+    if _pg(conn):
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 # --------------------------------------------------------------------------- slots
 
 _ADD_SLOT = per_dialect(lambda d: d.insert(campaign_slot_t).on_conflict_do_nothing(
@@ -471,6 +480,8 @@ def queue(conn: Connection, *, rows: Sequence[dict[str, Any]], now: datetime) ->
         arrays = {c: [r.get(c) for r in rows] for c in _COLUMNS}
         arrays["not_before"] = [r.get("not_before") or now for r in rows]
         return conn.execute(_QUEUE_PG, {**arrays, "now": now}).rowcount
+    if conn.dialect.name == "sqlite":
+        return _queue_sqlite(conn, rows, now)
     values = [{**r, "status": "pending", "attempts": 0, "created_at": now,
                "not_before": r.get("not_before") or now} for r in rows]
     written = conn.execute(_QUEUE[conn.dialect.name], values).rowcount
@@ -523,6 +534,41 @@ def _bump_stmt(d: Any) -> Any:
 _BUMP = per_dialect(_bump_stmt)
 
 
+# SQLite: the driver's own executemany of tuples. SQLAlchemy's executemany builds and
+# converts every row's parameters in Python (measured: 40 µs a row, 40% of an expansion);
+# the timestamps, the same for the whole batch, are converted once by the columns' own types.
+_QUEUE_SQLITE = (
+    "INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, "
+    "dedupe_key, status, not_before, attempts, created_at, priority) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?) "
+    "ON CONFLICT (dedupe_key) DO NOTHING")
+
+
+def _stamp(conn: Connection, column: Any, value: Any) -> Any:
+    convert = column.type.bind_processor(conn.dialect)
+    return convert(value) if convert is not None else value
+
+
+def _queue_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    created = _stamp(conn, outbox_t.c.created_at, now)
+    stamps: dict[datetime, Any] = {}
+    params = []
+    for r in rows:
+        nb = r.get("not_before") or now
+        if nb not in stamps:
+            stamps[nb] = _stamp(conn, outbox_t.c.not_before, nb)
+        params.append((r["channel"], str(r["chat_id"]), r["account_id"], r["kind"],
+                       r["locale"], r["text"], r["options"], r["dedupe_key"], stamps[nb],
+                       created, r["priority"]))
+    result = conn.exec_driver_sql(_QUEUE_SQLITE, params)
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 \
+        else len(params)
+
+
+_BUMP_SQLITE = ("INSERT INTO campaign_send (person_id, day, n) VALUES (?, ?, 1) "
+                "ON CONFLICT (person_id, day) DO UPDATE SET n = n + 1")
+
+
 _BUMP_PG = text("""
 INSERT INTO campaign_send (person_id, day, n)
 SELECT person_id, day, 1 FROM unnest(:person_id, :day) AS r(person_id, day)
@@ -535,6 +581,9 @@ def bump_sends(conn: Connection, *, rows: Sequence[tuple[int, date]]) -> None:
     """One more message for each (person, day) — each pair at most once per call."""
     if rows and _pg(conn):
         conn.execute(_BUMP_PG, {"person_id": [p for p, _d in rows], "day": [d for _p, d in rows]})
+    elif rows and conn.dialect.name == "sqlite":
+        days = {d: _stamp(conn, campaign_send_t.c.day, d) for d in {d for _p, d in rows}}
+        conn.exec_driver_sql(_BUMP_SQLITE, [(p, days[d]) for p, d in rows])
     elif rows:
         conn.execute(_BUMP[conn.dialect.name],
                      [{"person_id": pid, "day": day, "n": 1} for pid, day in rows])
