@@ -24,6 +24,7 @@ from bot import (
     cli_report,
     cli_roles,
     cli_units,
+    demo_progress,
     fields,
 )
 from bot.config import DATABASE_FILE, Settings, home
@@ -137,6 +138,13 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             loaded = await _seed(engine)
             if loaded:
                 log.info("loaded %d demo units", loaded)
+        if settings.seed_demo_data and (args.command in ("initdb", "chat") or (
+                args.command == "run" and args.role == "all")):
+            # the demo's phase, targets and initiatives (once, on the demo directory)
+            try:
+                await demo_progress.seed(engine, now=utcnow())
+            except IntegrityError:      # another process starting together seeded it
+                pass
         if args.command == "initdb":
             return 0
         if args.command == cli_campaigns.COMMAND:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     # charts and reports as links to `/media/…` there. Unset: text only on Zalo.
     public_base_url: str | None = None
 
+    # The outbox's pacing, held across every sender process (bot/outbox.py): messages a
+    # second overall per channel, and seconds between two messages to one chat.
+    telegram_rate: float = Field(default=30.0, gt=0)
+    zalo_rate: float = Field(default=10.0, gt=0)
+    zalo_per_chat_interval: float = Field(default=1.0, ge=0)
+
     # The web application of `sangkien run` (webhooks, /healthz, /readyz, /metrics).
     web_host: str | None = None
     web_port: int | None = None
@@ -82,6 +88,11 @@ class Settings(BaseSettings):
     campaign_cap_week: int = 3
     campaign_batch: int = 1000
     campaign_every_seconds: float = 30.0
+
+    def outbox_pace(self) -> dict[str, tuple[float, float]]:
+        """Channel → (messages a second overall, seconds between two to one chat)."""
+        return {"telegram": (self.telegram_rate, 1.0),
+                "zalo": (self.zalo_rate, self.zalo_per_chat_interval)}
 
     @model_validator(mode="before")
     @classmethod

@@ -235,34 +235,41 @@ class Core:
                 return inbound.queued_chats(conn, limit=limit)
         return await self._with_retries(chats)
 
-    async def run_queued(self, channel: str, chat_id: str) -> list[tuple[Inbound, Outcome]]:
-        """Handle a chat's waiting events, in order, in one transaction (a failing one is
-        then handled alone, apologised for); empty when another process holds the chat."""
+    async def run_queued(self, chats: Sequence[tuple[str, str]]
+                         ) -> list[tuple[Inbound, Outcome]]:
+        """Handle the waiting events of these (channel, chat id) chats, each chat's in
+        order, all in one transaction (should one fail, each chat alone, then a failing
+        event alone, apologised for). Chats another process holds are left to it."""
         marks = self._take_sent()
         try:
-            return await self._with_retries(self._run_chat, channel, chat_id, None, marks)
+            return await self._with_retries(self._run_chats, chats, None, marks)
         except Exception:
             self._sent = marks + self._sent
-        taken = await self._with_retries(self._peek_chat, channel, chat_id)
+            if len(chats) > 1:
+                return [pair for chat in chats for pair in await self.run_queued([chat])]
         out: list[tuple[Inbound, Outcome]] = []
-        for event_id in taken:
+        [(channel, chat_id)] = chats
+        for event_id in await self._with_retries(self._peek_chat, channel, chat_id):
             try:
-                out += await self._with_retries(self._run_chat, channel, chat_id, event_id, ())
+                out += await self._with_retries(self._run_chats, chats, event_id, ())
             except Exception:
                 events = [ev for ev in [await self._queued_event(channel, event_id)] if ev]
                 out += [(ev, await self._failed(ev)) for ev in events]
         return out
 
-    def _run_chat(self, conn: Connection, channel: str, chat_id: str, only: str | None,
-                  marks: Sequence[tuple[str, str]]) -> list[tuple[Inbound, Outcome]]:
+    def _run_chats(self, conn: Connection, chats: Sequence[tuple[str, str]], only: str | None,
+                   marks: Sequence[tuple[str, str]]) -> list[tuple[Inbound, Outcome]]:
         with conn.begin():
             inbound.sent(conn, marks)
-            if not inbound.lock_chat(conn, channel=channel, chat_id=chat_id):
-                return []
-            taken = [(e, p) for e, p in inbound.take(conn, channel=channel, chat_id=chat_id)
-                     if only is None or e == only]
-            events = [inbound_from_json(p) for _e, p in taken]
-            fresh = {(channel, e) for e, _p in taken}
+            events: list[Inbound] = []
+            fresh: set[tuple[str, str]] = set()
+            for channel, chat_id in chats:
+                if not inbound.lock_chat(conn, channel=channel, chat_id=chat_id):
+                    continue
+                for event_id, payload in inbound.take(conn, channel=channel, chat_id=chat_id):
+                    if only is None or event_id == only:
+                        events.append(inbound_from_json(payload))
+                        fresh.add((channel, event_id))
             outcomes = self._steps(conn, events, fresh, {}, self.clock())
             return list(zip(events, outcomes, strict=True))
 

@@ -34,6 +34,7 @@ class Draft:
     description: str | None = None
     field_code: str | None = None
     applied_on: date | None = None
+    applied_month_only: bool = False     # typed as a month ("3/2025"): shown as a month
     recognized: bool | None = None       # by the unit's initiative council or its head
     benefit_vnd: int | None = None
     benefit_known: bool | None = None    # None: not answered; False: not quantifiable

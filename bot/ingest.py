@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[Inbound, Outcome], Awaitable[None]]
 SWEEP_SECONDS = 5.0   # how often waiting events are looked for without being told of them
-CHATS_AT_ONCE = 32
+CHATS_AT_ONCE = 64   # chats handled in one transaction
 
 
 class Ingest:
@@ -94,26 +94,28 @@ class Ingest:
             self._wake.clear()
 
     async def drain(self) -> int:
-        """Handle every chat with waiting events this process can deliver to; returns how
-        many events were handled."""
+        """Handle every chat with waiting events this process can deliver to, many chats
+        to a transaction; returns how many events were handled."""
         handled = 0
         while not self._stopping:
             chats = [c for c in await self.core.queued_chats(limit=CHATS_AT_ONCE)
                      if c[0] in self.deliver]
             if not chats:
                 return handled
-            done = await asyncio.gather(*(self._chat(ch, chat) for ch, chat in chats))
-            if not any(done):     # every chat is held by another process: let it work
+            pairs = await self.core.run_queued(chats)
+            if not pairs:     # every chat is held by another process: let it work
                 return handled
-            handled += sum(done)
+            by_chat: dict[tuple[str, str], list[tuple[Inbound, Outcome]]] = {}
+            for event, outcome in pairs:
+                by_chat.setdefault((event.channel, event.chat_id), []).append((event, outcome))
+            await asyncio.gather(*(self._send(chat_pairs) for chat_pairs in by_chat.values()))
+            handled += len(pairs)
         return handled
 
-    async def _chat(self, channel: str, chat_id: str) -> int:
-        pairs = await self.core.run_queued(channel, chat_id)
+    async def _send(self, pairs: list[tuple[Inbound, Outcome]]) -> None:
         for event, outcome in pairs:   # in the chat's order
             try:
-                await self.deliver[channel](event, outcome)
+                await self.deliver[event.channel](event, outcome)
             except Exception:
-                log.exception("replies to %s/%s not sent (they are kept)", channel,
+                log.exception("replies to %s/%s not sent (they are kept)", event.channel,
                               event.event_id)
-        return len(pairs)

@@ -109,9 +109,10 @@ class Metrics:
         run_queued = core.run_queued
 
         @wraps(run_queued)
-        async def timed_queued(channel: str, chat_id: str) -> list[tuple[Inbound, Outcome]]:
+        async def timed_queued(chats: Sequence[tuple[str, str]]
+                               ) -> list[tuple[Inbound, Outcome]]:
             started = time.perf_counter()
-            pairs = await run_queued(channel, chat_id)
+            pairs = await run_queued(chats)
             took = time.perf_counter() - started
             for event, outcome in pairs:   # one transaction: each event is charged all of it
                 self.step_seconds.labels(event.channel).observe(took)

@@ -1,39 +1,46 @@
 """The outbox sender: delivers the messages the bot sends on its own (alerts, decisions,
-digests), which the review code writes into the `outbox` table in the same transaction as the
-change that causes them.
+digests, campaigns), which the core writes into the `outbox` table in the same transaction as
+the change that causes them.
 
-Each round claims due rows in a short transaction (a lease of `lease_seconds`), sends them
-outside any transaction, and marks each outcome in a short transaction of its own; outcomes
-that finish while a mark is being written share the next one (group commit).
+Each round claims due rows in a short transaction, sends them outside any transaction, and
+marks each outcome as soon as its answer arrives, in a short transaction of its own (outcomes
+that finish while a mark is being written share the next one).
 
-Delivery guarantees, honestly:
+Order: priority 0 (replies, alerts, decisions) before 5 (digests) before 9 (campaigns), then
+the earliest due; one chat's rows of one priority go out oldest first, one at a time (see
+`storage.outbox.claim_due`), so an alert never waits behind a long broadcast.
+
+Delivery guarantees, honestly — at least once:
 
 * A graceful `stop()` lets the sends already in flight finish and records them; rows claimed
   but not yet sent are released and go out after the restart. Nothing is lost or repeated.
-* A hard crash (kill -9, power cut) between a send and its mark leaves the row `sending`;
-  when its lease expires it is claimed and sent again. So delivery is at least once: after a
-  crash a user may, rarely, see a message twice. The window is one send plus one mark.
-  Likewise if the database is down for longer than the mark retries at that moment.
+* A hard crash (kill -9, power cut) between a send and its mark leaves the row `sending`.
+  Every sender beats a heartbeat (`outbox_sender`, every `heartbeat` seconds); the rows of a
+  sender silent for `stale_after` seconds (10 s: three beats missed) are claimed again at
+  once by any other sender, or by the restarted one, instead of after the lease. So after a
+  crash a user may, rarely, see a message twice: the window is one send plus one mark, and
+  the resend comes about 10 s later. Only that chat waits; other chats keep moving.
+* A sender that could not beat for `stale_after / 2` (cut off from the database) stops
+  starting sends: its rows may be claimed by another sender.
 * A message longer than one Telegram message is sent in parts; if a later part fails, the
   retry sends the whole message again.
 
-Pacing (Telegram allows about 30 messages a second overall and one a second per chat):
-
-* a token bucket per channel for the overall rate (`global_rate` messages a second);
-* per chat, the next send starts at least `per_chat_interval` after the previous one
-  *finished*, so the gap holds as Telegram sees it too. Rows of one chat go out oldest first:
-  a claim takes at most one row per chat (see `storage.outbox`), so a newer row never
-  overtakes an older one that is waiting, in flight, or backing off;
-* `RetryLater(s)` (Telegram 429) pauses the whole channel for `s` seconds and the row goes
-  back with `not_before = now + s`, without using up one of its attempts.
-
-These limits hold per process: run one sender per bot token. Several sender processes are
-safe (no row is claimed twice, chat order is kept) but each paces itself alone.
+Pacing holds across processes, through the database (`storage.outbox.Pace`): a claim takes
+send slots `1/rate` apart from the channel's shared next slot (`outbox_channel`), for at most
+`horizon` seconds ahead, and each row is sent at its slot — never earlier, and not at all when
+more than `late_after` late (it is handed back for a new slot: a late send could crowd the
+next second). The rate is taken `rate_margin` under the configured one, which leaves that
+much of a second for timing jitter. Per chat, the next send is claimable only
+`per_chat_interval` after the previous one *finished* (`outbox_chat.next_at`, written with
+the mark), so the gap holds as the channel sees it too. `RetryLater(s)` (Telegram 429) pauses
+the channel for `s` seconds for every process and the row goes back with `not_before = now +
+s`, without using up one of its attempts.
 
 Failures: `Transient` (and any unexpected exception, logged with the row id) retries with
 exponential backoff up to `max_attempts`, then `failed`; `Unreachable` marks the row and the
-chat's queued rows `unreachable` and the account no longer reachable; any other
-`DeliveryError` is permanent (`failed`). Message text is never logged.
+chat's queued rows `unreachable` and the account no longer reachable (later rows for it are
+marked so without a send, until its user writes again); any other `DeliveryError` is
+permanent (`failed`). Message text is never logged.
 
 This module is channel-neutral: adapters provide a `bot.delivery.Sender` per channel.
 """
@@ -43,8 +50,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import random
-from collections.abc import Callable, Sequence
+import secrets
+import socket
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -57,6 +67,7 @@ from bot.delivery import DeliveryError, RetryLater, Sender, Transient, Unreachab
 from bot.events import Option, Reply
 from storage import outbox as outbox_q
 from storage.engine import utcnow
+from storage.outbox import Pace
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +75,7 @@ BACKOFF_CAP = 15 * 60.0
 RETRY_AFTER_CAP = 3600.0  # never trust a "slow down" longer than this
 MARK_TRIES = 5  # a mark is retried for about 6 s before the row is left to its lease
 MAX_DB_BACKOFF = 30.0
+CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit (a send late is not made)
 
 ResultKind = Literal["sent", "retry", "failed", "unreachable", "release"]
 
@@ -119,6 +131,13 @@ class _Result:
     not_before: datetime | None = None
     error: str | None = None
     count_attempt: bool = True
+    finished: datetime | None = None   # a sent row: when its answer arrived
+    pause_until: datetime | None = None   # the channel said "slow down" until then
+
+
+def sender_name() -> str:
+    """host:pid:nonce — unique per worker, readable in `outbox_sender`."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class OutboxWorker:
@@ -135,9 +154,15 @@ class OutboxWorker:
         lease_seconds: float = 60,
         global_rate: float = 30.0,
         per_chat_interval: float = 1.0,
+        pace: Mapping[str, Pace] | None = None,
+        rate_margin: float = 0.02,
+        late_after: float = 0.010,
+        heartbeat: float = 3.0,
+        stale_after: float = 10.0,
         max_attempts: int = 8,
         concurrency: int = 8,
         retry_delay: Callable[[int], float] = backoff,
+        name: str | None = None,
     ) -> None:
         self.engine = engine
         self.senders: dict[str, Sender] = {}
@@ -149,23 +174,35 @@ class OutboxWorker:
         self.poll_interval = poll_interval
         self.batch = batch
         self.lease_seconds = lease_seconds
-        self.global_rate = global_rate
-        self.per_chat_interval = per_chat_interval
+        # Per channel: the configured limits (`pace`, else `global_rate` and
+        # `per_chat_interval`); claims use the rate `rate_margin` under it.
+        self.pace = {ch: (pace or {}).get(ch) or Pace(global_rate, per_chat_interval)
+                     for ch in self.senders}
+        self._claim_pace = {ch: Pace(p.rate * (1.0 - rate_margin), p.per_chat, p.horizon,
+                                     p.lead or CLAIM_LEAD)
+                            for ch, p in self.pace.items()}
+        self.late_after = late_after
+        self.heartbeat = heartbeat
+        self.stale_after = stale_after
+        self.name = name or sender_name()
         self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         # Sends in flight per channel: enough to reach the rate over a slow link, few enough
         # for the HTTP client's connection pool.
         self._slots = {ch: asyncio.Semaphore(concurrency) for ch in self.senders}
-        self._buckets: dict[str, TokenBucket] = {}
         self._paused_until: dict[str, float] = {}  # channel → loop time
-        self._chat_ready: dict[tuple[str, str], float] = {}  # (channel, chat) → loop time
+        self._beat_at: float | None = None  # loop time the last beat started (it committed)
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._limit = batch   # rows the next claim may take
         self._results: list[_Result] = []
         self._mark_lock = asyncio.Lock()
         self._round_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._beater: asyncio.Task[None] | None = None
         self.stats = {"sent": 0, "retry": 0, "failed": 0, "unreachable": 0, "release": 0}
+        self.late = 0   # rows handed back because their slot had passed (among "release")
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,28 +211,66 @@ class OutboxWorker:
         if self._task is not None and not self._task.done():
             return
         self._stopping.clear()
+        self._beater = asyncio.create_task(self._beat_loop(), name="sangkien-outbox-beat")
         self._task = asyncio.create_task(self._loop(), name="sangkien-outbox")
 
     async def stop(self, *, timeout: float = 30.0) -> None:  # noqa: ASYNC109
         """Stop gracefully: sends in flight finish and are marked, claimed rows not yet sent
-        are released. After `timeout` the loop is cancelled; its rows then wait for their
-        lease to expire (at least once, as after a crash)."""
+        are released. After `timeout` the loop is cancelled; its rows then wait until this
+        sender's heartbeat is stale (at least once, as after a crash)."""
         self._stopping.set()
         self._wake.set()
         task, self._task = self._task, None
+        clean = True
         if task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(task), timeout)
             except TimeoutError:
                 log.warning("outbox: stop timed out after %.0f s; cancelling", timeout)
+                clean = False
                 task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+                for t in list(self._inflight):
+                    t.cancel()
+                await asyncio.gather(task, *self._inflight, return_exceptions=True)
         async with self._round_lock:  # a run_once called directly finishes too
             pass
+        beater, self._beater = self._beater, None
+        if beater is not None:
+            beater.cancel()
+            await asyncio.gather(beater, return_exceptions=True)
+        if clean and self._beat_at is not None:
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(lambda c: outbox_q.sender_gone(c, sender=self.name))
+            except Exception:
+                log.warning("outbox: could not unregister sender", exc_info=True)
+            self._beat_at = None
 
     def wake(self) -> None:
         """Run a round now (the core calls this after committing an enqueue)."""
         self._wake.set()
+
+    # ------------------------------------------------------------------ the heartbeat
+
+    async def _beat_loop(self) -> None:
+        while True:
+            try:
+                await self._beat()
+            except Exception:
+                log.warning("outbox: heartbeat failed (database?)", exc_info=True)
+            await asyncio.sleep(self.heartbeat)
+
+    async def _beat(self) -> None:
+        started = asyncio.get_running_loop().time()
+        async with self.engine.begin() as conn:
+            await conn.run_sync(lambda c: outbox_q.beat(c, sender=self.name, now=self.clock()))
+        self._beat_at = max(self._beat_at or started, started)
+
+    def _alive(self) -> bool:
+        """Whether this sender may start a send: its heartbeat is fresh enough that no other
+        sender takes its rows over meanwhile."""
+        return (self._beat_at is not None and
+                asyncio.get_running_loop().time() - self._beat_at < self.stale_after / 2)
 
     # ------------------------------------------------------------------ the loop
 
@@ -205,7 +280,7 @@ class OutboxWorker:
             # Cleared before the round: a wake() during the round triggers the next one.
             self._wake.clear()
             try:
-                claimed = await self.run_once()
+                claimed, last_slot = await self._claim_round()
                 failures = 0
             except Exception:
                 failures += 1
@@ -213,8 +288,15 @@ class OutboxWorker:
                 log.exception("outbox: round failed (database?); next try in %.1f s", delay)
                 await self._idle(delay)
                 continue
-            if not claimed:
+            if claimed:
+                # The next claim shortly before the slots taken run out, so that the channel
+                # never idles between rounds; the sends of this one go on meanwhile.
+                lead = max(self.poll_interval, 0.25)
+                await self._idle(max(last_slot - asyncio.get_running_loop().time() - lead,
+                                     0.0))
+            else:
                 await self._idle(self._idle_timeout())
+        await self._settle()
 
     def _idle_timeout(self) -> float:
         timeout = self.poll_interval
@@ -225,48 +307,77 @@ class OutboxWorker:
         return max(timeout, 0.0)
 
     async def _idle(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
         try:
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
         except TimeoutError:
             pass
 
+    async def _settle(self) -> None:
+        """Wait for the sends in flight, then write every outcome."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        await self._flush()
+
     # ------------------------------------------------------------------ one round
 
     async def run_once(self) -> int:
         """One round: claim due rows, send them, record the outcomes. Returns how many rows
         were claimed (sent, retried, failed or released), 0 when nothing was due."""
+        claimed, _last = await self._claim_round()
+        await self._settle()
+        return claimed
+
+    async def _claim_round(self) -> tuple[int, float]:
+        """Claim due rows and start sending them (each chat's rows in a task). Returns how
+        many rows were claimed and the loop time of the last slot taken."""
         async with self._round_lock:
             if self._stopping.is_set():
-                return 0
+                return 0, 0.0
             loop = asyncio.get_running_loop()
             mono = loop.time()
             channels = [ch for ch in self.senders if self._paused_until.get(ch, 0.0) <= mono]
-            if not channels:
-                return 0
-            if len(self._chat_ready) > 1024:
-                self._chat_ready = {k: t for k, t in self._chat_ready.items() if t > mono}
+            room = self.batch * 4 - len(self._inflight)   # rows in flight stay bounded
+            if not channels or room <= 0:
+                return 0, 0.0
+            started = loop.time()
+            self._limit = min(self.batch, room)
             async with self.engine.begin() as conn:
                 rows = await conn.run_sync(self._claim, channels)
+            self._beat_at = max(self._beat_at or started, started)   # the claim beat too
             if not rows:
-                return 0
+                return 0, 0.0
             # Never start a send late in the lease: another sender could have claimed the row
             # again by the time it lands.
             deadline = loop.time() + self.lease_seconds * 0.8
+            now, mono = self.clock(), loop.time()
+            last = mono
             chats: dict[tuple[str, str], list[dict[str, Any]]] = {}
             for row in rows:
+                at = row.get("send_at")
+                row["_at"] = mono if at is None else mono + (at - now).total_seconds()
+                last = max(last, row["_at"])
                 chats.setdefault((row["channel"], row["chat_id"]), []).append(row)
-            done = await asyncio.gather(*(self._send_chat(group, deadline)
-                                          for group in chats.values()), return_exceptions=True)
-            for outcome in done:
-                if isinstance(outcome, BaseException):
-                    log.error("outbox: a send task failed", exc_info=outcome)
-            await self._flush()
-            return len(rows)
+            for group in chats.values():
+                task = asyncio.create_task(self._send_chat(group, deadline))
+                self._inflight.add(task)
+                task.add_done_callback(self._sent_chat)
+            return len(rows), last
+
+    def _sent_chat(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("outbox: a send task failed", exc_info=task.exception())
 
     def _claim(self, conn: Connection, channels: list[str]) -> list[dict[str, Any]]:
-        return outbox_q.claim_due(conn, now=self.clock(), limit=self.batch,
-                                  lease_seconds=self.lease_seconds, channels=channels)
+        now = self.clock()
+        outbox_q.beat(conn, sender=self.name, now=now)
+        return outbox_q.claim_due(conn, now=now, limit=self._limit,
+                                  lease_seconds=self.lease_seconds, channels=channels,
+                                  sender=self.name, stale_seconds=self.stale_after,
+                                  pace=self._claim_pace)
 
     async def _send_chat(self, rows: list[dict[str, Any]], deadline: float) -> None:
         """One chat's rows, strictly in order (a claim normally holds one row per chat)."""
@@ -281,39 +392,36 @@ class OutboxWorker:
 
     async def _send_one(self, row: dict[str, Any], deadline: float) -> _Result:
         loop = asyncio.get_running_loop()
-        channel, key = row["channel"], (row["channel"], row["chat_id"])
-        # The per-chat gap is waited for outside the channel's slots, so a chat that has to
-        # wait does not hold up other chats.
-        if not await self._sleep(self._chat_ready.get(key, 0.0) - loop.time()):
+        channel = row["channel"]
+        # The slot is waited for outside the channel's slots, so a row waiting for a later
+        # slot does not hold up the rows before it.
+        if not await self._sleep(row["_at"] - loop.time()):
             return _Result("release", row)
-        bucket = self._buckets.setdefault(
-            channel, TokenBucket(self.global_rate, now=loop.time()))
         async with self._slots[channel]:
-            while True:
-                now = loop.time()
-                if self._stopping.is_set() or now > deadline:
-                    return _Result("release", row)
-                paused = self._paused_until.get(channel, 0.0) - now
-                if paused > 0:  # the channel said "slow down" while this row waited
-                    return _Result("release", row,
-                                   not_before=self.clock() + timedelta(seconds=paused))
-                wait = bucket.delay(now)
-                if wait <= 0:
-                    break
-                await self._sleep(wait)
-            bucket.take(now)
+            now = loop.time()
+            if self._stopping.is_set() or now > deadline or not self._alive():
+                return _Result("release", row)
+            paused = self._paused_until.get(channel, 0.0) - now
+            if paused > 0:  # the channel said "slow down" while this row waited
+                return _Result("release", row,
+                               not_before=self.clock() + timedelta(seconds=paused))
+            if now - row["_at"] > self.late_after and row.get("send_at") is not None:
+                # Late for its slot: sent now, it could crowd the next second. A new slot.
+                self.late += 1
+                return _Result("release", row)
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
-                return _Result("sent", row)
+                return _Result("sent", row, finished=self.clock())
             except RetryLater as exc:
                 seconds = min(max(float(exc.seconds), 0.0), RETRY_AFTER_CAP)
                 self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
                                                   loop.time() + seconds)
                 log.warning("outbox: %s asked to slow down for %.1f s (row %s)",
                             channel, seconds, row["id"])
+                until = self.clock() + timedelta(seconds=seconds)
                 return _Result("retry", row, error=str(exc), count_attempt=False,
-                               not_before=self.clock() + timedelta(seconds=seconds))
+                               not_before=until, pause_until=until)
             except Unreachable as exc:
                 log.info("outbox: row %s: chat unreachable (%s)", row["id"], exc)
                 return _Result("unreachable", row, error=str(exc))
@@ -328,8 +436,6 @@ class OutboxWorker:
                 log.exception("outbox: row %s: unexpected error from the %s sender",
                               row["id"], channel)
                 return self._transient(row, f"unexpected {type(exc).__name__}")
-            finally:
-                self._chat_ready[key] = loop.time() + self.per_chat_interval
 
     def _transient(self, row: dict[str, Any], error: str) -> _Result:
         attempts = row["attempts"] + 1
@@ -386,7 +492,16 @@ class OutboxWorker:
 
     def _apply(self, conn: Connection, batch: list[_Result]) -> None:
         now = self.clock()
-        outbox_q.mark_sent(conn, ids=[r.row["id"] for r in batch if r.kind == "sent"], now=now)
+        sent = [r for r in batch if r.kind == "sent"]
+        outbox_q.mark_sent(conn, ids=[r.row["id"] for r in sent], now=now)
+        # The chat's next send: `per_chat` after this one's answer arrived.
+        outbox_q.pace_chats(conn, chats=[
+            (r.row["channel"], r.row["chat_id"],
+             (r.finished or now) + timedelta(seconds=self.pace[r.row["channel"]].per_chat))
+            for r in sent if self.pace[r.row["channel"]].per_chat > 0])
+        for r in batch:
+            if r.pause_until is not None:
+                outbox_q.pause_channel(conn, channel=r.row["channel"], until=r.pause_until)
         released: dict[datetime | None, list[int]] = {}
         for r in batch:
             row_id = r.row["id"]

@@ -26,7 +26,7 @@ from bot.core import Core
 from bot.jobs import worker_jobs
 from bot.leader import Leader
 from bot.metrics import Metrics
-from bot.outbox import OutboxWorker
+from bot.outbox import OutboxWorker, Pace
 
 Role = Literal["all", "web", "worker"]
 ROLES: tuple[Role, ...] = ("all", "web", "worker")
@@ -86,7 +86,8 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
         held = ""
         if sends:
             worker = OutboxWorker(core.engine, metrics.count_sends(
-                s for p in plugins for s in p.senders))
+                s for p in plugins for s in p.senders),
+                pace={ch: Pace(rate, gap) for ch, (rate, gap) in settings.outbox_pace().items()})
             metrics.watch_outbox(worker.stats)
             core.on_enqueued = worker.wake
             await worker.start()

@@ -26,7 +26,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from telegram import Bot, BotCommand, BotCommandScopeDefault, InputFile
+from telegram import Bot, BotCommand, BotCommandScopeDefault
 from telegram.constants import MessageLimit
 from telegram.error import (
     BadRequest,
@@ -40,12 +40,12 @@ from telegram.error import (
 from telegram.request import BaseRequest
 from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
-from bot import media
 from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
 from bot.formatting import merge_replies, split_html
 from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from bot.locks import KeyedLocks
+from handlers.telegram_media import send_any
 
 CHANNEL = "telegram"
 log = logging.getLogger(__name__)
@@ -182,34 +182,6 @@ async def send_reply(bot: Bot, chat_id: int | str, reply: Reply) -> None:
             "chat_id": chat_id, "text": part, "parse_mode": "HTML",
             "reply_markup": keyboard(reply) if i == last else None,
             "link_preview_options": NO_PREVIEW})
-
-
-async def send_attachment(bot: Bot, engine: Any, chat_id: int, reply: Reply,
-                          locale: str) -> None:
-    """A reply with a chart (sendPhoto) or a report (sendDocument), its text the caption.
-    The file is made now (`bot.media.produce`); should that fail, the text goes alone with
-    a word on why."""
-    assert reply.attachment is not None
-    try:
-        made = await media.produce(engine, reply.attachment)
-    except Exception:
-        log.exception("telegram: the %s for chat %s could not be made",
-                      reply.attachment.kind, chat_id)
-        made = None
-    if made is None:
-        await send_reply(bot, chat_id, Reply(
-            f"{reply.text}\n\n{media.not_produced_text(locale)}", reply.options))
-        return
-    caption = reply.text if len(reply.text) <= MessageLimit.CAPTION_LENGTH else None
-    kwargs: dict[str, Any] = {"chat_id": chat_id, "caption": caption, "parse_mode": "HTML"}
-    upload = InputFile(made.data, filename=made.name)
-    if made.photo:
-        await bot.send_photo(photo=upload, **kwargs)
-    else:
-        await bot.send_document(document=upload, **kwargs)
-    if caption is None or reply.options:
-        await send_reply(bot, chat_id, reply if caption is None else Reply(
-            "⬆️", reply.options))
 
 
 # Anything shaped like a bot token ("123456:AA…"), in case an error quotes a URL.
@@ -504,11 +476,7 @@ class TelegramChannel:
                     "chat_id": message["chat"]["id"], "message_id": message["message_id"]}))
         try:
             for reply in merge_replies(outcome.replies, MessageLimit.MAX_TEXT_LENGTH):
-                if reply.attachment is not None:
-                    await send_attachment(bot, self.core.engine, int(inbound.chat_id), reply,
-                                          outcome.locale)
-                    continue
-                await send_reply(bot, int(inbound.chat_id), reply)
+                await send_any(bot, self.core, int(inbound.chat_id), reply, outcome.locale)
         except (Forbidden, BadRequest):
             self.core.sent(outcome)   # will never go through (blocked, refused): not kept
             raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+import shutil
 import signal
 import sys
 import uuid
@@ -44,6 +45,16 @@ def parse_line(line: str) -> tuple[str, str, str]:
 def render(outcome: Outcome) -> str:
     """Replies as plain text with numbered options."""
     return "\n\n".join(plain_blocks(outcome, indent="  "))
+
+
+def sangkien_command() -> str:
+    """How to call `sangkien` from here, in another terminal too: `.venv/bin/sangkien` in a
+    checkout (./scripts/run puts it on its own PATH only), else its name."""
+    script = Path(sys.executable).parent / "sangkien"
+    try:
+        return str(script.relative_to(Path.cwd())) if script.is_file() else "sangkien"
+    except ValueError:
+        return "sangkien" if shutil.which("sangkien") else str(script)
 
 
 def files_folder(core: Core) -> Path:
@@ -171,8 +182,8 @@ class TerminalChat:
                           "(--user chooses).").format(first=DEFAULT_USER, user=user))
         if interactive and not self.start:
             said.append(_("To try a chair's side (progress /tiendo, ranking /bangxephang, "
-                          "report /baocao): sangkien chat --as chair --unit {unit}").format(
-                              unit="BPC-PR"))
+                          "report /baocao): {command} chat --as chair --unit {unit}").format(
+                              command=sangkien_command(), unit="BPC-PR"))
         if interactive and said:
             print("\n".join(said) + "\n")
         elif said:

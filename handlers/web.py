@@ -108,11 +108,10 @@ class WebApp:
 
     def _media_key(self) -> bytes | None:
         """Media links are signed with the Zalo token (what every process shares)."""
-        secret = self._media_secret
-        if secret is None:
+        if self._media_secret is None:
             token = Settings.load().zalo_bot_token
-            secret = token.get_secret_value() if token else ""
-        return media.media_key(secret) if secret else None
+            self._media_secret = token.get_secret_value() if token else ""
+        return media.media_key(self._media_secret) if self._media_secret else None
 
     async def _media(self, request: web.Request) -> web.StreamResponse:
         key = self._media_key()

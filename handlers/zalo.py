@@ -55,6 +55,7 @@ from handlers.zalo_api import (
     ZaloBotApi,
     ZaloTokenError,
 )
+from handlers.zalo_media import plan
 from storage.textfold import fold
 
 CHANNEL = "zalo"
@@ -415,47 +416,13 @@ class ZaloChannel:
                 raise
             if outcome.duplicate:
                 return
-            for kind, part, caption in await self.plan(outcome):
+            for kind, part, caption in plan(outcome, render=render, key=self.media_key,
+                                            public_base_url=self.public_base_url):
                 sent = (await self.send_text(inbound.chat_id, part) if kind == "text" else
                         await self.send_photo(inbound.chat_id, part, caption))
                 if not sent:
                     return  # the rest would read out of context; kept, they go later
             self.core.sent(outcome)
-
-    async def plan(self, outcome: Outcome) -> list[tuple[str, str, str]]:
-        """What to send, in order: ("text", text, "") and ("photo", url, caption). A chart
-        is a photo by URL when PUBLIC_BASE_URL is set, else left out (the text says it all);
-        a report (Zalo takes no documents) a link, else a word on where to get it."""
-        out: list[tuple[str, str, str]] = []
-        plain: list[Reply] = []
-        toast = outcome.toast
-
-        def flush() -> None:
-            nonlocal toast
-            if plain or toast:
-                out.extend(("text", t, "") for t in render(
-                    Outcome(list(plain), locale=outcome.locale, toast=toast)))
-            plain.clear()
-            toast = None
-
-        for reply in outcome.replies:
-            att = reply.attachment
-            if att is None:
-                plain.append(reply)
-                continue
-            flush()
-            url = (media.media_url(self.public_base_url, self.media_key, att)
-                   if self.public_base_url else None)
-            if att.kind == "chart":
-                if url:
-                    caption = render(Outcome([Reply(reply.text)], locale=outcome.locale))
-                    out.append(("photo", url, caption[0][:MAX_TEXT] if caption else ""))
-                continue
-            extra = (media.link_text(url, outcome.locale) if url
-                     else media.no_documents_text(att, outcome.locale))
-            plain.append(Reply(f"{reply.text}\n\n{extra}", reply.options))
-        flush()
-        return out
 
     async def send_photo(self, chat_id: str, url: str, caption: str) -> bool:
         """A photo by URL (Zalo fetches it), retrying as `send_text` does."""

@@ -5,6 +5,7 @@ The schema is made and upgraded by `storage.migrate`.
 
 from __future__ import annotations
 
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,7 +47,13 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> A
     if schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
     kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-    return create_async_engine(url, **kwargs)
+    engine = create_async_engine(url, **kwargs)
+    _SCHEMAS[engine.sync_engine] = schema
+    return engine
+
+
+# The schema each PostgreSQL engine was made for, for its synchronous twin.
+_SCHEMAS: weakref.WeakKeyDictionary[Engine, str | None] = weakref.WeakKeyDictionary()
 
 
 def is_in_memory(engine: AsyncEngine) -> bool:
@@ -55,14 +62,22 @@ def is_in_memory(engine: AsyncEngine) -> bool:
 
 
 def sync_twin(engine: AsyncEngine) -> Engine | None:
-    """A synchronous engine on the same SQLite file (None for PostgreSQL and in-memory
-    databases), set up the same way.
+    """A synchronous engine on the same database (None for in-memory ones), set up the
+    same way, for the core's transactions, which run as a whole in a worker thread.
 
-    aiosqlite runs every statement in its own thread and hands each result back to the event
-    loop: two thread switches and a loop wake-up per statement. A transaction of a dozen
-    statements run as a whole in one worker thread on this engine pays that once.
+    SQLite: aiosqlite runs every statement in its own thread and hands each result back to
+    the event loop: two thread switches and a loop wake-up per statement; a transaction of a
+    dozen statements run in one worker thread pays that once. PostgreSQL (psycopg): the
+    steps' Python runs off the event loop, which stays free for what must answer at once
+    (webhooks acknowledge in milliseconds while transactions run).
     """
     url = engine.url
+    if url.get_backend_name() == "postgresql":
+        schema = _SCHEMAS.get(engine.sync_engine)
+        args = {"options": f"-c search_path={schema}"} if schema else {}
+        return create_engine(url.set(drivername="postgresql+psycopg"), hide_parameters=True,
+                             pool_size=4, max_overflow=4, pool_pre_ping=True,
+                             connect_args=args)
     if url.get_backend_name() != "sqlite" or is_in_memory(engine):
         return None
     if not url.database or url.database == ":memory:" or "mode=memory" in str(url):

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -161,6 +162,8 @@ class Draft(SQLModel, table=True):
     unit_id: int | None = Field(default=None, foreign_key="unit.id")
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool | None = Field(default=None)
     coauthors: str | None = Field(default=None, sa_column=Column(Text))  # JSON list of names
     attachments: str | None = Field(default=None, sa_column=Column(Text))  # JSON list
@@ -180,6 +183,7 @@ class Initiative(SQLModel, table=True):
     __table_args__ = (
         Index("ix_initiative_person", "person_id", "id"),
         Index("ix_initiative_unit_status", "unit_id", "status", "submitted_at"),
+        Index("ix_initiative_author_unit_status", "author_unit_id", "status", "submitted_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -193,6 +197,8 @@ class Initiative(SQLModel, table=True):
     description: str = Field(sa_column=Column(Text, nullable=False))
     field_code: str | None = Field(default=None, max_length=32)
     applied_on: date | None = Field(default=None)
+    applied_month_only: bool = Field(  # typed as a month ("3/2025")
+        default=False, sa_column_kwargs={"server_default": false()})
     recognized: bool = Field(default=False)
     benefit_vnd: int | None = Field(default=None, sa_column=Column(BigInteger))
     benefit_known: bool = Field(default=True)
@@ -255,6 +261,7 @@ class PendingAlert(SQLModel, table=True):
 
 
 _ACTIVE = text("status IN ('pending', 'sending')")
+_SENDING = text("status = 'sending'")
 KeyType = String(128).with_variant(String(128, collation="C"), "postgresql")
 
 
@@ -273,6 +280,9 @@ class Outbox(SQLModel, table=True):
         # A chat's rows still to send: whose turn it is, without its history of sent rows.
         Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
               sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
+        # Whether a chat has a row in flight (a few rows at any time).
+        Index("ix_outbox_sending", "channel", "chat_id",
+              sqlite_where=_SENDING, postgresql_where=_SENDING),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -388,6 +398,9 @@ initiative_term_t = InitiativeTerm.__table__
 pending_alert_t = PendingAlert.__table__
 outbox_t = Outbox.__table__
 job_lease_t = JobLease.__table__
+outbox_sender_t = OutboxSender.__table__
+outbox_channel_t = OutboxChannel.__table__
+outbox_chat_t = OutboxChat.__table__
 
 
 # --------------------------------------------------------------------------- progress
@@ -539,9 +552,6 @@ progress_snapshot_t = ProgressSnapshot.__table__
 # initiatives by grassroots union (reports, recounts), imported initiatives by code.
 Index("ix_unit_cluster", unit_t.c.cluster)
 Index("ix_initiative_author_unit", initiative_t.c.author_unit_id, initiative_t.c.submitted_at)
-outbox_sender_t = OutboxSender.__table__
-outbox_channel_t = OutboxChannel.__table__
-outbox_chat_t = OutboxChat.__table__
 
 
 # --------------------------------------------------------------------------- campaigns

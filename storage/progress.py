@@ -22,7 +22,17 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import access
@@ -35,6 +45,7 @@ from storage.models import (
     progress_delta_t,
     progress_snapshot_t,
     progress_total_t,
+    target_t,
     unit_members_t,
     unit_t,
 )
@@ -252,30 +263,89 @@ def _units_filter(col: Any, *, unit_ids: Iterable[int] | None, parent_id: int | 
     return col.in_(list(unit_ids or ()))
 
 
+def _counts_stmt(*, registered_only: bool, unit_ids: Iterable[int] | None,
+                 parent_id: int | None, phase_id: int) -> Any:
+    """One statement: the folded totals (one row per unit and bloc) and the deltas not
+    folded yet (summed per unit and bloc)."""
+    names = ("registered",) if registered_only else COUNTERS
+    t, d = progress_total_t, progress_delta_t
+    folded = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in names)).where(
+        t.c.phase_id == phase_id,
+        _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    fresh = (select(d.c.unit_id, d.c.bloc, *(func.sum(d.c[c]) for c in names))
+             .where(d.c.phase_id == phase_id,
+                    _units_filter(d.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+             .group_by(d.c.unit_id, d.c.bloc))
+    return folded.union_all(fresh)
+
+
 def figures(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None = None,
             parent_id: int | None = None, snapshot: bool = False
             ) -> dict[int, Figures]:
     """Per unit (given, or the children of `parent_id`), per bloc, the figures: the totals
     plus the deltas not folded yet — or, with `snapshot`, the frozen figures."""
     out: dict[int, Figures] = defaultdict(dict)
+    if unit_ids is not None:
+        unit_ids = list(unit_ids)
     if snapshot:
         t = progress_snapshot_t
         q = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in COUNTERS)).where(
             t.c.phase_id == phase_id,
             _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
-        for r in conn.execute(q):
-            out[r.unit_id][r.bloc] = {c: int(getattr(r, c)) for c in COUNTERS}
-        return out
-    for table in (progress_total_t, progress_delta_t):
-        q = (select(table.c.unit_id, table.c.bloc, *sum_cols(table))
-             .where(table.c.phase_id == phase_id,
-                    _units_filter(table.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
-             .group_by(table.c.unit_id, table.c.bloc))
-        for r in conn.execute(q):
-            cur = out[r.unit_id].setdefault(r.bloc, dict.fromkeys(COUNTERS, 0))
-            for c in COUNTERS:
-                cur[c] += int(getattr(r, c))
+    else:
+        q = _counts_stmt(registered_only=False, unit_ids=unit_ids, parent_id=parent_id,
+                         phase_id=phase_id)
+    for r in conn.execute(q):
+        cur = out[r[0]].get(r[1])
+        if cur is None:
+            out[r[0]][r[1]] = dict(zip(COUNTERS, map(int, r[2:]), strict=True))
+        else:
+            for c, n in zip(COUNTERS, r[2:], strict=True):
+                cur[c] += int(n)
     return out
+
+
+def registered(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None = None,
+               parent_id: int | None = None, snapshot: bool = False
+               ) -> dict[int, dict[str, int]]:
+    """Per unit and bloc, the registered initiatives only (rankings, lagging order)."""
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    if unit_ids is not None:
+        unit_ids = list(unit_ids)
+    if snapshot:
+        t = progress_snapshot_t
+        q = select(t.c.unit_id, t.c.bloc, t.c.registered).where(
+            t.c.phase_id == phase_id,
+            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+    else:
+        q = _counts_stmt(registered_only=True, unit_ids=unit_ids, parent_id=parent_id,
+                         phase_id=phase_id)
+    for unit_id, bloc, n in conn.execute(q):
+        per = out[unit_id]
+        per[bloc] = per.get(bloc, 0) + int(n)
+    return out
+
+
+def _chain_stmt() -> Any:
+    anc = (select(unit_t.c.id, unit_t.c.parent_id, literal(0).label("lvl"))
+           .where(unit_t.c.id == bindparam("unit_id")).cte("chain", recursive=True))
+    anc = anc.union_all(select(unit_t.c.id, unit_t.c.parent_id, (anc.c.lvl + 1).label("lvl"))
+                        .where(unit_t.c.id == anc.c.parent_id))
+    t = target_t
+    return (select(anc.c.id, unit_t.c.code, t.c.kind, t.c.value, t.c.bloc, t.c.note)
+            .select_from(anc.join(unit_t, unit_t.c.id == anc.c.id)
+                         .outerjoin(t, and_(t.c.unit_id == anc.c.id,
+                                            t.c.phase_id == bindparam("phase_id"))))
+            .order_by(anc.c.lvl, t.c.position, t.c.id))
+
+
+_CHAIN = _chain_stmt()
+
+
+def chain_targets(conn: Connection, *, unit_id: int, phase_id: int) -> list[Any]:
+    """The unit and its ancestors, nearest first, each with its targets for the phase
+    (rows: unit id, code, kind, value, bloc, note; kind None where a unit has none)."""
+    return conn.execute(_CHAIN, {"unit_id": unit_id, "phase_id": phase_id}).all()
 
 
 def members(conn: Connection, *, unit_ids: Iterable[int] | None = None,
@@ -310,17 +380,16 @@ def snapshot_unit_members(conn: Connection, *, phase_id: int, unit_ids: Iterable
 
 def days(conn: Connection, *, phase_id: int, unit_id: int) -> dict[date, int]:
     """Registered initiatives per submission day (folded and not)."""
+    t, d = progress_day_t, progress_delta_t
+    q = select(t.c.day, t.c.registered).where(t.c.phase_id == phase_id,
+                                              t.c.unit_id == unit_id).union_all(
+        select(d.c.day, func.sum(d.c.day_registered))
+        .where(d.c.phase_id == phase_id, d.c.unit_id == unit_id, d.c.day.is_not(None))
+        .group_by(d.c.day))
     out: dict[date, int] = defaultdict(int)
-    for d, n in conn.execute(select(progress_day_t.c.day, progress_day_t.c.registered).where(
-            progress_day_t.c.phase_id == phase_id, progress_day_t.c.unit_id == unit_id)):
-        out[d] += n
-    q = (select(progress_delta_t.c.day, func.sum(progress_delta_t.c.day_registered))
-         .where(progress_delta_t.c.phase_id == phase_id, progress_delta_t.c.unit_id == unit_id,
-                progress_delta_t.c.day.is_not(None))
-         .group_by(progress_delta_t.c.day))
-    for d, n in conn.execute(q):
-        out[d] += int(n or 0)
-    return {d: n for d, n in out.items() if n}
+    for day, n in conn.execute(q):
+        out[day] += int(n or 0)
+    return {day: n for day, n in out.items() if n}
 
 
 def top_authors(conn: Connection, *, phase_id: int, unit_id: int, limit: int

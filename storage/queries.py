@@ -129,8 +129,8 @@ _ACCOUNT_UPDATE = (
 
 DRAFT_FIELDS = (
     "step", "title", "description", "benefit_vnd", "benefit_known", "unit_id", "field_code",
-    "applied_on", "recognized", "coauthors", "attachments", "on_behalf", "author_name",
-    "author_phone", "author_unit_id", "initiative_id",
+    "applied_on", "applied_month_only", "recognized", "coauthors", "attachments", "on_behalf",
+    "author_name", "author_phone", "author_unit_id", "initiative_id",
 )
 _DRAFT_UPDATE = (
     update(draft_t)
@@ -226,7 +226,9 @@ def submit_initiative(
         "author_name": authors[0], "author_phone": draft.get("author_phone"),
         "author_unit_id": draft.get("author_unit_id"), "title": draft["title"],
         "description": draft["description"], "field_code": draft.get("field_code"),
-        "applied_on": draft.get("applied_on"), "recognized": bool(draft.get("recognized")),
+        "applied_on": draft.get("applied_on"),
+        "applied_month_only": bool(draft.get("applied_month_only")),
+        "recognized": bool(draft.get("recognized")),
         "benefit_vnd": draft["benefit_vnd"], "benefit_known": bool(draft["benefit_known"]),
         "attachments": draft.get("attachments"), "unit_id": draft["unit_id"],
         "status": "under_review", "channel": channel, "submitted_at": now,

@@ -123,6 +123,7 @@ def resubmit(conn: Connection, *, draft: dict[str, Any], coauthors: list[str], a
     values = {k: draft.get(k) for k in (
         "title", "description", "field_code", "applied_on", "benefit_vnd", "attachments",
         "unit_id")}
+    values["applied_month_only"] = bool(draft.get("applied_month_only"))
     values["benefit_known"] = bool(draft.get("benefit_known"))
     values["recognized"] = bool(draft.get("recognized"))
     ok = transition(conn, initiative_id=draft["initiative_id"], from_status="needs_revision",
@@ -184,7 +185,8 @@ def _pending_stmt() -> Any:
                initiative_t.c.submitted_at, unit_t.c.name.label("unit_name"))
         .join(unit_t, unit_t.c.id == initiative_t.c.unit_id)
         .where(initiative_t.c.status == "under_review",
-               initiative_t.c.unit_id.in_(select(scope.c.id)))
+               or_(initiative_t.c.unit_id.in_(select(scope.c.id)),
+                   initiative_t.c.author_unit_id.in_(select(scope.c.id))))
         .order_by(initiative_t.c.submitted_at, initiative_t.c.id)
         .offset(bindparam("offset", type_=Integer)).limit(bindparam("limit", type_=Integer))
     )
@@ -195,7 +197,8 @@ _PENDING = _pending_stmt()
 
 def pending_in_scope(conn: Connection, *, person_id: int, offset: int, limit: int
                      ) -> list[dict[str, Any]]:
-    """Initiatives under review sent to a union in the reviewer's scope, oldest first."""
+    """Initiatives under review in the reviewer's scope, oldest first: sent to a union there
+    (to decide), or written by a member of a union there (to help the author)."""
     rows = conn.execute(_PENDING, {"person_id": person_id, "offset": offset,
                                    "limit": limit}).mappings()
     return [dict(r) for r in rows]

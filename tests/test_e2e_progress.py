@@ -17,6 +17,7 @@ from openpyxl import load_workbook
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.flows import progress as progress_flow
 from bot.formatting import TIMEZONE
 from handlers.web import WebApp
 from handlers.zalo import ZaloChannel
@@ -102,13 +103,16 @@ async def test_chair_progress_chart_drill_ranking_report(tg: TelegramHarness) ->
     assert "Registered: 40" in text and "10% of 2,850 members" in text
     assert "(the target of BPC-PR)" in text
     assert len(uploads(tg.fake, "sendPhoto", "photo")) == 2
+    seen = await tg.press(CHAIR, "Back to BPC-PR")
+    assert "Progress: LĐLĐ huyện Phú Riềng" in "\n".join(seen)
 
     # The ranking of the unions below, with the top authors.
-    seen = await tg.send(CHAIR, "/bangxephang")
+    seen = await tg.send(CHAIR, "/bang xep hang")        # typed in parts, without accents
     text = "\n".join(seen)
     assert "Ranking of the units under LĐLĐ huyện Phú Riềng" in text
     assert "per 100 members" in text and "Top authors" in text
     assert "Nguyễn Văn" in text
+    assert len(uploads(tg.fake, "sendPhoto", "photo")) == 3   # the units' % of target
 
     # The report arrives as a document; its sums are right.
     seen = await tg.send(CHAIR, "/baocao")
@@ -156,6 +160,28 @@ async def test_scope_refusals(tg: TelegramHarness) -> None:
     assert "of your own union and of the unions below it only" in "\n".join(seen)
     seen = await tg.send(OTHER, "/tiendo")
     assert "Công đoàn các KCN tỉnh Bình Phước" in "\n".join(seen)
+
+
+async def test_paging_and_a_member(tg: TelegramHarness, monkeypatch: pytest.MonkeyPatch
+                                    ) -> None:
+    monkeypatch.setattr(progress_flow, "PAGE_SIZE", 2)
+    await tg.send(CHAIR, await admin_invite(tg, "chair", "BPC-PR"))
+    seen = await tg.send(CHAIR, "/tiendo")
+    assert "page 1 of 3" in seen[-1]
+    assert len([lbl for lbl in tg.labels(CHAIR) if "—" in lbl]) == 2
+    seen = await tg.press(CHAIR, "More units")
+    assert "page 2 of 3" in seen[-1] and "‹ Previous units" in tg.labels(CHAIR)
+    assert len(uploads(tg.fake, "sendPhoto", "photo")) == 1   # no chart again for a page
+    seen = await tg.press(CHAIR, "More units")
+    assert "page 3 of 3" in seen[-1] and "More units ›" not in tg.labels(CHAIR)
+    seen = await tg.press(CHAIR, "Close")
+    assert "What would you like to do?" in seen[-1]
+    # A member sees their own grassroots union, and nothing above it.
+    await tg.onboard(WORKER)
+    seen = await tg.send(WORKER, "/tiendo")
+    assert "Progress: CĐCS Công ty TNHH Cao su Phú Riềng (demo)" in "\n".join(seen)
+    seen = await tg.send(WORKER, "/tiendo BPC-PR")
+    assert "of your own union and of the unions below it only" in "\n".join(seen)
 
 
 # ------------------------------------------------------------------ Zalo

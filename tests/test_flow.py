@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 
 import pytest
 from sqlalchemy import select, text
@@ -24,17 +25,18 @@ async def rows(core: Core, stmt):  # noqa: ANN001, ANN201
         return (await conn.execute(stmt)).mappings().all()
 
 
-async def to_benefit(chat: Chat, *, title: str = TITLE) -> None:
+async def to_benefit(chat: Chat, *, title: str = TITLE, applied: str = "15/03/2023") -> None:
     await chat.say("/sangkien")
     await chat.say(title)
     await chat.say(DESC)
     await chat.press("Production")
-    await chat.say("15/03/2023")
+    await chat.say(applied)
     await chat.press("Yes, it is recognised")
 
 
-async def walk_to_summary(chat: Chat, *, title: str = TITLE, benefit: str = "200 triệu") -> None:
-    await to_benefit(chat, title=title)
+async def walk_to_summary(chat: Chat, *, title: str = TITLE, benefit: str = "200 triệu",
+                          applied: str = "15/03/2023") -> None:
+    await to_benefit(chat, title=title, applied=applied)
     await chat.say(benefit)
     await chat.press("Yes")
     await chat.press("No co-authors")
@@ -349,6 +351,21 @@ async def test_dates_are_day_first_in_english_too_and_names_capitalised(mem_core
     await walk_to_summary(chat)
     seen = await chat.press("Submit")
     assert re.search(r"\d\d/\d\d/20\d\d \d\d:\d\d", seen), seen
+
+
+async def test_a_month_is_read_and_shown_as_a_month(mem_core: Core) -> None:
+    chat = Chat(mem_core)
+    await chat.onboard()
+    await walk_to_summary(chat, applied="thang 3 nam 2025")
+    assert "First applied: March 2025" in Chat.text_of(chat.last)
+    seen = await chat.press("Submit")
+    code = seen.split("code is ")[1].split(".")[0]
+    assert "First applied: March 2025" in await chat.say(f"/xem {code}")
+    [ini] = await rows(mem_core, select(initiative_t))
+    assert ini["applied_on"] == date(2025, 3, 1) and ini["applied_month_only"]
+    other = Chat(mem_core, "u2")
+    await walk_to_summary(other, applied="1/3/2025")
+    assert "First applied: 01/03/2025" in Chat.text_of(other.last)
 
 
 async def test_a_months_benefit_is_read_back_with_its_year(mem_core: Core) -> None:

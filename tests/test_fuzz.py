@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -48,6 +48,7 @@ from bot.flows.submission import (
     TITLE_MIN,
 )
 from bot.flows.widgets import NAME_MAX, NAME_MIN
+from storage import targets
 from storage.migrate import upgrade
 from storage.models import account_t, draft_t, inbound_event_t, initiative_t, person_t
 from tests.conftest import _drop_schema, _new_backend
@@ -251,27 +252,24 @@ async def asked_to_link(w: World, chat: Chat) -> None:
     await chat.say(f"/start {code}")
 
 
+async def chair_with_progress(w: World, chat: Chat) -> None:
+    """A chair at /tiendo, in a phase holding today (made once)."""
+    def phase(conn: Any) -> None:
+        if "FZ" not in targets.phases(conn):
+            today = date.today()
+            targets.save_phase(conn, code="FZ", starts_on=today - timedelta(days=10),
+                               ends_on=today + timedelta(days=10))
+    async with w.core.engine.begin() as conn:
+        await conn.run_sync(phase)
+    await with_role("chair", "BPC-PR")(w, chat)
+    await chat.say("/tiendo")
+
+
 behalf = then(with_role("support", "BPC-PR-001"), lambda c: c.say("/khaiho"))
 drafts = then(submission("description"), lambda c: c.say("/huy"), lambda c: c.say("/nhap"))
 campaigns = then(with_role("chair", "BPC-PR"), lambda c: c.say("/chiendich"))
 
 
-async def with_phase(w: World, _chat: Chat) -> None:
-    """A phase holding today (the progress views need one)."""
-    from datetime import timedelta
-
-    from storage.models import phase_t
-    async with w.core.engine.begin() as conn:
-        if (await conn.execute(select(func.count()).select_from(phase_t))).scalar_one() == 0:
-            today = date.today()
-            await conn.execute(phase_t.insert().values(
-                code="FZ", starts_on=today - timedelta(days=30),
-                ends_on=today + timedelta(days=30)))
-
-
-async def chair_with_phase(w: World, chat: Chat) -> None:
-    await with_phase(w, chat)
-    await with_role("chair", "BPC-PR")(w, chat)
 new_campaign = then(campaigns, lambda c: c.press("New campaign"),
                     lambda c: c.press("Every member"), lambda c: c.press("Now"))
 
@@ -301,7 +299,7 @@ RECIPES: dict[str, Recipe] = {
     "profile": then(worker, lambda c: c.say("/hoso")),
     "invites": then(with_role("chair", "BPC-PR"), lambda c: c.say("/moi")),
     "link_confirm": asked_to_link,
-    "progress_view": then(chair_with_phase, lambda c: c.say("/tiendo")),
+    "progress_view": chair_with_progress,
     "campaign_menu": campaigns,
     "campaign_audience": then(campaigns, lambda c: c.press("New campaign")),
     "campaign_schedule": then(campaigns, lambda c: c.press("New campaign"),

@@ -230,3 +230,30 @@ async def test_a_link_code_never_hands_a_chairs_roles_to_whoever_made_it(mem_cor
     assert "Nothing was linked" in await worker.press("No")
     await worker.say(code)
     assert "Accounts linked" in await worker.press("Yes")
+
+
+async def test_a_support_member_removed_mid_draft_cannot_submit_for_a_worker(
+    mem_core: Core,
+) -> None:
+    """Scope is checked again at submit, not only when the author's union was picked."""
+    chair, helper = Chat(mem_core, "chair"), Chat(mem_core, "helper")
+    await chair.say(await invite(mem_core, "chair", "BPC-PR"))
+    await chair.say("/moi")
+    seen = await chair.press("New invite code")
+    await helper.say(f"/start {seen.split('code for the support team: ')[1].split()[0]}")
+    await register_for(helper, "cao su phu rieng")
+    await helper.say(TITLE)
+    await helper.say(DESC)
+    await helper.press("Safety")
+    await helper.say("05/2022")
+    await helper.press("Yes, it is recognised")
+    await helper.say("50tr")
+    await helper.press("Yes")
+    await helper.press("No co-authors")
+    await helper.press("✓ LĐLĐ huyện Phú Riềng")
+    assert "Registered for: Phạm Văn Đức" in await helper.press("Skip")
+    await chair.say("/moi")
+    await chair.press("Remove")
+    seen = await helper.press("Submit")
+    assert "only for workers of the unions your support team looks after" in seen
+    assert await rows(mem_core, select(initiative_t)) == []

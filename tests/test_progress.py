@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot import directory, initiative_files, progress_files
+from bot import demo_progress, directory, initiative_files, progress_files
 from bot.demo import DATA_DIR
 from bot.directory import DirectoryError
 from bot.progress_jobs import progress_upkeep
@@ -405,3 +405,17 @@ async def test_report_rows_stream_the_subtree(db: AsyncEngine) -> None:
     assert sorted((i["grassroots_code"], i["status"]) for i in inis) == [
         ("BPC-KCN-001", "invalid")] * 2 + [("BPC-PR-001", "valid")] * 3
     assert inis[0]["receiving_code"] in ("BPC-PR", "BPC-KCN") and inis[0]["authors"]
+
+
+async def test_the_demo_has_a_current_phase_with_progress(db: AsyncEngine) -> None:
+    now = datetime(2026, 12, 3, 8, tzinfo=VN_TZ)
+    assert await demo_progress.seed(db, now=now) == demo_progress.INITIATIVES
+    assert await demo_progress.seed(db, now=now) == 0            # once
+    p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now))
+    assert p.phase.code == demo_progress.DEMO_PHASE and not p.phase.ended
+    assert p.unit.code == "VN" and 0 < p.unit.registered <= demo_progress.INITIATIVES
+    assert p.unit.targets and p.pace_14d > 0 and p.children_total == 5
+    r = await run(db, lambda c: svc.ranking(conn=c, actor=SHELL, now=now, unit_code="BPC-PR"))
+    assert r.total == 5 and sum(x.unit.registered for x in r.rows) > 0
+    assert (await run(db, progress_recount.recount)) == (
+        await run(db, progress_recount.stored_totals))

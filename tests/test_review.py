@@ -226,6 +226,7 @@ async def test_the_authors_support_team_helps_and_does_not_decide(mem_core: Core
     seen = await helper.say(f"/xem {code}")
     assert "not allowed" not in seen and "First applied" in seen
     assert not {"Valid", "Needs revision", "Invalid"} & set(helper.labels())
+    assert code in await helper.say("/choduyet")
     seen = Chat.text_of(await helper.event("choice", f"a:valid:{ini['id']}"))
     assert "not allowed" in seen
     [ini] = await rows(mem_core, select(initiative_t))

@@ -224,6 +224,11 @@ class Dispatcher:
     def on_command(self, ctx: Ctx, name: str, args: str) -> Result:
         _ = ctx._
         action = self.registry.words.get(fold(name).replace(" ", ""))
+        words = args.split()
+        for n in (1, 2):   # a command word typed in parts: "/tien do", "/bang xep hang"
+            if action is None and len(words) >= n:
+                action = self.registry.words.get(fold(name + "".join(words[:n])))
+                args = " ".join(words[n:]) if action else args
         current = self.current(ctx)
         if action is None:
             return current.ask(ctx, error=_(

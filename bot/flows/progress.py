@@ -66,16 +66,18 @@ def child_label(u: ps.UnitFigures, locale: str) -> str:
 
 
 def show_progress(ctx: Ctx, unit: str | None, phase: str | None, *, page: int = 0,
-                  chart: bool = True) -> Result:
+                  chart: bool = True, back: str | None = None) -> Result:
     _ = ctx._
     p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                     phase_code=phase)
     if isinstance(p, ps.Refused):
         return refusal(ctx, p, unit)
-    return render_progress_view(ctx, p, page=page, chart=chart)
+    return render_progress_view(ctx, p, page=page, chart=chart, back=back)
 
 
-def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool) -> Result:
+def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool,
+                         back: str | None = None) -> Result:
+    """`back`: the code of the unit this one was opened from (an option returns there)."""
     _ = ctx._
     code, phase = p.unit.code, p.phase.code
     if chart:
@@ -93,7 +95,7 @@ def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool) ->
             text += "\n\n" + _("<b>Units below</b>, lagging first (page {page} of {pages}; "
                                "choose one to open it):").format(page=kids.page + 1,
                                                                  pages=kids.pages)
-            options += [(child_label(u, ctx.locale), f"open|{u.code}|{phase}")
+            options += [(child_label(u, ctx.locale), f"open|{u.code}|{phase}|{code}")
                         for u in kids.rows]
             if kids.page > 0:
                 options.append((_("‹ Previous units"), f"page|{code}|{phase}|{kids.page - 1}"))
@@ -101,6 +103,8 @@ def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool) ->
                 options.append((_("More units ›"), f"page|{code}|{phase}|{kids.page + 1}"))
         options.append((_("Ranking"), f"rank|{code}|{phase}"))
     options.append((_("Report (Excel)"), f"report|{code}|{phase}"))
+    if back:
+        options.append((_("‹ Back to {code}").format(code=back), f"page|{back}|{phase}|0"))
     options.append((_("‹ Close"), "close"))
     ctx.ask(text, options)
     return Next(STEP)
@@ -165,7 +169,7 @@ class ProgressView(Step):
         unit = rest[0] if rest else None
         phase = rest[1] if len(rest) > 1 else None
         if what == "open":
-            return show_progress(ctx, unit, phase)
+            return show_progress(ctx, unit, phase, back=rest[2] if len(rest) > 2 else None)
         if what == "page":
             page = int(rest[2]) if len(rest) > 2 and rest[2].isdigit() else 0
             return show_progress(ctx, unit, phase, page=page, chart=False)

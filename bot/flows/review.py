@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.conversation import Ctx
+from bot.dates import applied_text
 from bot.flows.engine import Flow, Next, Result, Step, command, home, join, run
 from bot.flows.widgets import page_options, similar_text, turn_page
 from bot.formatting import esc, local_datetime, name_case, number, shorten
@@ -262,7 +263,8 @@ class View(Step):
                  _("<b>Description:</b> {text}").format(text=esc(shorten(ini["description"],
                                                                          1500))),
                  _("<b>First applied:</b> {day}").format(
-                     day=ini["applied_on"].strftime("%d/%m/%Y") if ini["applied_on"] else "—"),
+                     day=applied_text(ini["applied_on"], ini["applied_month_only"], ctx.locale)
+                     if ini["applied_on"] else "—"),
                  _("<b>Submitted:</b> {when}").format(
                      when=local_datetime(ini["submitted_at"], ctx.locale))]
         events = review_store.history(ctx.conn, initiative_id=ini["id"])

@@ -13,7 +13,7 @@ import re
 
 from bot import money
 from bot.conversation import Ctx
-from bot.dates import parse_day
+from bot.dates import parse_applied
 from bot.draft import Attachment
 from bot.events import Inbound
 from bot.fields import field_label, fields
@@ -197,10 +197,10 @@ class Applied(DraftStep):
 
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
-        day = parse_day(text, today=ctx.now.astimezone(TIMEZONE).date())
-        if isinstance(day, str):
-            return cls.ask(ctx, error=ctx._(_DATE_ERRORS[day]))
-        ctx.draft.applied_on = day
+        read = parse_applied(text, today=ctx.now.astimezone(TIMEZONE).date())
+        if isinstance(read, str):
+            return cls.ask(ctx, error=ctx._(_DATE_ERRORS[read]))
+        ctx.draft.applied_on, ctx.draft.applied_month_only = read
         return advance(ctx)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.conversation import Ctx
+from bot.dates import applied_text
 from bot.draft import ORDER_BEHALF
 from bot.fields import field_label
 from bot.flows.engine import Flow, Next, Result, home, join
@@ -76,7 +77,8 @@ class Summary(DraftStep):
             _("<b>Field:</b> {field}").format(
                 field=esc(field_label(d.field_code, ctx.locale) or missing)),
             _("<b>First applied:</b> {day}").format(
-                day=d.applied_on.strftime("%d/%m/%Y") if d.applied_on else missing),
+                day=applied_text(d.applied_on, d.applied_month_only, ctx.locale)
+                if d.applied_on else missing),
             _("<b>Benefit value:</b> {benefit}").format(
                 benefit=esc(benefit_text(_, ctx.locale, d.benefit_vnd, d.benefit_known))
                 + (" " + _("(a year)") if d.benefit_known and d.benefit_vnd else "")),

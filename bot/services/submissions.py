@@ -141,7 +141,8 @@ def changed(ini: dict[str, Any], draft: Draft) -> list[str]:
         "title": (ini["title"], draft.title), "description": (ini["description"],
                                                              draft.description),
         "field": (ini["field_code"], draft.field_code),
-        "applied": (ini["applied_on"], draft.applied_on),
+        "applied": ((ini["applied_on"], bool(ini["applied_month_only"])),
+                    (draft.applied_on, draft.applied_month_only)),
         "benefit": ((ini["benefit_vnd"], bool(ini["benefit_known"])),
                     (draft.benefit_vnd, bool(draft.benefit_known))),
         "coauthors": (list(ini["authors"][1:]), draft.coauthors or []),
@@ -162,7 +163,8 @@ def start_revision(*, conn: Connection, actor: Actor, now: datetime, ini: dict[s
     draft = Draft.from_row(queries.create_draft(conn, person_id=actor.person_id, now=now,
                                                 step="summary"))
     draft.initiative_id = ini["id"]
-    for name in ("title", "description", "field_code", "applied_on", "recognized",
+    for name in ("title", "description", "field_code", "applied_on", "applied_month_only",
+                 "recognized",
                  "benefit_vnd", "benefit_known", "unit_id", "author_name", "author_phone",
                  "author_unit_id"):
         setattr(draft, name, ini[name])

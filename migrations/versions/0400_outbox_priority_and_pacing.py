@@ -4,7 +4,7 @@ claimed again at once), pacing shared through the database (the next send slot p
 the next send time per chat), and dedupe keys in byte order (a key prefix is an index range).
 
 Revision ID: 0400
-Revises: 0300
+Revises: 0320
 Create Date: 2026-12-03
 """
 
@@ -14,11 +14,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0400"
-down_revision = "0300"
+down_revision = "0320"
 branch_labels = None
 depends_on = None
 
 ACTIVE = sa.text("status IN ('pending', 'sending')")
+SENDING = sa.text("status = 'sending'")
 
 
 def upgrade() -> None:
@@ -33,6 +34,8 @@ def upgrade() -> None:
     op.create_index("ix_outbox_due", "outbox", ["status", "priority", "not_before", "id"])
     op.create_index("ix_outbox_chat_active", "outbox", ["channel", "chat_id", "priority", "id"],
                     sqlite_where=ACTIVE, postgresql_where=ACTIVE)
+    op.create_index("ix_outbox_sending", "outbox", ["channel", "chat_id"],
+                    sqlite_where=SENDING, postgresql_where=SENDING)
     op.create_table(
         "outbox_sender",
         sa.Column("id", sa.String(length=64), nullable=False),
@@ -61,6 +64,7 @@ def downgrade() -> None:
     op.drop_table("outbox_chat")
     op.drop_table("outbox_channel")
     op.drop_table("outbox_sender")
+    op.drop_index("ix_outbox_sending", table_name="outbox")
     op.drop_index("ix_outbox_chat_active", table_name="outbox")
     op.drop_index("ix_outbox_due", table_name="outbox")
     op.create_index("ix_outbox_due", "outbox", ["status", "not_before", "id"])

@@ -3,7 +3,7 @@ folded into per-unit totals and per-day counts, authors per unit, member counts 
 snapshots at a phase's end (storage/progress.py).
 
 Revision ID: 0500
-Revises: 0300
+Revises: 0400
 Create Date: 2026-12-03
 """
 

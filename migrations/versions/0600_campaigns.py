@@ -2,7 +2,7 @@
 and the per-person sends behind the cap; persons indexed by (unit, id) for streaming.
 
 Revision ID: 0600
-Revises: 0300
+Revises: 0500
 Create Date: 2026-12-03 07:32:00.274896
 """
 

@@ -744,6 +744,10 @@ class FakeTelegram:
         """The user blocked the bot: sends to this chat answer 403."""
         self._blocked.add(chat_id)
 
+    def unblock_user(self, chat_id: int) -> None:
+        """The user unblocked the bot: sends reach the chat again."""
+        self._blocked.discard(chat_id)
+
     def fail_next(
         self,
         method: str,
