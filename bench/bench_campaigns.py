@@ -118,11 +118,14 @@ async def create_campaign(engine: AsyncEngine) -> int:
     return out.campaign_id
 
 
-async def expand_all(engine: AsyncEngine, delivery: Delivery = DELIVERY) -> tuple[int, int]:
-    """Slots, then batches until none is due: (batches, rows queued)."""
+async def expand_all(engine: AsyncEngine, delivery: Delivery = DELIVERY,
+                     laps: list[float] | None = None) -> tuple[int, int]:
+    """Slots, then batches until none is due: (batches, rows queued). `laps`: the seconds
+    each 100 batches took (does a batch slow down as the outbox grows?)."""
     async with engine.begin() as conn:
         await conn.run_sync(lambda c: make_slots(c, now=datetime.now(UTC), delivery=delivery))
     batches = queued = 0
+    lap = time.perf_counter()
     while True:
         async with engine.begin() as conn:
             result = await conn.run_sync(lambda c: expand_batch(
@@ -131,6 +134,9 @@ async def expand_all(engine: AsyncEngine, delivery: Delivery = DELIVERY) -> tupl
             return batches, queued
         batches += 1
         queued += result.queued
+        if laps is not None and batches % 100 == 0:
+            laps.append(time.perf_counter() - lap)
+            lap = time.perf_counter()
 
 
 async def outbox_check(engine: AsyncEngine, people: int) -> tuple[int, int, int]:
@@ -153,7 +159,8 @@ async def bench_expand(backend: str, people: int, pg_url: str) -> bool:
         await create_campaign(engine)
         started = time.perf_counter()
         cpu = time.process_time()
-        batches, queued = await expand_all(engine)
+        laps: list[float] = []
+        batches, queued = await expand_all(engine, laps=laps)
         took = time.perf_counter() - started
         cpu = time.process_time() - cpu
         rows, distinct, twice = await outbox_check(engine, people)
@@ -162,6 +169,10 @@ async def bench_expand(backend: str, people: int, pg_url: str) -> bool:
           f"rows in {batches} batches, {took:.1f} s wall ({people / took:,.0f} rows/s, "
           f"this process's CPU {cpu:.1f} s), {took / GOAL_SECONDS:.2f} of the {GOAL_SECONDS:.0f} s "
           f"budget; distinct people {distinct:,}, twice {twice} → {'OK' if ok else 'FAIL'}")
+    if len(laps) >= 2:
+        print(f"  per 100 batches: first {laps[0]:.1f} s, last {laps[-1]:.1f} s, slowest "
+              f"{max(laps):.1f} s, fastest {min(laps):.1f} s (load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
     return ok
 
 

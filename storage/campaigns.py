@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -335,8 +336,10 @@ def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit:
                 *_people_filter(audience, since=since, idle_before=idle_before))
          .order_by(su.unit_id, p.id).limit(limit))
     if after_unit is not None:
-        q = q.where(su.unit_id >= after_unit,
-                    or_(su.unit_id > after_unit, p.id > (after or 0)))
+        # On the person's (unit, id) index itself: a condition on the slot's units only
+        # would let PostgreSQL walk the index from its start for every batch.
+        q = q.where(su.unit_id >= after_unit, p.unit_id >= after_unit,
+                    tuple_(p.unit_id, p.id) > tuple_(after_unit, after or 0))
     if not prefetch:
         return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
                 for r in conn.execute(q)]
