@@ -70,6 +70,8 @@ class Delivery:
     # locale=, now=) → the report's HTML, or None when there is nothing to tell them
     report: Callable[..., str | None] | None = None
     end_of: Callable[[Connection, dict[str, Any], datetime], date | None] = end_of
+    # messages a second per channel, for a preview's estimate (the outbox's pace)
+    rates: dict[str, float] = field(default_factory=dict)
 
 
 # ============================================================================ slots
