@@ -14,4 +14,6 @@ def delivery_from(settings: Settings) -> Delivery:
                     cap=Cap(per_day=settings.campaign_cap_day,
                             per_week=settings.campaign_cap_week),
                     batch=settings.campaign_batch, default_locale=settings.default_language,
-                    figures=campaign_reports.unit_figures, report=campaign_reports.report)
+                    figures=campaign_reports.unit_figures, report=campaign_reports.report,
+                    rates={channel: rate for channel, (rate, _gap) in
+                           settings.outbox_pace().items()})

@@ -15,6 +15,7 @@ the round's time is up.
 
 from __future__ import annotations
 
+import json
 import logging
 import time as _time
 from collections.abc import Callable
@@ -39,7 +40,6 @@ from bot.campaign_schedule import (
 )
 from bot.i18n import gettext_for, normalise_locale
 from storage import campaigns as store
-from storage import outbox
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ class Delivery:
     # locale=, now=) → the report's HTML, or None when there is nothing to tell them
     report: Callable[..., str | None] | None = None
     end_of: Callable[[Connection, dict[str, Any], datetime], date | None] = end_of
+    # messages a second per channel, for a preview's estimate (the outbox's pace)
+    rates: dict[str, float] = field(default_factory=dict)
 
 
 # ============================================================================ slots
@@ -115,15 +117,18 @@ def expand_batch(conn: Connection, *, now: datetime, delivery: Delivery,
     slot = slot or store.pick_slot(conn, now=now)
     if slot is None:
         return None
+    store.relaxed_commit(conn)
     c = store.get(conn, campaign_id=slot["campaign_id"])
     assert c is not None
     if slot["cursor_unit"] is None:
         store.fill_slot_units(conn, slot_id=slot["id"], root_id=c["unit_id"], bloc=c["bloc"],
                               cluster=c["cluster"])
     since, idle_before = since_of(conn, c, now)
+    day = local_today(after_quiet(delivery.quiet, now))
     people = store.audience_batch(
         conn, slot_id=slot["id"], audience=c["audience"], after_unit=slot["cursor_unit"],
-        after=slot["cursor"], limit=delivery.batch, since=since, idle_before=idle_before)
+        after=slot["cursor"], limit=delivery.batch, since=since, idle_before=idle_before,
+        today=day, week_from=week_start(day))
     queued = 0
     if people:
         queued = _queue(conn, c=c, slot=slot, people=people, now=now, delivery=delivery,
@@ -148,11 +153,18 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     not_before = after_quiet(delivery.quiet, now)
     day = local_today(not_before)
     wanted = [p for p in people if not p.opted_out]
-    targets = store.targets(conn, person_ids=[p.id for p in wanted])
-    counts = store.sends(conn, person_ids=list(targets), since=week_start(day))
+    fetch = [p.id for p in wanted if not p.prefetched]
+    targets = store.targets(conn, person_ids=fetch)
+    targets.update((p.id, p.target) for p in wanted if p.prefetched and p.target is not None)
+    counts = store.sends(conn, person_ids=[i for i in fetch if i in targets],
+                         since=week_start(day))
     drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
-    used = ct.fields_used(c["text"])
+    template = ct.Template(c["text"])
+    used = template.used
+    # the account's locale → (the locale used, gettext, the text before and after the body)
+    frames: dict[str | None, tuple[str, Any, str, str]] = {}
+    key_head = f"camp:{c['id']}:{slot['slot_key']}:"
     figures_cache: dict[int, ct.UnitFigures] = {}
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
     rows, bumps, capped = [], [], 0
@@ -160,20 +172,30 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         target = targets.get(p.id)
         if target is None:
             continue   # no reachable account: nobody to write to
-        sent = counts.get(p.id, {})
-        if not delivery.cap.allows(today=sent.get(day, 0), week=sum(sent.values())):
+        if p.prefetched:
+            today, week = p.sent_today, p.sent_week
+        else:
+            sent = counts.get(p.id, {})
+            today, week = sent.get(day, 0), sum(sent.values())
+        if not delivery.cap.allows(today=today, week=week):
             capped += 1
             continue
-        locale = normalise_locale(target.locale, delivery.default_locale)
-        _ = gettext_for(locale)
+        frame = frames.get(target.locale)
+        if frame is None:
+            locale = normalise_locale(target.locale, delivery.default_locale)
+            g = gettext_for(locale)
+            head, _sep, foot = ct.message(g, sender=c["unit_name"], body="\0").partition("\0")
+            frame = frames[target.locale] = (locale, g, head, foot)
+        locale, _, head, foot = frame
         figures = None
         if used & ct.FIGURES and delivery.figures is not None:
             figures = figures_cache.get(p.unit_id)
             if figures is None:
                 figures = figures_cache[p.unit_id] = delivery.figures(
                     conn=conn, unit_id=p.unit_id, now=now)
-        body = ct.fill(c["text"], ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
-                                                days_left=left, figures=figures))
+        body = template.fill(ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
+                                           days_left=left, figures=figures, used=used)
+                             ) if used else template.escaped
         options: list[dict[str, str]] = []
         if c["audience"] in ("lagging_units", "leaderboard"):
             report = (delivery.report(conn=conn, campaign=c, unit_id=p.unit_id, locale=locale,
@@ -184,14 +206,15 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         if c["audience"] == "idle_drafts" and p.id in drafts:
             options.append({"label": _("Go on with my draft"),
                             "token": f"a:draft:{drafts[p.id]['id']}", "command": "/nhap"})
+        options_json = json.dumps(options, ensure_ascii=False) if options else "[]"
         rows.append({
             "channel": target.channel, "chat_id": target.chat_id,
             "account_id": target.account_id, "kind": "campaign", "locale": locale,
-            "text": ct.message(_, sender=c["unit_name"], body=body), "options": options,
-            "dedupe_key": dedupe_key(c["id"], slot["slot_key"], target.account_id),
+            "text": head + body + foot, "options": options_json,
+            "dedupe_key": key_head + str(target.account_id),
             "not_before": not_before, "priority": PRIORITY})
         bumps.append((p.id, day))
-    queued = outbox.enqueue_many(conn, rows=rows, now=now) if rows else 0
+    queued = store.queue(conn, rows=rows, now=now)
     store.bump_sends(conn, rows=bumps)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)

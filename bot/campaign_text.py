@@ -60,16 +60,42 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def values_for(*, locale: str, name: str, unit: str, days_left: int | None,
-               figures: UnitFigures | None) -> dict[str, str]:
+               figures: UnitFigures | None, used: frozenset[str] | None = None
+               ) -> dict[str, str]:
+    """The placeholders' values (only those in `used`, when given)."""
     f = figures or UnitFigures()
-    return {
-        "name": name_case(name) if name else MISSING,
-        "unit": unit or MISSING,
-        "days_left": number(days_left, locale) if days_left is not None else MISSING,
-        "pct": (f"{number(round(f.pct), locale)}%" if f.pct is not None else MISSING),
-        "shortfall": number(f.shortfall, locale) if f.shortfall is not None else MISSING,
-        "rank": number(f.rank, locale) if f.rank is not None else MISSING,
-    }
+    out: dict[str, str] = {}
+    if used is None or "name" in used:
+        out["name"] = name_case(name) if name else MISSING
+    if used is None or "unit" in used:
+        out["unit"] = unit or MISSING
+    if used is None or "days_left" in used:
+        out["days_left"] = number(days_left, locale) if days_left is not None else MISSING
+    if used is None or "pct" in used:
+        out["pct"] = f"{number(round(f.pct), locale)}%" if f.pct is not None else MISSING
+    if used is None or "shortfall" in used:
+        out["shortfall"] = number(f.shortfall, locale) if f.shortfall is not None else MISSING
+    if used is None or "rank" in used:
+        out["rank"] = number(f.rank, locale) if f.rank is not None else MISSING
+    return out
+
+
+class Template:
+    """One campaign's text, escaped once; `fill` puts a recipient's values in, in one pass
+    (a value that looks like a placeholder stays as it is)."""
+
+    def __init__(self, text: str) -> None:
+        self.escaped = esc(text)
+        self.used = fields_used(text)
+        tokens = sorted({m.group(0) for m in _FIELD.finditer(self.escaped)
+                         if m.group(1) in ALIASES})
+        self._pattern = re.compile("|".join(map(re.escape, tokens))) if tokens else None
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        if self._pattern is None:
+            return self.escaped
+        return self._pattern.sub(lambda m: esc(values.get(ALIASES[m.group(0)[1:-1]], MISSING)),
+                                 self.escaped)
 
 
 def footer(_: Gettext) -> str:

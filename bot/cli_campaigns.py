@@ -171,6 +171,13 @@ async def queue_now(engine: AsyncEngine, campaign_id: int, delivery: Delivery, _
         if result.finished:
             break
     print(file=sys.stderr)
+    async with engine.connect() as conn:
+        slots = await conn.run_sync(lambda c: store.slots(c, campaign_id=campaign_id))
+    held = [s["due_at"] for s in slots if s["state"] == "pending" and s["due_at"] > utcnow()]
+    if held:
+        print(_("Quiet hours: the messages are written at {when}, when they end.").format(
+            when=local_datetime(held[0], "vi")))
+        return 0
     print(_("{n} messages queued; the workers send them (sangkien campaign show {id} "
             "--follow).").format(n=number(queued, "vi"), id=campaign_id))
     return 0

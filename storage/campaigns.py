@@ -15,6 +15,11 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    Text,
     bindparam,
     delete,
     exists,
@@ -23,8 +28,12 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
+    true,
+    tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.models import (
     account_t,
@@ -36,6 +45,7 @@ from storage.models import (
     draft_t,
     initiative_author_t,
     initiative_t,
+    outbox_t,
     person_t,
     role_grant_t,
     unit_t,
@@ -106,6 +116,15 @@ def due_campaigns(conn: Connection, *, now: datetime, limit: int) -> list[dict[s
     if _pg(conn):
         q = q.with_for_update(skip_locked=True)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def relaxed_commit(conn: Connection) -> None:
+    """PostgreSQL: this transaction's commit does not wait for its WAL to reach the disk. A
+    crash of the database server may then lose the last batches committed — each whole, its
+    outbox rows with the cursor that covers them — and they are expanded again: nobody is
+    skipped or written twice, and a batch no longer waits for a disk flush."""
+    if _pg(conn):
+        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 # --------------------------------------------------------------------------- slots
@@ -210,12 +229,25 @@ def subtree_units(conn: Connection, *, root_id: int, bloc: str | None = None,
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    account_id: int
+    channel: str
+    chat_id: str
+    locale: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Person:
     id: int
     name: str
     unit_id: int
     unit_name: str
     opted_out: bool
+    # read with the person when the batch asks for it (one statement for the whole batch):
+    target: Target | None = None     # the account to write to
+    sent_today: int = 0              # campaign messages queued for them today
+    sent_week: int = 0               # … in the cap's 7 days
+    prefetched: bool = False
 
 
 def _people_filter(audience: str, *, since: datetime | None, idle_before: datetime | None
@@ -263,25 +295,57 @@ def _holders_batch(conn: Connection, *, slot_id: int, roles: tuple[str, ...],
 
 def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit: int | None,
                    after: int | None, limit: int, since: datetime | None = None,
-                   idle_before: datetime | None = None) -> list[Person]:
-    """The next `limit` people of the slot's audience after (`after_unit`, `after`)."""
+                   idle_before: datetime | None = None, today: date | None = None,
+                   week_from: date | None = None) -> list[Person]:
+    """The next `limit` people of the slot's audience after (`after_unit`, `after`); with
+    `today` and `week_from`, each with the account to write to (the most recently used
+    reachable one) and the campaign messages queued for them today and since `week_from`."""
     if audience in ROLE_AUDIENCES:
         return _holders_batch(conn, slot_id=slot_id, roles=ROLE_AUDIENCES[audience],
                               after_unit=after_unit, after=after, limit=limit)
     su, p = campaign_slot_unit_t.c, person_t.c
     opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
-    q = (select(p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"),
-                opted.label("opted_out"))
-         .select_from(campaign_slot_unit_t
-                      .join(person_t, p.unit_id == su.unit_id)
-                      .join(unit_t, unit_t.c.id == su.unit_id))
+    cols: list[Any] = [p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"),
+                       opted.label("opted_out")]
+    joined = (campaign_slot_unit_t.join(person_t, p.unit_id == su.unit_id)
+              .join(unit_t, unit_t.c.id == su.unit_id))
+    prefetch = today is not None and week_from is not None
+    if prefetch:
+        a, sc = account_t.c, campaign_send_t.c
+        pick = (select(a.id, a.channel, a.chat_id, a.locale)
+                .where(a.person_id == p.id, a.reachable.is_(True))
+                .order_by(a.updated_at.desc(), a.id.desc()).limit(1))
+        if _pg(conn):   # PostgreSQL plans the join on a correlated subquery as a scan
+            acc = pick.lateral("acc")
+            joined = joined.outerjoin(acc, true())
+        else:
+            acc = account_t.alias("acc")
+            joined = joined.outerjoin(acc, acc.c.id == pick.with_only_columns(a.id)
+                                      .correlate(person_t).scalar_subquery())
+        a = acc.c
+        sent = (select(func.coalesce(func.sum(sc.n), 0))
+                .where(sc.person_id == p.id, sc.day >= week_from)
+                .correlate(person_t).scalar_subquery())
+        sent_today = (select(func.coalesce(func.sum(sc.n), 0))
+                      .where(sc.person_id == p.id, sc.day == today)
+                      .correlate(person_t).scalar_subquery())
+        cols += [a.id.label("aid"), a.channel, a.chat_id, a.locale, sent.label("week"),
+                 sent_today.label("today")]
+    q = (select(*cols).select_from(joined)
          .where(su.slot_id == slot_id,
                 *_people_filter(audience, since=since, idle_before=idle_before))
          .order_by(su.unit_id, p.id).limit(limit))
     if after_unit is not None:
-        q = q.where(su.unit_id >= after_unit,
-                    or_(su.unit_id > after_unit, p.id > (after or 0)))
-    return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
+        # On the person's (unit, id) index itself: a condition on the slot's units only
+        # would let PostgreSQL walk the index from its start for every batch.
+        q = q.where(su.unit_id >= after_unit, p.unit_id >= after_unit,
+                    tuple_(p.unit_id, p.id) > tuple_(after_unit, after or 0))
+    if not prefetch:
+        return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
+                for r in conn.execute(q)]
+    return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out),
+                   Target(r.aid, r.channel, r.chat_id, r.locale) if r.aid else None,
+                   int(r.today), int(r.week), True)
             for r in conn.execute(q)]
 
 
@@ -311,14 +375,6 @@ def count_audience(conn: Connection, *, units: Any, audience: str,
                         .select_from(people.outerjoin(account_t, account_t.c.id == people.c.aid))
                         .group_by(account_t.c.channel))
     return {(channel or "none"): n for channel, n in rows}
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    account_id: int
-    channel: str
-    chat_id: str
-    locale: str | None
 
 
 def targets(conn: Connection, *, person_ids: Sequence[int]) -> dict[int, Target]:
@@ -385,6 +441,56 @@ def first_person(conn: Connection, *, units: Any, audience: str, since: datetime
     return dict(row) if row else None
 
 
+# --------------------------------------------------------------------------- queueing
+
+# The outbox contract's row (storage.outbox.enqueue_many), written by one prebuilt statement
+# run as an executemany: compiled once, where a multi-row VALUES is compiled anew for every
+# batch (measured: 10 of 17 s for 20,000 rows on SQLite, 60% of an expansion).
+_QUEUE = per_dialect(lambda d: d.insert(outbox_t).on_conflict_do_nothing(
+    index_elements=[outbox_t.c.dedupe_key]))
+
+
+# PostgreSQL: the whole batch as arrays, one statement (an executemany there is one round of
+# the protocol per row: measured 76 µs a row against ~15).
+_QUEUE_PG = text("""
+INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, dedupe_key,
+                    status, not_before, attempts, created_at, priority)
+SELECT channel, chat_id, account_id, kind, locale, text, options, dedupe_key, 'pending',
+       not_before, 0, :now, priority
+FROM unnest(:channel, :chat_id, :account_id, :kind, :locale, :text, :options, :dedupe_key,
+            :not_before, :priority)
+     AS r(channel, chat_id, account_id, kind, locale, text, options, dedupe_key, not_before,
+          priority)
+ON CONFLICT (dedupe_key) DO NOTHING
+""").bindparams(
+    bindparam("channel", type_=ARRAY(String)), bindparam("chat_id", type_=ARRAY(String)),
+    bindparam("account_id", type_=ARRAY(Integer)), bindparam("kind", type_=ARRAY(String)),
+    bindparam("locale", type_=ARRAY(String)), bindparam("text", type_=ARRAY(Text)),
+    bindparam("options", type_=ARRAY(Text)), bindparam("dedupe_key", type_=ARRAY(String)),
+    bindparam("not_before", type_=ARRAY(DateTime(timezone=True))),
+    bindparam("priority", type_=ARRAY(Integer)),
+    bindparam("now", type_=DateTime(timezone=True)))
+_COLUMNS = ("channel", "chat_id", "account_id", "kind", "locale", "text", "options",
+            "dedupe_key", "not_before", "priority")
+
+
+def queue(conn: Connection, *, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    """Outbox rows as `storage.outbox.enqueue_many` takes them (options already JSON);
+    a row whose dedupe key is queued already is skipped. Returns the rows written."""
+    if not rows:
+        return 0
+    if _pg(conn):
+        arrays = {c: [r.get(c) for r in rows] for c in _COLUMNS}
+        arrays["not_before"] = [r.get("not_before") or now for r in rows]
+        return conn.execute(_QUEUE_PG, {**arrays, "now": now}).rowcount
+    if conn.dialect.name == "sqlite":
+        return _queue_sqlite(conn, rows, now)
+    values = [{**r, "status": "pending", "attempts": 0, "created_at": now,
+               "not_before": r.get("not_before") or now} for r in rows]
+    written = conn.execute(_QUEUE[conn.dialect.name], values).rowcount
+    return written if written is not None and written >= 0 else len(values)
+
+
 # --------------------------------------------------------------------------- opt-out
 
 
@@ -431,9 +537,57 @@ def _bump_stmt(d: Any) -> Any:
 _BUMP = per_dialect(_bump_stmt)
 
 
+# SQLite: the driver's own executemany of tuples. SQLAlchemy's executemany builds and
+# converts every row's parameters in Python (measured: 40 µs a row, 40% of an expansion);
+# the timestamps, the same for the whole batch, are converted once by the columns' own types.
+_QUEUE_SQLITE = (
+    "INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, "
+    "dedupe_key, status, not_before, attempts, created_at, priority) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?) "
+    "ON CONFLICT (dedupe_key) DO NOTHING")
+
+
+def _stamp(conn: Connection, column: Any, value: Any) -> Any:
+    convert = column.type.bind_processor(conn.dialect)
+    return convert(value) if convert is not None else value
+
+
+def _queue_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
+    created = _stamp(conn, outbox_t.c.created_at, now)
+    stamps: dict[datetime, Any] = {}
+    params = []
+    for r in rows:
+        nb = r.get("not_before") or now
+        if nb not in stamps:
+            stamps[nb] = _stamp(conn, outbox_t.c.not_before, nb)
+        params.append((r["channel"], str(r["chat_id"]), r["account_id"], r["kind"],
+                       r["locale"], r["text"], r["options"], r["dedupe_key"], stamps[nb],
+                       created, r["priority"]))
+    result = conn.exec_driver_sql(_QUEUE_SQLITE, params)
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 \
+        else len(params)
+
+
+_BUMP_SQLITE = ("INSERT INTO campaign_send (person_id, day, n) VALUES (?, ?, 1) "
+                "ON CONFLICT (person_id, day) DO UPDATE SET n = n + 1")
+
+
+_BUMP_PG = text("""
+INSERT INTO campaign_send (person_id, day, n)
+SELECT person_id, day, 1 FROM unnest(:person_id, :day) AS r(person_id, day)
+ON CONFLICT (person_id, day) DO UPDATE SET n = campaign_send.n + 1
+""").bindparams(bindparam("person_id", type_=ARRAY(Integer)),
+                bindparam("day", type_=ARRAY(Date)))
+
+
 def bump_sends(conn: Connection, *, rows: Sequence[tuple[int, date]]) -> None:
-    """One more message for each (person, day)."""
-    if rows:
+    """One more message for each (person, day) — each pair at most once per call."""
+    if rows and _pg(conn):
+        conn.execute(_BUMP_PG, {"person_id": [p for p, _d in rows], "day": [d for _p, d in rows]})
+    elif rows and conn.dialect.name == "sqlite":
+        days = {d: _stamp(conn, campaign_send_t.c.day, d) for d in {d for _p, d in rows}}
+        conn.exec_driver_sql(_BUMP_SQLITE, [(p, days[d]) for p, d in rows])
+    elif rows:
         conn.execute(_BUMP[conn.dialect.name],
                      [{"person_id": pid, "day": day, "n": 1} for pid, day in rows])
 

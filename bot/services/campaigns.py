@@ -316,6 +316,7 @@ def preview(*, conn: Connection, actor: Actor, now: datetime, campaign_id: int,
         text, options = render_for(conn=conn, c=c, person=person, locale=locale, now=now,
                                    delivery=delivery)
         who = person["name"]
+    rates = {**rates, **delivery.rates}
     seconds = max((n / rates.get(ch, 1.0) for ch, n in per_channel.items()), default=0.0)
     return Preview(campaign_id, text, tuple(options), who, sum(per_channel.values()),
                    per_channel, seconds, c["next_due_at"])
