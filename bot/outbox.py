@@ -10,40 +10,13 @@ Order: priority 0 (replies, alerts, decisions) before 5 (digests) before 9 (camp
 the earliest due; one chat's rows of one priority go out oldest first, one at a time (see
 `storage.outbox.claim_due`), so an alert never waits behind a long broadcast.
 
-Delivery guarantees, honestly — at least once:
-
-* A graceful `stop()` lets the sends already in flight finish and records them; rows claimed
-  but not yet sent are released and go out after the restart. Nothing is lost or repeated.
-* A hard crash (kill -9, power cut) between a send and its mark leaves the row `sending`.
-  Every sender beats a heartbeat (`outbox_sender`, every `heartbeat` seconds); the rows of a
-  sender silent for `stale_after` seconds (10 s: three beats missed) are claimed again at
-  once by any other sender, or by the restarted one, instead of after the lease. So after a
-  crash a user may, rarely, see a message twice: the window is one send plus one mark, and
-  the resend comes about 10 s later. Only that chat waits; other chats keep moving.
-* A sender that could not beat for `stale_after / 2` (cut off from the database) stops
-  starting sends: its rows may be claimed by another sender.
-* A message longer than one Telegram message is sent in parts; if a later part fails, the
-  retry sends the whole message again.
-
-Pacing holds across processes, through the database (`storage.outbox.Pace`): a claim takes
-send slots `1/rate` apart from the channel's shared next slot (`outbox_channel`), for at most
-`horizon` (0.5 s) ahead, and each row is sent at its slot, never earlier. The rate is taken
-`rate_margin` (1.5 %) under the configured one, which leaves 15 ms of each second for timing
-jitter: half for the way to the channel, half for a late start. A send that starts later
-than that moves the slots not yet handed out on by as much (`shift_channel`) — the slots a
-second after it come after it, so that second holds no more than the rate either; one more
-than `late_after` (0.25 s) late is not sent but gets a new slot. Per chat, the next send is
-claimable only `per_chat_interval` after the previous one *finished* (`outbox_chat.next_at`,
-written with the mark), so the gap holds as the channel sees it too. `RetryLater(s)`
-(Telegram 429) pauses the channel for `s` seconds for every process and the row goes back
-with `not_before = now + s`, without using up one of its attempts. A message longer than the
-channel's longest (`Pace.part_chars`: 4,096 characters on Telegram) takes a slot per part.
-
-Failures: `Transient` (and any unexpected exception, logged with the row id) retries with
-exponential backoff up to `max_attempts`, then `failed`; `Unreachable` marks the row and the
-chat's queued rows `unreachable` and the account no longer reachable (later rows for it are
-marked so without a send, until its user writes again); any other `DeliveryError` is
-permanent (`failed`). Message text is never logged.
+Delivery guarantees (at least once: the one window for a duplicate is a sender killed between
+a send and its mark; its rows are claimed again once its heartbeat is 10 s stale), pacing
+across processes (`storage.outbox.Pace`: send slots from a channel's shared next slot; a
+chat's next send `per_chat_interval` after its previous one finished; 429 pauses the channel
+for every process) and what happens on failures (`Transient` retried with backoff up to
+`max_attempts`; `Unreachable` marks the chat's rows and the account; other errors are
+permanent) are set out in the README, "Delivery guarantees". Message text is never logged.
 
 This module is channel-neutral: adapters provide a `bot.delivery.Sender` per channel.
 """
@@ -94,37 +67,6 @@ def reply_of(row: dict[str, Any]) -> Reply:
     options = json.loads(row.get("options") or "[]")
     return Reply(row["text"], tuple(Option(o["label"], o["token"], o.get("command", ""))
                                     for o in options))
-
-
-class TokenBucket:
-    """`rate` tokens a second, holding at most `burst`: a smooth overall send rate.
-
-    Hand-written rather than aiolimiter's AsyncLimiter: that one waits inside `acquire` and
-    cannot say how far off the next token is, while the sender must be able to give a row
-    back instead of waiting — at a stop, when the channel says "slow down", or when the
-    row's lease would run out first."""
-
-    def __init__(self, rate: float, *, burst: float = 1.0, now: float = 0.0) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = max(burst, 1.0)
-        self.tokens = self.burst
-        self.updated = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-
-    def delay(self, now: float) -> float:
-        """Seconds until a token is available (0: take it now)."""
-        self._refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
 
 
 @dataclass(slots=True)
