@@ -213,7 +213,7 @@ def holders(database_url: str) -> Callable[[], Any]:
 
 def held_by(rows: dict[str, dict[str, Any]], proc: Process) -> bool:
     """Every singleton job is held by `proc` (holders read host:pid:nonce)."""
-    return set(rows) == {"digests", "upkeep", "replies", "campaigns", "progress"} and all(
+    return set(rows) == {"digests", "upkeep", "replies", "campaigns"} and all(
         row["holder"].split(":")[1] == str(proc.pid) for row in rows.values())
 
 
