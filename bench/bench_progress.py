@@ -43,14 +43,8 @@ from bot.services.actor import Actor
 from storage import imports
 from storage import progress as store
 from storage.migrate import upgrade
-from storage.models import (
-    initiative_author_t,
-    initiative_t,
-    phase_t,
-    progress_day_t,
-    progress_total_t,
-    unit_t,
-)
+from storage.models import initiative_author_t, initiative_t, unit_t
+from storage.models_progress import phase_t, progress_day_t, progress_total_t
 
 READ_GOAL_MS, RANK_GOAL_MS, RATIO_GOAL = 20.0, 50.0, 1.5
 SIBLINGS = 10_000

@@ -29,7 +29,7 @@ from bot.i18n import Gettext, gettext_for
 from bot.progress_jobs import ended_unfrozen
 from storage import progress as store
 from storage.engine import utcnow
-from storage.models import phase_t
+from storage.models_progress import phase_t
 
 COMMANDS = ("targets", "initiatives", "snapshot")
 

@@ -18,7 +18,8 @@ from bot.progress_files import import_targets_sync, parse_targets
 from storage import imports
 from storage import progress as store
 from storage import targets as target_store
-from storage.models import phase_t, unit_t
+from storage.models import unit_t
+from storage.models_progress import phase_t
 
 DEMO_PHASE = "GĐ demo"
 DEMO_CHANNEL = "demo"

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import progress as store
-from storage.models import phase_t
+from storage.models_progress import phase_t
 
 log = logging.getLogger(__name__)
 

@@ -37,11 +37,6 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from storage.models import (
     account_t,
-    campaign_opt_out_t,
-    campaign_send_t,
-    campaign_slot_t,
-    campaign_slot_unit_t,
-    campaign_t,
     draft_t,
     initiative_author_t,
     initiative_t,
@@ -49,6 +44,13 @@ from storage.models import (
     person_t,
     role_grant_t,
     unit_t,
+)
+from storage.models_campaigns import (
+    campaign_opt_out_t,
+    campaign_send_t,
+    campaign_slot_t,
+    campaign_slot_unit_t,
+    campaign_t,
 )
 from storage.queries import per_dialect
 

@@ -36,9 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import access
-from storage.models import (
-    initiative_author_t,
-    initiative_t,
+from storage.models import initiative_author_t, initiative_t, unit_t
+from storage.models_progress import (
     phase_t,
     progress_author_t,
     progress_day_t,
@@ -47,7 +46,6 @@ from storage.models import (
     progress_total_t,
     target_t,
     unit_members_t,
-    unit_t,
 )
 
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")

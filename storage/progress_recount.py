@@ -8,13 +8,12 @@ from datetime import date
 
 from sqlalchemy import Connection, delete, func, select
 
-from storage.models import (
-    initiative_t,
+from storage.models import initiative_t, unit_t
+from storage.models_progress import (
     progress_author_t,
     progress_day_t,
     progress_delta_t,
     progress_total_t,
-    unit_t,
 )
 from storage.progress import (
     COUNTERS,

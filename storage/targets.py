@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from storage.models import phase_t, target_t, unit_t
+from storage.models import unit_t
+from storage.models_progress import phase_t, target_t
 
 
 @dataclass(frozen=True, slots=True)

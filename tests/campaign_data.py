@@ -13,15 +13,8 @@ from sqlalchemy import Connection, insert, select
 
 from storage import access
 from storage import campaigns as store
-from storage.models import (
-    account_t,
-    campaign_opt_out_t,
-    draft_t,
-    initiative_author_t,
-    initiative_t,
-    person_t,
-    unit_t,
-)
+from storage.models import account_t, draft_t, initiative_author_t, initiative_t, person_t, unit_t
+from storage.models_campaigns import campaign_opt_out_t
 
 
 @dataclass

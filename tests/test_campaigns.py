@@ -20,7 +20,8 @@ from bot.services import campaigns as svc
 from bot.services.actor import Actor
 from bot.services.results import Refused
 from storage import campaigns as store
-from storage.models import campaign_slot_t, outbox_t
+from storage.models import outbox_t
+from storage.models_campaigns import campaign_slot_t
 from tests import campaign_data as data
 
 NOON = parse_local("2026-03-10 12:00")   # a Tuesday, local noon: outside quiet hours

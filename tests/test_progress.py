@@ -24,7 +24,8 @@ from bot.services.actor import Actor
 from storage import access, imports, progress_recount
 from storage import progress as store
 from storage import targets as target_store
-from storage.models import initiative_t, person_t, phase_t, target_t, unit_t
+from storage.models import initiative_t, person_t, unit_t
+from storage.models_progress import phase_t, target_t
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 SHELL = Actor.shell()

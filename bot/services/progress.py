@@ -29,11 +29,8 @@ from bot.services.actor import Actor
 from storage import access
 from storage import progress as store
 from storage import progress_report as report_store
-from storage.models import (
-    phase_t,
-    target_t,
-    unit_t,
-)
+from storage.models import unit_t
+from storage.models_progress import phase_t, target_t
 
 log = logging.getLogger(__name__)
 
