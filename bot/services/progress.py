@@ -49,24 +49,9 @@ from storage.models import (
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "AuthorRow",
-    "ChildRow",
-    "Page",
-    "PhaseInfo",
-    "Progress",
-    "RankRow",
-    "Ranking",
-    "Refused",
-    "TargetFigure",
-    "UnitFigures",
-    "children",
-    "current_phase",
-    "progress",
-    "ranking",
-    "report_rows",
-    "top_authors",
-]
+__all__ = ["AuthorRow", "ChildRow", "Page", "PhaseInfo", "Progress", "RankRow", "Ranking",
+           "Refused", "TargetFigure", "UnitFigures", "children", "current_phase", "progress",
+           "ranking", "report_rows", "top_authors"]
 
 RATIO_KINDS = ("member_ratio", "per_member")
 TARGET_KINDS = ("count", *RATIO_KINDS)
