@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.directory import parse
 from storage import directory as store
-from storage import progress as progress_store
+from storage import progress_units as progress_store
 from storage import queries
 from storage.queries import UnitRow
 

@@ -44,7 +44,7 @@ from bot.spreadsheet import (
     xlsx_row,
 )
 from storage import directory as store
-from storage import progress as progress_store
+from storage import progress_units as progress_store
 from storage.directory import ApplyStats, StoredUnit
 from storage.queries import UnitRow
 from storage.textfold import fold

@@ -126,7 +126,7 @@ def vector(c: Contribution, sign: int) -> dict[str, int]:
     return v
 
 
-def _upsert(conn: Connection, table: Any, keys: Sequence[str], rows: list[dict[str, Any]],
+def upsert_add(conn: Connection, table: Any, keys: Sequence[str], rows: list[dict[str, Any]],
             add: Sequence[str], *, returning: Any = None, keep: Sequence[str] = ()) -> Any:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET col = col + excluded.col for `add`."""
     d = _DIALECTS[conn.dialect.name]
@@ -179,10 +179,10 @@ def apply_change(conn: Connection, before: Contribution | None,
             continue
         rows = [{"phase_id": phase_id, "unit_id": u, "author": key, "name": name,
                  "registered": reg, "valid": val} for u in chain(base)]
-        (now_reg,) = _upsert(conn, progress_author_t, ("phase_id", "unit_id", "author"),
+        (now_reg,) = upsert_add(conn, progress_author_t, ("phase_id", "unit_id", "author"),
                              rows[:1], ("registered", "valid"), keep=("name",),
                              returning=(progress_author_t.c.registered,))[0]
-        _upsert(conn, progress_author_t, ("phase_id", "unit_id", "author"), rows[1:],
+        upsert_add(conn, progress_author_t, ("phase_id", "unit_id", "author"), rows[1:],
                 ("registered", "valid"), keep=("name",))
         was = now_reg - reg
         moved = (now_reg > 0) - (was > 0)
@@ -235,10 +235,10 @@ def fold(conn: Connection, *, batch: int = 20_000) -> int:
                 t[c] += getattr(r, c)
             if r.day is not None and r.day_registered:
                 days[(r.phase_id, r.unit_id, r.day)] += r.day_registered
-        _upsert(conn, progress_total_t, ("phase_id", "unit_id", "bloc"),
+        upsert_add(conn, progress_total_t, ("phase_id", "unit_id", "bloc"),
                 [{"phase_id": p, "unit_id": u, "bloc": b, **t}
                  for (p, u, b), t in sorted(totals.items())], COUNTERS)
-        _upsert(conn, progress_day_t, ("phase_id", "unit_id", "day"),
+        upsert_add(conn, progress_day_t, ("phase_id", "unit_id", "day"),
                 [{"phase_id": p, "unit_id": u, "day": d, "registered": n}
                  for (p, u, d), n in sorted(days.items()) if n], ("registered",))
         if len(rows) < batch:
@@ -420,88 +420,6 @@ def top_authors(conn: Connection, *, phase_id: int, unit_id: int, limit: int
          .where(t.c.phase_id == phase_id, t.c.unit_id == unit_id, t.c.registered > 0)
          .order_by(t.c.valid.desc(), t.c.registered.desc(), t.c.name).limit(limit))
     return [(n, int(v), int(r)) for n, v, r in conn.execute(q)]
-
-
-# --------------------------------------------------------------------------- members
-
-def rebuild_members(conn: Connection) -> int:
-    """Recompute the members per bloc of every unit's subtree (after a directory change)."""
-    units = conn.execute(select(unit_t.c.id, unit_t.c.parent_id, unit_t.c.kind,
-                                unit_t.c.bloc, unit_t.c.member_count)).all()
-    parent = {u.id: u.parent_id for u in units}
-    acc: dict[tuple[int, str], int] = defaultdict(int)
-    for u in units:
-        if u.kind != "grassroots" or not u.member_count:
-            continue
-        node: int | None = u.id
-        seen = 0
-        while node is not None and seen < 64:
-            acc[(node, u.bloc or "other")] += u.member_count
-            node = parent.get(node)
-            seen += 1
-    conn.execute(delete(unit_members_t))
-    rows = [{"unit_id": u, "bloc": b, "members": n} for (u, b), n in acc.items()]
-    for i in range(0, len(rows), 5000):
-        conn.execute(insert(unit_members_t), rows[i:i + 5000])
-    return len(rows)
-
-
-def parents(conn: Connection) -> dict[int, int | None]:
-    return dict(conn.execute(select(unit_t.c.id, unit_t.c.parent_id)).all())
-
-
-def move_units(conn: Connection, before: dict[int, int | None]) -> int:
-    """After a directory change: every unit whose parent changed takes its figures (all
-    phases) from its old ancestors to its new ones. Moves are applied one at a time on the
-    tree as it stands after the previous one, so nested moves count once. Returns how many
-    units moved."""
-    after = parents(conn)
-    moved = [u for u, p in after.items() if u in before and before[u] != p]
-    if not moved:
-        return 0
-    tree = dict(before)
-    tree.update({u: p for u, p in after.items() if u not in before})
-    phases = conn.execute(select(phase_t.c.id)).scalars().all()
-
-    def chain(start: int | None) -> list[int]:
-        out: list[int] = []
-        while start is not None and len(out) < 64:
-            out.append(start)
-            start = tree.get(start)
-        return out
-
-    for u in moved:
-        old, new = chain(tree[u]), chain(after[u])
-        rows: list[dict[str, Any]] = []
-        for phase_id in phases:
-            figs = figures(conn, phase_id=phase_id, unit_ids=[u]).get(u, {})
-            for bloc, v in figs.items():
-                for sign, chain_ids in ((-1, old), (1, new)):
-                    rows += [{"phase_id": phase_id, "unit_id": a, "bloc": bloc, "day": None,
-                              "day_registered": 0, **{c: sign * n for c, n in v.items()}}
-                             for a in chain_ids]
-            for d, n in days(conn, phase_id=phase_id, unit_id=u).items():
-                for sign, chain_ids in ((-1, old), (1, new)):
-                    rows += [{"phase_id": phase_id, "unit_id": a, "bloc": "other", "day": d,
-                              "day_registered": sign * n, **dict.fromkeys(COUNTERS, 0)}
-                             for a in chain_ids]
-            _move_authors(conn, phase_id, u, old, new)
-        for i in range(0, len(rows), 5000):
-            conn.execute(insert(progress_delta_t), rows[i:i + 5000])
-        tree[u] = after[u]
-    return len(moved)
-
-
-def _move_authors(conn: Connection, phase_id: int, unit_id: int, old: list[int],
-                  new: list[int]) -> None:
-    t = progress_author_t
-    authors = conn.execute(select(t.c.author, t.c.name, t.c.registered, t.c.valid).where(
-        t.c.phase_id == phase_id, t.c.unit_id == unit_id)).all()
-    for sign, chain_ids in ((-1, old), (1, new)):
-        rows = [{"phase_id": phase_id, "unit_id": a, "author": r.author, "name": r.name,
-                 "registered": sign * r.registered, "valid": sign * r.valid}
-                for a in chain_ids for r in authors]
-        _upsert(conn, t, ("phase_id", "unit_id", "author"), rows, ("registered", "valid"))
 
 
 # --------------------------------------------------------------------------- snapshots

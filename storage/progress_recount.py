@@ -21,11 +21,11 @@ from storage.progress import (
     apply_change,
     contribution,
     fold,
-    parents,
     phase_of,
     sum_cols,
     vector,
 )
+from storage.progress_units import parents
 
 # --------------------------------------------------------------------------- recount
 

@@ -15,17 +15,29 @@ rows however many initiatives lie below it. Targets follow the programme's rules
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, func, select
 
-from bot.services import results
 from bot.services.actor import Actor
+from bot.services.progress_results import (
+    AuthorRow,
+    ChildRow,
+    Page,
+    PhaseInfo,
+    Progress,
+    Ranking,
+    RankRow,
+    Refused,
+    TargetFigure,
+    UnitFigures,
+)
 from storage import access
 from storage import progress as store
 from storage import progress_report as report_store
@@ -34,113 +46,14 @@ from storage.models_progress import phase_t, target_t
 
 log = logging.getLogger(__name__)
 
+__all__ = ["AuthorRow", "ChildRow", "Page", "PhaseInfo", "Progress", "RankRow", "Ranking",
+           "Refused", "TargetFigure", "UnitFigures", "children", "current_phase", "progress",
+           "ranking", "report_rows", "top_authors"]
+
 RATIO_KINDS = ("member_ratio", "per_member")
 TARGET_KINDS = ("count", *RATIO_KINDS)
 VIEW_ROLES = ("chair", "support")
 PACE_DAYS = 14
-
-
-# --------------------------------------------------------------------------- results
-
-@dataclass(frozen=True, slots=True)
-class PhaseInfo:
-    id: int
-    code: str
-    starts_on: date
-    ends_on: date
-    ended: bool
-
-
-@dataclass(frozen=True, slots=True)
-class TargetFigure:
-    kind: str                   # count | member_ratio | per_member
-    value: Decimal
-    bloc: str | None
-    basis_members: int | None   # the members a ratio is taken of (None for a count)
-    goal: int
-    reached: int
-    pct: float | None
-    shortfall: int
-    inherited_from: str | None  # the code of the union that set it, if not this one
-    note: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class UnitFigures:
-    unit_id: int
-    code: str
-    name: str
-    kind: str
-    bloc: str | None
-    members: int | None
-    registered: int
-    valid: int
-    under_review: int
-    needs_revision: int
-    invalid: int
-    withdrawn: int
-    participants: int
-    benefit_vnd: int
-    targets: tuple[TargetFigure, ...]
-    pct: float | None           # % of the main (first) target; None without a target
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    phase: PhaseInfo
-    unit: UnitFigures
-    today: date
-    days_left: int
-    per_day_needed: float | None
-    pace_14d: float
-    forecast: int
-    cumulative: tuple[tuple[date, int], ...]   # registered so far, per day of the phase
-    from_snapshot: bool
-    children_total: int
-
-
-ChildRow = UnitFigures
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    rows: tuple[UnitFigures, ...]
-    page: int
-    pages: int
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class RankRow:
-    rank: int
-    unit: UnitFigures
-    per_100_members: float | None
-    own: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Ranking:
-    phase: PhaseInfo
-    scope_code: str
-    scope_name: str
-    by: str                     # children | cluster
-    rows: tuple[RankRow, ...]
-    total: int
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorRow:
-    rank: int
-    name: str
-    valid: int
-    registered: int
-
-
-@dataclass(frozen=True, slots=True)
-class Refused(results.Refused):
-    """Why not: no_unit | out_of_scope | unknown_unit | no_phase."""
-
-    reason: str = "out_of_scope"
 
 
 def _refuse(actor: Actor, reason: str) -> Refused:
@@ -299,8 +212,15 @@ def _chain_ratio(conn: Connection, phase_id: int, unit_id: int) -> tuple[list[_T
     return eff, passed
 
 
+@functools.lru_cache(maxsize=1024)
+def _ratio(value: Decimal) -> tuple[int, int]:
+    return value.as_integer_ratio()
+
+
 def _goal(value: Decimal, basis: int) -> int:
-    return int((value * basis).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """value × basis, rounded half up, in integers (exact, and cheap for 10,000 units)."""
+    num, den = _ratio(value)
+    return (2 * num * basis + den) // (2 * den)
 
 
 def _figure(t: _Target, figs: store.Figures, members: dict[str, int],
@@ -376,8 +296,7 @@ def _main_pct(targets: list[_Target], reg: dict[str, int], total: int,
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class _Quick:
+class _Quick(NamedTuple):
     """What ordering units needs: the main target's % and the registered count."""
 
     unit_id: int
