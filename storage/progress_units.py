@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select
 
-from storage.models import phase_t, progress_author_t, progress_delta_t, unit_members_t, unit_t
+from storage.models import unit_t
+from storage.models_progress import phase_t, progress_author_t, progress_delta_t, unit_members_t
 from storage.progress import COUNTERS, days, figures, upsert_add
 
 
