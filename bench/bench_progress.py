@@ -12,7 +12,7 @@
    (goal ≤ 1.5) comes from one run.
 3. At each size: 300 initiatives saved through `storage.imports.save` (the rollups' write
    path: one delta row per union up the chain), folded, and 30 more left unfolded, as the
-   worker's fold every 30 s leaves them; then p50/p99 of `progress()` + `children()` (the
+   upkeep job's folds leave them; then p50/p99 of `progress()` + `children()` (the
    unit's figures and its first page of children) at the national root, the biggest
    province, a district and a grassroots union (goal p99 ≤ 20 ms), and `ranking()` over
    the 10,000 siblings (goal p99 ≤ 50 ms).

@@ -15,5 +15,5 @@ def delivery_from(settings: Settings) -> Delivery:
                             per_week=settings.campaign_cap_week),
                     batch=settings.campaign_batch, default_locale=settings.default_language,
                     figures=campaign_reports.unit_figures, report=campaign_reports.report,
-                    rates={channel: rate for channel, (rate, _gap) in
+                    rates={channel: rate for channel, (rate, _gap, _longest) in
                            settings.outbox_pace().items()})

@@ -43,8 +43,11 @@ class Bar:
         if done < total and now - self.shown < 0.1:
             return
         self.shown = now
-        filled = BAR * done // total if total else BAR
-        self.stream.write(f"\r[{'█' * filled}{'░' * (BAR - filled)}] {done:,} / {total:,}")
+        if total < done:   # no figures to go by (rollups not counted): the count alone
+            self.stream.write(f"\r{done:,} …")
+        else:
+            filled = BAR * done // total if total else BAR
+            self.stream.write(f"\r[{'█' * filled}{'░' * (BAR - filled)}] {done:,} / {total:,}")
         self.stream.flush()
 
 

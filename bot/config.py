@@ -89,10 +89,11 @@ class Settings(BaseSettings):
     campaign_batch: int = 1000
     campaign_every_seconds: float = 30.0
 
-    def outbox_pace(self) -> dict[str, tuple[float, float]]:
-        """Channel → (messages a second overall, seconds between two to one chat)."""
-        return {"telegram": (self.telegram_rate, 1.0),
-                "zalo": (self.zalo_rate, self.zalo_per_chat_interval)}
+    def outbox_pace(self) -> dict[str, tuple[float, float, int]]:
+        """Channel → (messages a second overall, seconds between two to one chat, the
+        characters of its longest message)."""
+        return {"telegram": (self.telegram_rate, 1.0, 4096),
+                "zalo": (self.zalo_rate, self.zalo_per_chat_interval, 2000)}
 
     @model_validator(mode="before")
     @classmethod

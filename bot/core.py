@@ -78,6 +78,10 @@ class Core:
         self._sync = sync_twin(engine)
         self._thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-core")
                         if self._sync is not None else None)
+        # Recording webhook updates has a thread of its own: an acknowledgement never waits
+        # behind the steps running in the core's thread.
+        self._ack_thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-ack")
+                            if self._sync is not None else None)
         self.default_locale = normalise_locale(default_locale)
         self.clock = clock
         # Called after a commit that wrote outbox messages (wakes the sender at once).
@@ -127,8 +131,9 @@ class Core:
         self._wakeup.set()
         if self._worker is not None:
             await self._worker
-        if self._thread is not None:
-            self._thread.shutdown(wait=True)
+        for thread in (self._thread, self._ack_thread):
+            if thread is not None:
+                thread.shutdown(wait=True)
         if self._sync is not None:
             self._sync.dispose()
 
@@ -226,7 +231,7 @@ class Core:
             with conn.begin():
                 return {(c, e) for c, mine in by_channel.items()
                         for e in inbound.enqueue(conn, rows=mine, now=self.clock())}
-        return await self._with_retries(record)
+        return await self._with_retries(record, thread=self._ack_thread)
 
     async def queued_chats(self, *, limit: int = 50) -> list[tuple[str, str]]:
         """(channel, chat id) of chats with events waiting, the longest waiting first."""
@@ -284,25 +289,28 @@ class Core:
             return inbound_from_json(payload) if payload else None
         return await self._with_retries(read)
 
-    async def _with_retries(self, run: Callable[..., Any], *args: Any) -> Any:
-        """`run(conn, *args)` in a connection of the core's, transient errors retried."""
+    async def _with_retries(self, run: Callable[..., Any], *args: Any,
+                            thread: ThreadPoolExecutor | None = None) -> Any:
+        """`run(conn, *args)` in a connection of the core's, transient errors retried; on
+        the twin engine in the core's thread (or `thread`) when there is one."""
         async for attempt in AsyncRetrying(
                 retry=retry_if_exception(_is_transient), reraise=True,
                 stop=stop_after_attempt(TRANSIENT_RETRIES + 1),
                 wait=wait_exponential(multiplier=0.05, max=1.0)):
             with attempt:
                 if self._thread is not None:
-                    return await self._in_thread(run, *args)
+                    return await self._in_thread(run, *args, thread=thread or self._thread)
                 async with self.engine.connect() as conn:
                     return await conn.run_sync(run, *args)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ one transaction
 
-    async def _in_thread(self, run: Callable[..., Any], *args: Any) -> Any:
+    async def _in_thread(self, run: Callable[..., Any], *args: Any,
+                         thread: ThreadPoolExecutor) -> Any:
         """`run(conn, *args)` on the SQLite twin engine, in the core's thread."""
         fut = asyncio.get_running_loop().run_in_executor(
-            self._thread, self._run_sync, run, args)
+            thread, self._run_sync, run, args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:

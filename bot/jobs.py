@@ -1,9 +1,9 @@
 """The worker's singleton jobs (`bot.leader`): each runs in one worker process at a time.
 
-* `progress`, every 30 s: fold the progress deltas, freeze phases that ended (bot/progress_jobs.py);
 * `digests`, every minute: the daily digests that are due (idempotent per person and day);
-* `upkeep`, every five minutes: forget inbound event ids after 7 days and sent outbox
-  messages after 30;
+* `upkeep`, every five minutes: fold the progress deltas into the totals and freeze the
+  phases that have ended (bot/progress_jobs.py); forget inbound event ids after 7 days and
+  sent outbox messages after 30;
 * `replies`, every UPKEEP_SECONDS: replies a process committed and died before sending, on
   a channel that will not deliver the update again, go through the outbox.
 
@@ -20,7 +20,7 @@ from datetime import timedelta
 from bot.campaign_scheduler import Delivery, forget_old_sends, run_tick
 from bot.core import Core
 from bot.leader import SingletonJob, singleton_job
-from bot.progress_jobs import FOLD_EVERY, progress_upkeep
+from bot.progress_jobs import progress_upkeep
 from bot.services.digests import compose_digests
 from storage import outbox as outbox_store
 from storage.engine import utcnow
@@ -48,6 +48,7 @@ def worker_jobs(core: Core, *, default_locale: str,
                 wake()
 
     async def upkeep() -> None:
+        await progress_upkeep(core.engine, now=utcnow())
         events = await core.prune_events()
         async with core.engine.begin() as conn:
             sent = await conn.run_sync(lambda c: outbox_store.prune(
@@ -72,11 +73,7 @@ def worker_jobs(core: Core, *, default_locale: str,
             async with core.engine.begin() as conn:
                 await conn.run_sync(lambda c: forget_old_sends(c, now=utcnow()))
 
-    async def progress() -> None:
-        await progress_upkeep(core.engine, now=utcnow())
-
-    jobs = [singleton_job("progress", every=FOLD_EVERY, run=progress),
-            singleton_job("digests", every=DIGESTS_EVERY, run=digests),
+    jobs = [singleton_job("digests", every=DIGESTS_EVERY, run=digests),
             singleton_job("upkeep", every=UPKEEP_EVERY, run=upkeep),
             singleton_job("replies", every=replies_every, run=replies)]
     if campaigns is not None:

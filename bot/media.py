@@ -22,22 +22,26 @@ import hashlib
 import hmac
 import io
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.events import Attachment
 from bot.i18n import N_, gettext_for
 from bot.services.actor import Actor
-from storage.engine import is_in_memory, make_engine, sync_twin, utcnow
+from storage.engine import sync_twin, utcnow
 
 LINK_LIFETIME = 3 * 24 * 3600   # seconds a Zalo media link works
 CHILDREN_IN_CHART = 25
+# Reports are CPU-heavy (a province's: tens of seconds): a process writes two at a time in
+# its worker threads, the others wait their turn rather than slowing every one down.
+REPORT_SLOTS = threading.BoundedSemaphore(2)
 
 
 @dataclass(frozen=True)
@@ -84,7 +88,8 @@ async def produce(engine: AsyncEngine, att: Attachment, *,
         png = await asyncio.to_thread(draw, chart, locale=spec["locale"])
         from bot.report import ascii_name
 
-        return Media(f"tiendo-{ascii_name(spec['unit'])}.png", "image/png", png)
+        prefix = "xephang" if spec.get("mode") == "children" else "tiendo"
+        return Media(f"{prefix}-{ascii_name(spec['unit'])}.png", "image/png", png)
     if att.kind == "report":
         return await run_off_loop(engine, lambda c: report_file(c, spec, now))
     return None
@@ -92,6 +97,7 @@ async def produce(engine: AsyncEngine, att: Attachment, *,
 
 def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
     from bot import charts
+    from bot.formatting import shorten
     from bot.render_progress import unit_pct
     from bot.services import progress as ps
 
@@ -107,7 +113,7 @@ def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
         rows = () if isinstance(page, ps.Refused) else page.rows
         return charts.ChildrenChart(
             _("{name}: units below, share of target").format(name=p.unit.name),
-            tuple((r.name[:32], unit_pct(r) or 0.0) for r in rows))
+            tuple((shorten(r.name, 36), unit_pct(r) or 0.0) for r in rows))
     main = p.unit.targets[0] if p.unit.targets else None
     return charts.CumulativeChart(
         _("{name} · phase {code}").format(name=p.unit.name, code=p.phase.code),
@@ -130,36 +136,22 @@ def report_file(conn: Connection, spec: dict[str, Any], now: datetime) -> Media 
 
 
 async def run_off_loop(engine: AsyncEngine, run: Callable[[Connection], Any]) -> Any:
-    """`run(conn)` in a worker thread, with a connection of its own to the same database
-    (an SQLite file: a synchronous twin engine; PostgreSQL: an engine on that thread's own
-    event loop, in the same schema). An in-memory database has one connection: there it
-    runs in place."""
+    """`run(conn)` in a worker thread, on a synchronous twin engine of its own on the same
+    database (`storage.engine.sync_twin`: the same file, or the same PostgreSQL schema),
+    so that writing a large workbook never holds the event loop. An in-memory database
+    has one connection: there it runs in place."""
     twin = sync_twin(engine)
-    if twin is not None:
-        def on_file() -> Any:
-            try:
-                with twin.connect() as conn, conn.begin():
-                    return run(conn)
-            finally:
-                twin.dispose()
-        return await asyncio.to_thread(on_file)
-    if is_in_memory(engine) or engine.url.get_backend_name() != "postgresql":
+    if twin is None:
         async with engine.connect() as conn:
             return await conn.run_sync(run)
-    async with engine.connect() as conn:
-        search_path = (await conn.execute(text("SHOW search_path"))).scalar()
-    schema = None if not search_path or "$user" in search_path else search_path
 
-    def on_postgres() -> Any:
-        async def job() -> Any:
-            own = make_engine(engine.url.render_as_string(hide_password=False), schema=schema)
-            try:
-                async with own.connect() as conn:
-                    return await conn.run_sync(run)
-            finally:
-                await own.dispose()
-        return asyncio.run(job())
-    return await asyncio.to_thread(on_postgres)
+    def on_twin() -> Any:
+        try:
+            with REPORT_SLOTS, twin.connect() as conn, conn.begin():
+                return run(conn)
+        finally:
+            twin.dispose()
+    return await asyncio.to_thread(on_twin)
 
 
 # ------------------------------------------------------------------ links (Zalo)

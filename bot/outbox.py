@@ -10,37 +10,13 @@ Order: priority 0 (replies, alerts, decisions) before 5 (digests) before 9 (camp
 the earliest due; one chat's rows of one priority go out oldest first, one at a time (see
 `storage.outbox.claim_due`), so an alert never waits behind a long broadcast.
 
-Delivery guarantees, honestly — at least once:
-
-* A graceful `stop()` lets the sends already in flight finish and records them; rows claimed
-  but not yet sent are released and go out after the restart. Nothing is lost or repeated.
-* A hard crash (kill -9, power cut) between a send and its mark leaves the row `sending`.
-  Every sender beats a heartbeat (`outbox_sender`, every `heartbeat` seconds); the rows of a
-  sender silent for `stale_after` seconds (10 s: three beats missed) are claimed again at
-  once by any other sender, or by the restarted one, instead of after the lease. So after a
-  crash a user may, rarely, see a message twice: the window is one send plus one mark, and
-  the resend comes about 10 s later. Only that chat waits; other chats keep moving.
-* A sender that could not beat for `stale_after / 2` (cut off from the database) stops
-  starting sends: its rows may be claimed by another sender.
-* A message longer than one Telegram message is sent in parts; if a later part fails, the
-  retry sends the whole message again.
-
-Pacing holds across processes, through the database (`storage.outbox.Pace`): a claim takes
-send slots `1/rate` apart from the channel's shared next slot (`outbox_channel`), for at most
-`horizon` seconds ahead, and each row is sent at its slot — never earlier, and not at all when
-more than `late_after` late (it is handed back for a new slot: a late send could crowd the
-next second). The rate is taken `rate_margin` under the configured one, which leaves that
-much of a second for timing jitter. Per chat, the next send is claimable only
-`per_chat_interval` after the previous one *finished* (`outbox_chat.next_at`, written with
-the mark), so the gap holds as the channel sees it too. `RetryLater(s)` (Telegram 429) pauses
-the channel for `s` seconds for every process and the row goes back with `not_before = now +
-s`, without using up one of its attempts.
-
-Failures: `Transient` (and any unexpected exception, logged with the row id) retries with
-exponential backoff up to `max_attempts`, then `failed`; `Unreachable` marks the row and the
-chat's queued rows `unreachable` and the account no longer reachable (later rows for it are
-marked so without a send, until its user writes again); any other `DeliveryError` is
-permanent (`failed`). Message text is never logged.
+Delivery guarantees (at least once: the one window for a duplicate is a sender killed between
+a send and its mark; its rows are claimed again once its heartbeat is 10 s stale), pacing
+across processes (`storage.outbox.Pace`: send slots from a channel's shared next slot; a
+chat's next send `per_chat_interval` after its previous one finished; 429 pauses the channel
+for every process) and what happens on failures (`Transient` retried with backoff up to
+`max_attempts`; `Unreachable` marks the chat's rows and the account; other errors are
+permanent) are set out in the README, "Delivery guarantees". Message text is never logged.
 
 This module is channel-neutral: adapters provide a `bot.delivery.Sender` per channel.
 """
@@ -75,7 +51,7 @@ BACKOFF_CAP = 15 * 60.0
 RETRY_AFTER_CAP = 3600.0  # never trust a "slow down" longer than this
 MARK_TRIES = 5  # a mark is retried for about 6 s before the row is left to its lease
 MAX_DB_BACKOFF = 30.0
-CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit (a send late is not made)
+CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit
 
 ResultKind = Literal["sent", "retry", "failed", "unreachable", "release"]
 
@@ -91,37 +67,6 @@ def reply_of(row: dict[str, Any]) -> Reply:
     options = json.loads(row.get("options") or "[]")
     return Reply(row["text"], tuple(Option(o["label"], o["token"], o.get("command", ""))
                                     for o in options))
-
-
-class TokenBucket:
-    """`rate` tokens a second, holding at most `burst`: a smooth overall send rate.
-
-    Hand-written rather than aiolimiter's AsyncLimiter: that one waits inside `acquire` and
-    cannot say how far off the next token is, while the sender must be able to give a row
-    back instead of waiting — at a stop, when the channel says "slow down", or when the
-    row's lease would run out first."""
-
-    def __init__(self, rate: float, *, burst: float = 1.0, now: float = 0.0) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        self.rate = rate
-        self.burst = max(burst, 1.0)
-        self.tokens = self.burst
-        self.updated = now
-
-    def _refill(self, now: float) -> None:
-        if now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-
-    def delay(self, now: float) -> float:
-        """Seconds until a token is available (0: take it now)."""
-        self._refill(now)
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def take(self, now: float) -> None:
-        self._refill(now)
-        self.tokens -= 1.0
 
 
 @dataclass(slots=True)
@@ -155,8 +100,8 @@ class OutboxWorker:
         global_rate: float = 30.0,
         per_chat_interval: float = 1.0,
         pace: Mapping[str, Pace] | None = None,
-        rate_margin: float = 0.02,
-        late_after: float = 0.010,
+        rate_margin: float = 0.015,
+        late_after: float = 0.25,
         heartbeat: float = 3.0,
         stale_after: float = 10.0,
         max_attempts: int = 8,
@@ -179,9 +124,12 @@ class OutboxWorker:
         self.pace = {ch: (pace or {}).get(ch) or Pace(global_rate, per_chat_interval)
                      for ch in self.senders}
         self._claim_pace = {ch: Pace(p.rate * (1.0 - rate_margin), p.per_chat, p.horizon,
-                                     p.lead or CLAIM_LEAD)
+                                     p.lead or CLAIM_LEAD, p.part_chars)
                             for ch, p in self.pace.items()}
         self.late_after = late_after
+        # How late a send may reach the channel and still not crowd the second after it:
+        # the slack that slots `rate_margin` apart leave in each second (15 ms at 1.5 %).
+        self.jitter = 1.0 / (1.0 - rate_margin) - 1.0
         self.heartbeat = heartbeat
         self.stale_after = stale_after
         self.name = name or sender_name()
@@ -193,6 +141,7 @@ class OutboxWorker:
         self._paused_until: dict[str, float] = {}  # channel → loop time
         self._beat_at: float | None = None  # loop time the last beat started (it committed)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._shifting: set[asyncio.Task[None]] = set()
         self._limit = batch   # rows the next claim may take
         self._results: list[_Result] = []
         self._mark_lock = asyncio.Lock()
@@ -202,7 +151,8 @@ class OutboxWorker:
         self._task: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
         self.stats = {"sent": 0, "retry": 0, "failed": 0, "unreachable": 0, "release": 0}
-        self.late = 0   # rows handed back because their slot had passed (among "release")
+        self.late = 0   # rows handed back because their slot had long passed (in "release")
+        self.shifted = 0.0   # seconds the channels' slots were moved on after late sends
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -291,7 +241,7 @@ class OutboxWorker:
             if claimed:
                 # The next claim shortly before the slots taken run out, so that the channel
                 # never idles between rounds; the sends of this one go on meanwhile.
-                lead = max(self.poll_interval, 0.25)
+                lead = min(p.horizon for p in self._claim_pace.values()) / 2
                 await self._idle(max(last_slot - asyncio.get_running_loop().time() - lead,
                                      0.0))
             else:
@@ -317,8 +267,8 @@ class OutboxWorker:
 
     async def _settle(self) -> None:
         """Wait for the sends in flight, then write every outcome."""
-        while self._inflight:
-            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        while self._inflight or self._shifting:
+            await asyncio.gather(*self._inflight, *self._shifting, return_exceptions=True)
         await self._flush()
 
     # ------------------------------------------------------------------ one round
@@ -405,10 +355,20 @@ class OutboxWorker:
             if paused > 0:  # the channel said "slow down" while this row waited
                 return _Result("release", row,
                                not_before=self.clock() + timedelta(seconds=paused))
-            if now - row["_at"] > self.late_after and row.get("send_at") is not None:
-                # Late for its slot: sent now, it could crowd the next second. A new slot.
+            paced = row.get("send_at") is not None
+            if paced and now - row["_at"] > self.late_after:
+                # Far too late for its slot (a stalled process): a new slot instead.
                 self.late += 1
                 return _Result("release", row)
+            # Half the slack is for the way to the channel; beyond the other half, the slots
+            # not yet handed out move on by as much (see `_apply`).
+            late = max(now - row["_at"] - self.jitter / 2, 0.0) if paced else 0.0
+            if late > 0:
+                # Written at once, beside the send: the slots a second after this one must
+                # be handed out after the shift, whenever the channel answers.
+                task = asyncio.create_task(self._shift(channel, late))
+                self._shifting.add(task)
+                task.add_done_callback(self._shifting.discard)
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
@@ -436,6 +396,17 @@ class OutboxWorker:
                 log.exception("outbox: row %s: unexpected error from the %s sender",
                               row["id"], channel)
                 return self._transient(row, f"unexpected {type(exc).__name__}")
+
+    async def _shift(self, channel: str, seconds: float) -> None:
+        """A send started `seconds` later than its slot allows: the slots not yet handed out
+        move on by as much, so the second after it holds no more than the rate either."""
+        try:
+            async with self.engine.begin() as conn:
+                await conn.run_sync(lambda c: outbox_q.shift_channel(
+                    c, channel=channel, seconds=seconds))
+            self.shifted += seconds
+        except Exception:
+            log.warning("outbox: could not shift %s's send slots", channel, exc_info=True)
 
     def _transient(self, row: dict[str, Any], error: str) -> _Result:
         attempts = row["attempts"] + 1

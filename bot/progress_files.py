@@ -296,14 +296,15 @@ def parse_targets(data: bytes) -> Parsed:
         value = _decimal(v["value"])
         if value is None or value <= 0 or value >= VALUE_MAX:
             parsed.problems.append(Problem(n, N_(
-                "bad target value «{value}»: expected a positive number (0.10 or 10% for a "
-                "ratio)"), {"value": shown(v["value"])}))
+                "bad target value «{value}»: expected a positive number (a ratio as 0.10 or "
+                "10 percent)"), {"value": shown(v["value"])}))
         elif kind == "count" and value != value.to_integral_value():
             parsed.problems.append(Problem(n, N_(
                 "a count target is a whole number, not «{value}»"), {"value": shown(v["value"])}))
         elif kind == "member_ratio" and value > 1:
             parsed.problems.append(Problem(n, N_(
-                "a member ratio is at most 1 (100%), not «{value}»"), {"value": shown(v["value"])}))
+                "a member ratio is at most 1 (all members), not «{value}»"),
+                {"value": shown(v["value"])}))
         note = clean(v["note"]) or None
         if note and len(note) > NOTE_MAX:
             parsed.problems.append(Problem(n, N_("the note is longer than {max} characters"),

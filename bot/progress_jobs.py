@@ -1,5 +1,7 @@
-"""The rollups' upkeep (a singleton job of the worker, see bot/jobs.py): fold the deltas
-into the totals, and freeze each phase that has ended (once)."""
+"""The rollups' upkeep (part of the worker's `upkeep` job, every five minutes, see
+bot/jobs.py): fold the deltas into the totals, and freeze each phase that has ended (once).
+Between folds the readers add the few unfolded deltas (a national peak of some tens of
+thousands of initiatives a day leaves a few hundred rows) to the totals."""
 
 from __future__ import annotations
 
@@ -13,9 +15,6 @@ from storage import progress as store
 from storage.models import phase_t
 
 log = logging.getLogger(__name__)
-
-FOLD_EVERY = 30.0
-
 
 def ended_unfrozen(conn: Connection, *, now: datetime) -> list[int]:
     today = store.local_day(now)

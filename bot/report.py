@@ -22,6 +22,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import Connection
 
+from bot.fields import field_label
 from bot.formatting import TIMEZONE
 from bot.i18n import N_, gettext_for
 from bot.labels import STATUS_LABELS
@@ -29,6 +30,7 @@ from bot.render_progress import basis_text, unit_pct
 from bot.services import progress as progress_service
 from bot.services.actor import Actor
 from bot.spreadsheet import xlsx_row
+from storage import access
 from storage import targets as target_store
 from storage.textfold import fold
 
@@ -46,7 +48,8 @@ INITIATIVE_COLUMNS = (
 DATE_FORMAT = "DD/MM/YYYY"
 PERCENT_FORMAT = "0.0%"
 MONEY_FORMAT = "#,##0"
-PROGRESS_EVERY = 1000   # rows between two calls of `on_progress`
+PROGRESS_EVERY = 1000
+REPORT_ROLES = frozenset({"chair", "support", "admin"})   # rows between two calls of `on_progress`
 
 # Sheet 2: a column, and the keys of the service's initiative dict that may hold it.
 _INITIATIVE_KEYS = (
@@ -67,7 +70,9 @@ class ReportDone:
     initiatives: int
 
 
-ProgressCallback = Callable[[int, int], None]   # (initiatives written, expected in all)
+# (initiatives written, expected in all: from the rollups, 0 when unknown; the last call
+# has both equal)
+ProgressCallback = Callable[[int, int], None]
 
 
 def ascii_name(text: str) -> str:
@@ -106,11 +111,20 @@ def _local_day(value: Any) -> date | None:
     return None
 
 
+def may_report(conn: Connection, actor: Actor) -> bool:
+    """Reports list every initiative with its authors: for chairs, support teams and
+    administrators (and the shell), not for every member."""
+    return actor.is_shell or bool(
+        access.roles_held(conn, person_id=actor.person_id or 0) & REPORT_ROLES)
+
+
 def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: str | None,
                  phase_code: str | None, locale: str, out: IO[bytes],
                  on_progress: ProgressCallback | None = None
                  ) -> ReportDone | progress_service.Refused:
     """Write the workbook to `out`; Refused (nothing written) outside the actor's scope."""
+    if not may_report(conn, actor):
+        return progress_service.Refused("out_of_scope")
     rows = progress_service.report_rows(conn=conn, actor=actor, now=now, unit_code=unit_code,
                                         phase_code=phase_code)
     if isinstance(rows, progress_service.Refused):
@@ -183,6 +197,7 @@ def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: st
         values = [_first(row, keys) for keys in _INITIATIVE_KEYS]
         if isinstance(values[2], list | tuple):
             values[2] = ", ".join(str(a) for a in values[2])
+        values[5] = field_label(values[5], locale) or values[5]
         status = values[7]
         values[7] = _(STATUS_LABELS[status]) if status in STATUS_LABELS else status
         benefit = values[6]
@@ -193,7 +208,7 @@ def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: st
         sheet2.append(xlsx_row(sheet2, values))
         written += 1
         if on_progress is not None and written % PROGRESS_EVERY == 0:
-            on_progress(written, max(expected, written))
+            on_progress(written, expected)
     if on_progress is not None:
         on_progress(written, written)
     wb.save(out)

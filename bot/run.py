@@ -87,7 +87,8 @@ async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], 
         if sends:
             worker = OutboxWorker(core.engine, metrics.count_sends(
                 s for p in plugins for s in p.senders),
-                pace={ch: Pace(rate, gap) for ch, (rate, gap) in settings.outbox_pace().items()})
+                pace={ch: Pace(rate, gap, part_chars=longest)
+                      for ch, (rate, gap, longest) in settings.outbox_pace().items()})
             metrics.watch_outbox(worker.stats)
             core.on_enqueued = worker.wake
             await worker.start()

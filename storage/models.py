@@ -274,8 +274,8 @@ class Outbox(SQLModel, table=True):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        # Claims walk pending rows by priority, then due time, then age.
-        Index("ix_outbox_due", "status", "priority", "not_before", "id"),
+        # Claims walk a channel's pending rows by priority, then due time, then age.
+        Index("ix_outbox_due", "status", "channel", "priority", "not_before", "id"),
         Index("ix_outbox_chat", "channel", "chat_id", "id"),
         # A chat's rows still to send: whose turn it is, without its history of sent rows.
         Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
@@ -548,8 +548,7 @@ progress_day_t = ProgressDay.__table__
 progress_author_t = ProgressAuthor.__table__
 unit_members_t = UnitMembers.__table__
 progress_snapshot_t = ProgressSnapshot.__table__
-# Lookups the progress views make on existing tables: a cluster's units, a subtree's
-# initiatives by grassroots union (reports, recounts), imported initiatives by code.
+# Progress lookups on existing tables: a cluster's units, initiatives by grassroots union.
 Index("ix_unit_cluster", unit_t.c.cluster)
 Index("ix_initiative_author_unit", initiative_t.c.author_unit_id, initiative_t.c.submitted_at)
 

@@ -10,15 +10,22 @@ Row life cycle (`status`):
        ▲                  │
        └── retry/release ─┘   (also when a lease expires: the claimer crashed)
 
-Ordering: rows of one chat are delivered oldest first. A row can be claimed only when no
-older row of its chat is in flight or queued ahead of it, so one claim takes at most one row
-per chat and two sender processes never race within a chat. An older row counts as "ahead"
-when it is `sending`, due, or has been claimed before (`claimed_until` is set: it is waiting
-for a retry or was deferred). An older row merely *scheduled* for later at enqueue time (a
-digest for 17:00) does not hold up messages written after it.
+Order: claims take priority 0 (replies, alerts, decisions) before 5 (digests) before 9
+(campaigns), then the earliest due, then the oldest. Within a chat one row is in flight at a
+time, and a row can be claimed only when no row of its chat is in flight and no older row of
+the same or a higher priority is queued ahead of it; so one claim takes at most one row per
+chat and two sender processes never race within a chat. An older row counts as "ahead" when
+it is due or has been claimed before (`claimed_until` is set: it is waiting for a retry or
+was deferred). An older row merely *scheduled* for later at enqueue time (a digest for
+17:00) does not hold up messages written after it.
 
 `claimed_until` is therefore kept after a lease ends: it is the end of the row's last lease,
-and NULL means "never claimed".
+and NULL means "never claimed". `claimed_by` names the sender (`outbox_sender`) that holds a
+row being sent: when that sender stops beating, the row is claimed again before its lease
+ends.
+
+Pacing across processes (`Pace`): `outbox_channel.next_at` is a channel's next free send
+slot, taken by claims in turn; `outbox_chat.next_at` is the earliest next send to a chat.
 
 The statement of the conversation's path (`enqueue`) is built once, at import, with every
 value a bind parameter, and run with `Connection.execute`: building a statement costs more CPU
@@ -117,17 +124,20 @@ def _values(*, channel: str, chat_id: str, account_id: int | None, kind: str, lo
     }
 
 
-# Rows per statement: 17 parameters a row stays under SQLite's 32,766 bound parameters.
-MANY_CHUNK = 1900
+# Rows handed to the driver at a time (SQLAlchemy's "insertmanyvalues" then writes them as
+# multi-row INSERTs of up to 1,000 rows, within SQLite's limit on bound parameters).
+MANY_CHUNK = 5000
 
 
 def enqueue_many(conn: Connection, *, rows: Sequence[Mapping[str, Any]], now: datetime) -> int:
-    """Queue many messages in one multi-row INSERT (a campaign's batch); return how many
-    were inserted: rows whose `dedupe_key` is already queued are skipped.
+    """Queue many messages (a campaign's batch) in multi-row INSERTs; return how many were
+    inserted: rows whose `dedupe_key` is already queued are skipped.
 
     Each row: channel, chat_id, account_id, kind, locale, text, options (list of dicts),
-    dedupe_key, and optionally not_before and priority (default 0). More than `MANY_CHUNK`
-    rows are written in several statements (SQLite's limit on parameters)."""
+    dedupe_key, and optionally not_before and priority (default 0). Measured: about 15,000
+    rows a second on PostgreSQL and 20,000 on SQLite on a loaded 2-core machine, six times
+    the rate of one INSERT with all values compiled in (SQLAlchemy compiles that anew for
+    every batch)."""
     values = []
     for row in rows:
         if not str(row["text"]).strip():
@@ -137,12 +147,10 @@ def enqueue_many(conn: Connection, *, rows: Sequence[Mapping[str, Any]], now: da
             kind=row["kind"], locale=row.get("locale") or "vi", text=row["text"],
             options=row.get("options") or (), now=now, not_before=row.get("not_before"),
             dedupe_key=row.get("dedupe_key"), priority=int(row.get("priority") or 0)))
+    stmt = _ENQUEUE[conn.dialect.name]
     inserted = 0
     for start in range(0, len(values), MANY_CHUNK):
-        stmt = (_INSERT[conn.dialect.name](outbox_t)
-                .values(values[start:start + MANY_CHUNK])
-                .on_conflict_do_nothing(index_elements=[outbox_t.c.dedupe_key]))
-        inserted += conn.execute(stmt).rowcount
+        inserted += len(conn.execute(stmt, values[start:start + MANY_CHUNK]).all())
     return inserted
 
 
@@ -153,14 +161,18 @@ def enqueue_many(conn: Connection, *, rows: Sequence[Mapping[str, Any]], now: da
 class Pace:
     """A channel's limits, held across every sender process: `rate` sends a second overall
     (claims hand out send slots `1/rate` apart), and `per_chat` seconds between two sends to
-    one chat. `horizon`: how far ahead slots are handed out (a row claimed for a slot 1 s
-    away keeps that slot; an alert queued meanwhile waits at most that long). `lead`: time
-    for the claim to commit and reach the sender before its first slot."""
+    one chat. `horizon`: how far ahead slots are handed out (a row claimed for a slot keeps it;
+    an alert queued meanwhile waits at most that long); under a second, so that the slots a
+    second after a late send are handed out after it and can be shifted (`shift_channel`).
+    `lead`: time for the claim to commit and reach the sender before its first slot.
+    `part_chars`: the channel's longest message; a row with a longer text takes a slot for
+    each part (counted on the stored HTML, tags included: never fewer than are sent)."""
 
     rate: float
     per_chat: float = 0.0
-    horizon: float = 1.0
+    horizon: float = 0.5
     lead: float = 0.0   # the first slot no sooner than this after the claim (its commit)
+    part_chars: int = 4096   # a longer text goes out in parts: a slot for each
 
 
 def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) -> None:
@@ -231,7 +243,8 @@ def _candidates(conn: Connection, *, channel: str, now: datetime, limit: int,
                      .scalar_subquery())
         conds.append(func.coalesce(chat_next, now) <= now)
     due = (select(cand.c.id).where(*conds)
-           .order_by(cand.c.status, cand.c.priority, cand.c.not_before, cand.c.id)
+           .order_by(cand.c.status, cand.c.channel, cand.c.priority, cand.c.not_before,
+                     cand.c.id)
            .limit(limit))
     if _is_pg(conn):
         due = due.with_for_update(of=cand, skip_locked=True)
@@ -278,6 +291,10 @@ def claim_due(
     if not channels or limit <= 0:
         return []
     began = time.monotonic()
+    if _is_pg(conn):
+        # The planner prices the walk down the due index as if it read every queued row, and
+        # JIT-compiles it: 0.5 s of compiling for a 10 ms query with 200,000 rows queued.
+        conn.exec_driver_sql("SET LOCAL jit = off")
     stale_before = None if stale_seconds is None else now - timedelta(seconds=stale_seconds)
     _reclaim(conn, now=now, stale_before=stale_before)
     out: list[dict[str, Any]] = []
@@ -299,11 +316,13 @@ def claim_due(
             continue
         if limits is not None:
             # The first slot counts from now, not from the claim's start: the search above
-            # takes time, and a row sent late for its slot is not sent.
+            # takes time, and a send that starts late for its slot costs the channel time.
             elapsed = timedelta(seconds=time.monotonic() - began + limits.lead)
             start = max(_channel_next(conn, channel=channel, now=now, lock=True),
                         now + elapsed)
         step = timedelta(seconds=1.0 / limits.rate) if limits is not None else timedelta(0)
+        # (A long text's extra parts push the last slot a little later: the lease, a minute,
+        # is there for a crashed sender and is far longer.)
         last = start + step * (len(ids) - 1)
         rows = conn.execute(
             update(outbox_t).where(outbox_t.c.id.in_(ids))
@@ -312,14 +331,21 @@ def claim_due(
             .returning(*outbox_t.c)).mappings().all()
         order = {row_id: i for i, row_id in enumerate(ids)}
         claimed = sorted((dict(r) for r in rows), key=lambda r: order[r["id"]])
-        for i, row in enumerate(claimed):
-            row["send_at"] = start + step * i
+        taken = 0
+        for row in claimed:
+            row["send_at"] = start + step * taken
+            taken += _parts(row["text"], limits.part_chars) if limits is not None else 1
         if limits is not None:
             conn.execute(update(outbox_channel_t)
                          .where(outbox_channel_t.c.channel == channel)
-                         .values(next_at=start + step * len(claimed)))
+                         .values(next_at=start + step * taken))
         out.extend(claimed)
     return out
+
+
+def _parts(text: str, part_chars: int) -> int:
+    """Messages a text goes out as (at least as many as the channel's adapter sends)."""
+    return max(1, -(-len(text) // part_chars))
 
 
 _PACE_CHAT = per_dialect(lambda d: d.insert(outbox_chat_t))
@@ -349,6 +375,19 @@ def pause_channel(conn: Connection, *, channel: str, until: datetime) -> None:
     greatest = func.greatest if _is_pg(conn) else func.max
     conn.execute(update(outbox_channel_t).where(outbox_channel_t.c.channel == channel)
                  .values(next_at=greatest(outbox_channel_t.c.next_at, until)))
+
+
+def shift_channel(conn: Connection, *, channel: str, seconds: float) -> None:
+    """A send reached the channel `seconds` later than its slot allows: the slots not yet
+    handed out move on by as much, so that the second after it holds no more than the rate.
+    """
+    stmt = select(outbox_channel_t.c.next_at).where(outbox_channel_t.c.channel == channel)
+    if _is_pg(conn):
+        stmt = stmt.with_for_update()
+    next_at = conn.execute(stmt).scalar_one_or_none()
+    if next_at is not None and seconds > 0:
+        conn.execute(update(outbox_channel_t).where(outbox_channel_t.c.channel == channel)
+                     .values(next_at=_aware(next_at) + timedelta(seconds=seconds)))
 
 
 # --------------------------------------------------------------------------- senders

@@ -144,3 +144,37 @@ def test_chat_as_chair(tmp_path: Path) -> None:
     reports = list((tmp_path / "exports").glob("*.xlsx"))
     assert charts_saved and reports
     assert f"(file saved: {reports[0]})" in out
+
+
+def test_attachments_are_kept_as_descriptions() -> None:
+    """A reply is kept with its event as JSON until sent: its chart or report travels as a
+    small description (no bytes), and comes back the same."""
+    from bot import media
+    from bot.events import Outcome, Reply, replies_from_json, replies_json
+    from bot.services.actor import Actor
+
+    att = media.attachment("report", actor=Actor(7, "telegram"), unit_code="BPC-PR",
+                           phase_code="GĐ1", locale="vi")
+    kept = replies_json(Outcome([Reply("Báo cáo", separate=True, attachment=att),
+                                 Reply("x")], locale="vi"))
+    assert kept is not None and len(kept) < 400
+    _locale, replies = replies_from_json(kept)
+    assert replies[0].attachment == att and replies[1].attachment is None
+    assert media.spec_of(att) == {"unit": "BPC-PR", "phase": "GĐ1", "person": 7,
+                                  "channel": "telegram", "locale": "vi", "mode": ""}
+
+
+def test_media_links_are_signed_and_expire() -> None:
+    from bot import media
+    from bot.services.actor import Actor
+
+    key = media.media_key("zalo-token")
+    att = media.attachment("chart", actor=Actor(7, "zalo"), unit_code="BPC-PR",
+                           phase_code="GĐ1", locale="vi", mode="cumulative")
+    token = media.signed_token(key, att, now=1000.0, lifetime=60)
+    assert media.open_token(key, token, now=1059.0) == att
+    assert media.open_token(key, token, now=1061.0) is None                # expired
+    assert media.open_token(media.media_key("other"), token, now=1000.0) is None
+    body, mac = token.split(".")
+    assert media.open_token(key, body[:-2] + "AA." + mac, now=1000.0) is None  # altered
+    assert media.open_token(key, "garbage", now=1000.0) is None

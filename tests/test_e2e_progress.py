@@ -176,12 +176,20 @@ async def test_paging_and_a_member(tg: TelegramHarness, monkeypatch: pytest.Monk
     assert "page 3 of 3" in seen[-1] and "More units ›" not in tg.labels(CHAIR)
     seen = await tg.press(CHAIR, "Close")
     assert "What would you like to do?" in seen[-1]
+    monkeypatch.setattr(progress_flow, "CHAT_REPORT_MAX", 49)   # 48 registered + 2 invalid
+    seen = await tg.send(CHAIR, "/baocao")
+    assert "too large to send in a chat" in seen[-1] and "sangkien report BPC-PR" in seen[-1]
+    assert not uploads(tg.fake, "sendDocument", "document")
     # A member sees their own grassroots union, and nothing above it.
     await tg.onboard(WORKER)
     seen = await tg.send(WORKER, "/tiendo")
     assert "Progress: CĐCS Công ty TNHH Cao su Phú Riềng (demo)" in "\n".join(seen)
+    assert "Report (Excel)" not in tg.labels(WORKER)
     seen = await tg.send(WORKER, "/tiendo BPC-PR")
     assert "of your own union and of the unions below it only" in "\n".join(seen)
+    seen = await tg.send(WORKER, "/baocao")
+    assert "Reports are for chairs and support teams" in "\n".join(seen)
+    assert not uploads(tg.fake, "sendDocument", "document")
 
 
 # ------------------------------------------------------------------ Zalo

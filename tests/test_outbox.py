@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Option, Reply
-from bot.outbox import OutboxWorker, TokenBucket
+from bot.outbox import OutboxWorker
 from handlers.telegram_sender import TelegramSender
 from storage import outbox
 from storage.engine import utcnow
@@ -207,14 +207,6 @@ async def test_claims_keep_chat_order_and_lease_rows(db: AsyncEngine) -> None:
     assert await run(db, lambda c: outbox.counts(c)) == {"sent": 1, "pending": 4}
     with pytest.raises(ValueError, match="token"):
         await enqueue(db, [(x, "t")], accounts, options=[{"label": "L", "token": "a" * 65}])
-
-
-def test_token_bucket_paces_to_the_rate() -> None:
-    bucket = TokenBucket(10.0, now=0.0)
-    assert bucket.delay(0.0) == 0.0
-    bucket.take(0.0)
-    assert bucket.delay(0.0) == pytest.approx(0.1)
-    assert bucket.delay(0.1) == 0.0
 
 
 # --------------------------------------------------------------------------- the sender

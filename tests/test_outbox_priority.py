@@ -95,3 +95,24 @@ async def test_an_alert_is_claimed_first_behind_5000_campaign_rows(db: AsyncEngi
     first = await run(db, lambda c: claim(c, limit=30))
     assert first[0]["id"] == alert and len(first) == 30
     assert {r["kind"] for r in first[1:]} == {"campaign"}
+
+
+async def test_paced_claims_hand_out_slots_and_a_long_text_takes_one_per_part(
+        db: AsyncEngine) -> None:
+    now = utcnow()
+    texts = ["x" * 9000, "short", "short too"]   # 9,000 characters: three Telegram messages
+    await run(db, lambda c: outbox.enqueue_many(c, now=now - timedelta(seconds=1), rows=[
+        {"channel": "telegram", "chat_id": str(500 + i), "account_id": None, "kind": "alert",
+         "locale": "vi", "text": text, "options": [], "dedupe_key": f"t:{i}"}
+        for i, text in enumerate(texts)]))
+    pace = {"telegram": outbox.Pace(10.0, 1.0, horizon=5.0)}
+    got = await run(db, lambda c: claim(c, now=now, pace=pace))
+    start = got[0]["send_at"]
+    assert start >= now
+    assert [round((r["send_at"] - start).total_seconds(), 3) for r in got] == [0.0, 0.3, 0.4]
+    # The next claim's slots follow on, whichever process takes them.
+    await run(db, lambda c: outbox.enqueue(
+        c, channel="telegram", chat_id="600", account_id=None, kind="alert", locale="vi",
+        text="next", options=[], now=now - timedelta(seconds=1)))
+    nxt = await run(db, lambda c: claim(c, now=now, pace=pace))
+    assert round((nxt[0]["send_at"] - start).total_seconds(), 3) == 0.5

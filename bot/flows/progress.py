@@ -13,9 +13,10 @@ from bot import media
 from bot.conversation import Ctx
 from bot.events import Reply
 from bot.flows.engine import Flow, Next, Result, Step, command, home
-from bot.formatting import esc, shorten
+from bot.formatting import esc, number, shorten
 from bot.i18n import N_
 from bot.render_progress import percent, progress_text, ranking_text, unit_pct
+from bot.report import may_report
 from bot.services import progress as ps
 from storage import targets as target_store
 from storage.textfold import fold
@@ -24,6 +25,9 @@ STEP = "progress_view"
 TRANSITIONS = {STEP: set()}   # its options open another unit's view: the same step
 PAGE_SIZE = 8
 LABEL_MAX = 60
+# A report's rows beyond which it is not sent in a chat (Telegram takes documents up to
+# 50 MB; a workbook holds about 55 bytes an initiative): the CLI writes it.
+CHAT_REPORT_MAX = 500_000
 
 REFUSALS = {
     "no_unit": N_("You are not attached to a union yet. Choose your grassroots union in "
@@ -102,7 +106,8 @@ def render_progress_view(ctx: Ctx, p: ps.Progress, *, page: int, chart: bool,
             if kids.page + 1 < kids.pages:
                 options.append((_("More units ›"), f"page|{code}|{phase}|{kids.page + 1}"))
         options.append((_("Ranking"), f"rank|{code}|{phase}"))
-    options.append((_("Report (Excel)"), f"report|{code}|{phase}"))
+    if may_report(ctx.conn, ctx.actor):
+        options.append((_("Report (Excel)"), f"report|{code}|{phase}"))
     if back:
         options.append((_("‹ Back to {code}").format(code=back), f"page|{back}|{phase}|0"))
     options.append((_("‹ Close"), "close"))
@@ -128,7 +133,7 @@ def show_ranking(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
             attachment=media.attachment("chart", actor=ctx.actor, unit_code=r.scope_code,
                                         phase_code=r.phase.code, locale=ctx.locale,
                                         mode="children")))
-    options = [(shorten(f"{row.rank}. {row.unit.name}", LABEL_MAX),
+    options = [(shorten(row.unit.name, LABEL_MAX),
                 f"open|{row.unit.code}|{r.phase.code}") for row in r.rows]
     options.append((_("‹ Close"), "close"))
     ctx.ask(ranking_text(r, locale=ctx.locale, authors=authors), options)
@@ -137,10 +142,19 @@ def show_ranking(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
 
 def send_report(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
     _ = ctx._
+    if not may_report(ctx.conn, ctx.actor):
+        return home(_("Reports are for chairs and support teams: /tiendo shows your union's "
+                      "figures."))
     p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                     phase_code=phase)
     if isinstance(p, ps.Refused):
         return refusal(ctx, p, unit)
+    rows = p.unit.registered + p.unit.invalid + p.unit.withdrawn
+    if rows > CHAT_REPORT_MAX:
+        return home(_("The report of {name} would hold {n} initiatives: too large to send in "
+                      "a chat. It is written on the server with «sangkien report {code}».")
+                    .format(name=esc(p.unit.name), n=number(rows, ctx.locale),
+                            code=esc(p.unit.code)))
     ctx.replies.append(Reply(
         _("Progress report of {name}, phase {phase}: sheet 1 the units below with a total, "
           "sheet 2 every initiative.").format(name=esc(p.unit.name), phase=esc(p.phase.code)),

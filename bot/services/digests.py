@@ -39,7 +39,7 @@ def compose_digests(*, conn: Connection, now: datetime, default_locale: str = "v
         row = outbox.enqueue(conn, channel=target.channel, chat_id=target.chat_id,
                              account_id=target.account_id, kind="digest", locale=locale,
                              text=notices.digest(gettext_for(locale), alerts), options=[],
-                             now=now, dedupe_key=f"digest:{person_id}:{day}")
+                             now=now, dedupe_key=f"digest:{person_id}:{day}", priority=5)
         if row is not None:
             review_store.mark_digested(conn, alert_ids=[a["id"] for a in alerts], now=now)
             written += 1
