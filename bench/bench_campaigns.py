@@ -66,8 +66,10 @@ async def database(backend: str, pg_url: str) -> AsyncIterator[tuple[AsyncEngine
             yield engine, pg_url, schema
 
 
-async def bulk_people(engine: AsyncEngine, n: int) -> float:
-    """`n` people with one Telegram account each, round-robin over the grassroots unions."""
+async def bulk_people(engine: AsyncEngine, n: int, layout: str = "spread") -> float:
+    """`n` people with one Telegram account each over the grassroots unions: round-robin
+    ("spread": a union's people have scattered ids, as when everyone joins at once), or
+    each union's people one after another ("blocks": ids in the order of the walk)."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     async with engine.begin() as conn:
@@ -91,7 +93,8 @@ async def bulk_people(engine: AsyncEngine, n: int) -> float:
         await conn.execute(text(
             f"{prefix}INSERT INTO person (name, unit_id, onboarded, alert_mode, created_at) "
             f"SELECT 'Nguyễn Văn ' || s.x, b.unit_id, TRUE, 'instant', :now "
-            f"FROM ({seq}) AS s JOIN bench_units b ON b.i = s.x % {k}"
+            f"FROM ({seq}) AS s JOIN bench_units b ON b.i = "
+            + (f"s.x % {k}" if layout == "spread" else f"(s.x - 1) * {k} / :n")
         ).bindparams(stamp), {"n": n, "now": now})
         await conn.execute(text(
             "INSERT INTO account (channel, external_id, chat_id, person_id, locale, step, "
@@ -153,20 +156,24 @@ async def outbox_check(engine: AsyncEngine, people: int) -> tuple[int, int, int]
     return rows, distinct, twice
 
 
-async def bench_expand(backend: str, people: int, pg_url: str) -> bool:
+async def bench_expand(backend: str, people: int, pg_url: str, layout: str = "spread",
+                       batch: int = DELIVERY.batch) -> bool:
     async with database(backend, pg_url) as (engine, _url, _schema):
-        made = await bulk_people(engine, people)
+        made = await bulk_people(engine, people, layout)
         await create_campaign(engine)
         started = time.perf_counter()
         cpu = time.process_time()
         laps: list[float] = []
-        batches, queued = await expand_all(engine, laps=laps)
+        delivery = Delivery(quiet=None, cap=DELIVERY.cap, batch=batch, default_locale="vi")
+        batches, queued = await expand_all(engine, delivery, laps=laps)
         took = time.perf_counter() - started
         cpu = time.process_time() - cpu
         rows, distinct, twice = await outbox_check(engine, people)
     ok = rows == distinct == people == queued and twice == 0 and took <= GOAL_SECONDS
-    print(f"expand {backend}: {people:,} people (created in {made:.1f} s) → {rows:,} outbox "
-          f"rows in {batches} batches, {took:.1f} s wall ({people / took:,.0f} rows/s, "
+    print(f"expand {backend} ({layout}, batches of {batch:,}): {people:,} people "
+          f"(created in {made:.1f} s) → "
+          f"{rows:,} outbox rows in {batches} batches, {took:.1f} s wall "
+          f"({people / took:,.0f} rows/s, "
           f"this process's CPU {cpu:.1f} s), {took / GOAL_SECONDS:.2f} of the {GOAL_SECONDS:.0f} s "
           f"budget; distinct people {distinct:,}, twice {twice} → {'OK' if ok else 'FAIL'}")
     if len(laps) >= 2:
@@ -225,7 +232,7 @@ async def main(args: argparse.Namespace) -> int:
     ok = True
     for backend in backends:
         if args.only in (None, "expand"):
-            ok &= await bench_expand(backend, args.people, args.pg)
+            ok &= await bench_expand(backend, args.people, args.pg, args.layout, args.batch)
         if args.only in (None, "crash"):
             ok &= await bench_crash(backend, args.crash_people, args.pg)
     return 0 if ok else 1
@@ -235,7 +242,11 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--crash-people", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=DELIVERY.batch,
+                        help="people per transaction (CAMPAIGN_BATCH; default 1000)")
     parser.add_argument("--only", choices=("expand", "crash"))
+    parser.add_argument("--layout", choices=("spread", "blocks"), default="spread",
+                        help="people's ids scattered over the unions (default) or by union")
     parser.add_argument("--backend", choices=("sqlite", "postgres"))
     parser.add_argument("--pg", default=PG_URL)
     parser.add_argument("--child", help=argparse.SUPPRESS)
