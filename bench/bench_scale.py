@@ -70,7 +70,8 @@ WALK: tuple[tuple[str | None, str], ...] = (
     (PRESS, "Submit it?"),              # skip the attachments
     (PRESS, "Submitted!"),              # submit
 )
-ONBOARD = (("/start BPC-PR-001", "Choose your language"), (PRESS, "Which"), (PRESS, "saved"))
+ONBOARD = (("/start BPC-PR-001", "Choose your language"), ("English", "What name"),
+           (PRESS, "profile is saved"))
 
 
 def free_port() -> int:
@@ -354,8 +355,20 @@ async def drive_chaos(cluster: Cluster, args: argparse.Namespace, url: str) -> i
         await victim.kill_and_restart()
         kills += 1
     await asyncio.gather(*walkers)
-    await asyncio.sleep(10)      # the outbox's last alerts
     took = time.monotonic() - started
+    # The alerts all go to one chair's chat, paced at one a second there: wait for the outbox
+    # to empty (or give up after two seconds per user and a minute more).
+    engine = make_engine(url)
+    give_up = time.monotonic() + 2 * args.users + 60
+    while time.monotonic() < give_up:
+        async with engine.connect() as conn:
+            left = (await conn.execute(text(
+                "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"))).scalar()
+        if not left:
+            break
+        await asyncio.sleep(2)
+    await engine.dispose()
+    await asyncio.sleep(2)       # the last answers reach the fake server
 
     engine = make_engine(url)
     async with engine.connect() as conn:
@@ -370,6 +383,10 @@ async def drive_chaos(cluster: Cluster, args: argparse.Namespace, url: str) -> i
             "SELECT count(*) FROM inbound_event WHERE payload IS NOT NULL"))).scalar()
         outbox = dict((await conn.execute(text(
             "SELECT status, count(*) FROM outbox GROUP BY status"))).all())
+        for row in (await conn.execute(text(
+                "SELECT kind, status, attempts, not_before, claimed_until, last_error "
+                "FROM outbox WHERE status NOT IN ('sent') LIMIT 10"))).all():
+            print("  outbox left:", *row)
     await engine.dispose()
     twice = [c for c, n in initiatives.items() if n > 1]
     alerts = [m for m in fake.messages(chair) if "New initiative to review" in m["text"]]
