@@ -1,44 +1,28 @@
+# ruff: noqa: F811
 """Campaigns end to end over the fake Telegram Bot API: a chair creates one in the chat,
 sees the preview, confirms; the scheduler queues it and the outbox worker delivers it to the
 workers of the chair's subtree only; pause; /tatthongbao; an idle draft's button."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.campaign_schedule import Cap
 from bot.campaign_scheduler import Delivery, run_tick
-from bot.outbox import OutboxWorker
-from handlers.telegram_sender import TelegramSender
 from storage.engine import utcnow
 from storage.models import draft_t
 from tests.channels import TelegramHarness
 from tests.test_e2e_people import admin_invite
 
+# The fixture `app` (fake Telegram and an outbox sender) is the review tests'; pytest finds it
+# by name in this module, where test parameters of that name shadow it on purpose.
+from tests.test_e2e_review import app  # noqa: F401
+
 CHAIR, WORKER, OUTSIDER, SUPPORT = 9101, 9102, 9103, 9104
 DELIVERY = Delivery(quiet=None, cap=Cap(per_day=10, per_week=10), batch=100,
                     default_locale="en")
-
-
-@pytest.fixture
-async def app(db_factory: Callable[[], AsyncEngine]) -> AsyncIterator[TelegramHarness]:
-    harness = TelegramHarness(db_factory)
-    await harness.start()
-    assert harness.core and harness.channel and harness.engine
-    worker = OutboxWorker(harness.engine, [TelegramSender(harness.channel.bot)],
-                          poll_interval=0.05, per_chat_interval=0.05)
-    harness.core.on_enqueued = worker.wake
-    await worker.start()
-    try:
-        yield harness
-    finally:
-        await worker.stop()
-        await harness.stop()
 
 
 async def tick(app: TelegramHarness) -> int:
