@@ -45,6 +45,7 @@ from bot.events import Inbound, Outcome, Reply
 from bot.formatting import merge_replies, split_html
 from bot.i18n import N_, SUPPORTED_LOCALES, gettext_for
 from bot.locks import KeyedLocks
+from bot.spoken import spoken_command
 from handlers.telegram_media import send_any
 
 CHANNEL = "telegram"
@@ -117,6 +118,9 @@ def to_inbound(update: JSON) -> Inbound | None:
         name = head.split("@", 1)[0].lower()
         return Inbound(CHANNEL, uid, str(user["id"]), chat, "command", text=name,
                        args=args.strip(), **common)
+    if (spoken := spoken_command(text)) is not None:   # "tien do", "huy": a command word typed
+        return Inbound(CHANNEL, uid, str(user["id"]), chat, "command", text=spoken[0],
+                       args=spoken[1], **common)
     return Inbound(CHANNEL, uid, str(user["id"]), chat, "text", text=text, **common)
 
 

@@ -23,6 +23,7 @@ from bot.core import Core
 from bot.events import Inbound, Outcome, Reply
 from bot.formatting import esc, plain_blocks
 from bot.i18n import gettext_for
+from bot.spoken import spoken_command
 from handlers.terminal_input import FdLines, LineEditor
 from handlers.terminal_outbox import CHANNEL, ChatOutbox, TerminalSender
 from handlers.terminal_seats import DEFAULT_USER, Seats
@@ -39,6 +40,8 @@ def parse_line(line: str) -> tuple[str, str, str]:
     if _COMMAND.match(stripped):
         name, _sep, args = stripped[1:].partition(" ")
         return "command", name.split("@", 1)[0].lower(), args.strip()
+    if (spoken := spoken_command(stripped)) is not None:   # "tien do", "huy": a command word
+        return "command", spoken[0], spoken[1]
     return "text", line.rstrip("\r\n"), ""
 
 

@@ -154,6 +154,9 @@ async def test_scope_refusals(tg: TelegramHarness) -> None:
     # Lower case and no accents work as the other commands do.
     seen = await tg.send(CHAIR, "/tiendo bpc-pr-002 gdt")
     assert "Hạt điều Long Hà" in "\n".join(seen)
+    # …and typed as words, without the slash, as on a phone with no command menu.
+    seen = await tg.send(CHAIR, "Tiến độ bpc-pr-002")
+    assert "Hạt điều Long Hà" in "\n".join(seen)
     # A chair of another district is refused Phú Riềng.
     await tg.send(OTHER, await admin_invite(tg, "chair", "BPC-KCN"))
     seen = await tg.send(OTHER, "/tiendo BPC-PR")

@@ -81,6 +81,12 @@ def test_the_default_language_is_vietnamese(tmp_path: Path) -> None:
     ("/SangKien@bot", ("command", "sangkien", "")),
     ("hello", ("text", "hello", "")),
     ("/", ("text", "/", "")),
+    # Command words typed without the slash, accents or spaces, as on a cheap phone.
+    ("tien do BPC-PR", ("command", "tiendo", "BPC-PR")),
+    ("Bảng xếp hạng", ("command", "bangxephang", "")),
+    ("Huỷ", ("command", "huy", "")),
+    ("tien do cua toi la cham", ("command", "tiendo", "cua toi la cham")),
+    ("Máy ép mía cải tiến", ("text", "Máy ép mía cải tiến", "")),
 ])
 def test_parse_line(line: str, parsed: tuple[str, str, str]) -> None:
     assert parse_line(line) == parsed
