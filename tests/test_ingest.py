@@ -96,3 +96,28 @@ async def test_events_left_by_a_dead_process_are_taken_by_the_next_sweep(
             await c.aclose()
         for e in engines:
             await e.dispose()
+
+
+async def test_a_quiet_process_records_that_its_replies_were_sent(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """The marks are written soon, not with the process's next batch: else a process left
+    quiet would have its replies sent again by the outbox (`Core.recover_unsent`)."""
+    engine = db_factory()
+    core = Core(engine, default_locale="en")
+    channel = Channel(core)
+    ingest = Ingest(core, {"telegram": channel.deliver})
+    try:
+        assert await ingest.accept(update(1, "/sangkien"), seq=1)
+        await ingest.drain()
+        assert channel.sent == {"501": ["1"]}
+        unsent = select(inbound_event_t.c.event_id).where(inbound_event_t.c.replies.is_not(None))
+        for _ in range(100):
+            async with engine.connect() as conn:
+                if not (await conn.execute(unsent)).all():
+                    break
+            await asyncio.sleep(0.05)
+        async with engine.connect() as conn:
+            assert (await conn.execute(unsent)).all() == []
+    finally:
+        await core.aclose()
+        await engine.dispose()
