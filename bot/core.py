@@ -377,7 +377,7 @@ class Core:
         queries.save_drafts(conn, drafts)
         queries.save_accounts(conn, accounts)
         inbound.handled(conn, done if self.keeps_replies else
-                        [(c, e, None) for c, e, _r in done])
+                        [(c, e, None) for c, e, _r in done], now=now)
         if enqueued(conn) and outcomes:
             outcomes[0].enqueued = True   # wake the sender once the batch is committed
         return outcomes

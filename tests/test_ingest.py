@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -118,6 +119,33 @@ async def test_a_quiet_process_records_that_its_replies_were_sent(
             await asyncio.sleep(0.05)
         async with engine.connect() as conn:
             assert (await conn.execute(unsent)).all() == []
+    finally:
+        await core.aclose()
+        await engine.dispose()
+
+
+async def test_replies_being_sent_after_a_wait_in_the_queue_are_not_sent_again(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """How long replies have waited counts from when they were made: an update that waited
+    in the queue longer than `recover_unsent`'s delay is not handed to the outbox while the
+    process that just handled it sends its replies."""
+    engine = db_factory()
+    now = [datetime(2026, 3, 1, 8, 0, tzinfo=UTC)]
+    core = Core(engine, default_locale="en", clock=lambda: now[0])
+    in_flight: list[str] = []
+
+    async def sending(event: Inbound, outcome: Outcome) -> None:
+        in_flight.append(event.event_id)    # on its way: not yet marked sent
+
+    ingest = Ingest(core, {"telegram": sending})
+    try:
+        assert await ingest.accept(update(1, "/sangkien"), seq=1)
+        now[0] += timedelta(minutes=2)       # it waited (a backlog, a held chat)
+        await ingest.drain()
+        assert in_flight == ["1"]
+        assert await core.recover_unsent(older_than=timedelta(seconds=60)) == 0
+        now[0] += timedelta(seconds=61)      # never sent: then the outbox takes them
+        assert await core.recover_unsent(older_than=timedelta(seconds=60)) == 1
     finally:
         await core.aclose()
         await engine.dispose()
