@@ -416,7 +416,8 @@ async def drive_chaos(cluster: Cluster, args: argparse.Namespace, url: str) -> i
     # The alerts all go to one chair's chat, paced at one a second there: wait for the outbox
     # to empty (or give up after two seconds per user and a minute more).
     engine = make_engine(url)
-    give_up = time.monotonic() + 2 * args.users + 60
+    give_up = time.monotonic() + (args.outbox_wait if args.outbox_wait is not None
+                                  else 2 * args.users + 60)
     while time.monotonic() < give_up:
         async with engine.connect() as conn:
             left = (await conn.execute(text(
@@ -498,6 +499,8 @@ def main() -> int:
     cp.add_argument("--webs", type=int, default=2)
     cp.add_argument("--concurrency", type=int, default=100, help="users walking at once")
     cp.add_argument("--kill-every", type=float, default=4.0)
+    cp.add_argument("--outbox-wait", type=float, default=None,
+                    help="seconds to wait for the outbox to empty (2 a user and 60 more)")
     for q in (lp, cp):
         q.add_argument("--pg", default=PG, help="PostgreSQL (a database is made and dropped)")
     args = p.parse_args()
