@@ -129,11 +129,13 @@ def payload(conn: Connection, *, channel: str, event_id: str) -> str | None:
     return conn.scalar(_PAYLOAD, {"channel": channel, "event_id": event_id})
 
 
+# Ordered by when the first waiting event was recorded: `seq` orders a chat's events only
+# (Telegram's update ids and Zalo's millisecond dates are not comparable).
 _QUEUED_CHATS = (
-    select(t.c.channel, t.c.chat_id, func.min(t.c.seq).label("first"))
+    select(t.c.channel, t.c.chat_id, func.min(t.c.received_at).label("first"))
     .where(t.c.payload.is_not(None))
     .group_by(t.c.channel, t.c.chat_id)
-    .order_by(func.min(t.c.seq))
+    .order_by(func.min(t.c.received_at))
     .limit(bindparam("limit"))
 )
 

@@ -149,3 +149,23 @@ async def test_replies_being_sent_after_a_wait_in_the_queue_are_not_sent_again(
     finally:
         await core.aclose()
         await engine.dispose()
+
+
+async def test_the_chat_waiting_longest_is_taken_first_whatever_its_channel(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """Zalo's order is a millisecond date, Telegram's an update id: chats are taken by how
+    long they have waited, not by comparing the two."""
+    engine = db_factory()
+    now = [datetime(2026, 3, 1, 8, 0, tzinfo=UTC)]
+    core = Core(engine, default_locale="en", clock=lambda: now[0])
+    ingest = Ingest(core, {})
+    try:
+        zalo = Inbound("zalo", "z1", "u1", "u1", "command", text="sangkien")
+        assert await ingest.accept(zalo, seq=1_750_316_131_602)
+        now[0] += timedelta(seconds=1)
+        assert await ingest.accept(update(7, "/sangkien"), seq=7)
+        assert await core.queued_chats(limit=1) == [("zalo", "u1")]
+        assert await core.queued_chats(limit=2) == [("zalo", "u1"), ("telegram", "501")]
+    finally:
+        await core.aclose()
+        await engine.dispose()
