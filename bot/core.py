@@ -120,6 +120,11 @@ class Core:
         if self._sent_flush is None and not self._closed:
             self._sent_flush = asyncio.get_running_loop().call_later(
                 SENT_DELAY, self._flush_sent)
+            # Events handled from the webhooks' queue (`run_queued`) never start the batch
+            # worker that writes the marks: without it they wait for this process's next
+            # batch, and a quiet process's replies go again through the outbox.
+            if self._worker is None or self._worker.done():
+                self._worker = asyncio.create_task(self._run(), name="sangkien-core")
 
     def _flush_sent(self) -> None:
         self._sent_flush = None
@@ -372,7 +377,7 @@ class Core:
         queries.save_drafts(conn, drafts)
         queries.save_accounts(conn, accounts)
         inbound.handled(conn, done if self.keeps_replies else
-                        [(c, e, None) for c, e, _r in done])
+                        [(c, e, None) for c, e, _r in done], now=now)
         if enqueued(conn) and outcomes:
             outcomes[0].enqueued = True   # wake the sender once the batch is committed
         return outcomes

@@ -17,11 +17,10 @@ this adapter:
 * Texts are 1–2,000 characters.
 
 Webhook mode: the route (`routes`) is served by the web application (handlers/web.py),
-which listens before `start` sets the webhook. It acknowledges a delivery only once the core
-has committed the event, then sends the replies in the background, so a crash after the
-acknowledgement loses no state and a redelivery of a committed event changes nothing. The
-token is part of every URL: it is kept out of every log line and exception this module
-produces.
+which listens before `start` sets the webhook. A delivery is acknowledged once the event is
+recorded, and handled right after, in its chat's order, by this process or another
+(handlers/zalo_webhook.py, `bot.ingest`). The token is part of every URL: it is kept out of
+every log line and exception this module produces.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from collections.abc import Coroutine
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot import media
@@ -47,7 +45,6 @@ from bot.events import Inbound, Outcome, Reply
 from bot.flows import COMMANDS
 from bot.formatting import plain_blocks, split_message
 from bot.locks import KeyedLocks
-from handlers.webhooks import RefusalLog, parse_json, secret_matches
 from handlers.zalo_api import (
     DEFAULT_BASE_URL,
     REQUEST_TIMEOUT,
@@ -56,12 +53,12 @@ from handlers.zalo_api import (
     ZaloTokenError,
 )
 from handlers.zalo_media import plan
+from handlers.zalo_webhook import ZaloWebhook
 from storage.textfold import fold
 
 CHANNEL = "zalo"
 # The chair's commands, typed without a slash with a unit's code after them ("tien do DTP-YT").
 SPOKEN_WITH_ARGS = frozenset(w for w in ("tiendo", "bangxephang", "baocao") if w in COMMANDS)
-SECRET_HEADER = "X-Bot-Api-Secret-Token"
 MAX_TEXT = 2000  # sendMessage accepts 1–2,000 characters
 MAX_ID = 64  # the width of our event-id and account-id columns
 QUOTA_WAIT = 30.0  # seconds to wait after a 429 in the outbox
@@ -156,15 +153,6 @@ def to_inbound(update: JSON) -> Inbound | None:
     return Inbound(CHANNEL, eid, uid, chat_id, "unsupported", **common)
 
 
-def unwrap_delivery(body: Any) -> JSON | None:
-    """A webhook body with or without the ``{ok, result}`` envelope → the event."""
-    if not isinstance(body, dict):
-        return None
-    if "event_name" not in body and isinstance(body.get("result"), dict):
-        body = body["result"]
-    return body if body.get("event_name") else None
-
-
 # --------------------------------------------------------------------------- rendering
 
 
@@ -224,7 +212,12 @@ class ZaloChannel:
         self.drain_timeout = drain_timeout
         self.bot_info: JSON = {}
         self._chat_locks = KeyedLocks()
-        self._refusals = RefusalLog(log, "zalo webhook")
+        self.webhook: ZaloWebhook | None = None
+        if self.webhook_mode:
+            assert self.webhook_secret is not None
+            self.webhook = ZaloWebhook(core, channel=CHANNEL, secret=self.webhook_secret,
+                                       read=self.read, deliver=self.deliver_queued,
+                                       redact=self.api.redact)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._poller: asyncio.Task[None] | None = None
         self._stopping = False
@@ -239,7 +232,9 @@ class ZaloChannel:
 
     def routes(self) -> list[Route]:
         """The webhook's route (the path of its URL), in webhook mode."""
-        return [Route("POST", self.webhook_path, self._on_webhook)] if self.webhook_mode else []
+        if self.webhook is None:
+            return []
+        return [Route("POST", self.webhook_path, self.webhook.on_webhook)]
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -256,7 +251,8 @@ class ZaloChannel:
             self.bot_info = me if isinstance(me, dict) else {}
             name = (self.bot_info.get("account_name") or self.bot_info.get("display_name")
                     or self.bot_info.get("name") or "?")
-            if self.webhook_mode:
+            if self.webhook is not None:
+                await self.webhook.start()   # also what another process recorded and left
                 await self._call_retrying("setWebhook", {"url": self.webhook_url,
                                                          "secret_token": self.webhook_secret})
                 log.info("zalo bot %s: webhook at %s", name, self.webhook_path)
@@ -266,6 +262,8 @@ class ZaloChannel:
                 self._poller = asyncio.create_task(self._poll_loop(), name="zalo-poll")
                 log.info("zalo bot %s: long polling", name)
         except BaseException:
+            if self.webhook is not None:
+                await self.webhook.stop()
             await self.api.close()
             raise
 
@@ -279,6 +277,8 @@ class ZaloChannel:
                 await poller
             except asyncio.CancelledError:
                 pass
+        if self.webhook is not None:
+            await self.webhook.stop()
         await self._drain()
         await self.api.close()
 
@@ -344,12 +344,16 @@ class ZaloChannel:
                 if isinstance(item, dict) and item:
                     self._receive(item)
 
-    def _receive(self, update: JSON) -> asyncio.Task[Outcome | None] | None:
+    def read(self, update: JSON) -> Inbound | None:
+        """The core's view of an event; None for one the bot does not answer (or cannot read)."""
         try:
-            inbound = to_inbound(update)
+            return to_inbound(update)
         except Exception as exc:
             log.warning("zalo: could not read a %s event: %r", update.get("event_name"), exc)
             return None
+
+    def _receive(self, update: JSON) -> asyncio.Task[Outcome | None] | None:
+        inbound = self.read(update)
         if inbound is None:
             return None
         log.debug("zalo %s %s from %s", update.get("event_name"), inbound.event_id,
@@ -380,30 +384,6 @@ class ZaloChannel:
         ready.set_result(outcome)
         return outcome
 
-    async def _on_webhook(self, request: web.Request) -> web.StreamResponse:
-        assert self.webhook_secret is not None
-        if not secret_matches(request.headers.get(SECRET_HEADER, ""), self.webhook_secret):
-            self._refusals.note(request.remote)
-            return web.Response(status=403, text="forbidden")
-        body = parse_json(await request.read())
-        if body is None:
-            return web.Response(status=400, text="not JSON")
-        update = unwrap_delivery(body)
-        if update is None:
-            # Nothing to answer; a 4xx would only make Zalo deliver it again.
-            log.warning("zalo webhook: a delivery without an event_name was ignored")
-            return web.json_response({"ok": True})
-        if self._stopping:
-            return web.Response(status=503, text="stopping")
-        task = self._receive(update)
-        if task is not None:
-            # Acknowledge only once the event is committed; the shield keeps the handling
-            # going should Zalo hang up first. Replies are sent in the background.
-            outcome = await asyncio.shield(task)
-            if outcome is None:
-                return web.Response(status=503, text="not handled")
-        return web.json_response({"ok": True})
-
     # ------------------------------------------------------------------ sending
 
     async def _send_when_ready(self, inbound: Inbound, ready: asyncio.Future[Outcome]) -> None:
@@ -414,15 +394,23 @@ class ZaloChannel:
                 if ready.cancelled():
                     return  # the event was not handled: nothing to say
                 raise
-            if outcome.duplicate:
-                return
-            for kind, part, caption in plan(outcome, render=render, key=self.media_key,
-                                            public_base_url=self.public_base_url):
-                sent = (await self.send_text(inbound.chat_id, part) if kind == "text" else
-                        await self.send_photo(inbound.chat_id, part, caption))
-                if not sent:
-                    return  # the rest would read out of context; kept, they go later
-            self.core.sent(outcome)
+            await self._send_outcome(inbound, outcome)
+
+    async def deliver_queued(self, inbound: Inbound, outcome: Outcome) -> None:
+        """`bot.ingest.Deliver`: the replies of an event handled from the webhook's queue
+        (the queue hands a chat's outcomes over in order, one chat at a time)."""
+        await self._send_outcome(inbound, outcome)
+
+    async def _send_outcome(self, inbound: Inbound, outcome: Outcome) -> None:
+        if outcome.duplicate:
+            return
+        for kind, part, caption in plan(outcome, render=render, key=self.media_key,
+                                        public_base_url=self.public_base_url):
+            sent = (await self.send_text(inbound.chat_id, part) if kind == "text" else
+                    await self.send_photo(inbound.chat_id, part, caption))
+            if not sent:
+                return  # the rest would read out of context; kept, they go later
+        self.core.sent(outcome)
 
     async def send_photo(self, chat_id: str, url: str, caption: str) -> bool:
         """A photo by URL (Zalo fetches it), retrying as `send_text` does."""

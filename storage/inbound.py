@@ -76,14 +76,17 @@ _TRY_LOCK = select(func.pg_try_advisory_xact_lock(func.hashtext(bindparam("key")
 
 _DONE = (update(t)
          .where(t.c.channel == bindparam("b_channel"), t.c.event_id == bindparam("b_event_id"))
-         .values(payload=None, replies=bindparam("b_replies")))
+         .values(payload=None, replies=bindparam("b_replies"), received_at=bindparam("b_at")))
 
 
-def handled(conn: Connection, rows: Sequence[tuple[str, str, str | None]]) -> None:
+def handled(conn: Connection, rows: Sequence[tuple[str, str, str | None]], *,
+            now: datetime) -> None:
     """(channel, event id, replies as JSON or None): the event is handled, its replies kept
-    until `sent`."""
+    until `sent`. Its time becomes `now`: how long its replies have waited (`unsent`) counts
+    from when they were made, not from when it was recorded (it may have waited in the
+    queue)."""
     if rows:
-        conn.execute(_DONE, [{"b_channel": c, "b_event_id": e, "b_replies": r}
+        conn.execute(_DONE, [{"b_channel": c, "b_event_id": e, "b_replies": r, "b_at": now}
                              for c, e, r in rows])
 
 
@@ -126,11 +129,13 @@ def payload(conn: Connection, *, channel: str, event_id: str) -> str | None:
     return conn.scalar(_PAYLOAD, {"channel": channel, "event_id": event_id})
 
 
+# Ordered by when the first waiting event was recorded: `seq` orders a chat's events only
+# (Telegram's update ids and Zalo's millisecond dates are not comparable).
 _QUEUED_CHATS = (
-    select(t.c.channel, t.c.chat_id, func.min(t.c.seq).label("first"))
+    select(t.c.channel, t.c.chat_id, func.min(t.c.received_at).label("first"))
     .where(t.c.payload.is_not(None))
     .group_by(t.c.channel, t.c.chat_id)
-    .order_by(func.min(t.c.seq))
+    .order_by(func.min(t.c.received_at))
     .limit(bindparam("limit"))
 )
 

@@ -87,9 +87,12 @@ class ZaloHarness(Harness):
                        "webhook_secret": WEBHOOK_SECRET}
         channel = ZaloChannel(core, token=self.fake.token, base_url=self.fake.base_url,
                               poll_timeout=1, retry_delay=0.05, max_retry_delay=0.5, **webhook)
-        # Each event's replies go out in its own sending task: its end is the step's end.
+        # Each event's replies go out in its own sending task (polling) or are handed over
+        # by the webhook's queue: its end is the step's end.
         channel._send_when_ready = self._count_when_done(  # type: ignore[method-assign]
             channel._send_when_ready)
+        if channel.webhook is not None:
+            channel.webhook.deliver = self._count_when_done(channel.webhook.deliver)
         return channel
 
     async def send_unsupported(self, user: int, kind: str) -> list[str]:

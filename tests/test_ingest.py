@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -96,3 +97,75 @@ async def test_events_left_by_a_dead_process_are_taken_by_the_next_sweep(
             await c.aclose()
         for e in engines:
             await e.dispose()
+
+
+async def test_a_quiet_process_records_that_its_replies_were_sent(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """The marks are written soon, not with the process's next batch: else a process left
+    quiet would have its replies sent again by the outbox (`Core.recover_unsent`)."""
+    engine = db_factory()
+    core = Core(engine, default_locale="en")
+    channel = Channel(core)
+    ingest = Ingest(core, {"telegram": channel.deliver})
+    try:
+        assert await ingest.accept(update(1, "/sangkien"), seq=1)
+        await ingest.drain()
+        assert channel.sent == {"501": ["1"]}
+        unsent = select(inbound_event_t.c.event_id).where(inbound_event_t.c.replies.is_not(None))
+        for _ in range(100):
+            async with engine.connect() as conn:
+                if not (await conn.execute(unsent)).all():
+                    break
+            await asyncio.sleep(0.05)
+        async with engine.connect() as conn:
+            assert (await conn.execute(unsent)).all() == []
+    finally:
+        await core.aclose()
+        await engine.dispose()
+
+
+async def test_replies_being_sent_after_a_wait_in_the_queue_are_not_sent_again(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """How long replies have waited counts from when they were made: an update that waited
+    in the queue longer than `recover_unsent`'s delay is not handed to the outbox while the
+    process that just handled it sends its replies."""
+    engine = db_factory()
+    now = [datetime(2026, 3, 1, 8, 0, tzinfo=UTC)]
+    core = Core(engine, default_locale="en", clock=lambda: now[0])
+    in_flight: list[str] = []
+
+    async def sending(event: Inbound, outcome: Outcome) -> None:
+        in_flight.append(event.event_id)    # on its way: not yet marked sent
+
+    ingest = Ingest(core, {"telegram": sending})
+    try:
+        assert await ingest.accept(update(1, "/sangkien"), seq=1)
+        now[0] += timedelta(minutes=2)       # it waited (a backlog, a held chat)
+        await ingest.drain()
+        assert in_flight == ["1"]
+        assert await core.recover_unsent(older_than=timedelta(seconds=60)) == 0
+        now[0] += timedelta(seconds=61)      # never sent: then the outbox takes them
+        assert await core.recover_unsent(older_than=timedelta(seconds=60)) == 1
+    finally:
+        await core.aclose()
+        await engine.dispose()
+
+
+async def test_the_chat_waiting_longest_is_taken_first_whatever_its_channel(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """Zalo's order is a millisecond date, Telegram's an update id: chats are taken by how
+    long they have waited, not by comparing the two."""
+    engine = db_factory()
+    now = [datetime(2026, 3, 1, 8, 0, tzinfo=UTC)]
+    core = Core(engine, default_locale="en", clock=lambda: now[0])
+    ingest = Ingest(core, {})
+    try:
+        zalo = Inbound("zalo", "z1", "u1", "u1", "command", text="sangkien")
+        assert await ingest.accept(zalo, seq=1_750_316_131_602)
+        now[0] += timedelta(seconds=1)
+        assert await ingest.accept(update(7, "/sangkien"), seq=7)
+        assert await core.queued_chats(limit=1) == [("zalo", "u1")]
+        assert await core.queued_chats(limit=2) == [("zalo", "u1"), ("telegram", "501")]
+    finally:
+        await core.aclose()
+        await engine.dispose()

@@ -28,9 +28,9 @@ from handlers.zalo import (
     parse_command,
     render,
     to_inbound,
-    unwrap_delivery,
 )
 from handlers.zalo_api import ZaloApiError, ZaloBotApi, ZaloTokenError
+from handlers.zalo_webhook import unwrap_delivery
 from storage.models import account_t, draft_t, inbound_event_t
 from tests import test_e2e as e2e
 from tests.channels_zalo import WEBHOOK_SECRET, ZaloHarness, numbered_options
@@ -447,13 +447,13 @@ async def test_a_wrong_secret_is_refused_and_nothing_recorded(
         await h.fake.wait_for_messages(USER, 1)
 
 
-async def test_the_webhook_acknowledges_after_commit_and_quickly(
+async def test_the_webhook_acknowledges_once_recorded_and_quickly(
         db_factory: Callable[[], AsyncEngine]) -> None:
     async with harness(db_factory, mode="webhook") as h:
         h.fake.add_user(USER)
         event = text_event("/start", message_id="ack-1", user=h.fake.user_id(USER))
         status = await h.fake.deliver(event)
-        # Acknowledged means committed: the event is on record before any reply is sent.
+        # Acknowledged means recorded: the event is on record before any reply is sent.
         [row] = await rows(h, select(inbound_event_t))
         assert status == 200 and row["event_id"] == "ack-1"
         assert h.fake.deliveries[-1].seconds < 5.0
