@@ -80,6 +80,16 @@ def subtree_units(conn: Connection, *, root_id: int, bloc: str | None = None,
     return q.where(unit_t.c.bloc == bloc) if bloc else q
 
 
+def filter_values(conn: Connection, *, root_id: int) -> tuple[list[str], list[str]]:
+    """The blocs and the emulation clusters found in the unit's subtree (a campaign's
+    filters offered in the chat), each sorted."""
+    sub = _subtree(root_id, None)
+    rows = conn.execute(select(unit_t.c.bloc, unit_t.c.cluster).distinct()
+                        .select_from(sub.join(unit_t, unit_t.c.id == sub.c.id))).all()
+    return (sorted({r.bloc for r in rows if r.bloc}),
+            sorted({r.cluster for r in rows if r.cluster}))
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     account_id: int

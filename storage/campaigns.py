@@ -48,6 +48,9 @@ from storage.campaign_audiences import (
     fill_slot_units as fill_slot_units,
 )
 from storage.campaign_audiences import (
+    filter_values as filter_values,
+)
+from storage.campaign_audiences import (
     first_person as first_person,
 )
 from storage.campaign_audiences import (
