@@ -136,7 +136,7 @@ async def test_threshold_days_bloc_and_cluster_are_asked(app: TelegramHarness) -
     await app.press(CHAIR, "Skip")
     await app.press(CHAIR, "Now")
     preview = await app.send(CHAIR, "Keep going")
-    assert "below 45% of the target" in preview[-1]
+    assert "target reached: below 45%" in preview[-1]
     await app.press(CHAIR, "Cancel")
 
     # Idle drafts: the days, from a button.

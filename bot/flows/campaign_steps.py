@@ -195,7 +195,7 @@ def audience_details(ctx: Ctx, c: dict[str, Any]) -> str:
     _ = ctx._
     parts = []
     if c.get("audience") == "lagging_units":
-        parts.append(_("below {pct}% of the target").format(
+        parts.append(_("target reached: below {pct}%").format(
             pct=c.get("below_pct") or DEFAULT_BELOW_PCT))
     if c.get("audience") == "idle_drafts":
         parts.append(_("drafts left for {n} days").format(
