@@ -195,7 +195,7 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         if frame is None:
             continue
         locale, framed, _ = frame
-        text = framed.fill((name_case(p.name) if p.name else ct.MISSING) if named else "")
+        text = framed.fill(_name(p.name) if named else "")
         options = "[]"
         if p.id in drafts:
             options = json.dumps([{"label": _("Go on with my draft"),
@@ -210,6 +210,14 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)
     return queued
+
+
+def _name(name: str) -> str:
+    """`name_case`, without its word-by-word walk for a name already written in title case
+    (most are: then no word starts with a small letter)."""
+    if not name:
+        return ct.MISSING
+    return name if name.istitle() else name_case(name)
 
 
 def _frame(conn: Connection, *, c: dict[str, Any], template: ct.Template, locale: str | None,

@@ -177,7 +177,7 @@ def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit:
     for unit_id, unit_name in _slot_units(conn, slot_id=slot_id, after_unit=after_unit):
         start = (after or 0) if unit_id == after_unit else 0
         rows = conn.execute(q, {"unit": unit_id, "after": start, "n": limit - len(out),
-                                "today": today, "week_from": week_from})
+                                "today": today, "week_from": week_from}).all()
         if prefetch:
             out += [Person(r.id, r.name, unit_id, unit_name, bool(r.opted_out),
                            Target(r.aid, r.channel, r.chat_id, r.locale) if r.aid else None,

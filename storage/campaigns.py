@@ -153,9 +153,12 @@ def relaxed_commit(conn: Connection) -> None:
     PostgreSQL settles on after five runs of the audience's query read a union's accounts
     whole (38 s of the server's CPU for 200,000 people, against 8 planned each time)."""
     if is_pg(conn):
-        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        conn.execute(text("SET LOCAL jit TO OFF"))
-        conn.execute(text("SET LOCAL plan_cache_mode TO force_custom_plan"))
+        conn.execute(_RELAXED)
+
+
+_RELAXED = text("SELECT set_config('synchronous_commit', 'off', true), "
+                "set_config('jit', 'off', true), "
+                "set_config('plan_cache_mode', 'force_custom_plan', true)")
 
 
 # --------------------------------------------------------------------------- slots
