@@ -38,12 +38,13 @@ from bot.campaign_schedule import (
     slot_key,
     week_start,
 )
+from bot.formatting import name_case
 from bot.i18n import gettext_for, normalise_locale
 from storage import campaigns as store
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 2000
 PRIORITY = 9
 
 
@@ -162,12 +163,17 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
               if c["audience"] == "idle_drafts" else {})
     template = ct.Template(c["text"])
     used = template.used
-    # the account's locale → (the locale used, gettext, the text before and after the body)
-    frames: dict[str | None, tuple[str, Any, str, str]] = {}
+    named = "name" in used
+    # (the account's locale, the unit) → (the locale used, the message but for the name, its
+    # gettext); None: nothing to tell that unit's people (audiences 4 and 5)
+    frames: dict[tuple[str | None, int], tuple[str, ct.Framed, Any] | None] = {}
     key_head = f"camp:{c['id']}:{slot['slot_key']}:"
-    figures_cache: dict[int, ct.UnitFigures] = {}
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
-    rows, bumps, capped = [], [], 0
+    reports = c["audience"] in ("lagging_units", "leaderboard")
+    allows = delivery.cap.allows
+    rows: list[tuple[Any, ...]] = []
+    bumps: list[int] = []
+    capped = 0
     for p in wanted:
         target = targets.get(p.id)
         if target is None:
@@ -177,48 +183,62 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         else:
             sent = counts.get(p.id, {})
             today, week = sent.get(day, 0), sum(sent.values())
-        if not delivery.cap.allows(today=today, week=week):
+        if not allows(today=today, week=week):
             capped += 1
             continue
-        frame = frames.get(target.locale)
+        fkey = (target.locale, p.unit_id)
+        if fkey not in frames:
+            frames[fkey] = _frame(conn, c=c, template=template, locale=target.locale,
+                                  unit_id=p.unit_id, unit_name=p.unit_name, left=left,
+                                  now=now, delivery=delivery, reports=reports)
+        frame = frames[fkey]
         if frame is None:
-            locale = normalise_locale(target.locale, delivery.default_locale)
-            g = gettext_for(locale)
-            head, _sep, foot = ct.message(g, sender=c["unit_name"], body="\0").partition("\0")
-            frame = frames[target.locale] = (locale, g, head, foot)
-        locale, _, head, foot = frame
-        figures = None
-        if used & ct.FIGURES and delivery.figures is not None:
-            figures = figures_cache.get(p.unit_id)
-            if figures is None:
-                figures = figures_cache[p.unit_id] = delivery.figures(
-                    conn=conn, unit_id=p.unit_id, now=now)
-        body = template.fill(ct.values_for(locale=locale, name=p.name, unit=p.unit_name,
-                                           days_left=left, figures=figures, used=used)
-                             ) if used else template.escaped
-        options: list[dict[str, str]] = []
-        if c["audience"] in ("lagging_units", "leaderboard"):
-            report = (delivery.report(conn=conn, campaign=c, unit_id=p.unit_id, locale=locale,
-                                      now=now) if delivery.report else None)
-            if report is None:
-                continue
-            body = f"{body}\n\n{report}"
-        if c["audience"] == "idle_drafts" and p.id in drafts:
-            options.append({"label": _("Go on with my draft"),
-                            "token": f"a:draft:{drafts[p.id]['id']}", "command": "/nhap"})
-        options_json = json.dumps(options, ensure_ascii=False) if options else "[]"
-        rows.append({
-            "channel": target.channel, "chat_id": target.chat_id,
-            "account_id": target.account_id, "kind": "campaign", "locale": locale,
-            "text": head + body + foot, "options": options_json,
-            "dedupe_key": key_head + str(target.account_id),
-            "not_before": not_before, "priority": PRIORITY})
-        bumps.append((p.id, day))
-    queued = store.queue(conn, rows=rows, now=now)
-    store.bump_sends(conn, rows=bumps)
+            continue
+        locale, framed, _ = frame
+        text = framed.fill(_name(p.name) if named else "")
+        options = "[]"
+        if p.id in drafts:
+            options = json.dumps([{"label": _("Go on with my draft"),
+                                   "token": f"a:draft:{drafts[p.id]['id']}",
+                                   "command": "/nhap"}], ensure_ascii=False)
+        rows.append((target.channel, target.chat_id, target.account_id, locale, text, options,
+                     key_head + str(target.account_id)))
+        bumps.append(p.id)
+    queued = store.queue_campaign(conn, rows=rows, not_before=not_before, now=now,
+                                  priority=PRIORITY)
+    store.bump_sends(conn, person_ids=bumps, day=day)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)
     return queued
+
+
+def _name(name: str) -> str:
+    """`name_case`, without its word-by-word walk for a name already written in title case
+    (most are: then no word starts with a small letter)."""
+    if not name:
+        return ct.MISSING
+    return name if name.istitle() else name_case(name)
+
+
+def _frame(conn: Connection, *, c: dict[str, Any], template: ct.Template, locale: str | None,
+           unit_id: int, unit_name: str, left: int | None, now: datetime, delivery: Delivery,
+           reports: bool) -> tuple[str, ct.Framed, Any] | None:
+    """The message for one union's people in one language, but for their names."""
+    used = template.used
+    code = normalise_locale(locale, delivery.default_locale)
+    g = gettext_for(code)
+    head, _sep, foot = ct.message(g, sender=c["unit_name"], body="\0").partition("\0")
+    figures = (delivery.figures(conn=conn, unit_id=unit_id, now=now)
+               if used & ct.FIGURES and delivery.figures is not None else None)
+    if reports:
+        report = (delivery.report(conn=conn, campaign=c, unit_id=unit_id, locale=code,
+                                  now=now) if delivery.report else None)
+        if report is None:
+            return None
+        foot = f"\n\n{report}{foot}"
+    values = ct.values_for(locale=code, name="", unit=unit_name, days_left=left,
+                           figures=figures, used=used - {"name"})
+    return code, template.framed(values, head=head, foot=foot), g
 
 
 # ============================================================================ the job

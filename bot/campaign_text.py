@@ -82,20 +82,53 @@ def values_for(*, locale: str, name: str, unit: str, days_left: int | None,
 
 class Template:
     """One campaign's text, escaped once; `fill` puts a recipient's values in, in one pass
-    (a value that looks like a placeholder stays as it is)."""
+    (a value that looks like a placeholder stays as it is). `framed` fills everything but the
+    name once (for a union and a language), so that each recipient costs a join."""
 
     def __init__(self, text: str) -> None:
         self.escaped = esc(text)
         self.used = fields_used(text)
         tokens = sorted({m.group(0) for m in _FIELD.finditer(self.escaped)
                          if m.group(1) in ALIASES})
-        self._pattern = re.compile("|".join(map(re.escape, tokens))) if tokens else None
+        # literal, placeholder, literal, …, literal
+        self._parts = (re.split("(" + "|".join(map(re.escape, tokens)) + ")", self.escaped)
+                       if tokens else [self.escaped])
 
     def fill(self, values: Mapping[str, str]) -> str:
-        if self._pattern is None:
-            return self.escaped
-        return self._pattern.sub(lambda m: esc(values.get(ALIASES[m.group(0)[1:-1]], MISSING)),
-                                 self.escaped)
+        return self.framed(values).fill(values.get("name", MISSING))
+
+    def framed(self, values: Mapping[str, str], *, head: str = "", foot: str = "") -> Framed:
+        """The message between `head` and `foot` with every placeholder but the name filled
+        with its (escaped) value from `values`."""
+        parts = [head, *self._parts, foot]
+        names = []
+        for i in range(2, len(parts) - 1, 2):
+            field_ = ALIASES[parts[i][1:-1]]
+            if field_ == "name":
+                names.append(i)
+            else:
+                parts[i] = esc(values.get(field_, MISSING))
+        if not names:
+            return Framed(["".join(parts)], ())
+        return Framed(parts, tuple(names))
+
+
+class Framed:
+    """A message with only its name placeholders left: `fill(name)` (not escaped yet)."""
+
+    __slots__ = ("parts", "names")
+
+    def __init__(self, parts: list[str], names: tuple[int, ...]) -> None:
+        self.parts, self.names = parts, names
+
+    def fill(self, name: str) -> str:
+        if not self.names:
+            return self.parts[0]
+        parts = self.parts.copy()
+        value = esc(name)
+        for i in self.names:
+            parts[i] = value
+        return "".join(parts)
 
 
 def footer(_: Gettext) -> str:

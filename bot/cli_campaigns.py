@@ -266,10 +266,10 @@ def stats_text(_: Gettext, s: svc.Stats, locale: str) -> str:
     def n(v: int) -> str:
         return number(v, locale)
     return _("Queued {queued}: sent {sent}, waiting {waiting}, failed {failed}, unreachable "
-             "{unreachable}. Skipped: opted out {opted}, over the cap {capped}; held for "
-             "quiet hours {quiet}. Sendings {done}/{slots}.").format(
+             "{unreachable}, cancelled {cancelled}. Skipped: opted out {opted}, over the cap "
+             "{capped}; held for quiet hours {quiet}. Sendings {done}/{slots}.").format(
         queued=n(s.queued), sent=n(s.sent), waiting=n(s.waiting), failed=n(s.failed),
-        unreachable=n(s.unreachable), opted=n(s.skipped_opted_out),
+        unreachable=n(s.unreachable), cancelled=n(s.cancelled), opted=n(s.skipped_opted_out),
         capped=n(s.skipped_capped), quiet=n(s.held_quiet), done=s.slots_done, slots=s.slots)
 
 

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     quiet_hours: str = "21:00-07:00"
     campaign_cap_day: int = 1
     campaign_cap_week: int = 3
-    campaign_batch: int = 1000
+    campaign_batch: int = 2000
     campaign_every_seconds: float = 30.0
 
     def outbox_pace(self) -> dict[str, tuple[float, float, int]]:

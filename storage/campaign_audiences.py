@@ -5,13 +5,15 @@ to `ix_person_unit_person`, so each batch costs its own size whatever the table 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Date,
+    bindparam,
     delete,
     exists,
     func,
@@ -20,7 +22,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    tuple_,
 )
 
 from storage.models import (
@@ -77,6 +78,16 @@ def subtree_units(conn: Connection, *, root_id: int, bloc: str | None = None,
     sub = _subtree(root_id, cluster)
     q = select(sub.c.id).select_from(sub.join(unit_t, unit_t.c.id == sub.c.id)).where(sub.c.inc)
     return q.where(unit_t.c.bloc == bloc) if bloc else q
+
+
+def filter_values(conn: Connection, *, root_id: int) -> tuple[list[str], list[str]]:
+    """The blocs and the emulation clusters found in the unit's subtree (a campaign's
+    filters offered in the chat), each sorted."""
+    sub = _subtree(root_id, None)
+    rows = conn.execute(select(unit_t.c.bloc, unit_t.c.cluster).distinct()
+                        .select_from(sub.join(unit_t, unit_t.c.id == sub.c.id))).all()
+    return (sorted({r.bloc for r in rows if r.bloc}),
+            sorted({r.cluster for r in rows if r.cluster}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,17 +161,59 @@ def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit:
                    week_from: date | None = None) -> list[Person]:
     """The next `limit` people of the slot's audience after (`after_unit`, `after`); with
     `today` and `week_from`, each with the account to write to (the most recently used
-    reachable one) and the campaign messages queued for them today and since `week_from`."""
+    reachable one) and the campaign messages queued for them today and since `week_from`.
+
+    One union at a time, each read in the order of `ix_person_unit_person` from the cursor
+    on: a query over all the slot's unions at once sorted each union's remaining people
+    (PostgreSQL: and looked up their accounts) before keeping the batch — up to thirty times
+    the batch's own work with 30,000 people in a union."""
     if audience in ROLE_AUDIENCES:
         return _holders_batch(conn, slot_id=slot_id, roles=ROLE_AUDIENCES[audience],
                               after_unit=after_unit, after=after, limit=limit)
-    su, p = campaign_slot_unit_t.c, person_t.c
-    opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
-    cols: list[Any] = [p.id, p.name, p.unit_id, unit_t.c.name.label("unit_name"),
-                       opted.label("opted_out")]
-    joined = (campaign_slot_unit_t.join(person_t, p.unit_id == su.unit_id)
-              .join(unit_t, unit_t.c.id == su.unit_id))
     prefetch = today is not None and week_from is not None
+    q = _people_query(conn, audience=audience, since=since, idle_before=idle_before,
+                      prefetch=prefetch)
+    out: list[Person] = []
+    for unit_id, unit_name in _slot_units(conn, slot_id=slot_id, after_unit=after_unit):
+        start = (after or 0) if unit_id == after_unit else 0
+        rows = conn.execute(q, {"unit": unit_id, "after": start, "n": limit - len(out),
+                                "today": today, "week_from": week_from}).all()
+        if prefetch:
+            out += [Person(r.id, r.name, unit_id, unit_name, bool(r.opted_out),
+                           Target(r.aid, r.channel, r.chat_id, r.locale) if r.aid else None,
+                           int(r.today), int(r.week), True) for r in rows]
+        else:
+            out += [Person(r.id, r.name, unit_id, unit_name, bool(r.opted_out)) for r in rows]
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _slot_units(conn: Connection, *, slot_id: int, after_unit: int | None,
+                chunk: int = 500) -> Iterator[tuple[int, str]]:
+    """The slot's unions from `after_unit` on, in order, read `chunk` at a time."""
+    su = campaign_slot_unit_t.c
+    q = (select(su.unit_id, unit_t.c.name)
+         .join(unit_t, unit_t.c.id == su.unit_id)
+         .where(su.slot_id == slot_id, su.unit_id >= bindparam("from_unit"))
+         .order_by(su.unit_id).limit(chunk))
+    from_unit = after_unit if after_unit is not None else -1
+    while True:
+        rows = conn.execute(q, {"from_unit": from_unit}).all()
+        yield from ((r.unit_id, r.name) for r in rows)
+        if len(rows) < chunk:
+            return
+        from_unit = rows[-1].unit_id + 1
+
+
+def _people_query(conn: Connection, *, audience: str, since: datetime | None,
+                  idle_before: datetime | None, prefetch: bool) -> Any:
+    """One union's people of the audience after a person id (:unit, :after, :n; with
+    `prefetch`, :today and :week_from), in id order."""
+    p = person_t.c
+    opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
+    cols: list[Any] = [p.id, p.name, opted.label("opted_out")]
+    joined: Any = person_t
     if prefetch:
         a, sc = account_t.c, campaign_send_t.c
         pick = (select(a.id, a.channel, a.chat_id, a.locale)
@@ -175,29 +228,17 @@ def audience_batch(conn: Connection, *, slot_id: int, audience: str, after_unit:
                                       .correlate(person_t).scalar_subquery())
         a = acc.c
         sent = (select(func.coalesce(func.sum(sc.n), 0))
-                .where(sc.person_id == p.id, sc.day >= week_from)
+                .where(sc.person_id == p.id, sc.day >= bindparam("week_from", type_=Date))
                 .correlate(person_t).scalar_subquery())
         sent_today = (select(func.coalesce(func.sum(sc.n), 0))
-                      .where(sc.person_id == p.id, sc.day == today)
+                      .where(sc.person_id == p.id, sc.day == bindparam("today", type_=Date))
                       .correlate(person_t).scalar_subquery())
         cols += [a.id.label("aid"), a.channel, a.chat_id, a.locale, sent.label("week"),
                  sent_today.label("today")]
-    q = (select(*cols).select_from(joined)
-         .where(su.slot_id == slot_id,
-                *_people_filter(audience, since=since, idle_before=idle_before))
-         .order_by(su.unit_id, p.id).limit(limit))
-    if after_unit is not None:
-        # On the person's (unit, id) index itself: a condition on the slot's units only
-        # would let PostgreSQL walk the index from its start for every batch.
-        q = q.where(su.unit_id >= after_unit, p.unit_id >= after_unit,
-                    tuple_(p.unit_id, p.id) > tuple_(after_unit, after or 0))
-    if not prefetch:
-        return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out))
-                for r in conn.execute(q)]
-    return [Person(r.id, r.name, r.unit_id, r.unit_name, bool(r.opted_out),
-                   Target(r.aid, r.channel, r.chat_id, r.locale) if r.aid else None,
-                   int(r.today), int(r.week), True)
-            for r in conn.execute(q)]
+    return (select(*cols).select_from(joined)
+            .where(p.unit_id == bindparam("unit"), p.id > bindparam("after"),
+                   *_people_filter(audience, since=since, idle_before=idle_before))
+            .order_by(p.id).limit(bindparam("n")))
 
 
 def count_audience(conn: Connection, *, units: Any, audience: str,

@@ -48,6 +48,9 @@ from storage.campaign_audiences import (
     fill_slot_units as fill_slot_units,
 )
 from storage.campaign_audiences import (
+    filter_values as filter_values,
+)
+from storage.campaign_audiences import (
     first_person as first_person,
 )
 from storage.campaign_audiences import (
@@ -145,10 +148,17 @@ def relaxed_commit(conn: Connection) -> None:
     skipped or written twice, and a batch no longer waits for a disk flush.
 
     And no JIT: the batch's estimates (large before the new tables have statistics) made
-    PostgreSQL compile its statements for 244 of the 251 ms a batch took at 775,000 people."""
+    PostgreSQL compile its statements for 244 of the 251 ms a batch took at 775,000 people.
+    And a plan for each union's values: the driver prepares statements, and the generic plan
+    PostgreSQL settles on after five runs of the audience's query read a union's accounts
+    whole (38 s of the server's CPU for 200,000 people, against 8 planned each time)."""
     if is_pg(conn):
-        conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
-        conn.execute(text("SET LOCAL jit TO OFF"))
+        conn.execute(_RELAXED)
+
+
+_RELAXED = text("SELECT set_config('synchronous_commit', 'off', true), "
+                "set_config('jit', 'off', true), "
+                "set_config('plan_cache_mode', 'force_custom_plan', true)")
 
 
 # --------------------------------------------------------------------------- slots
@@ -218,50 +228,50 @@ def open_slots(conn: Connection, *, campaign_id: int) -> int:
 
 # --------------------------------------------------------------------------- queueing
 
-# The outbox contract's row (storage.outbox.enqueue_many), written by one prebuilt statement
-# run as an executemany: compiled once, where a multi-row VALUES is compiled anew for every
-# batch (measured: 10 of 17 s for 20,000 rows on SQLite, 60% of an expansion).
-_QUEUE = per_dialect(lambda d: d.insert(outbox_t).on_conflict_do_nothing(
-    index_elements=[outbox_t.c.dedupe_key]))
-
+# A campaign's outbox rows (the outbox contract's row: `storage.outbox.enqueue_many`), as
+# plain tuples, the batch's constants bound once: (channel, chat_id, account_id, locale,
+# text, options as JSON, dedupe_key).
+CAMPAIGN_ROW = ("channel", "chat_id", "account_id", "locale", "text", "options", "dedupe_key")
 
 # PostgreSQL: the whole batch as arrays, one statement (an executemany there is one round of
 # the protocol per row: measured 76 µs a row against ~15).
 _QUEUE_PG = text("""
 INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, dedupe_key,
                     status, not_before, attempts, created_at, priority)
-SELECT channel, chat_id, account_id, kind, locale, text, options, dedupe_key, 'pending',
-       not_before, 0, :now, priority
-FROM unnest(:channel, :chat_id, :account_id, :kind, :locale, :text, :options, :dedupe_key,
-            :not_before, :priority)
-     AS r(channel, chat_id, account_id, kind, locale, text, options, dedupe_key, not_before,
-          priority)
+SELECT channel, chat_id, account_id, 'campaign', locale, text, options, dedupe_key,
+       'pending', :not_before, 0, :now, :priority
+FROM unnest(:channel, :chat_id, :account_id, :locale, :text, :options, :dedupe_key)
+     AS r(channel, chat_id, account_id, locale, text, options, dedupe_key)
 ON CONFLICT (dedupe_key) DO NOTHING
 """).bindparams(
     bindparam("channel", type_=ARRAY(String)), bindparam("chat_id", type_=ARRAY(String)),
-    bindparam("account_id", type_=ARRAY(Integer)), bindparam("kind", type_=ARRAY(String)),
-    bindparam("locale", type_=ARRAY(String)), bindparam("text", type_=ARRAY(Text)),
-    bindparam("options", type_=ARRAY(Text)), bindparam("dedupe_key", type_=ARRAY(String)),
-    bindparam("not_before", type_=ARRAY(DateTime(timezone=True))),
-    bindparam("priority", type_=ARRAY(Integer)),
-    bindparam("now", type_=DateTime(timezone=True)))
-_COLUMNS = ("channel", "chat_id", "account_id", "kind", "locale", "text", "options",
-            "dedupe_key", "not_before", "priority")
+    bindparam("account_id", type_=ARRAY(Integer)), bindparam("locale", type_=ARRAY(String)),
+    bindparam("text", type_=ARRAY(Text)), bindparam("options", type_=ARRAY(Text)),
+    bindparam("dedupe_key", type_=ARRAY(String)),
+    bindparam("not_before", type_=DateTime(timezone=True)),
+    bindparam("now", type_=DateTime(timezone=True)), bindparam("priority", type_=Integer))
+
+# Other backends: one prebuilt statement run as an executemany (compiled once).
+_QUEUE = per_dialect(lambda d: d.insert(outbox_t).on_conflict_do_nothing(
+    index_elements=[outbox_t.c.dedupe_key]))
 
 
-def queue(conn: Connection, *, rows: Sequence[dict[str, Any]], now: datetime) -> int:
-    """Outbox rows as `storage.outbox.enqueue_many` takes them (options already JSON);
-    a row whose dedupe key is queued already is skipped. Returns the rows written."""
+def queue_campaign(conn: Connection, *, rows: Sequence[tuple[Any, ...]], not_before: datetime,
+                   now: datetime, priority: int) -> int:
+    """A batch of campaign messages (`CAMPAIGN_ROW` tuples); a row whose dedupe key is queued
+    already is skipped. Returns the rows written."""
     if not rows:
         return 0
     if is_pg(conn):
-        arrays = {c: [r.get(c) for r in rows] for c in _COLUMNS}
-        arrays["not_before"] = [r.get("not_before") or now for r in rows]
-        return conn.execute(_QUEUE_PG, {**arrays, "now": now}).rowcount
+        columns = dict(zip(CAMPAIGN_ROW, zip(*rows, strict=True), strict=True))
+        return conn.execute(_QUEUE_PG, {**{k: list(v) for k, v in columns.items()},
+                                        "not_before": not_before, "now": now,
+                                        "priority": priority}).rowcount
     if conn.dialect.name == "sqlite":
-        return _queue_sqlite(conn, rows, now)
-    values = [{**r, "status": "pending", "attempts": 0, "created_at": now,
-               "not_before": r.get("not_before") or now} for r in rows]
+        return _queue_sqlite(conn, rows, not_before, now, priority)
+    values = [{**dict(zip(CAMPAIGN_ROW, r, strict=True)), "kind": "campaign",
+               "status": "pending", "attempts": 0, "created_at": now,
+               "not_before": not_before, "priority": priority} for r in rows]
     written = conn.execute(_QUEUE[conn.dialect.name], values).rowcount
     return written if written is not None and written >= 0 else len(values)
 
@@ -314,11 +324,12 @@ _BUMP = per_dialect(_bump_stmt)
 
 # SQLite: the driver's own executemany of tuples. SQLAlchemy's executemany builds and
 # converts every row's parameters in Python (measured: 40 µs a row, 40% of an expansion);
-# the timestamps, the same for the whole batch, are converted once by the columns' own types.
+# the batch's constants (timestamps, priority) are bound in the statement, converted once by
+# the columns' own types.
 _QUEUE_SQLITE = (
     "INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, "
     "dedupe_key, status, not_before, attempts, created_at, priority) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, 0, ?, ?) "
+    "VALUES (?, ?, ?, 'campaign', ?, ?, ?, ?, 'pending', {not_before}, 0, {now}, {priority}) "
     "ON CONFLICT (dedupe_key) DO NOTHING")
 
 
@@ -327,44 +338,46 @@ def _stamp(conn: Connection, column: Any, value: Any) -> Any:
     return convert(value) if convert is not None else value
 
 
-def _queue_sqlite(conn: Connection, rows: Sequence[dict[str, Any]], now: datetime) -> int:
-    created = _stamp(conn, outbox_t.c.created_at, now)
-    stamps: dict[datetime, Any] = {}
-    params = []
-    for r in rows:
-        nb = r.get("not_before") or now
-        if nb not in stamps:
-            stamps[nb] = _stamp(conn, outbox_t.c.not_before, nb)
-        params.append((r["channel"], str(r["chat_id"]), r["account_id"], r["kind"],
-                       r["locale"], r["text"], r["options"], r["dedupe_key"], stamps[nb],
-                       created, r["priority"]))
-    result = conn.exec_driver_sql(_QUEUE_SQLITE, params)
+def _literal(value: Any) -> str:
+    """A constant for `_QUEUE_SQLITE`: a number, or text quoted as SQL quotes it."""
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _queue_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]], not_before: datetime,
+                  now: datetime, priority: int) -> int:
+    sql = _QUEUE_SQLITE.format(
+        not_before=_literal(_stamp(conn, outbox_t.c.not_before, not_before)),
+        now=_literal(_stamp(conn, outbox_t.c.created_at, now)), priority=int(priority))
+    result = conn.exec_driver_sql(sql, rows)
     return result.rowcount if result.rowcount is not None and result.rowcount >= 0 \
-        else len(params)
+        else len(rows)
 
 
-_BUMP_SQLITE = ("INSERT INTO campaign_send (person_id, day, n) VALUES (?, ?, 1) "
+_BUMP_SQLITE = ("INSERT INTO campaign_send (person_id, day, n) VALUES (?, {day}, 1) "
                 "ON CONFLICT (person_id, day) DO UPDATE SET n = n + 1")
 
 
 _BUMP_PG = text("""
 INSERT INTO campaign_send (person_id, day, n)
-SELECT person_id, day, 1 FROM unnest(:person_id, :day) AS r(person_id, day)
+SELECT person_id, :day, 1 FROM unnest(:person_id) AS r(person_id)
 ON CONFLICT (person_id, day) DO UPDATE SET n = campaign_send.n + 1
-""").bindparams(bindparam("person_id", type_=ARRAY(Integer)),
-                bindparam("day", type_=ARRAY(Date)))
+""").bindparams(bindparam("person_id", type_=ARRAY(Integer)), bindparam("day", type_=Date))
 
 
-def bump_sends(conn: Connection, *, rows: Sequence[tuple[int, date]]) -> None:
-    """One more message for each (person, day) — each pair at most once per call."""
-    if rows and is_pg(conn):
-        conn.execute(_BUMP_PG, {"person_id": [p for p, _d in rows], "day": [d for _p, d in rows]})
-    elif rows and conn.dialect.name == "sqlite":
-        days = {d: _stamp(conn, campaign_send_t.c.day, d) for d in {d for _p, d in rows}}
-        conn.exec_driver_sql(_BUMP_SQLITE, [(p, days[d]) for p, d in rows])
-    elif rows:
+def bump_sends(conn: Connection, *, person_ids: Sequence[int], day: date) -> None:
+    """One more message on `day` for each person — each at most once per call."""
+    if not person_ids:
+        return
+    if is_pg(conn):
+        conn.execute(_BUMP_PG, {"person_id": list(person_ids), "day": day})
+    elif conn.dialect.name == "sqlite":
+        sql = _BUMP_SQLITE.format(day=_literal(_stamp(conn, campaign_send_t.c.day, day)))
+        conn.exec_driver_sql(sql, [(p,) for p in person_ids])
+    else:
         conn.execute(_BUMP[conn.dialect.name],
-                     [{"person_id": pid, "day": day, "n": 1} for pid, day in rows])
+                     [{"person_id": pid, "day": day, "n": 1} for pid in person_ids])
 
 
 def forget_sends(conn: Connection, *, before: date) -> int:

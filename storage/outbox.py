@@ -55,7 +55,7 @@ from storage.queries import per_dialect
 ERROR_MAX = 255
 TOKEN_MAX_BYTES = 64  # Telegram's limit for callback data; tokens are made by our own code
 ACTIVE = ("pending", "sending")
-FINISHED = ("sent", "failed", "unreachable")
+FINISHED = ("sent", "failed", "unreachable", "cancelled")  # cancelled: campaigns' unsent
 
 
 def _is_pg(conn: Connection) -> bool:

@@ -20,6 +20,7 @@ from bot.services import campaigns as svc
 from bot.services.actor import Actor
 from bot.services.results import Refused
 from storage import campaigns as store
+from storage import outbox
 from storage.models import outbox_t
 from storage.models_campaigns import campaign_slot_t
 from tests import campaign_data as data
@@ -278,6 +279,10 @@ async def test_pause_holds_queued_messages_resume_and_cancel(db: AsyncEngine) ->
                                               campaign_id=cid)) == svc.Unchanged(cid, "cancelled")
     stats = await run(db, lambda c: svc.stats(conn=c, actor=shell, campaign_id=cid))
     assert stats.waiting == 0 and stats.state == "cancelled"
+    # the messages not sent yet are cancelled, not failed
+    assert (stats.cancelled, stats.failed, stats.queued) == (queued, 0, queued)
+    assert await run(db, lambda c: outbox.counts(c, key_prefix=f"camp:{cid}:")) == {
+        "cancelled": queued}
 
 
 async def test_preview_counts_and_renders_for_a_real_recipient(db: AsyncEngine) -> None:

@@ -30,10 +30,15 @@ async def tick(app: TelegramHarness) -> int:
     return (await run_tick(app.engine, now=utcnow, delivery=DELIVERY)).queued
 
 
-async def create_now(app: TelegramHarness, audience: str, text: str) -> list[str]:
+async def create_now(app: TelegramHarness, audience: str, text: str,
+                     steps: tuple[str, ...] = ("Skip", "Skip")) -> list[str]:
+    """A campaign sent now: `steps` answer the audience's own questions (the threshold or
+    the days, then the bloc and the cluster of the chair's district)."""
     await app.send(CHAIR, "/chiendich")
     await app.press(CHAIR, "New campaign")
     await app.press(CHAIR, audience)
+    for step in steps:
+        await app.press(CHAIR, step)
     await app.press(CHAIR, "Now")
     return await app.send(CHAIR, text)
 
@@ -65,6 +70,8 @@ async def test_create_preview_confirm_receive_pause(app: TelegramHarness) -> Non
     await app.send(CHAIR, "/chiendich")
     await app.press(CHAIR, "New campaign")
     await app.press(CHAIR, "Every member")
+    await app.press(CHAIR, "Skip")
+    await app.press(CHAIR, "Skip")
     await app.press(CHAIR, "Every day at 08:00")
     await app.send(CHAIR, "Daily reminder")
     await app.press(CHAIR, "Confirm")
@@ -93,7 +100,8 @@ async def test_an_idle_draft_is_resumed_in_one_press(app: TelegramHarness) -> No
     assert app.engine is not None
     async with app.engine.begin() as conn:
         await conn.execute(update(draft_t).values(updated_at=utcnow() - timedelta(days=10)))
-    await create_now(app, "draft untouched", "Finish your initiative, {ten}!")
+    await create_now(app, "draft untouched", "Finish your initiative, {ten}!",
+                     ("7 days", "Skip", "Skip"))
     await app.press(CHAIR, "Confirm")
     assert await tick(app) == 1
     msg = await app.fake.wait_for_text(WORKER, "Finish your initiative")
@@ -101,3 +109,58 @@ async def test_an_idle_draft_is_resumed_in_one_press(app: TelegramHarness) -> No
     assert labels == ["Go on with my draft"]
     seen = await app.press(WORKER, "Go on with my draft")
     assert "Describe" in seen[-1] or "description" in seen[-1].lower()
+
+
+async def test_threshold_days_bloc_and_cluster_are_asked(app: TelegramHarness) -> None:
+    await app.send(CHAIR, await admin_invite(app, "chair", "BPC-PR"))
+    await app.onboard(WORKER)                   # BPC-PR-001: enterprise bloc, cluster 1
+
+    # Lagging units: the share, typed; out of range is refused and asked again.
+    await app.send(CHAIR, "/chiendich")
+    await app.press(CHAIR, "New campaign")
+    asked = await app.press(CHAIR, "behind their target")
+    assert "below what share" in asked[-1]
+    assert app.labels(CHAIR) == ["30%", "50%", "80%", "‹ Cancel"]
+    wrong = await app.send(CHAIR, "150")
+    assert "Type a whole number from 1 to 100." in wrong[-1]
+    assert "below what share" in wrong[-1] and "30%" in app.labels(CHAIR)
+    blocs = await app.send(CHAIR, "45%")
+    assert "Only one bloc?" in blocs[-1]
+    assert app.labels(CHAIR) == ["enterprise bloc",
+                                 "administrative and public-service bloc", "other bloc", "Skip",
+                                 "‹ Cancel"]
+    clusters = await app.press(CHAIR, "Skip")
+    assert "Only one emulation cluster?" in clusters[-1]
+    assert app.labels(CHAIR)[:2] == ["Cụm thi đua số 1 (Phú Riềng)",
+                                     "Cụm thi đua số 2 (Phú Riềng)"]
+    await app.press(CHAIR, "Skip")
+    await app.press(CHAIR, "Now")
+    preview = await app.send(CHAIR, "Keep going")
+    assert "target reached: below 45%" in preview[-1]
+    await app.press(CHAIR, "Cancel")
+
+    # Idle drafts: the days, from a button.
+    preview = await create_now(app, "draft untouched", "Finish it", ("14 days", "Skip", "Skip"))
+    assert "drafts left for 14 days" in preview[-1]
+    await app.press(CHAIR, "Cancel")
+    await app.send(CHAIR, "/chiendich")
+    await app.press(CHAIR, "New campaign")
+    await app.press(CHAIR, "draft untouched")
+    wrong = await app.send(CHAIR, "0")
+    assert "Type a number of days from 1 to 365." in wrong[-1]
+    assert "Only one bloc?" in (await app.send(CHAIR, "10"))[-1]
+    await app.press(CHAIR, "‹ Cancel")
+
+    # A bloc the worker is not in: nobody; the worker's cluster: the worker.
+    preview = await create_now(app, "Every member", "Public service only",
+                               ("public-service bloc", "Skip"))
+    assert "Recipients: 0" in preview[-1] and "public-service bloc" in preview[-1]
+    await app.press(CHAIR, "Cancel")
+    preview = await create_now(app, "Every member", "Cluster one",
+                               ("Skip", "Cụm thi đua số 1"))
+    assert "Recipients: 1" in preview[-1] and "Cụm thi đua số 1 (Phú Riềng)" in preview[-1]
+    await app.press(CHAIR, "Confirm")
+    assert await tick(app) == 1
+    await app.fake.wait_for_text(WORKER, "Cluster one")
+    view = await app.press(CHAIR, "Refresh")
+    assert "failed 0 · unreachable 0 · cancelled 0" in view[-1]

@@ -4,7 +4,8 @@ how long sending takes) and confirm; list, pause, resume, cancel, and each campa
 Anyone: /tatthongbao and /batthongbao turn campaign messages off and on (review alerts still
 come). A campaign message about an idle draft carries a button that opens that draft.
 
-    campaign_menu ─new─▶ campaign_audience ─▶ campaign_schedule ─▶ campaign_text
+    campaign_menu ─new─▶ campaign_audience ─▶ (campaign_steps: the audience's threshold or
+         ▲  │          days, a bloc, a cluster) ─▶ campaign_schedule ─▶ campaign_text
          ▲  │                                                          │
          │  └─pick─▶ campaign_view (pause · resume · cancel)           ▼
          └──────────────────────────────────────────────────── campaign_preview (confirm)
@@ -29,6 +30,7 @@ from bot.campaign_schedule import (
 from bot.config import Settings
 from bot.conversation import Ctx
 from bot.draft import ORDER_BEHALF
+from bot.flows import campaign_steps
 from bot.flows.engine import Flow, Next, Result, Step, command, home, join
 from bot.formatting import esc, local_datetime, number, shorten
 from bot.i18n import N_, Gettext
@@ -40,7 +42,9 @@ from storage import campaigns as store
 
 TRANSITIONS = {
     "campaign_menu": {"campaign_audience", "campaign_view"},
-    "campaign_audience": {"campaign_schedule", "campaign_menu"},
+    "campaign_audience": {"campaign_threshold", "campaign_idle", "campaign_bloc",
+                          "campaign_menu"},
+    **campaign_steps.TRANSITIONS,
     "campaign_schedule": {"campaign_text", "campaign_menu"},
     "campaign_text": {"campaign_preview", "campaign_menu"},
     "campaign_preview": {"campaign_menu", "campaign_view"},
@@ -50,7 +54,7 @@ TRANSITIONS = {
 AUDIENCE_LABELS = {
     "members": N_("Every member who uses the bot"),
     "no_initiative": N_("Members with no initiative this phase"),
-    "idle_drafts": N_("Members with a draft untouched for 7 days"),
+    "idle_drafts": N_("Members with a draft untouched for some days"),
     "lagging_units": N_("Chairs and support teams of units behind their target"),
     "leaderboard": N_("Chairs of the units below: the leaderboard"),
 }
@@ -163,7 +167,7 @@ class CampaignAudience(Step):
         if value not in AUDIENCES:
             return Next("campaign_menu")
         draft_of(ctx)["audience"] = value
-        return Next("campaign_schedule")
+        return Next(campaign_steps.after_audience(value))
 
 
 class CampaignSchedule(Step):
@@ -243,7 +247,8 @@ class CampaignText(Step):
             unit_code=access_unit_code(ctx, grant.unit_id), audience=d["audience"], text=text,
             kind=d["kind"], at_time=parse_hhmm(d["at_time"]) if d.get("at_time") else None,
             weekday=d.get("weekday"), days=d.get("days"),
-            once_at=_parse_iso(d.get("once_at")))
+            once_at=_parse_iso(d.get("once_at")), below_pct=d.get("below_pct"),
+            idle_days=d.get("idle_days"), bloc=d.get("bloc"), cluster=d.get("cluster"))
         out = svc.create(conn=ctx.conn, actor=ctx.actor, now=ctx.now, spec=spec, draft=True)
         if isinstance(out, Refused):
             return home(ctx._("Only union chairs run campaigns."))
@@ -271,6 +276,12 @@ def invalid_text(_: Gettext, out: svc.Invalid) -> str:
         "ended": _("That schedule has no time left to send at."),
     }.get(out.reason, _("That campaign cannot be made ({detail}).")).format(
         detail=out.detail or out.reason)
+
+
+def audience_text(ctx: Ctx, c: dict[str, Any]) -> str:
+    details = campaign_steps.audience_details(ctx, c)
+    label = ctx._(AUDIENCE_LABELS[c["audience"]])
+    return f"{label} ({details})" if details else label
 
 
 def when_text(ctx: Ctx, c: dict[str, Any]) -> str:
@@ -303,7 +314,7 @@ class CampaignPreview(Step):
             return Next("campaign_menu")
         minutes = max(1, round(p.seconds / 60))
         lines = [_("<b>Preview</b> · {audience} · {when}").format(
-            audience=_(AUDIENCE_LABELS[c["audience"]]), when=when_text(ctx, c)),
+            audience=audience_text(ctx, c), when=when_text(ctx, c)),
             _("Recipients: {n} · time to send: about {minutes} min").format(
                 n=number(p.recipients, ctx.locale), minutes=number(minutes, ctx.locale))]
         if p.text:
@@ -352,11 +363,12 @@ class CampaignView(Step):
                                                       state=_(STATE_LABELS[c["state"]])),
             esc(shorten(c["text"], 300)),
             _("{audience} · {unit} · {when}").format(
-                audience=_(AUDIENCE_LABELS[c["audience"]]), unit=esc(c["unit_name"]),
+                audience=audience_text(ctx, c), unit=esc(c["unit_name"]),
                 when=when_text(ctx, c)),
             _("Sent {sent} · waiting {waiting} · failed {failed} · unreachable "
-              "{unreachable}").format(sent=n(s.sent), waiting=n(s.waiting), failed=n(s.failed),
-                                      unreachable=n(s.unreachable)),
+              "{unreachable} · cancelled {cancelled}").format(
+                sent=n(s.sent), waiting=n(s.waiting), failed=n(s.failed),
+                unreachable=n(s.unreachable), cancelled=n(s.cancelled)),
             _("Skipped: opted out {opted} · over the cap {capped} · held for quiet hours "
               "{quiet}").format(opted=n(s.skipped_opted_out), capped=n(s.skipped_capped),
                                 quiet=n(s.held_quiet)),
@@ -397,8 +409,8 @@ class CampaignView(Step):
 
 FLOW = Flow(
     name="campaigns",
-    steps=(CampaignMenu, CampaignAudience, CampaignSchedule, CampaignText, CampaignPreview,
-           CampaignView),
+    steps=(CampaignMenu, CampaignAudience, *campaign_steps.STEPS, CampaignSchedule,
+           CampaignText, CampaignPreview, CampaignView),
     transitions=TRANSITIONS,
     commands=(
         command("campaigns", open_campaigns, opens={"campaign_menu"},

@@ -122,6 +122,7 @@ class Stats:
     failed: int
     unreachable: int
     waiting: int                 # queued, not sent yet
+    cancelled: int               # queued, not sent: the campaign was cancelled first
     skipped_opted_out: int
     skipped_capped: int
     held_quiet: int
@@ -286,11 +287,27 @@ def stats(*, conn: Connection, actor: Actor, campaign_id: int) -> Stats | Refuse
     return Stats(
         campaign_id=campaign_id, state=c["state"], queued=sum(counts.values()),
         sent=counts.get("sent", 0), failed=counts.get("failed", 0),
-        unreachable=counts.get("unreachable", 0),
+        unreachable=counts.get("unreachable", 0), cancelled=counts.get(CANCELLED, 0),
         waiting=counts.get("pending", 0) + counts.get("sending", 0),
         skipped_opted_out=c["skipped_opted_out"], skipped_capped=c["skipped_capped"],
         held_quiet=c["held_quiet"], slots_done=sum(s["state"] == "done" for s in slots),
         slots=len(slots))
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What a campaign of a unit can be narrowed to: the blocs and the emulation clusters
+    of its subtree."""
+
+    blocs: tuple[str, ...]
+    clusters: tuple[str, ...]
+
+
+def filters(*, conn: Connection, actor: Actor, unit_id: int) -> Filters | Refused:
+    if not may_manage(conn=conn, actor=actor, unit_id=unit_id):
+        return _refuse(actor, "filters", unit_id)
+    blocs, clusters = store.filter_values(conn, root_id=unit_id)
+    return Filters(tuple(b for b in BLOCS if b in blocs), tuple(clusters))
 
 
 def preview(*, conn: Connection, actor: Actor, now: datetime, campaign_id: int,
@@ -386,7 +403,8 @@ def resume(*, conn: Connection, actor: Actor, now: datetime, campaign_id: int,
 
 def cancel(*, conn: Connection, actor: Actor, now: datetime, campaign_id: int
            ) -> Changed | Unchanged | Refused:
-    """Stopped for good: no further slot, and queued messages are not sent."""
+    """Stopped for good: no further slot, and queued messages are not sent (counted as
+    cancelled, not as failed)."""
     c = _campaign(conn, actor, campaign_id, "cancel")
     if isinstance(c, Refused):
         return c
@@ -396,9 +414,13 @@ def cancel(*, conn: Connection, actor: Actor, now: datetime, campaign_id: int
     store.cancel_slots(conn, campaign_id=campaign_id, now=now)
     prefix = key_prefix(campaign_id)
     conn.execute(update(outbox_t).where(*_campaign_rows(prefix), outbox_t.c.status == "pending")
-                 .values(status="failed", last_error="campaign cancelled"))
+                 .values(status=CANCELLED))
     return Changed(campaign_id, "cancelled")
 
+
+# The outbox status of a cancelled campaign's messages that were still waiting: never claimed
+# (claims take pending rows), purged with the finished ones (`storage.outbox.FINISHED`).
+CANCELLED = "cancelled"
 
 # A paused campaign's queued messages wait until this far-off time (resume sets them due).
 HELD = datetime(2100, 1, 1, tzinfo=UTC)
