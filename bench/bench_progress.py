@@ -194,9 +194,9 @@ async def write_stage(engine: AsyncEngine, data: Data, n: int, phase_ids: list[i
         # the rollups of every initiative so far, bulk and saved (Data counted both)
         await conn.execute(delete(progress_total_t))
         await conn.execute(delete(progress_day_t))
-        cols = ("phase_id", "unit_id", "bloc", *store.COUNTERS)
+        cols = ("phase_id", "unit_id", "bloc", "parent_id", *store.COUNTERS)
         await bulk(conn, progress_total_t, cols,
-                   [(p, u, b, *v) for (p, u, b), v in data.totals.items()])
+                   [(p, u, b, data.parent.get(u), *v) for (p, u, b), v in data.totals.items()])
         await bulk(conn, progress_day_t, ("phase_id", "unit_id", "day", "registered"),
                    [(p, u, d, r) for (p, u, d), r in data.days.items()])
         if conn.dialect.name == "postgresql":

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import BigInteger, Column, Index, Integer, Numeric, Text
 from sqlmodel import Field, SQLModel
 
-from storage.models import initiative_t, unit_t
+from storage.models import unit_t
 
 # --------------------------------------------------------------------------- progress
 # Targets per unit and phase, and the rollups behind /tiendo (bot/services/progress.py,
@@ -73,13 +73,17 @@ class ProgressDelta(SQLModel, table=True):
 
 
 class ProgressTotal(SQLModel, table=True):
-    """A unit's folded figures per phase and bloc (written by the upkeep job only)."""
+    """A unit's folded figures per phase and bloc (written by the upkeep job only). The
+    unit's parent is kept beside (set by the fold, moved with the unit): a unit's children's
+    figures are one range of `ix_progress_total_parent`, not a probe per child."""
 
     __tablename__ = "progress_total"
+    __table_args__ = (Index("ix_progress_total_parent", "phase_id", "parent_id"),)
 
     phase_id: int = Field(primary_key=True)
     unit_id: int = Field(primary_key=True)
     bloc: str = Field(primary_key=True, max_length=32)
+    parent_id: int | None = Field(default=None)
     registered: int = Field(default=0)
     valid: int = Field(default=0)
     under_review: int = Field(default=0)
@@ -155,6 +159,6 @@ progress_day_t = ProgressDay.__table__
 progress_author_t = ProgressAuthor.__table__
 unit_members_t = UnitMembers.__table__
 progress_snapshot_t = ProgressSnapshot.__table__
-# Progress lookups on existing tables: a cluster's units, initiatives by grassroots union.
+# Progress lookups on existing tables: a cluster's units. (Initiatives by grassroots union
+# and date use ix_initiative_author_unit_status: author_unit_id, status, submitted_at.)
 Index("ix_unit_cluster", unit_t.c.cluster)
-Index("ix_initiative_author_unit", initiative_t.c.author_unit_id, initiative_t.c.submitted_at)

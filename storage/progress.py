@@ -213,6 +213,15 @@ _DELTA_COLS = [progress_delta_t.c[c] for c in
                ("phase_id", "unit_id", "bloc", "day", *COUNTERS, "day_registered")]
 
 
+def parents_of(conn: Connection, unit_ids: Iterable[int]) -> dict[int, int | None]:
+    ids = sorted(unit_ids)
+    out: dict[int, int | None] = {}
+    for i in range(0, len(ids), 5000):
+        out.update(conn.execute(select(unit_t.c.id, unit_t.c.parent_id)
+                                .where(unit_t.c.id.in_(ids[i:i + 5000]))).all())
+    return out
+
+
 def fold(conn: Connection, *, batch: int = 20_000) -> int:
     """Move the committed deltas into the totals; returns how many were folded. Each batch
     is taken with DELETE … RETURNING, so a delta committed meanwhile is never lost."""
@@ -235,9 +244,10 @@ def fold(conn: Connection, *, batch: int = 20_000) -> int:
                 t[c] += getattr(r, c)
             if r.day is not None and r.day_registered:
                 days[(r.phase_id, r.unit_id, r.day)] += r.day_registered
+        parent = parents_of(conn, {u for _p, u, _b in totals})
         upsert_add(conn, progress_total_t, ("phase_id", "unit_id", "bloc"),
-                [{"phase_id": p, "unit_id": u, "bloc": b, **t}
-                 for (p, u, b), t in sorted(totals.items())], COUNTERS)
+                   [{"phase_id": p, "unit_id": u, "bloc": b, "parent_id": parent.get(u), **t}
+                    for (p, u, b), t in sorted(totals.items())], COUNTERS, keep=("parent_id",))
         upsert_add(conn, progress_day_t, ("phase_id", "unit_id", "day"),
                 [{"phase_id": p, "unit_id": u, "day": d, "registered": n}
                  for (p, u, d), n in sorted(days.items()) if n], ("registered",))
@@ -283,16 +293,18 @@ def _counts_stmt(*, registered_only: bool, unit_ids: Iterable[int] | None,
     t, d = progress_total_t, progress_delta_t
     folded = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in names))
     fresh = select(d.c.unit_id, d.c.bloc, *(func.sum(d.c[c]) for c in names))
+    if parent_id is not None:
+        # the children's totals: one range of ix_progress_total_parent (the fold and unit
+        # moves keep progress_total.parent_id), not a probe per child nor a hash join
+        folded = folded.where(
+            t.c.phase_id == bindparam("t_phase", phase_id, literal_execute=True),
+            t.c.parent_id == bindparam("t_parent", parent_id, literal_execute=True))
     if parent_id is not None and dialect == "postgresql":
-        folded = _children_of(t, parent_id, phase_id=phase_id).with_only_columns(
-            t.c.unit_id, t.c.bloc, *(t.c[c] for c in names))
         fresh = _children_of(d, parent_id, phase_id=phase_id).with_only_columns(
             d.c.unit_id, d.c.bloc, *(func.sum(d.c[c]) for c in names))
     elif parent_id is not None:
-        # SQLite would walk the whole phase's totals for the join; an IN list from the
-        # parent index makes it probe the key (phase_id, unit_id) per child instead.
-        folded = folded.where(t.c.phase_id == phase_id,
-                              _units_filter(t.c.unit_id, unit_ids=None, parent_id=parent_id))
+        # SQLite would walk the phase's deltas for the join; an IN list from the parent
+        # index makes it probe the key (phase_id, unit_id) per child instead.
         fresh = fresh.where(d.c.phase_id == phase_id,
                             _units_filter(d.c.unit_id, unit_ids=None, parent_id=parent_id))
     else:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from storage.models import initiative_author_t, initiative_t, unit_t
-from storage.progress import TIMEZONE, local_day
+from storage.progress import STATUSES, TIMEZONE, local_day
 
 REPORT_BATCH = 1000
 
@@ -49,8 +49,11 @@ def subtree_initiatives(conn: Connection, *, unit_id: int, starts_on: date, ends
                     cond = i.c.author_unit_id.in_(chunk)
                 else:
                     cond = i.c.author_unit_id.is_(None) & i.c.unit_id.in_(chunk)
+                # every status, named: the (unit, status, submitted_at) indexes then serve
+                # the date range too (ix_initiative_author_unit_status, ix_initiative_unit_status)
                 rows = conn.execute(select(*cols).where(
-                    cond, i.c.submitted_at >= start, i.c.submitted_at < end, i.c.id > last)
+                    cond, i.c.status.in_(STATUSES), i.c.submitted_at >= start,
+                    i.c.submitted_at < end, i.c.id > last)
                     .order_by(i.c.id).limit(REPORT_BATCH)).all()
                 if not rows:
                     break

@@ -7,10 +7,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
 from storage.models import unit_t
-from storage.models_progress import phase_t, progress_author_t, progress_delta_t, unit_members_t
+from storage.models_progress import (
+    phase_t,
+    progress_author_t,
+    progress_delta_t,
+    progress_total_t,
+    unit_members_t,
+)
 from storage.progress import COUNTERS, days, figures, upsert_add
 
 
@@ -78,6 +84,8 @@ def move_units(conn: Connection, before: dict[int, int | None]) -> int:
             _move_authors(conn, phase_id, u, old, new)
         for i in range(0, len(rows), 5000):
             conn.execute(insert(progress_delta_t), rows[i:i + 5000])
+        conn.execute(update(progress_total_t).where(progress_total_t.c.unit_id == u)
+                     .values(parent_id=after[u]))
         tree[u] = after[u]
     return len(moved)
 

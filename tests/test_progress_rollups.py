@@ -31,6 +31,7 @@ from storage import targets as target_store
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.models import initiative_t, person_t, unit_t
+from storage.models_progress import progress_total_t
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 GRASSROOTS = ("BPC-PR-001", "BPC-PR-004", "BPC-KCN-002", "THA-TP-001", "THA-YT-003",
@@ -116,8 +117,15 @@ async def _scenario(steps: list[tuple[Any, ...]]) -> None:
         async with engine.connect() as conn:
             expected = await conn.run_sync(progress_recount.recount)
             seen = await conn.run_sync(progress_recount.stored_totals)
+            # each folded total keeps its unit's parent (children's totals by parent)
+            stale = (await conn.execute(
+                select(progress_total_t.c.unit_id).join(
+                    unit_t, unit_t.c.id == progress_total_t.c.unit_id)
+                .where(progress_total_t.c.parent_id.is_distinct_from(unit_t.c.parent_id))
+            )).all()
         assert seen[0] == expected[0]
         assert seen[1] == expected[1]
+        assert stale == []
     finally:
         await engine.dispose()
 
@@ -127,6 +135,13 @@ async def _scenario(steps: list[tuple[Any, ...]]) -> None:
 @given(steps=ops)
 def test_every_rollup_equals_a_recount(steps: list[tuple[Any, ...]]) -> None:
     asyncio.run(_scenario(steps))
+
+
+def test_a_moved_union_takes_its_folded_totals_along() -> None:
+    """Folded, then moved with nothing folded after: the district's totals name its new
+    parent (its siblings' ranking reads them by parent)."""
+    asyncio.run(_scenario([("new", "BPC-PR-001", "BPC-PR", "valid", date(2022, 3, 15), ["A"], 0),
+                           ("fold",), ("move", "BPC-PR", "THA")]))
 
 
 def test_the_recount_catches_a_wrong_rollup() -> None:
