@@ -1,7 +1,13 @@
-"""The outcomes of the outbox sender's sends, written in batches (`bot.outbox`)."""
+"""The outbox sender's small parts (`bot.outbox`): a row back into a reply, retry delays, the
+sender's name, and the outcomes of its sends, written in batches."""
 
 from __future__ import annotations
 
+import json
+import os
+import random
+import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,10 +15,31 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
+from bot.events import Option, Reply
 from storage import outbox as outbox_q
 from storage.outbox import Pace
 
+BACKOFF_CAP = 15 * 60.0
+
 ResultKind = Literal["sent", "retry", "failed", "unreachable", "release", "lost"]
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before retry number `attempts`: 2**attempts, capped at 15 minutes, with ±20 %
+    jitter so that rows which failed together (a network drop) do not retry in lockstep."""
+    return min(2.0 ** attempts, BACKOFF_CAP) * random.uniform(0.8, 1.2)
+
+
+def reply_of(row: dict[str, Any]) -> Reply:
+    """An outbox row back into the channel-neutral reply a `Sender` draws."""
+    options = json.loads(row.get("options") or "[]")
+    return Reply(row["text"], tuple(Option(o["label"], o["token"], o.get("command", ""))
+                                    for o in options))
+
+
+def sender_name() -> str:
+    """host:pid:nonce — unique per worker, readable in `outbox_sender`."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 @dataclass(slots=True)
