@@ -4,6 +4,7 @@ neither repeats nor skips anyone.
     python -m bench.bench_campaigns                       # both parts, SQLite and PostgreSQL
     python -m bench.bench_campaigns --people 200000       # a smaller audience
     python -m bench.bench_campaigns --only expand|crash --backend sqlite|postgres
+    python -m bench.bench_campaigns --only deliver        # bench/campaign_crash_delivery.py
     python -m bench.bench_campaigns --pg postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 A. expand: N people (default 1,000,000), each with a Telegram account, spread over the demo
@@ -264,6 +265,9 @@ async def main(args: argparse.Namespace) -> int:
             ok &= await bench_expand(backend, args.people, args.pg, args.layout, args.batch)
         if args.only in (None, "crash"):
             ok &= await bench_crash(backend, args.crash_people, args.pg)
+    if args.only == "deliver":   # bench/campaign_crash_delivery.py: sender and scheduler killed
+        from bench.campaign_crash_delivery import run
+        ok &= await run(args.pg, args.crash_people, args.deliver_rate)
     return 0 if ok else 1
 
 
@@ -273,7 +277,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--crash-people", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=DELIVERY.batch,
                         help=f"people per transaction (CAMPAIGN_BATCH; default {BATCH})")
-    parser.add_argument("--only", choices=("expand", "crash"))
+    parser.add_argument("--only", choices=("expand", "crash", "deliver"))
+    parser.add_argument("--deliver-rate", type=float, default=60.0,
+                        help="--only deliver: the sender's messages a second")
     parser.add_argument("--layout", choices=("spread", "blocks"), default="spread",
                         help="people's ids scattered over the unions (default) or by union")
     parser.add_argument("--backend", choices=("sqlite", "postgres"))

@@ -76,6 +76,10 @@ async def sender_main(url: str, schema: str, base_url: str, token: str,
     worker = OutboxWorker(engine, [sender], pace={"telegram": Pace(rate, 1.0)})
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    # As `sangkien run` does: the long-lived objects out of the collector's full passes,
+    # whose pauses would make sends late.
+    gc.collect()
+    gc.freeze()
     await worker.start()
     print(f"ready {worker.name}", flush=True)
     await stop.wait()

@@ -10,13 +10,15 @@ Order: priority 0 (replies, alerts, decisions) before 5 (digests) before 9 (camp
 the earliest due; one chat's rows of one priority go out oldest first, one at a time (see
 `storage.outbox.claim_due`), so an alert never waits behind a long broadcast.
 
-Delivery guarantees (at least once: the one window for a duplicate is a sender killed between
-a send and its mark; its rows are claimed again once its heartbeat is 10 s stale), pacing
-across processes (`storage.outbox.Pace`: send slots from a channel's shared next slot; a
-chat's next send `per_chat_interval` after its previous one finished; 429 pauses the channel
-for every process) and what happens on failures (`Transient` retried with backoff up to
-`max_attempts`; `Unreachable` marks the chat's rows and the account; other errors are
-permanent) are set out in the README, "Delivery guarantees". Message text is never logged.
+Delivery guarantees (never twice: each row is marked handed, in a commit of its own, just
+before its send; a row a dead sender had handed is counted sent, never sent again, and the
+rest of its rows are claimed again once its heartbeat is 10 s stale), pacing across
+processes (`storage.outbox.Pace`: send slots from a channel's shared next slot; a late send
+moves the slots not yet handed out on; a chat's next send `per_chat_interval` after its
+previous one finished; 429 pauses the channel for every process) and what happens on
+failures (`Transient` retried with backoff up to `max_attempts`; `Unreachable` marks the
+chat's rows and the account; other errors are permanent) are set out in the README,
+"Delivery guarantees". Message text is never logged.
 
 This module is channel-neutral: adapters provide a `bot.delivery.Sender` per channel.
 """
@@ -24,66 +26,28 @@ This module is channel-neutral: adapters provide a `bot.delivery.Sender` per cha
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
-import random
-import secrets
-import socket
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from bot.delivery import DeliveryError, RetryLater, Sender, Transient, Unreachable
-from bot.events import Option, Reply
+from bot.outbox_marks import Outcome, apply_outcomes, backoff, reply_of, sender_name
 from storage import outbox as outbox_q
 from storage.engine import utcnow
 from storage.outbox import Pace
 
 log = logging.getLogger(__name__)
 
-BACKOFF_CAP = 15 * 60.0
 RETRY_AFTER_CAP = 3600.0  # never trust a "slow down" longer than this
 MARK_TRIES = 5  # a mark is retried for about 6 s before the row is left to its lease
 MAX_DB_BACKOFF = 30.0
 CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit
-
-ResultKind = Literal["sent", "retry", "failed", "unreachable", "release"]
-
-
-def backoff(attempts: int) -> float:
-    """Seconds before retry number `attempts`: 2**attempts, capped at 15 minutes, with ±20 %
-    jitter so that rows which failed together (a network drop) do not retry in lockstep."""
-    return min(2.0 ** attempts, BACKOFF_CAP) * random.uniform(0.8, 1.2)
-
-
-def reply_of(row: dict[str, Any]) -> Reply:
-    """An outbox row back into the channel-neutral reply a `Sender` draws."""
-    options = json.loads(row.get("options") or "[]")
-    return Reply(row["text"], tuple(Option(o["label"], o["token"], o.get("command", ""))
-                                    for o in options))
-
-
-@dataclass(slots=True)
-class _Result:
-    kind: ResultKind
-    row: dict[str, Any]
-    not_before: datetime | None = None
-    error: str | None = None
-    count_attempt: bool = True
-    finished: datetime | None = None   # a sent row: when its answer arrived
-    pause_until: datetime | None = None   # the channel said "slow down" until then
-
-
-def sender_name() -> str:
-    """host:pid:nonce — unique per worker, readable in `outbox_sender`."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-
+HAND_LEAD = (0.003, 0.02)   # a row is marked handed this long before its slot: first, most
 
 class OutboxWorker:
     """Claims due outbox rows, sends them through each channel's `Sender`, records outcomes."""
@@ -143,14 +107,18 @@ class OutboxWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._shifting: set[asyncio.Task[None]] = set()
         self._limit = batch   # rows the next claim may take
-        self._results: list[_Result] = []
+        self._hand_took = HAND_LEAD[0]   # how long marking a row handed takes (average)
+        self._hand_conn: AsyncConnection | None = None   # while the loop runs (PostgreSQL)
+        self._hand_lock = asyncio.Lock()
+        self._results: list[Outcome] = []
         self._mark_lock = asyncio.Lock()
         self._round_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._beater: asyncio.Task[None] | None = None
-        self.stats = {"sent": 0, "retry": 0, "failed": 0, "unreachable": 0, "release": 0}
+        self.stats = {"sent": 0, "retry": 0, "failed": 0, "unreachable": 0, "release": 0,
+                      "lost": 0}
         self.late = 0   # rows handed back because their slot had long passed (in "release")
         self.shifted = 0.0   # seconds the channels' slots were moved on after late sends
 
@@ -225,8 +193,17 @@ class OutboxWorker:
     # ------------------------------------------------------------------ the loop
 
     async def _loop(self) -> None:
+        await self._open_hand_conn()
+        try:
+            await self._rounds()
+        finally:
+            await self._close_hand_conn()
+
+    async def _rounds(self) -> None:
         failures = 0
         while not self._stopping.is_set():
+            if self._hand_conn is None and failures == 0:
+                await self._open_hand_conn()
             # Cleared before the round: a wake() during the round triggers the next one.
             self._wake.clear()
             try:
@@ -337,42 +314,51 @@ class OutboxWorker:
             if result.kind != "sent":
                 # Anything newer in this chat waits behind the row that did not go out.
                 for later in rows[i + 1:]:
-                    await self._record(_Result("release", later))
+                    await self._record(Outcome("release", later))
                 return
 
-    async def _send_one(self, row: dict[str, Any], deadline: float) -> _Result:
+    async def _send_one(self, row: dict[str, Any], deadline: float) -> Outcome:
         loop = asyncio.get_running_loop()
         channel = row["channel"]
         # The slot is waited for outside the channel's slots, so a row waiting for a later
-        # slot does not hold up the rows before it.
-        if not await self._sleep(row["_at"] - loop.time()):
-            return _Result("release", row)
+        # slot does not hold up the rows before it; the row is marked handed just before.
+        lead = min(self._hand_took * 1.5, HAND_LEAD[1])
+        if not await self._sleep(row["_at"] - lead - loop.time()):
+            return Outcome("release", row)
         async with self._slots[channel]:
             now = loop.time()
             if self._stopping.is_set() or now > deadline or not self._alive():
-                return _Result("release", row)
+                return Outcome("release", row)
             paused = self._paused_until.get(channel, 0.0) - now
             if paused > 0:  # the channel said "slow down" while this row waited
-                return _Result("release", row,
+                return Outcome("release", row,
                                not_before=self.clock() + timedelta(seconds=paused))
             paced = row.get("send_at") is not None
             if paced and now - row["_at"] > self.late_after:
                 # Far too late for its slot (a stalled process): a new slot instead.
                 self.late += 1
-                return _Result("release", row)
+                return Outcome("release", row)
+            # Never sent twice: committed before the send, the mark keeps anyone from
+            # sending the row again, even should this process die before the answer.
+            handed = await self._hand(row)
+            if not handed:
+                return Outcome("lost" if handed is False else "release", row)
+            await asyncio.sleep(row["_at"] - loop.time())
+            now = loop.time()
             # Half the slack is for the way to the channel; beyond the other half, the slots
-            # not yet handed out move on by as much (see `_apply`).
+            # not yet handed out move on (see `_shift`).
             late = max(now - row["_at"] - self.jitter / 2, 0.0) if paced else 0.0
             if late > 0:
                 # Written at once, beside the send: the slots a second after this one must
                 # be handed out after the shift, whenever the channel answers.
-                task = asyncio.create_task(self._shift(channel, late))
+                task = asyncio.create_task(
+                    self._shift(channel, late, row.get("channel_shifted")))
                 self._shifting.add(task)
                 task.add_done_callback(self._shifting.discard)
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
-                return _Result("sent", row, finished=self.clock())
+                return Outcome("sent", row, finished=self.clock())
             except RetryLater as exc:
                 seconds = min(max(float(exc.seconds), 0.0), RETRY_AFTER_CAP)
                 self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
@@ -380,16 +366,16 @@ class OutboxWorker:
                 log.warning("outbox: %s asked to slow down for %.1f s (row %s)",
                             channel, seconds, row["id"])
                 until = self.clock() + timedelta(seconds=seconds)
-                return _Result("retry", row, error=str(exc), count_attempt=False,
+                return Outcome("retry", row, error=str(exc), count_attempt=False,
                                not_before=until, pause_until=until)
             except Unreachable as exc:
                 log.info("outbox: row %s: chat unreachable (%s)", row["id"], exc)
-                return _Result("unreachable", row, error=str(exc))
+                return Outcome("unreachable", row, error=str(exc))
             except Transient as exc:
                 return self._transient(row, str(exc))
             except DeliveryError as exc:
                 log.warning("outbox: row %s failed permanently: %s", row["id"], exc)
-                return _Result("failed", row, error=str(exc))
+                return Outcome("failed", row, error=str(exc))
             except Exception as exc:
                 # A bug or an error the adapter did not translate: keep the row, retry later.
                 # (Tracebacks go through the redacting log filter: no tokens or phones.)
@@ -397,25 +383,72 @@ class OutboxWorker:
                               row["id"], channel)
                 return self._transient(row, f"unexpected {type(exc).__name__}")
 
-    async def _shift(self, channel: str, seconds: float) -> None:
+    async def _hand(self, row: dict[str, Any]) -> bool | None:
+        """Mark the row handed to the channel (`outbox_q.mark_handed`): True to send it,
+        False when it is no longer this sender's, None when the database failed."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+
+        def mark(c: Connection) -> bool:
+            return outbox_q.mark_handed(c, id=row["id"], sender=self.name, now=self.clock())
+
+        try:
+            if self._hand_conn is None:
+                async with self.engine.begin() as conn:
+                    ok = await conn.run_sync(mark)
+            else:
+                # One statement, committed by itself: a single round trip just before the
+                # send (a transaction of its own costs four under load: check-out, BEGIN,
+                # UPDATE, COMMIT).
+                async with self._hand_lock:
+                    ok = await self._hand_conn.run_sync(mark)
+                    await self._hand_conn.commit()
+        except Exception:
+            log.warning("outbox: could not mark row %s handed", row["id"], exc_info=True)
+            await self._close_hand_conn()
+            return None
+        self._hand_took = 0.8 * self._hand_took + 0.2 * (loop.time() - began)
+        if not ok:
+            log.warning("outbox: row %s was taken over before its send", row["id"])
+        return ok
+
+    async def _open_hand_conn(self) -> None:
+        """PostgreSQL: a connection of the loop's own, in autocommit, for the handed marks."""
+        if self.engine.dialect.name != "postgresql":
+            return
+        try:
+            conn = await self.engine.connect()
+            self._hand_conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        except Exception:
+            log.warning("outbox: no connection for the handed marks", exc_info=True)
+
+    async def _close_hand_conn(self) -> None:
+        conn, self._hand_conn = self._hand_conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:
+                log.debug("outbox: closing the handed marks' connection failed", exc_info=True)
+
+    async def _shift(self, channel: str, seconds: float, since: float | None) -> None:
         """A send started `seconds` later than its slot allows: the slots not yet handed out
-        move on by as much, so the second after it holds no more than the rate either."""
+        move on by as much as the shifts since its claim (`since`) did not already, so the
+        second after it holds no more than the rate either."""
         try:
             async with self.engine.begin() as conn:
-                await conn.run_sync(lambda c: outbox_q.shift_channel(
-                    c, channel=channel, seconds=seconds))
-            self.shifted += seconds
+                self.shifted += await conn.run_sync(lambda c: outbox_q.shift_channel(
+                    c, channel=channel, seconds=seconds, since=since))
         except Exception:
             log.warning("outbox: could not shift %s's send slots", channel, exc_info=True)
 
-    def _transient(self, row: dict[str, Any], error: str) -> _Result:
+    def _transient(self, row: dict[str, Any], error: str) -> Outcome:
         attempts = row["attempts"] + 1
         if attempts >= self.max_attempts:
             log.warning("outbox: row %s failed after %d attempts: %s", row["id"], attempts, error)
-            return _Result("failed", row, error=f"{error} (after {attempts} attempts)")
+            return Outcome("failed", row, error=f"{error} (after {attempts} attempts)")
         delay = self.retry_delay(attempts)
         log.info("outbox: row %s: %s; retry %d in %.1f s", row["id"], error, attempts, delay)
-        return _Result("retry", row, error=error,
+        return Outcome("retry", row, error=error,
                        not_before=self.clock() + timedelta(seconds=delay))
 
     async def _sleep(self, delay: float) -> bool:
@@ -433,7 +466,7 @@ class OutboxWorker:
 
     # ------------------------------------------------------------------ marks
 
-    async def _record(self, result: _Result) -> None:
+    async def _record(self, result: Outcome) -> None:
         """Queue an outcome and write it promptly; outcomes that arrive while a mark is being
         written share the next transaction."""
         self.stats[result.kind] += 1
@@ -446,7 +479,7 @@ class OutboxWorker:
             if batch:
                 await self._write(batch)
 
-    async def _write(self, batch: list[_Result]) -> None:
+    async def _write(self, batch: list[Outcome]) -> None:
         try:
             async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(MARK_TRIES), reraise=True,
@@ -455,38 +488,9 @@ class OutboxWorker:
                         "outbox: recording outcomes failed; retrying", exc_info=True)):
                 with attempt:
                     async with self.engine.begin() as conn:
-                        await conn.run_sync(self._apply, batch)
+                        await conn.run_sync(lambda c: apply_outcomes(
+                            c, batch, now=self.clock(), pace=self.pace))
         except Exception:
             # The rows stay `sending`; they are sent again when their lease expires.
             log.exception("outbox: could not record the outcome of rows %s",
                           [r.row["id"] for r in batch])
-
-    def _apply(self, conn: Connection, batch: list[_Result]) -> None:
-        now = self.clock()
-        sent = [r for r in batch if r.kind == "sent"]
-        outbox_q.mark_sent(conn, ids=[r.row["id"] for r in sent], now=now)
-        # The chat's next send: `per_chat` after this one's answer arrived.
-        outbox_q.pace_chats(conn, chats=[
-            (r.row["channel"], r.row["chat_id"],
-             (r.finished or now) + timedelta(seconds=self.pace[r.row["channel"]].per_chat))
-            for r in sent if self.pace[r.row["channel"]].per_chat > 0])
-        for r in batch:
-            if r.pause_until is not None:
-                outbox_q.pause_channel(conn, channel=r.row["channel"], until=r.pause_until)
-        released: dict[datetime | None, list[int]] = {}
-        for r in batch:
-            row_id = r.row["id"]
-            if r.kind == "release":
-                released.setdefault(r.not_before, []).append(row_id)
-            elif r.kind == "retry":
-                assert r.not_before is not None
-                outbox_q.mark_retry(conn, id=row_id, not_before=r.not_before,
-                                    error=r.error or "", now=now,
-                                    count_attempt=r.count_attempt)
-            elif r.kind == "failed":
-                outbox_q.mark_failed(conn, id=row_id, error=r.error or "")
-            elif r.kind == "unreachable":
-                outbox_q.mark_unreachable(conn, id=row_id, account_id=r.row["account_id"],
-                                          error=r.error)
-        for not_before, ids in released.items():
-            outbox_q.release(conn, ids=ids, not_before=not_before)

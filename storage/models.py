@@ -12,6 +12,7 @@ from datetime import date, datetime
 from sqlalchemy import (
     BigInteger,
     Column,
+    Double,
     Index,
     Integer,
     String,
@@ -367,6 +368,10 @@ class OutboxChannel(SQLModel, table=True):
 
     channel: str = Field(primary_key=True, max_length=16)
     next_at: datetime
+    # Seconds the slots were moved on after late sends, ever: a late send moves them on only
+    # by what the shifts since its slot was handed out did not already (`shift_channel`).
+    shifted: float = Field(default=0.0, sa_column=Column(
+        Double, nullable=False, default=0.0, server_default="0"))
 
 
 class OutboxChat(SQLModel, table=True):

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, text, tuple_, update
+from sqlalchemy import Connection, and_, case, delete, func, or_, select, text, tuple_, update
 
 from storage.models import (
     account_t,
@@ -50,12 +50,20 @@ from storage.models import (
     outbox_sender_t,
     outbox_t,
 )
+from storage.outbox_pace import beat as beat
+from storage.outbox_pace import pace_chats as pace_chats
+from storage.outbox_pace import pause_channel as pause_channel
+from storage.outbox_pace import sender_gone as sender_gone
+from storage.outbox_pace import shift_channel as shift_channel
 from storage.queries import per_dialect
 
 ERROR_MAX = 255
 TOKEN_MAX_BYTES = 64  # Telegram's limit for callback data; tokens are made by our own code
 ACTIVE = ("pending", "sending")
 FINISHED = ("sent", "failed", "unreachable", "cancelled")  # cancelled: campaigns' unsent
+# The error left on a row whose sender died after handing it to the channel, before the
+# answer: it is counted sent, never sent again (see `_reclaim`).
+UNCERTAIN = "uncertain: the sender died during the send"
 
 
 def _is_pg(conn: Connection) -> bool:
@@ -176,8 +184,11 @@ class Pace:
 
 
 def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) -> None:
-    """Rows `sending` whose lease ran out, or whose sender stopped beating, are pending
-    again (the sender crashed, or is cut off from the database)."""
+    """Rows `sending` whose lease ran out, or whose sender stopped beating (it crashed, or
+    is cut off from the database), are pending again — unless the sender had handed the row
+    to the channel (`mark_handed`: `sent_at` set): whether that send reached the user is
+    unknowable, and the message is never sent twice, so the row counts as `sent`, with
+    `UNCERTAIN` as its error."""
     lost = outbox_t.c.claimed_until < now
     if stale_before is not None:
         alive = (select(outbox_sender_t.c.id)
@@ -187,22 +198,27 @@ def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) 
     expired = select(outbox_t.c.id).where(outbox_t.c.status == "sending", lost)
     if _is_pg(conn):
         expired = expired.with_for_update(skip_locked=True)
+    handed = outbox_t.c.sent_at.is_not(None)
     conn.execute(update(outbox_t).where(outbox_t.c.id.in_(expired.scalar_subquery()))
-                 .values(status="pending", claimed_by=None))
+                 .values(status=case((handed, "sent"), else_="pending"), claimed_by=None,
+                         last_error=case((handed, UNCERTAIN), else_=outbox_t.c.last_error)))
 
 
-def _channel_next(conn: Connection, *, channel: str, now: datetime, lock: bool) -> datetime:
-    """The channel's next free slot (the row made at its first claim); `lock`: its row locked
-    for this claim, so that the claimers of one channel take their slots in turn (SQLite:
-    the engine's `BEGIN IMMEDIATE` serialises claims anyway)."""
+def _channel_next(conn: Connection, *, channel: str, now: datetime,
+                  lock: bool) -> tuple[datetime, float]:
+    """The channel's next free slot (the row made at its first claim) and its `shifted`;
+    `lock`: its row locked for this claim, so that the claimers of one channel take their
+    slots in turn (SQLite: the engine's `BEGIN IMMEDIATE` serialises claims anyway)."""
     if not lock:
         conn.execute(_INSERT[conn.dialect.name](outbox_channel_t)
-                     .values(channel=channel, next_at=now)
+                     .values(channel=channel, next_at=now, shifted=0.0)
                      .on_conflict_do_nothing(index_elements=[outbox_channel_t.c.channel]))
-    stmt = select(outbox_channel_t.c.next_at).where(outbox_channel_t.c.channel == channel)
+    stmt = (select(outbox_channel_t.c.next_at, outbox_channel_t.c.shifted)
+            .where(outbox_channel_t.c.channel == channel))
     if lock and _is_pg(conn):
         stmt = stmt.with_for_update()
-    return _aware(conn.execute(stmt).scalar_one())
+    row = conn.execute(stmt).one()
+    return _aware(row.next_at), row.shifted
 
 
 def _aware(value: datetime) -> datetime:
@@ -290,6 +306,7 @@ def claim_due(
     """
     if not channels or limit <= 0:
         return []
+    shifted = 0.0
     began = time.monotonic()
     if _is_pg(conn):
         # The planner prices the walk down the due index as if it read every queued row, and
@@ -304,7 +321,7 @@ def claim_due(
         limits = (pace or {}).get(channel)
         start, budget = now, limit - len(out)
         if limits is not None:
-            booked = _channel_next(conn, channel=channel, now=now, lock=False)
+            booked, _shifted = _channel_next(conn, channel=channel, now=now, lock=False)
             ahead = limits.horizon - max((booked - now).total_seconds(), limits.lead)
             budget = min(budget, max(int(ahead * limits.rate + 1e-9), 0))
             if budget <= 0:
@@ -318,8 +335,8 @@ def claim_due(
             # The first slot counts from now, not from the claim's start: the search above
             # takes time, and a send that starts late for its slot costs the channel time.
             elapsed = timedelta(seconds=time.monotonic() - began + limits.lead)
-            start = max(_channel_next(conn, channel=channel, now=now, lock=True),
-                        now + elapsed)
+            booked, shifted = _channel_next(conn, channel=channel, now=now, lock=True)
+            start = max(booked, now + elapsed)
         step = timedelta(seconds=1.0 / limits.rate) if limits is not None else timedelta(0)
         # (A long text's extra parts push the last slot a little later: the lease, a minute,
         # is there for a crashed sender and is far longer.)
@@ -334,6 +351,7 @@ def claim_due(
         taken = 0
         for row in claimed:
             row["send_at"] = start + step * taken
+            row["channel_shifted"] = shifted if limits is not None else 0.0
             taken += _parts(row["text"], limits.part_chars) if limits is not None else 1
         if limits is not None:
             conn.execute(update(outbox_channel_t)
@@ -348,65 +366,16 @@ def _parts(text: str, part_chars: int) -> int:
     return max(1, -(-len(text) // part_chars))
 
 
-_PACE_CHAT = per_dialect(lambda d: d.insert(outbox_chat_t))
-
-
-def pace_chats(conn: Connection, *, chats: Sequence[tuple[str, str, datetime]]) -> None:
-    """No send to each (channel, chat) before its time: moves `outbox_chat.next_at` later,
-    never earlier. The sender writes it with the mark of a sent row (its chat's next row is
-    claimable only once that mark is committed), so the gap holds across processes."""
-    if not chats:
-        return
-    latest: dict[tuple[str, str], datetime] = {}
-    for channel, chat_id, at in chats:
-        key = (channel, str(chat_id))
-        latest[key] = max(at, latest.get(key, at))
-    insert = _PACE_CHAT[conn.dialect.name]
-    greatest = func.greatest if _is_pg(conn) else func.max
-    stmt = insert.values([{"channel": c, "chat_id": k, "next_at": at}
-                          for (c, k), at in sorted(latest.items())])
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=[outbox_chat_t.c.channel, outbox_chat_t.c.chat_id],
-        set_={"next_at": greatest(outbox_chat_t.c.next_at, stmt.excluded.next_at)}))
-
-
-def pause_channel(conn: Connection, *, channel: str, until: datetime) -> None:
-    """The channel said "slow down": no slot before `until`, for every sender process."""
-    greatest = func.greatest if _is_pg(conn) else func.max
-    conn.execute(update(outbox_channel_t).where(outbox_channel_t.c.channel == channel)
-                 .values(next_at=greatest(outbox_channel_t.c.next_at, until)))
-
-
-def shift_channel(conn: Connection, *, channel: str, seconds: float) -> None:
-    """A send reached the channel `seconds` later than its slot allows: the slots not yet
-    handed out move on by as much, so that the second after it holds no more than the rate.
-    """
-    stmt = select(outbox_channel_t.c.next_at).where(outbox_channel_t.c.channel == channel)
-    if _is_pg(conn):
-        stmt = stmt.with_for_update()
-    next_at = conn.execute(stmt).scalar_one_or_none()
-    if next_at is not None and seconds > 0:
-        conn.execute(update(outbox_channel_t).where(outbox_channel_t.c.channel == channel)
-                     .values(next_at=_aware(next_at) + timedelta(seconds=seconds)))
-
-
-# --------------------------------------------------------------------------- senders
-
-
-def beat(conn: Connection, *, sender: str, now: datetime) -> None:
-    """A sender's heartbeat (registers it the first time)."""
-    stmt = _INSERT[conn.dialect.name](outbox_sender_t).values(
-        id=sender, started_at=now, seen_at=now)
-    conn.execute(stmt.on_conflict_do_update(index_elements=[outbox_sender_t.c.id],
-                                            set_={"seen_at": now}))
-
-
-def sender_gone(conn: Connection, *, sender: str) -> None:
-    """A sender stopped gracefully (its rows were released first)."""
-    conn.execute(delete(outbox_sender_t).where(outbox_sender_t.c.id == sender))
-
-
 # --------------------------------------------------------------------------- outcomes
+
+
+def mark_handed(conn: Connection, *, id: int, sender: str, now: datetime) -> bool:
+    """Committed just before a row is handed to the channel: from then on the row is never
+    sent again by anyone (`_reclaim`). False when the row is no longer this sender's (taken
+    over while its heartbeat was stale): it must not be sent."""
+    return conn.execute(update(outbox_t).where(
+        outbox_t.c.id == id, outbox_t.c.status == "sending", outbox_t.c.claimed_by == sender,
+        outbox_t.c.sent_at.is_(None)).values(sent_at=now)).rowcount == 1
 
 
 def mark_sent(conn: Connection, *, ids: Sequence[int], now: datetime) -> None:
@@ -422,7 +391,7 @@ def mark_retry(
     """Back to pending until `not_before`. `count_attempt=False` for a channel's "slow
     down", which says nothing about the message and must not use up its attempts."""
     values: dict[str, Any] = {"status": "pending", "not_before": max(not_before, now),
-                              "last_error": _clip(error)}
+                              "last_error": _clip(error), "sent_at": None}
     if count_attempt:
         values["attempts"] = outbox_t.c.attempts + 1
     conn.execute(update(outbox_t).where(outbox_t.c.id == id).values(values))
@@ -460,7 +429,7 @@ def release(conn: Connection, *, ids: Sequence[int], not_before: datetime | None
     """Hand claimed but unsent rows back (a graceful stop; a paused channel: `not_before`)."""
     if not ids:
         return
-    values: dict[str, Any] = {"status": "pending"}
+    values: dict[str, Any] = {"status": "pending", "sent_at": None}
     if not_before is not None:
         values["not_before"] = not_before
     conn.execute(update(outbox_t).where(outbox_t.c.id.in_(list(ids)),

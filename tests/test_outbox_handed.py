@@ -1,0 +1,121 @@
+"""Never twice: a row is marked handed (committed) just before its send. A dead sender's
+handed rows count as sent and are never sent again; its other rows are sent by another
+sender; a sender whose row was taken over cannot hand it any more. And a late send moves the
+channel's slots on only by what the shifts since its claim did not already."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import telegram
+from sqlalchemy import Connection, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.outbox import OutboxWorker
+from handlers.telegram_sender import TelegramSender
+from storage import outbox
+from storage.engine import utcnow
+from storage.models import outbox_channel_t, outbox_sender_t
+from storage.outbox import Pace
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_outbox import (
+    CHATS,
+    FAST,
+    add_accounts,
+    bot,  # noqa: F401  (fixtures)
+    delivered,
+    enqueue,
+    fake,  # noqa: F401
+    rows,
+    run,
+)
+
+DEAD = "host:1:dead"
+
+
+async def test_a_dead_senders_handed_row_is_never_sent_again(
+        db: AsyncEngine, fake: FakeTelegram, bot: telegram.Bot) -> None:  # noqa: F811
+    a, b = CHATS[:2]
+    accounts = await add_accounts(db, [a, b])
+    handed, claimed = await enqueue(db, [(a, "handed, then the sender died"),
+                                         (b, "claimed, never handed")], accounts)
+    now = utcnow()
+
+    def claim_and_hand(conn: Connection) -> bool:
+        outbox.beat(conn, sender=DEAD, now=now)
+        got = outbox.claim_due(conn, now=now, limit=10, lease_seconds=60,
+                               channels=["telegram"], sender=DEAD, stale_seconds=10)
+        assert sorted(r["id"] for r in got) == sorted([handed, claimed])
+        return outbox.mark_handed(conn, id=handed, sender=DEAD, now=now)
+
+    assert await run(db, claim_and_hand)
+    # Handed once only: a second mark (a confused sender) is refused.
+    assert not await run(db, lambda c: outbox.mark_handed(c, id=handed, sender=DEAD,
+                                                          now=now))
+    # Its heartbeat goes stale: another sender takes its rows over.
+    await run(db, lambda c: c.execute(update(outbox_sender_t).values(
+        seen_at=now - timedelta(seconds=11))))
+    worker = OutboxWorker(db, [TelegramSender(bot)], **FAST)
+    while await worker.run_once():
+        pass
+    found = await rows(db)
+    assert found[handed]["status"] == "sent"
+    assert found[handed]["last_error"] == outbox.UNCERTAIN
+    assert found[claimed]["status"] == "sent" and found[claimed]["last_error"] is None
+    assert delivered(fake, [a, b]) == {a: [], b: ["claimed, never handed"]}
+    # The dead sender, back from a stall, may not hand the row it lost either.
+    assert not await run(db, lambda c: outbox.mark_handed(c, id=claimed, sender=DEAD,
+                                                          now=utcnow()))
+
+
+async def test_a_row_taken_over_cannot_be_handed_by_its_first_sender(db: AsyncEngine) -> None:
+    accounts = await add_accounts(db, CHATS[:1])
+    (row,) = await enqueue(db, [(CHATS[0], "one")], accounts)
+    now = utcnow()
+
+    def claim(conn: Connection, sender: str, at: timedelta) -> list[int]:
+        outbox.beat(conn, sender=sender, now=now + at)
+        return [r["id"] for r in outbox.claim_due(
+            conn, now=now + at, limit=10, lease_seconds=60, channels=["telegram"],
+            sender=sender, stale_seconds=10)]
+
+    assert await run(db, lambda c: claim(c, DEAD, timedelta(0))) == [row]
+    # Eleven seconds without a beat: the second sender takes the row (not yet handed).
+    assert await run(db, lambda c: claim(c, "host:2:alive", timedelta(seconds=11))) == [row]
+    assert not await run(db, lambda c: outbox.mark_handed(c, id=row, sender=DEAD, now=now))
+    assert await run(db, lambda c: outbox.mark_handed(c, id=row, sender="host:2:alive",
+                                                      now=now))
+    # A retry hands the row back unhanded: the next attempt can be handed again.
+    await run(db, lambda c: outbox.mark_retry(c, id=row, not_before=now, error="timed out",
+                                              now=now))
+    found = (await rows(db))[row]
+    assert found["status"] == "pending" and found["sent_at"] is None
+
+
+async def test_a_late_send_shifts_only_what_earlier_shifts_did_not(db: AsyncEngine) -> None:
+    accounts = await add_accounts(db, CHATS[:3])
+    await enqueue(db, [(chat, f"m{chat}") for chat in CHATS[:3]], accounts)
+    now = utcnow()
+    pace = {"telegram": Pace(10.0, 1.0)}
+    got = await run(db, lambda c: outbox.claim_due(
+        c, now=now, limit=10, lease_seconds=60, channels=["telegram"], pace=pace))
+    assert [r["channel_shifted"] for r in got] == [0.0] * len(got)
+
+    async def next_at() -> tuple[float, float]:
+        async with db.connect() as conn:
+            row = (await conn.execute(select(outbox_channel_t.c.next_at,
+                                             outbox_channel_t.c.shifted))).one()
+        return outbox._aware(row.next_at).timestamp(), row.shifted
+
+    before, _ = await next_at()
+    # A stall: the first row 80 ms late, the second (claimed with it) 70 ms: the first's
+    # shift already moved the slots a second after the second one.
+    added = [await run(db, lambda c, late=late: outbox.shift_channel(
+        c, channel="telegram", seconds=late, since=got[0]["channel_shifted"]))
+        for late in (0.08, 0.07)]
+    assert added == [0.08, 0.0]
+    # Later, a row claimed after those shifts is late by 30 ms: its own shift, in full.
+    assert await run(db, lambda c: outbox.shift_channel(
+        c, channel="telegram", seconds=0.03, since=0.08)) == 0.03
+    after, shifted = await next_at()
+    assert abs(after - before - 0.11) < 1e-6 and abs(shifted - 0.11) < 1e-9
