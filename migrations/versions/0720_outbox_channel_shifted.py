@@ -3,7 +3,7 @@
 slot was handed out did not already.
 
 Revision ID: 0720
-Revises: 0401
+Revises: 0700
 Create Date: 2026-12-03
 """
 
