@@ -42,9 +42,9 @@ from bot.channels import Route
 from bot.core import Core
 from bot.delivery import DeliveryError, RetryLater, Transient, Unreachable
 from bot.events import Inbound, Outcome, Reply
-from bot.flows import COMMANDS
 from bot.formatting import plain_blocks, split_message
 from bot.locks import KeyedLocks
+from bot.spoken import spoken_command
 from handlers.zalo_api import (
     DEFAULT_BASE_URL,
     REQUEST_TIMEOUT,
@@ -57,8 +57,6 @@ from handlers.zalo_webhook import ZaloWebhook
 from storage.textfold import fold
 
 CHANNEL = "zalo"
-# The chair's commands, typed without a slash with a unit's code after them ("tien do DTP-YT").
-SPOKEN_WITH_ARGS = frozenset(w for w in ("tiendo", "bangxephang", "baocao") if w in COMMANDS)
 MAX_TEXT = 2000  # sendMessage accepts 1–2,000 characters
 MAX_ID = 64  # the width of our event-id and account-id columns
 QUOTA_WAIT = 30.0  # seconds to wait after a 429 in the outbox
@@ -88,33 +86,18 @@ def event_id_of(update: JSON) -> str:
     return "h:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
-_COMMAND_TEXT_MAX = 64   # command words are short, even with accents and punctuation
-
-
 def parse_command(text: str) -> tuple[str, str] | None:
     """(command, argument) when the text is a command, typed with or without the slash.
 
     "/anything" is a command (an unknown one gets the core's "I don't know the command");
-    a bare word is one only when the whole message is exactly a command word, ignoring case,
-    accents and punctuation ("Huỷ", "sangkien"), or "start" followed by an argument.
+    without the slash, what `bot.spoken` reads as one ("Huỷ", "tien do DTP-YT", "start CODE").
     """
     stripped = text.strip()
     if stripped.startswith("/") and len(stripped) > 1:
         head, _sep, args = stripped[1:].partition(" ")
         name = fold(head.split("@", 1)[0]).replace(" ", "")
         return (name, args.strip()) if name else None
-    # Only a short message can be a bare command word: a long one is not folded for nothing.
-    if len(stripped) <= _COMMAND_TEXT_MAX and (folded := fold(stripped)) in COMMANDS:
-        return folded, ""
-    # The chair's commands take a unit's code: "tien do DTP-YT", "bang xep hang".
-    words = stripped.split()
-    for n in (1, 2, 3):
-        if len(words) >= n and fold("".join(words[:n])) in SPOKEN_WITH_ARGS:
-            return fold("".join(words[:n])), " ".join(words[n:])
-    first, _sep, rest = stripped.partition(" ")
-    if rest.strip() and len(first) <= _COMMAND_TEXT_MAX and fold(first) == "start":
-        return "start", rest.strip()
-    return None
+    return spoken_command(stripped)
 
 
 def to_inbound(update: JSON) -> Inbound | None:
