@@ -1,15 +1,16 @@
-"""The directory's side of the rollups: member counts per bloc (the ratio targets' bases)
-recomputed after a directory change, and a moved union's figures taken from its old
-ancestors to its new ones."""
+"""The directory's and the accounts' side of the rollups: member counts per bloc (the ratio
+targets' bases) recomputed after a directory change; a moved union's figures taken from its
+old ancestors to its new ones; a union whose bloc changed takes its figures to the new bloc;
+two accounts merged into one person count as one author."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
-from storage.models import unit_t
+from storage.models import initiative_author_t, unit_t
 from storage.models_progress import (
     phase_t,
     progress_author_t,
@@ -17,7 +18,15 @@ from storage.models_progress import (
     progress_total_t,
     unit_members_t,
 )
-from storage.progress import COUNTERS, days, figures, upsert_add
+from storage.progress import (
+    COUNTERS,
+    Contribution,
+    contribution,
+    days,
+    figures,
+    track,
+    upsert_add,
+)
 
 
 def rebuild_members(conn: Connection) -> int:
@@ -52,11 +61,12 @@ def move_units(conn: Connection, before: dict[int, int | None]) -> int:
     tree as it stands after the previous one, so nested moves count once. Returns how many
     units moved."""
     after = parents(conn)
+    tree = dict(before)
+    tree.update({u: p for u, p in after.items() if u not in before})
+    rebloc(conn, tree)       # on the tree the figures stand on, before any move
     moved = [u for u, p in after.items() if u in before and before[u] != p]
     if not moved:
         return 0
-    tree = dict(before)
-    tree.update({u: p for u, p in after.items() if u not in before})
     phases = conn.execute(select(phase_t.c.id)).scalars().all()
 
     def chain(start: int | None) -> list[int]:
@@ -100,3 +110,55 @@ def _move_authors(conn: Connection, phase_id: int, unit_id: int, old: list[int],
                  "registered": sign * r.registered, "valid": sign * r.valid}
                 for a in chain_ids for r in authors]
         upsert_add(conn, t, ("phase_id", "unit_id", "author"), rows, ("registered", "valid"))
+
+
+def rebloc(conn: Connection, tree: dict[int, int | None] | None = None) -> int:
+    """After a directory change: a union with no units below whose bloc changed takes its
+    figures (all phases) from its old bloc to its new one, there and in every union above
+    (the figures of a union with none below are its own initiatives, all of its bloc).
+    Returns how many (unit, phase, old bloc) moved."""
+    u, leaf = unit_t, unit_t.alias("below")
+    stale: set[tuple[int, int, str]] = set()
+    for t in (progress_total_t, progress_delta_t):
+        stale.update(conn.execute(
+            select(t.c.unit_id, t.c.phase_id, t.c.bloc).distinct()
+            .join(u, u.c.id == t.c.unit_id)
+            .where(t.c.bloc != func.coalesce(u.c.bloc, "other"),
+                   ~select(leaf.c.id).where(leaf.c.parent_id == u.c.id).exists())).all())
+    if not stale:
+        return 0
+    bloc_of = dict(conn.execute(select(u.c.id, u.c.bloc)
+                                .where(u.c.id.in_(sorted({s[0] for s in stale})))).all())
+    tree = tree if tree is not None else parents(conn)
+    rows: list[dict[str, Any]] = []
+    for unit_id, phase_id, old in sorted(stale):
+        v = figures(conn, phase_id=phase_id, unit_ids=[unit_id]).get(unit_id, {}).get(old)
+        if not v or not any(v.values()):
+            continue
+        chain: list[int] = []
+        node: int | None = unit_id
+        while node is not None and len(chain) < 64:
+            chain.append(node)
+            node = tree.get(node)
+        for sign, bloc in ((-1, old), (1, bloc_of.get(unit_id) or "other")):
+            rows += [{"phase_id": phase_id, "unit_id": a, "bloc": bloc, "day": None,
+                      "day_registered": 0, **{c: sign * n for c, n in v.items()}}
+                     for a in chain]
+    for i in range(0, len(rows), 5000):
+        conn.execute(insert(progress_delta_t), rows[i:i + 5000])
+    return len(stale)
+
+
+def merging_people(conn: Connection, *, absorb: int) -> list[tuple[int, Contribution | None]]:
+    """Before two accounts become one: the contributions of the initiatives crediting
+    `absorb` (their author key changes with the merge: participants, top authors)."""
+    a = initiative_author_t
+    ids = conn.execute(select(a.c.initiative_id).distinct().where(a.c.person_id == absorb)
+                       ).scalars().all()
+    return [(i, contribution(conn, initiative_id=i)) for i in sorted(ids)]
+
+
+def merged_people(conn: Connection, before: list[tuple[int, Contribution | None]]) -> None:
+    """After the merge: each of those initiatives' change recorded."""
+    for initiative_id, was in before:
+        track(conn, initiative_id=initiative_id, before=was)

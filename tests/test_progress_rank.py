@@ -2,12 +2,14 @@
 figures computed one by one in Python give, on both backends: random targets (inherited
 ratios, bloc targets skipped where the bloc has nobody, counts, a unit's own targets), units
 with no members, unfolded deltas, a snapshot phase, a cluster across districts; every page,
-both orders, and the own unit's position."""
+both orders, and the own unit's position — ordered in the database and (a few siblings)
+in Python."""
 
 from __future__ import annotations
 
 import random
 from datetime import date
+from itertools import product
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -81,19 +83,22 @@ def _check(conn: Connection) -> int:
         for scope, ids in scopes:
             ref = quick(conn, phase, unit_ids=ids)[0]
             assert len(ref) == len(ids)
-            for ahead, key in ((True, ahead_key), (False, lagging_key)):
+            for (ahead, key), sql_from in product(((True, ahead_key), (False, lagging_key)),
+                                                  (0, 10_000)):
                 want = sorted(ref, key=key)
                 got = []
                 for offset in range(0, len(ids), 3):
-                    page = ordered(conn, phase, ahead=ahead, offset=offset, limit=3, **scope)
+                    page = ordered(conn, phase, ahead=ahead, offset=offset, limit=3,
+                                   sql_from=sql_from, **scope)
                     assert page.total == len(ids)
                     got += [(i, r) for i, r in page.rows]
-                assert got == list(enumerate(want, 1)), (scope, ahead)
+                assert got == list(enumerate(want, 1)), (scope, ahead, sql_from)
                 checked += 1
             if "cluster" in scope:
                 want = sorted(ref, key=ahead_key)
-                for own in ids:
-                    page = ordered(conn, phase, limit=2, own_id=own, **scope)
+                for own, sql_from in product(ids, (0, 10_000)):
+                    page = ordered(conn, phase, limit=2, own_id=own, sql_from=sql_from,
+                                   **scope)
                     pos = next(i for i, r in enumerate(want, 1) if r.unit_id == own)
                     assert (pos, want[pos - 1]) in page.rows
                     assert len(page.rows) == (min(2, len(ids)) if pos <= 2 else 3)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot import directory, initiative_files
 from bot.demo import seed_if_empty
 from bot.draft import Draft
-from bot.services import review, submissions
+from bot.services import codes, review, submissions
 from bot.services.actor import Actor
 from storage import directory as directory_store
 from storage import imports, progress_recount, queries
@@ -31,7 +31,7 @@ from storage import targets as target_store
 from storage.engine import make_engine
 from storage.migrate import upgrade
 from storage.models import initiative_t, person_t, unit_t
-from storage.models_progress import progress_total_t
+from storage.models_progress import progress_author_t, progress_total_t
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 GRASSROOTS = ("BPC-PR-001", "BPC-PR-004", "BPC-KCN-002", "THA-TP-001", "THA-YT-003",
@@ -54,9 +54,13 @@ decide_op = st.tuples(st.just("decide"), st.integers(0, 40), st.sampled_from(MOV
 reimport_op = st.tuples(st.just("reimport"), st.integers(0, 40), st.sampled_from(STATUSES),
                         st.sampled_from(DAYS), st.sampled_from(GRASSROOTS))
 move_op = st.tuples(st.just("move"), st.sampled_from(MOVABLE), st.sampled_from(PROVINCES))
+bloc_op = st.tuples(st.just("bloc"), st.sampled_from(GRASSROOTS),
+                   st.sampled_from(("enterprise", "public_service", "other")))
 fold_op = st.tuples(st.just("fold"))
-ops = st.lists(st.one_of(new_op, new_op, decide_op, decide_op, reimport_op, move_op, fold_op),
-               min_size=1, max_size=14)
+# a phase's dates change (as a target file may): the rollups are counted again in bulk
+phases_op = st.tuples(st.just("phases"), st.sampled_from(DAYS[1:4]))
+ops = st.lists(st.one_of(new_op, new_op, decide_op, decide_op, reimport_op, move_op, fold_op,
+                         phases_op, bloc_op), min_size=1, max_size=14)
 
 
 def _now(day: date) -> datetime:
@@ -89,15 +93,27 @@ def _apply(conn: Connection, op: tuple[Any, ...], ids: list[int]) -> None:
                 f"{code},T2,Lê Cường; Phạm Dũng,{op[4]},{op[2]},{op[3].strftime('%d/%m/%Y')}\n")
         parsed = initiative_files.parse_initiatives(data.encode())
         initiative_files.import_initiatives_sync(conn, parsed, now=now)
-    elif kind == "move":
+    elif kind in ("move", "bloc"):
         rows = directory_store.export_units(conn)
-        moved = [dataclasses.replace(r, parent_code=op[2]) if r.code == op[1] else r
+        field = "parent_code" if kind == "move" else "bloc"
+        moved = [dataclasses.replace(r, **{field: op[2]}) if r.code == op[1] else r
                  for r in rows]
         buf = io.StringIO()
         directory.write_csv(moved, buf)
         directory.import_sync(conn, directory.parse(buf.getvalue().encode()))
     elif kind == "fold":
         store.fold(conn)
+    elif kind == "phases":
+        target_store.save_phase(conn, code="GĐ1", starts_on=date(2022, 1, 1), ends_on=op[1])
+        target_store.save_phase(conn, code="GĐ2", starts_on=date.fromordinal(
+            op[1].toordinal() + 1), ends_on=date(2022, 12, 31))
+        progress_recount.rebuild(conn)
+
+
+def _authors(conn: Connection) -> set[tuple[Any, ...]]:
+    t = progress_author_t
+    return set(conn.execute(select(t.c.phase_id, t.c.unit_id, t.c.author, t.c.registered,
+                                   t.c.valid).where(t.c.registered > 0)).all())
 
 
 async def _scenario(steps: list[tuple[Any, ...]]) -> None:
@@ -126,6 +142,13 @@ async def _scenario(steps: list[tuple[Any, ...]]) -> None:
         assert seen[0] == expected[0]
         assert seen[1] == expected[1]
         assert stale == []
+        # the bulk rebuild gives what the changes kept: totals, days, every author's counts
+        async with engine.begin() as conn:
+            await conn.run_sync(store.fold)
+            kept = await conn.run_sync(_authors)
+            await conn.run_sync(progress_recount.rebuild)
+            assert await conn.run_sync(progress_recount.stored_totals) == seen
+            assert await conn.run_sync(_authors) == kept
     finally:
         await engine.dispose()
 
@@ -142,6 +165,15 @@ def test_a_moved_union_takes_its_folded_totals_along() -> None:
     parent (its siblings' ranking reads them by parent)."""
     asyncio.run(_scenario([("new", "BPC-PR-001", "BPC-PR", "valid", date(2022, 3, 15), ["A"], 0),
                            ("fold",), ("move", "BPC-PR", "THA")]))
+
+
+def test_a_union_whose_bloc_changes_takes_its_figures_along() -> None:
+    """Folded, one unfolded, then the grassroots union changes bloc: its figures and its
+    ancestors' move from the old bloc to the new."""
+    asyncio.run(_scenario([
+        ("new", "BPC-PR-001", "BPC-PR", "valid", date(2022, 3, 15), ["A"], 0), ("fold",),
+        ("new", "BPC-PR-001", "BPC-PR", "under_review", date(2022, 6, 1), ["B"], 7),
+        ("bloc", "BPC-PR-001", "public_service"), ("move", "BPC-PR", "THA")]))
 
 
 def test_the_recount_catches_a_wrong_rollup() -> None:
@@ -227,3 +259,43 @@ async def test_submissions_from_two_provinces_do_not_wait_for_each_other(
         root = (await conn.execute(select(unit_t.c.id).where(unit_t.c.code == "VN"))).scalar()
     assert totals == expected
     assert sum(v["registered"] for (_p, u, _b), v in totals.items() if u == root) == 3
+
+
+async def test_two_accounts_linked_into_one_person_count_as_one_participant(
+        db: AsyncEngine) -> None:
+    """Each account submitted one initiative (two participants); linked, they are one person
+    with two initiatives: one participant, one top author — as a recount finds."""
+    now = _now(date(2022, 3, 1))
+
+    def setup(c: Connection) -> Any:
+        target_store.save_phase(c, code="GĐ1", starts_on=date(2022, 1, 1),
+                                ends_on=date(2022, 5, 31))
+        a = _worker(c, "DBN-TP-001", "Lò Văn A")
+        b = _worker(c, "DBN-TP-001", "Lò Văn A (Zalo)")
+        _submit(c, a, "DBN-TP", now)
+        _submit(c, b, "DBN-TP", now)
+        store.fold(c)
+        before = c.execute(select(progress_total_t.c.participants).join(
+            unit_t, unit_t.c.id == progress_total_t.c.unit_id)
+            .where(unit_t.c.code == "DBN-TP-001")).scalar_one()
+        code = codes.create_link_code(conn=c, actor=a, now=now)
+        assert isinstance(codes.confirm_link(conn=c, actor=b, now=now, code=code),
+                          codes.AccountsLinked)
+        return before
+
+    assert await _run(db, setup) == 2
+    seen, _days = await _run(db, progress_recount.stored_totals)
+    expected, _d = await _run(db, progress_recount.recount)
+    assert seen == expected
+    dbn = await _run(db, lambda c: c.execute(select(unit_t.c.id).where(
+        unit_t.c.code == "DBN-TP-001")).scalar_one())
+    assert [v["participants"] for (_p, u, _b), v in seen.items() if u == dbn] == [1]
+    phase = next(p for p, _u, _b in seen)
+    authors = await _run(db, lambda c: store.top_authors(c, phase_id=phase, unit_id=dbn,
+                                                         limit=5))
+    assert [(r, v) for _n, v, r in authors] == [(2, 0)]
+
+
+async def _run(db: AsyncEngine, fn: Any) -> Any:
+    async with db.begin() as conn:
+        return await conn.run_sync(fn)

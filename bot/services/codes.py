@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Connection
 
 from bot.services.actor import Actor
-from storage import access, queries
+from storage import access, progress_units, queries
 from storage import progress as progress_store
 from storage import review as review_store
 
@@ -99,7 +99,9 @@ def confirm_link(*, conn: Connection, actor: Actor, now: datetime, code: str
     status, row = access.claim_code(conn, code=code, person_id=actor.person_id, now=now)
     if status != "ok":
         return CodeRefused(status)
+    credited = progress_units.merging_people(conn, absorb=actor.person_id)
     access.merge_people(conn, keep=owner, absorb=actor.person_id)
+    progress_units.merged_people(conn, credited)     # one author now: the participants
     log.info("person %s linked into person %s", actor.person_id, owner)
     return AccountsLinked(owner, actor.person_id)
 

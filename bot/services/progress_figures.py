@@ -25,6 +25,7 @@ from storage.models_progress import target_t
 from storage.progress_rank import Ranked, ahead_key, lagging_key, tenths
 
 RATIO_KINDS = ("member_ratio", "per_member")
+SQL_FROM = 200       # siblings from which the database orders them (see `ordered`)
 UNIT_COLS = (unit_t.c.id, unit_t.c.code, unit_t.c.name, unit_t.c.kind, unit_t.c.bloc,
              unit_t.c.member_count, unit_t.c.parent_id, unit_t.c.cluster)
 
@@ -254,10 +255,11 @@ class Ordered:
 
 def ordered(conn: Connection, phase: Any, *, parent_id: int | None = None,
             cluster: str | None = None, ahead: bool = True, offset: int = 0, limit: int = 10,
-            own_id: int | None = None) -> Ordered:
+            own_id: int | None = None, sql_from: int = SQL_FROM) -> Ordered:
     """One page of the children of `parent_id` (or the units of `cluster`): `ahead` by %
     of target, then registered (a ranking); else lagging first. With `own_id`, that unit's
-    row too, wherever it stands (its position counted in the database)."""
+    row too, wherever it stands (its position counted in the database). From `sql_from`
+    units on, the order is made in the database; below, here (the same order)."""
     if parent_id is not None:
         scope: dict[str, Any] = {"parent_id": parent_id}
         total = int(conn.execute(select(func.count()).select_from(unit_t)
@@ -273,10 +275,19 @@ def ordered(conn: Connection, phase: Any, *, parent_id: int | None = None,
         members = {u.id for u in units}
     if not total:
         return Ordered([], 0, {}, {})
+    key: Any = ahead_key if ahead else lagging_key
+    if total < sql_from:
+        # a few siblings: every %, computed here, costs less than building the statement
+        units, targets, passed = quick(conn, phase, **scope)
+        units.sort(key=key)
+        every = list(enumerate(units, 1))
+        rows = every[offset:offset + limit]
+        if ahead and own_id is not None and all(r.unit_id != own_id for _i, r in rows):
+            rows += [(i, r) for i, r in every if r.unit_id == own_id]
+        return Ordered(rows, total, targets, passed)
     targets = targets_of(conn, phase_id=phase.id, **scope)
     passed: dict[int | None, list[Target]] = {p: chain_ratio(conn, phase.id, p)[1]
                                               for p in sorted(parents)}
-    key: Any = ahead_key if ahead else lagging_key
     mine = sorted(quick(conn, phase, unit_ids=sorted(targets))[0], key=key) if targets else []
     kw = {"phase_id": phase.id, "snapshot": phase.snapshot_at is not None,
           "goals": _goals(passed)}
