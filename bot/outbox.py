@@ -110,6 +110,7 @@ class OutboxWorker:
         self._hand_took = HAND_LEAD[0]   # how long marking a row handed takes (average)
         self._hand_conn: AsyncConnection | None = None   # while the loop runs (PostgreSQL)
         self._hand_lock = asyncio.Lock()
+        self._claim_took = 0.0   # how long claims take (the slowest lately)
         self._results: list[Outcome] = []
         self._mark_lock = asyncio.Lock()
         self._round_lock = asyncio.Lock()
@@ -216,9 +217,11 @@ class OutboxWorker:
                 await self._idle(delay)
                 continue
             if claimed:
-                # The next claim shortly before the slots taken run out, so that the channel
-                # never idles between rounds; the sends of this one go on meanwhile.
-                lead = min(p.horizon for p in self._claim_pace.values()) / 2
+                # The next claim shortly before the slots taken run out (earlier when claims
+                # were slow), so the channel never idles; this one's sends go on meanwhile.
+                horizon = min(p.horizon for p in self._claim_pace.values())
+                lead = min(max(horizon / 2, 1.5 * self._claim_took + CLAIM_LEAD),
+                           horizon - CLAIM_LEAD / 2)
                 await self._idle(max(last_slot - asyncio.get_running_loop().time() - lead,
                                      0.0))
             else:
@@ -274,6 +277,7 @@ class OutboxWorker:
             async with self.engine.begin() as conn:
                 rows = await conn.run_sync(self._claim, channels)
             self._beat_at = max(self._beat_at or started, started)   # the claim beat too
+            self._claim_took = max(loop.time() - started, 0.8 * self._claim_took)
             if not rows:
                 return 0, 0.0
             # Never start a send late in the lease: another sender could have claimed the row
