@@ -493,7 +493,7 @@ class OutboxWorker:
                 with attempt:
                     async with self.engine.begin() as conn:
                         await conn.run_sync(lambda c: apply_outcomes(
-                            c, batch, now=self.clock(), pace=self.pace))
+                            c, batch, now=self.clock(), pace=self.pace, sender=self.name))
         except Exception:
             # The rows stay `sending`; they are sent again when their lease expires.
             log.exception("outbox: could not record the outcome of rows %s",
