@@ -5,7 +5,7 @@ send moves the channel's slots on only by what the shifts since its claim did no
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import telegram
 from sqlalchemy import Connection, select, update
@@ -111,7 +111,8 @@ async def test_a_late_send_shifts_only_what_earlier_shifts_did_not(db: AsyncEngi
         async with db.connect() as conn:
             row = (await conn.execute(select(outbox_channel_t.c.next_at,
                                              outbox_channel_t.c.shifted))).one()
-        return outbox._aware(row.next_at).timestamp(), row.shifted
+        at = row.next_at if row.next_at.tzinfo else row.next_at.replace(tzinfo=UTC)
+        return at.timestamp(), row.shifted
 
     before, _ = await next_at()
     # A stall: the first row 80 ms late, the second (claimed with it) 70 ms: the first's
