@@ -10,6 +10,10 @@ Row life cycle (`status`):
        ▲                  │
        └── retry/release ─┘   (also when a lease expires: the claimer crashed)
 
+A `sending` row is marked handed (`sent_at` set, `mark_handed`) in a commit of its own just
+before its send; from then on nobody sends it again: a crashed claimer's handed rows become
+`sent` with the error `UNCERTAIN` (`_reclaim`), its other rows `pending`.
+
 Order: claims take priority 0 (replies, alerts, decisions) before 5 (digests) before 9
 (campaigns), then the earliest due, then the oldest. Within a chat one row is in flight at a
 time, and a row can be claimed only when no row of its chat is in flight and no older row of
