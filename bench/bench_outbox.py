@@ -323,8 +323,8 @@ async def kill_run(args: argparse.Namespace, *, restart: bool) -> None:
           f"{stuck} rows left 'sending' by the dead sender; exactly once {once}, twice "
           f"{twice}, more {more}, never {never}; rows still active {left}; all done "
           f"{done_at - killed_at:.1f} s after the kill"
-          + (f"; its rows sent again from +{after[0]:.1f} s to +{after[-1]:.1f} s after the "
-             f"kill" if after else ""))
+          + (f"; its rows not yet handed sent from +{after[0]:.1f} s to +{after[-1]:.1f} s "
+             f"after the kill" if after else ""))
 
 
 # --------------------------------------------------------------------------- 3. claims
