@@ -17,8 +17,9 @@ of its own, dropped afterwards.
    (goal ≥ 1 s), and messages received twice.
 2. **kill -9** mid-stream: (a) one sender killed after 8 s and started again at once; (b) two
    senders, one killed and not restarted. Afterwards, per recipient (one message each):
-   received exactly once, twice (the at-least-once window: a send whose mark never came),
-   never; and how long the dead sender's rows waited (its heartbeat goes stale after 10 s).
+   received exactly once, twice (none: a row handed to the channel is never sent again),
+   never (a kill between a row's handed mark and its request leaving the process); and how
+   long the dead sender's rows waited (its heartbeat goes stale after 10 s).
 3. **Claim time** with `rows` (1,000,000) queued campaign rows: the time to write them
    (`enqueue_many`), then claims of 29 rows (one second at 30/s) — p50 / p99 / max — and the
    claim that takes an alert queued behind all of them (it must come first).
@@ -322,8 +323,8 @@ async def kill_run(args: argparse.Namespace, *, restart: bool) -> None:
           f"{stuck} rows left 'sending' by the dead sender; exactly once {once}, twice "
           f"{twice}, more {more}, never {never}; rows still active {left}; all done "
           f"{done_at - killed_at:.1f} s after the kill"
-          + (f"; its rows sent again from +{after[0]:.1f} s to +{after[-1]:.1f} s after the "
-             f"kill" if after else ""))
+          + (f"; its rows not yet handed sent from +{after[0]:.1f} s to +{after[-1]:.1f} s "
+             f"after the kill" if after else ""))
 
 
 # --------------------------------------------------------------------------- 3. claims

@@ -127,6 +127,7 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
                                               account_t.c.person_id.is_not(None))
         )).scalars()]
     kills: list[str] = []
+    sender_kills_at: list[datetime] = []   # when each sender died (wall clock, as `sent_at`)
     async with FakeTelegram() as fake:
         fake.calls = calls = TimedCalls()
         for chat in chats:
@@ -149,6 +150,7 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
                     and victim.returncode is None):
                 thresholds.pop(0)
                 os.kill(victim.pid, signal.SIGKILL)
+                sender_kills_at.append(datetime.now(UTC))
                 kills.append(f"sender mid-send at {seen[0]:,} sends "
                              f"(+{time.monotonic() - started:.0f} s)")
                 restarts.append(loop.create_task(restart_sender(victim)))
@@ -174,6 +176,7 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
         await asyncio.sleep(0.137)
         victim = senders.procs[-1]
         await Senders.kill(victim)
+        sender_kills_at.append(datetime.now(UTC))
         kills.append(f"sender at a timer's moment at {len(calls.sends()):,} sends "
                      f"(+{time.monotonic() - started:.0f} s)")
         await senders.start(1)
@@ -189,19 +192,29 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
         sends = calls.sends()
     async with engine.connect() as conn:
         statuses = await conn.run_sync(lambda c: outbox.counts(c))
-        uncertain = (await conn.execute(select(func.count()).select_from(outbox_t).where(
-            outbox_t.c.last_error == outbox.UNCERTAIN))).scalar_one()
+        handed = (await conn.execute(select(outbox_t.c.chat_id, outbox_t.c.sent_at).where(
+            outbox_t.c.last_error == outbox.UNCERTAIN))).all()
+    uncertain = len(handed)
     got = Counter(chat for _t, chat, _x in sends)
     once = sum(1 for c in chats if got[c] == 1)
     twice = sum(1 for c in chats if got[c] >= 2)
     never = sum(1 for c in chats if got[c] == 0)
+    # Per sender kill: its rows handed but unanswered, and how many of them never arrived
+    # (a row's handed mark comes before the kill that left it so).
+    per_kill = []
+    for i, at in enumerate(sender_kills_at):
+        before = sender_kills_at[i - 1] if i else datetime.min.replace(tzinfo=UTC)
+        mine = [int(c) for c, h in handed
+                if before < (h if h.tzinfo else h.replace(tzinfo=UTC)) <= at]
+        per_kill.append(f"{len(mine)} handed / {sum(1 for c in mine if got[c] == 0)} lost")
     strangers = sum(n for c, n in got.items() if c not in set(chats))
     ok = once == people == len(chats) and twice == never == strangers == 0
     print(f"deliver (PostgreSQL, {rate:g}/s): {people:,} recipients; kills: "
           + "; ".join(kills))
     print(f"  at the fake server: exactly once {once:,}, twice or more {twice}, never "
           f"{never}, messages to no recipient {strangers}; outbox {statuses}, of which "
-          f"{uncertain} sent by a sender that died before the answer (uncertain); "
+          f"{uncertain} sent by a sender that died before the answer (uncertain; per sender "
+          f"kill: {', '.join(per_kill)}); "
           f"{took:.0f} s from the first start to an empty outbox → {'OK' if ok else 'FAIL'}")
     return ok
 

@@ -143,7 +143,8 @@ class Metrics:
         """The outbox worker's own counters (`OutboxWorker.stats`), by result."""
         self._watched.append(_Watched(
             "sangkien_outbox_results", "Outbox rows by what the sender made of them (sent, "
-            "retry, failed, unreachable, release: handed back unsent)", "result", stats))
+            "retry, failed, unreachable, release: handed back unsent, lost: taken over by "
+            "another sender before its send)", "result", stats))
 
     def watch_leases(self, jobs: Iterable[str], holding: Callable[[], Iterable[str]]) -> None:
         """The singleton jobs (`bot.leader.Leader.holding`) this process holds."""

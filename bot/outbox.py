@@ -110,6 +110,8 @@ class OutboxWorker:
         self._hand_took = HAND_LEAD[0]   # how long marking a row handed takes (average)
         self._hand_conn: AsyncConnection | None = None   # while the loop runs (PostgreSQL)
         self._hand_lock = asyncio.Lock()
+        self._claim_took = 0.0   # how long claims take (the slowest lately)
+        self._busy_at = -1e9   # loop time of the last claim that took rows
         self._results: list[Outcome] = []
         self._mark_lock = asyncio.Lock()
         self._round_lock = asyncio.Lock()
@@ -185,15 +187,14 @@ class OutboxWorker:
         self._beat_at = max(self._beat_at or started, started)
 
     def _alive(self) -> bool:
-        """Whether this sender may start a send: its heartbeat is fresh enough that no other
-        sender takes its rows over meanwhile."""
+        """May this sender start a send: is its heartbeat fresh enough that no other sender
+        takes its rows over meanwhile?"""
         return (self._beat_at is not None and
                 asyncio.get_running_loop().time() - self._beat_at < self.stale_after / 2)
 
     # ------------------------------------------------------------------ the loop
 
     async def _loop(self) -> None:
-        await self._open_hand_conn()
         try:
             await self._rounds()
         finally:
@@ -216,18 +217,20 @@ class OutboxWorker:
                 await self._idle(delay)
                 continue
             if claimed:
-                # The next claim shortly before the slots taken run out, so that the channel
-                # never idles between rounds; the sends of this one go on meanwhile.
-                lead = min(p.horizon for p in self._claim_pace.values()) / 2
-                await self._idle(max(last_slot - asyncio.get_running_loop().time() - lead,
-                                     0.0))
+                self._busy_at = asyncio.get_running_loop().time()
+                # The next claim shortly before the slots taken run out (earlier when claims
+                # were slow), so the channel never idles; this one's sends go on meanwhile.
+                horizon = min(p.horizon for p in self._claim_pace.values())
+                lead = min(max(horizon / 2, 1.5 * self._claim_took + CLAIM_LEAD), horizon * .6)
+                await self._idle(last_slot - self._busy_at - lead)
             else:
                 await self._idle(self._idle_timeout())
         await self._settle()
 
     def _idle_timeout(self) -> float:
-        timeout = self.poll_interval
         now = asyncio.get_running_loop().time()
+        # Busy lately: an empty claim found the slots booked ahead; a poll would leave gaps.
+        timeout = min(self.poll_interval, 0.1 if now - self._busy_at < 2.0 else 1e9)
         for until in self._paused_until.values():
             if until > now:
                 timeout = min(timeout, until - now)
@@ -274,6 +277,7 @@ class OutboxWorker:
             async with self.engine.begin() as conn:
                 rows = await conn.run_sync(self._claim, channels)
             self._beat_at = max(self._beat_at or started, started)   # the claim beat too
+            self._claim_took = max(loop.time() - started, 0.8 * self._claim_took)
             if not rows:
                 return 0, 0.0
             # Never start a send late in the lease: another sender could have claimed the row
@@ -489,7 +493,7 @@ class OutboxWorker:
                 with attempt:
                     async with self.engine.begin() as conn:
                         await conn.run_sync(lambda c: apply_outcomes(
-                            c, batch, now=self.clock(), pace=self.pace))
+                            c, batch, now=self.clock(), pace=self.pace, sender=self.name))
         except Exception:
             # The rows stay `sending`; they are sent again when their lease expires.
             log.exception("outbox: could not record the outcome of rows %s",

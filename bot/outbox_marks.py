@@ -56,7 +56,7 @@ class Outcome:
 
 
 def apply_outcomes(conn: Connection, batch: list[Outcome], *, now: datetime,
-                   pace: Mapping[str, Pace]) -> None:
+                   pace: Mapping[str, Pace], sender: str | None = None) -> None:
     """Write a batch of outcomes in one transaction (`lost`: nothing to write)."""
     sent = [r for r in batch if r.kind == "sent"]
     outbox_q.mark_sent(conn, ids=[r.row["id"] for r in sent], now=now)
@@ -84,4 +84,4 @@ def apply_outcomes(conn: Connection, batch: list[Outcome], *, now: datetime,
             outbox_q.mark_unreachable(conn, id=row_id, account_id=r.row["account_id"],
                                       error=r.error)
     for not_before, ids in released.items():
-        outbox_q.release(conn, ids=ids, not_before=not_before)
+        outbox_q.release(conn, ids=ids, not_before=not_before, sender=sender)

@@ -10,6 +10,10 @@ Row life cycle (`status`):
        ▲                  │
        └── retry/release ─┘   (also when a lease expires: the claimer crashed)
 
+A `sending` row is marked handed (`sent_at` set, `mark_handed`) in a commit of its own just
+before its send; from then on nobody sends it again: a crashed claimer's handed rows become
+`sent` with the error `UNCERTAIN` (`_reclaim`), its other rows `pending`.
+
 Order: claims take priority 0 (replies, alerts, decisions) before 5 (digests) before 9
 (campaigns), then the earliest due, then the oldest. Within a chat one row is in flight at a
 time, and a row can be claimed only when no row of its chat is in flight and no older row of
@@ -425,15 +429,19 @@ def mark_unreachable(
                      .values(reachable=False))
 
 
-def release(conn: Connection, *, ids: Sequence[int], not_before: datetime | None = None) -> None:
-    """Hand claimed but unsent rows back (a graceful stop; a paused channel: `not_before`)."""
+def release(conn: Connection, *, ids: Sequence[int], not_before: datetime | None = None,
+            sender: str | None = None) -> None:
+    """Hand claimed but unsent rows back (a graceful stop; a paused channel: `not_before`).
+    Never a handed row; with `sender`, only rows it still holds (not those taken over)."""
     if not ids:
         return
-    values: dict[str, Any] = {"status": "pending", "sent_at": None}
+    values: dict[str, Any] = {"status": "pending"}
     if not_before is not None:
         values["not_before"] = not_before
+    mine = [outbox_t.c.claimed_by == sender] if sender is not None else []
     conn.execute(update(outbox_t).where(outbox_t.c.id.in_(list(ids)),
-                                        outbox_t.c.status == "sending").values(values))
+                                        outbox_t.c.status == "sending",
+                                        outbox_t.c.sent_at.is_(None), *mine).values(values))
 
 
 # --------------------------------------------------------------------------- upkeep

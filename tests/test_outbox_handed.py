@@ -1,11 +1,11 @@
 """Never twice: a row is marked handed (committed) just before its send. A dead sender's
 handed rows count as sent and are never sent again; its other rows are sent by another
-sender; a sender whose row was taken over cannot hand it any more. And a late send moves the
-channel's slots on only by what the shifts since its claim did not already."""
+sender; a sender whose row was taken over can neither hand it nor hand it back. And a late
+send moves the channel's slots on only by what the shifts since its claim did not already."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import telegram
 from sqlalchemy import Connection, select, update
@@ -83,8 +83,14 @@ async def test_a_row_taken_over_cannot_be_handed_by_its_first_sender(db: AsyncEn
     # Eleven seconds without a beat: the second sender takes the row (not yet handed).
     assert await run(db, lambda c: claim(c, "host:2:alive", timedelta(seconds=11))) == [row]
     assert not await run(db, lambda c: outbox.mark_handed(c, id=row, sender=DEAD, now=now))
+    # Nor hand it back: the release of a row it no longer holds changes nothing.
+    await run(db, lambda c: outbox.release(c, ids=[row], sender=DEAD))
+    assert (await rows(db))[row]["claimed_by"] == "host:2:alive"
     assert await run(db, lambda c: outbox.mark_handed(c, id=row, sender="host:2:alive",
                                                       now=now))
+    # A handed row is never handed back.
+    await run(db, lambda c: outbox.release(c, ids=[row]))
+    assert (await rows(db))[row]["status"] == "sending"
     # A retry hands the row back unhanded: the next attempt can be handed again.
     await run(db, lambda c: outbox.mark_retry(c, id=row, not_before=now, error="timed out",
                                               now=now))
@@ -105,7 +111,8 @@ async def test_a_late_send_shifts_only_what_earlier_shifts_did_not(db: AsyncEngi
         async with db.connect() as conn:
             row = (await conn.execute(select(outbox_channel_t.c.next_at,
                                              outbox_channel_t.c.shifted))).one()
-        return outbox._aware(row.next_at).timestamp(), row.shifted
+        at = row.next_at if row.next_at.tzinfo else row.next_at.replace(tzinfo=UTC)
+        return at.timestamp(), row.shifted
 
     before, _ = await next_at()
     # A stall: the first row 80 ms late, the second (claimed with it) 70 ms: the first's
