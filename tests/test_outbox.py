@@ -114,7 +114,8 @@ async def enqueue(engine: AsyncEngine, messages: list[tuple[int, str]],
         outbox.enqueue(c, channel=kw.get("channel", "telegram"), chat_id=str(chat),
                        account_id=accounts.get(chat), kind="alert", locale="vi", text=text,
                        options=kw.get("options", []), now=now,
-                       dedupe_key=kw.get("dedupe_key"), not_before=kw.get("not_before"))
+                       dedupe_key=kw.get("dedupe_key"), not_before=kw.get("not_before"),
+                       priority=kw.get("priority", 0))
         for chat, text in messages])
 
 

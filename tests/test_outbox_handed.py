@@ -35,18 +35,21 @@ DEAD = "host:1:dead"
 
 async def test_a_dead_senders_handed_row_is_never_sent_again(
         db: AsyncEngine, fake: FakeTelegram, bot: telegram.Bot) -> None:  # noqa: F811
-    a, b = CHATS[:2]
-    accounts = await add_accounts(db, [a, b])
+    a, b, c = CHATS[:3]
+    accounts = await add_accounts(db, [a, b, c])
     handed, claimed = await enqueue(db, [(a, "handed, then the sender died"),
-                                         (b, "claimed, never handed")], accounts)
+                                         (b, "claimed, never handed")], accounts, priority=9)
+    # An alert (priority 0) handed before the crash is sent again: at least once.
+    (alert,) = await enqueue(db, [(c, "an alert, handed")], accounts)
     now = utcnow()
 
     def claim_and_hand(conn: Connection) -> bool:
         outbox.beat(conn, sender=DEAD, now=now)
         got = outbox.claim_due(conn, now=now, limit=10, lease_seconds=60,
                                channels=["telegram"], sender=DEAD, stale_seconds=10)
-        assert sorted(r["id"] for r in got) == sorted([handed, claimed])
-        return outbox.mark_handed(conn, id=handed, sender=DEAD, now=now)
+        assert sorted(r["id"] for r in got) == sorted([handed, claimed, alert])
+        return (outbox.mark_handed(conn, id=handed, sender=DEAD, now=now)
+                and outbox.mark_handed(conn, id=alert, sender=DEAD, now=now))
 
     assert await run(db, claim_and_hand)
     # Handed once only: a second mark (a confused sender) is refused.
@@ -62,7 +65,9 @@ async def test_a_dead_senders_handed_row_is_never_sent_again(
     assert found[handed]["status"] == "sent"
     assert found[handed]["last_error"] == outbox.UNCERTAIN
     assert found[claimed]["status"] == "sent" and found[claimed]["last_error"] is None
-    assert delivered(fake, [a, b]) == {a: [], b: ["claimed, never handed"]}
+    assert found[alert]["status"] == "sent" and found[alert]["last_error"] is None
+    assert delivered(fake, [a, b, c]) == {a: [], b: ["claimed, never handed"],
+                                          c: ["an alert, handed"]}
     # The dead sender, back from a stall, may not hand the row it lost either.
     assert not await run(db, lambda c: outbox.mark_handed(c, id=claimed, sender=DEAD,
                                                           now=utcnow()))
