@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     Date,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -209,36 +210,46 @@ def _slot_units(conn: Connection, *, slot_id: int, after_unit: int | None,
 def _people_query(conn: Connection, *, audience: str, since: datetime | None,
                   idle_before: datetime | None, prefetch: bool) -> Any:
     """One union's people of the audience after a person id (:unit, :after, :n; with
-    `prefetch`, :today and :week_from), in id order."""
+    `prefetch`, :today and :week_from), in id order.
+
+    The batch is chosen first (a subquery with its limit), then each of its people's account
+    and messages are looked up: however the database reads the union (without statistics,
+    PostgreSQL read its remaining people and sorted them), only the batch's people cost a
+    lookup."""
     p = person_t.c
-    opted = exists().where(campaign_opt_out_t.c.person_id == p.id)
-    cols: list[Any] = [p.id, p.name, opted.label("opted_out")]
-    joined: Any = person_t
-    if prefetch:
-        a, sc = account_t.c, campaign_send_t.c
-        pick = (select(a.id, a.channel, a.chat_id, a.locale)
-                .where(a.person_id == p.id, a.reachable.is_(True))
-                .order_by(a.updated_at.desc(), a.id.desc()).limit(1))
-        if is_pg(conn):   # PostgreSQL plans the join on a correlated subquery as a scan
-            acc = pick.lateral("acc")
-            joined = joined.outerjoin(acc, true())
-        else:
-            acc = account_t.alias("acc")
-            joined = joined.outerjoin(acc, acc.c.id == pick.with_only_columns(a.id)
-                                      .correlate(person_t).scalar_subquery())
-        a = acc.c
-        sent = (select(func.coalesce(func.sum(sc.n), 0))
-                .where(sc.person_id == p.id, sc.day >= bindparam("week_from", type_=Date))
-                .correlate(person_t).scalar_subquery())
-        sent_today = (select(func.coalesce(func.sum(sc.n), 0))
-                      .where(sc.person_id == p.id, sc.day == bindparam("today", type_=Date))
-                      .correlate(person_t).scalar_subquery())
-        cols += [a.id.label("aid"), a.channel, a.chat_id, a.locale, sent.label("week"),
-                 sent_today.label("today")]
-    return (select(*cols).select_from(joined)
-            .where(p.unit_id == bindparam("unit"), p.id > bindparam("after"),
-                   *_people_filter(audience, since=since, idle_before=idle_before))
-            .order_by(p.id).limit(bindparam("n")))
+    # Not correlated: one read of the (short) opt-out list, then a lookup per person.
+    opted = p.id.in_(select(campaign_opt_out_t.c.person_id))
+    people = (select(p.id, p.name, opted.label("opted_out"))
+              .where(p.unit_id == bindparam("unit"), p.id > bindparam("after"),
+                     *_people_filter(audience, since=since, idle_before=idle_before))
+              .order_by(p.id).limit(bindparam("n")))
+    if not prefetch:
+        return people
+    batch = people.subquery("batch")
+    b, a, sc = batch.c, account_t.c, campaign_send_t.c
+    pick = (select(a.id, a.channel, a.chat_id, a.locale)
+            .where(a.person_id == b.id, a.reachable.is_(True))
+            .order_by(a.updated_at.desc(), a.id.desc()).limit(1))
+    week_from, today = bindparam("week_from", type_=Date), bindparam("today", type_=Date)
+    week = func.coalesce(func.sum(sc.n), 0)
+    if is_pg(conn):   # PostgreSQL plans the join on a correlated subquery as a scan
+        acc = pick.lateral("acc")
+        on_day = func.coalesce(func.sum(case((sc.day == today, sc.n), else_=0)), 0)
+        sent = (select(week.label("week"), on_day.label("today"))   # one read of both sums
+                .where(sc.person_id == b.id, sc.day >= week_from).lateral("sent"))
+        joined = batch.outerjoin(acc, true()).join(sent, true())
+        sums = [sent.c.week, sent.c.today]
+    else:
+        acc = account_t.alias("acc")
+        joined = batch.outerjoin(acc, acc.c.id == pick.with_only_columns(a.id)
+                                 .correlate(batch).scalar_subquery())
+        sums = [select(week).where(sc.person_id == b.id, sc.day >= week_from)
+                .correlate(batch).scalar_subquery().label("week"),
+                select(week).where(sc.person_id == b.id, sc.day == today)
+                .correlate(batch).scalar_subquery().label("today")]
+    return (select(b.id, b.name, b.opted_out, acc.c.id.label("aid"), acc.c.channel,
+                   acc.c.chat_id, acc.c.locale, *sums)
+            .select_from(joined).order_by(b.id))
 
 
 def count_audience(conn: Connection, *, units: Any, audience: str,

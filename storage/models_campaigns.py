@@ -7,7 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from storage.models import person_t
+from storage.models import account_t, person_t
 
 # --------------------------------------------------------------------------- campaigns
 
@@ -114,3 +114,5 @@ campaign_opt_out_t = CampaignOptOut.__table__
 campaign_send_t = CampaignSend.__table__
 # Audiences are streamed person by person within units (storage/campaigns.py).
 Index("ix_person_unit_person", person_t.c.unit_id, person_t.c.id)
+# Each recipient's latest reachable account (storage/campaign_audiences.py), without a sort.
+Index("ix_account_person_latest", account_t.c.person_id, account_t.c.updated_at, account_t.c.id)
