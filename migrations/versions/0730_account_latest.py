@@ -3,7 +3,7 @@ each recipient (the latest reachable account), and PostgreSQL read every account
 person and sorted them — about half of the audience query's time.
 
 Revision ID: 0730
-Revises: 0401
+Revises: 0720
 Create Date: 2026-12-03
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0730"
-down_revision = "0401"
+down_revision = "0720"
 branch_labels = None
 depends_on = None
 
