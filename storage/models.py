@@ -295,7 +295,8 @@ class Outbox(SQLModel, table=True):
     # Byte order on PostgreSQL too, so that a key prefix ("camp:12:") is an index range.
     dedupe_key: str | None = Field(default=None, sa_column=Column(
         KeyType, unique=True, nullable=True))
-    status: str = Field(default="pending", max_length=12)  # pending|sending|sent|failed|unreachable|cancelled
+    # pending|sending|sent|failed|unreachable|cancelled (a cancelled campaign's unsent rows)
+    status: str = Field(default="pending", max_length=12)
     # 0 replies, alerts, decisions (always first); 5 digests; 9 campaigns and broadcasts.
     priority: int = Field(default=0, sa_column=Column(
         Integer, nullable=False, default=0, server_default="0"))
