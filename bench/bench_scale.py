@@ -238,6 +238,8 @@ async def drive_load(cluster: Cluster, args: argparse.Namespace) -> int:
     latencies: list[float] = []
     errors = 0
     cpu_before = [p.cpu() for p in cluster.webs]
+    worker_before = cluster.worker.cpu() if cluster.worker else 0.0
+    own_before = time.process_time()
     started = time.perf_counter()
 
     async def one(i: int) -> None:
@@ -267,6 +269,8 @@ async def drive_load(cluster: Cluster, args: argparse.Namespace) -> int:
         await asyncio.sleep(0.1)
     handled_in = time.perf_counter() - started
     cpu = [p.cpu() - b for p, b in zip(cluster.webs, cpu_before, strict=True)]
+    worker_cpu = (cluster.worker.cpu() if cluster.worker else 0.0) - worker_before
+    own_cpu = time.process_time() - own_before
     print(f"{args.webs} web process(es), {args.rate}/s for {args.seconds} s "
           f"({total} updates, {users} users):")
     print(f"  acknowledged: p50 {pct(latencies, 50) * 1000:.1f} ms, p99 "
@@ -274,7 +278,9 @@ async def drive_load(cluster: Cluster, args: argparse.Namespace) -> int:
           f"errors {errors}; {len(latencies) / acked:.0f}/s")
     print(f"  handled and answered: {got} of {expected} replies' messages by "
           f"{handled_in:.1f} s ({got / handled_in:.0f}/s)")
-    print(f"  web CPU: {', '.join(f'{c / handled_in:.0%}' for c in cpu)} of a core each")
+    print(f"  web CPU: {', '.join(f'{c / handled_in:.0%}' for c in cpu)} of a core each; "
+          f"worker {worker_cpu / handled_in:.0%}; this script (the fake Telegram and the "
+          f"posting) {own_cpu / handled_in:.0%}")
     ok = errors == 0 and pct(latencies, 99) <= 0.050
     print("  goal (p99 ≤ 50 ms, no error):", "met" if ok else "NOT met")
     return 0 if ok else 1
