@@ -238,6 +238,8 @@ async def drive_load(cluster: Cluster, args: argparse.Namespace) -> int:
     latencies: list[float] = []
     errors = 0
     cpu_before = [p.cpu() for p in cluster.webs]
+    worker_before = cluster.worker.cpu() if cluster.worker else 0.0
+    own_before = time.process_time()
     started = time.perf_counter()
 
     async def one(i: int) -> None:
@@ -267,6 +269,8 @@ async def drive_load(cluster: Cluster, args: argparse.Namespace) -> int:
         await asyncio.sleep(0.1)
     handled_in = time.perf_counter() - started
     cpu = [p.cpu() - b for p, b in zip(cluster.webs, cpu_before, strict=True)]
+    worker_cpu = (cluster.worker.cpu() if cluster.worker else 0.0) - worker_before
+    own_cpu = time.process_time() - own_before
     print(f"{args.webs} web process(es), {args.rate}/s for {args.seconds} s "
           f"({total} updates, {users} users):")
     print(f"  acknowledged: p50 {pct(latencies, 50) * 1000:.1f} ms, p99 "
@@ -274,7 +278,9 @@ async def drive_load(cluster: Cluster, args: argparse.Namespace) -> int:
           f"errors {errors}; {len(latencies) / acked:.0f}/s")
     print(f"  handled and answered: {got} of {expected} replies' messages by "
           f"{handled_in:.1f} s ({got / handled_in:.0f}/s)")
-    print(f"  web CPU: {', '.join(f'{c / handled_in:.0%}' for c in cpu)} of a core each")
+    print(f"  web CPU: {', '.join(f'{c / handled_in:.0%}' for c in cpu)} of a core each; "
+          f"worker {worker_cpu / handled_in:.0%}; this script (the fake Telegram and the "
+          f"posting) {own_cpu / handled_in:.0%}")
     ok = errors == 0 and pct(latencies, 99) <= 0.050
     print("  goal (p99 ≤ 50 ms, no error):", "met" if ok else "NOT met")
     return 0 if ok else 1
@@ -447,20 +453,21 @@ async def drive_chaos(cluster: Cluster, args: argparse.Namespace, url: str) -> i
             print("  outbox left:", *row)
         resent = dict((await conn.execute(text(
             "SELECT chat_id, count(*) FROM outbox WHERE kind = 'reply' GROUP BY chat_id"))).all())
-        for chat in stalled[:5]:
+        # A message whose text the chat was sent before is a reply sent again: by the outbox
+        # (replies a killed process had sent, or not, before recording it), or else because
+        # an update was handled twice, or an outbox row sent twice (a kill between its send
+        # and its mark) — those are the unexplained ones.
+        repeats, unexplained = 0, []
+        for c in range(7000, 7000 + args.users):
+            said = [m.get("text", "") for m in fake.messages(c)]
+            again = len(said) - len(set(said))
+            repeats += again
+            if again > resent.get(str(c), 0):
+                unexplained.append(c)
+        for chat in [*stalled[:5], *unexplained[:3]]:
             await diagnose(cluster, conn, chat)
     await engine.dispose()
     twice = [c for c, n in initiatives.items() if n > 1]
-    # A message whose text the chat was sent before is a reply sent again: by the outbox
-    # (replies a killed process had sent, or not, before recording it), or else because an
-    # update was handled twice — those are the unexplained ones.
-    repeats, unexplained = 0, []
-    for c in range(7000, 7000 + args.users):
-        said = [m.get("text", "") for m in fake.messages(c)]
-        again = len(said) - len(set(said))
-        repeats += again
-        if again > resent.get(str(c), 0):
-            unexplained.append(c)
     alerts = [m for m in fake.messages(chair) if "New initiative to review" in m["text"]]
     codes = [m["text"].split("SK-")[1][:6] for m in alerts if "SK-" in m["text"]]
     submitted = sum(1 for c in range(7000, 7000 + args.users) if initiatives.get(str(c)))
@@ -476,7 +483,8 @@ async def drive_chaos(cluster: Cluster, args: argparse.Namespace, url: str) -> i
     print(f"  replies seen vs state: {len(mismatched)} mismatches")
     print(f"  replies sent again: {sum(resent.values())} through the outbox after a kill; "
           f"messages repeated in users' chats: {repeats}; chats with repeats the outbox does "
-          f"not explain (an update handled twice): {len(unexplained)} {unexplained[:5]}")
+          f"not explain (an update handled twice, or an outbox row sent twice): "
+          f"{len(unexplained)} {unexplained[:5]}")
     print(f"  alerts: {len(set(codes))} initiatives alerted of {submitted}; messages "
           f"{len(alerts)} ({len(alerts) - len(set(codes))} repeated); outbox {outbox}")
     for line in failures[:10]:
