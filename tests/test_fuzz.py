@@ -270,8 +270,18 @@ drafts = then(submission("description"), lambda c: c.say("/huy"), lambda c: c.sa
 campaigns = then(with_role("chair", "BPC-PR"), lambda c: c.say("/chiendich"))
 
 
-new_campaign = then(campaigns, lambda c: c.press("New campaign"),
-                    lambda c: c.press("Every member"), lambda c: c.press("Now"))
+
+
+async def skip_filters(chat: Chat) -> None:
+    """Past the bloc and cluster filters (each asked only when the subtree has a choice)."""
+    for _filter in ("bloc", "cluster"):
+        if any(label == "Skip" for label, _token in chat.options):
+            await chat.press("Skip")
+
+
+new_audience = then(campaigns, lambda c: c.press("New campaign"))
+new_campaign = then(new_audience, lambda c: c.press("Every member"), skip_filters,
+                    lambda c: c.press("Now"))
 
 RECIPES: dict[str, Recipe] = {
     "idle": worker,
@@ -301,9 +311,13 @@ RECIPES: dict[str, Recipe] = {
     "link_confirm": asked_to_link,
     "progress_view": chair_with_progress,
     "campaign_menu": campaigns,
-    "campaign_audience": then(campaigns, lambda c: c.press("New campaign")),
-    "campaign_schedule": then(campaigns, lambda c: c.press("New campaign"),
-                              lambda c: c.press("Every member")),
+    "campaign_audience": new_audience,
+    "campaign_threshold": then(new_audience, lambda c: c.press("behind their target")),
+    "campaign_idle": then(new_audience, lambda c: c.press("draft untouched")),
+    "campaign_bloc": then(new_audience, lambda c: c.press("Every member")),
+    "campaign_cluster": then(new_audience, lambda c: c.press("Every member"),
+                             lambda c: c.press("Skip")),
+    "campaign_schedule": then(new_audience, lambda c: c.press("Every member"), skip_filters),
     "campaign_text": new_campaign,
     "campaign_preview": then(new_campaign, lambda c: c.say("Hello {ten}")),
     "campaign_view": then(new_campaign, lambda c: c.say("Hello {ten}"),
