@@ -61,7 +61,17 @@ def _number(text: str, low: int, high: int) -> int | None:
     return value if low <= value <= high else None
 
 
-class CampaignThreshold(Step):
+class _NumberStep(Step):
+    """A number chosen from the buttons or typed: a button is read as the typed number."""
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        if not value.isdigit():
+            return Next("campaign_menu")
+        return cls.text(ctx, value)
+
+
+class CampaignThreshold(_NumberStep):
     name = "campaign_threshold"
     free_text = True
 
@@ -74,12 +84,6 @@ class CampaignThreshold(Step):
         return None
 
     @classmethod
-    def choice(cls, ctx: Ctx, value: str) -> Result:
-        if not value.isdigit():
-            return Next("campaign_menu")
-        return cls.text(ctx, value)
-
-    @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
         pct = _number(text, *PCT_RANGE)
         if pct is None:
@@ -88,7 +92,7 @@ class CampaignThreshold(Step):
         return Next("campaign_bloc")
 
 
-class CampaignIdle(Step):
+class CampaignIdle(_NumberStep):
     name = "campaign_idle"
     free_text = True
 
@@ -100,12 +104,6 @@ class CampaignIdle(Step):
                 [*((_("{n} days").format(n=n), str(n)) for n in IDLE_DAYS),
                  (_("‹ Cancel"), "cancel")])
         return None
-
-    @classmethod
-    def choice(cls, ctx: Ctx, value: str) -> Result:
-        if not value.isdigit():
-            return Next("campaign_menu")
-        return cls.text(ctx, value)
 
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
