@@ -23,7 +23,9 @@ processes are still handled in order (see `bot.ingest`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -59,6 +61,8 @@ SENT_DELAY = 0.5   # seconds a sent mark may wait for a batch to ride with
 # sent (two webhook deliveries at once): only later is it taken for a crash's.
 RESEND_AFTER = timedelta(seconds=10)
 TRANSIENT_RETRIES = 3
+# The application_name of the connection recording webhook updates (PostgreSQL).
+ACK_APPLICATION = f"sangkien-ack-{os.getpid()}"
 
 
 class Core:
@@ -82,6 +86,8 @@ class Core:
         # behind the steps running in the core's thread.
         self._ack_thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-ack")
                             if self._sync is not None else None)
+        # PostgreSQL: a connection kept for recording them, in autocommit (`_record_kept`).
+        self._ack_conn: Connection | None = None
         self.default_locale = normalise_locale(default_locale)
         self.clock = clock
         # Called after a commit that wrote outbox messages (wakes the sender at once).
@@ -139,6 +145,9 @@ class Core:
         for thread in (self._thread, self._ack_thread):
             if thread is not None:
                 thread.shutdown(wait=True)
+        if self._ack_conn is not None:   # its thread has stopped
+            with contextlib.suppress(Exception):
+                self._ack_conn.close()
         if self._sync is not None:
             self._sync.dispose()
 
@@ -236,7 +245,38 @@ class Core:
             with conn.begin():
                 return {(c, e) for c, mine in by_channel.items()
                         for e in inbound.enqueue(conn, rows=mine, now=self.clock())}
+        if self._sync is not None and self.engine.dialect.name == "postgresql":
+            for attempt in range(TRANSIENT_RETRIES + 1):
+                try:
+                    return await self._in_thread(self._record_kept, record,
+                                                 thread=self._ack_thread)
+                except (OperationalError, DBAPIError):
+                    if attempt == TRANSIENT_RETRIES:
+                        raise
+                    await asyncio.sleep(0.05 * 2 ** attempt)
         return await self._with_retries(record, thread=self._ack_thread)
+
+    def _record_kept(self, record: Callable[[Connection], set[tuple[str, str]]]
+                     ) -> set[tuple[str, str]]:
+        """In the acknowledgements' thread: `record` on the connection kept for it, in
+        autocommit — the INSERT commits by itself, one round trip where a pooled connection
+        costs four (its ping, BEGIN, INSERT, COMMIT), each a wait for the interpreter lock
+        the steps hold in the core's thread. A broken connection is dropped (the retry takes
+        a new one; a row recorded already is recognised as such)."""
+        assert self._sync is not None
+        if self._ack_conn is None:
+            self._ack_conn = self._sync.connect().execution_options(
+                isolation_level="AUTOCOMMIT")
+            # Told apart in pg_stat_activity (and by the test that cuts it).
+            self._ack_conn.exec_driver_sql(f"SET application_name = '{ACK_APPLICATION}'")
+            self._ack_conn.commit()   # ends SQLAlchemy's autobegun (no-op) transaction
+        try:
+            return record(self._ack_conn)
+        except Exception:
+            conn, self._ack_conn = self._ack_conn, None
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise
 
     async def queued_chats(self, *, limit: int = 50) -> list[tuple[str, str]]:
         """(channel, chat id) of chats with events waiting, the longest waiting first."""
@@ -304,18 +344,18 @@ class Core:
                 wait=wait_exponential(multiplier=0.05, max=1.0)):
             with attempt:
                 if self._thread is not None:
-                    return await self._in_thread(run, *args, thread=thread or self._thread)
+                    return await self._in_thread(self._run_sync, run, args,
+                                                 thread=thread or self._thread)
                 async with self.engine.connect() as conn:
                     return await conn.run_sync(run, *args)
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ one transaction
 
-    async def _in_thread(self, run: Callable[..., Any], *args: Any,
+    async def _in_thread(self, target: Callable[..., Any], *args: Any,
                          thread: ThreadPoolExecutor) -> Any:
-        """`run(conn, *args)` on the SQLite twin engine, in the core's thread."""
-        fut = asyncio.get_running_loop().run_in_executor(
-            thread, self._run_sync, run, args)
+        """`target(*args)` in `thread` (the core's or the acknowledgements')."""
+        fut = asyncio.get_running_loop().run_in_executor(thread, target, *args)
         try:
             return await asyncio.shield(fut)
         except asyncio.CancelledError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 
 from bot.core import Core
 from bot.events import Inbound, Outcome
@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 Deliver = Callable[[Inbound, Outcome], Awaitable[None]]
 SWEEP_SECONDS = 5.0   # how often waiting events are looked for without being told of them
 CHATS_AT_ONCE = 64   # chats handled in one transaction
+# Chats whose replies are being sent at once: each send is a few callbacks on the event loop,
+# and an acknowledgement waits behind every callback ready before its own.
+SENDS_AT_ONCE = 8
 
 
 class Ingest:
@@ -108,9 +111,15 @@ class Ingest:
             by_chat: dict[tuple[str, str], list[tuple[Inbound, Outcome]]] = {}
             for event, outcome in pairs:
                 by_chat.setdefault((event.channel, event.chat_id), []).append((event, outcome))
-            await asyncio.gather(*(self._send(chat_pairs) for chat_pairs in by_chat.values()))
+            chats_pairs = iter(list(by_chat.values()))
+            await asyncio.gather(*(self._send_each(chats_pairs)
+                                   for _ in range(min(SENDS_AT_ONCE, len(by_chat)))))
             handled += len(pairs)
         return handled
+
+    async def _send_each(self, chats: Iterator[list[tuple[Inbound, Outcome]]]) -> None:
+        for pairs in chats:   # shared with the other senders: each chat is taken by one
+            await self._send(pairs)
 
     async def _send(self, pairs: list[tuple[Inbound, Outcome]]) -> None:
         for event, outcome in pairs:   # in the chat's order

@@ -7,10 +7,11 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.core import Core
+from bot.core import ACK_APPLICATION, Core
 from bot.events import Inbound, Outcome
 from bot.ingest import Ingest
 from storage.models import draft_t, inbound_event_t
@@ -166,6 +167,35 @@ async def test_the_chat_waiting_longest_is_taken_first_whatever_its_channel(
         assert await ingest.accept(update(7, "/sangkien"), seq=7)
         assert await core.queued_chats(limit=1) == [("zalo", "u1")]
         assert await core.queued_chats(limit=2) == [("zalo", "u1"), ("telegram", "501")]
+    finally:
+        await core.aclose()
+        await engine.dispose()
+
+
+async def test_recording_survives_its_kept_connection_being_cut(
+        db_factory: Callable[[], AsyncEngine]) -> None:
+    """PostgreSQL records webhook updates on a connection kept for it (in autocommit); when
+    the server drops that connection, the next recording takes a new one and nothing is
+    lost or recorded twice."""
+    engine = db_factory()
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        pytest.skip("the kept connection is PostgreSQL's")
+    core = Core(engine, default_locale="en")
+    ingest = Ingest(core, {})
+    try:
+        assert await ingest.accept(update(1, "/sangkien"), seq=1)
+        async with engine.connect() as conn:   # the server cuts it
+            cut = await conn.scalar(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :name"), {"name": ACK_APPLICATION})
+        assert cut == 1
+        assert await ingest.accept(update(2, TITLE), seq=2)
+        assert not await ingest.accept(update(1, "/sangkien"), seq=1)   # a redelivery
+        async with engine.connect() as conn:
+            ids = (await conn.execute(select(inbound_event_t.c.event_id).order_by(
+                inbound_event_t.c.event_id))).scalars().all()
+        assert ids == ["1", "2"]
     finally:
         await core.aclose()
         await engine.dispose()
