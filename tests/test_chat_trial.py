@@ -4,7 +4,10 @@ shown as they are typed, a date written day first, /tiendo with a phase it does 
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from bot.core import Core
+from storage import targets
 from tests.driver import Chat
 from tests.test_people import invite
 
@@ -50,3 +53,31 @@ async def test_a_campaign_left_at_its_preview_is_confirmed_or_dropped_later(core
     await chat.press("#2")
     dropped = await chat.press("Cancel the campaign")
     assert "Campaign #2 is now cancelled." in dropped
+
+
+async def phases(core: Core) -> None:
+    """A phase holding today whose code has a space, and an older one."""
+    today = date.today()
+    async with core.engine.begin() as conn:
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GĐ demo", starts_on=today - timedelta(days=10),
+            ends_on=today + timedelta(days=10)))
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GĐ1", starts_on=date(2022, 1, 8), ends_on=date(2022, 5, 31)))
+
+
+async def test_progress_names_a_phase_it_does_not_know(core: Core) -> None:
+    await phases(core)
+    chat = await chair(core)
+    unknown = await chat.say("/tiendo BPC-PR GD9")      # not the current phase, silently
+    assert "No phase is called «GD9». The phases: " in unknown
+    assert "GĐ demo" in unknown and "GĐ1" in unknown and "Progress:" not in unknown
+    assert "No phase is called «GD 9»" in await chat.say("/bangxephang BPC-PR-001 GD 9")
+    assert "No phase is called «gd9»" in await chat.say("/baocao BPC-PR gd9")
+    # A phase's code with a space, typed without accents, with or without the unit.
+    for typed in ("/tiendo gd demo", "/tiendo BPC-PR-001 gd demo", "/tiendo gd demo BPC-PR-001",
+                  "tien do gd demo"):
+        shown = await chat.say(typed)
+        assert "Phase GĐ demo:" in shown, (typed, shown)
+    assert "Phase GĐ1:" in await chat.say("/tiendo GD1 BPC-PR")
+    assert "No union has the code «XYZ»" in await chat.say("/tiendo XYZ GD1")

@@ -225,7 +225,7 @@ async def test_phase_boundaries_and_no_target(db: AsyncEngine) -> None:
     # no phase by that name
     none = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN",
                                                 phase_code="GĐ9"))
-    assert none == svc.Refused("no_phase")
+    assert none == svc.Refused("unknown_phase")
 
 
 async def test_scope_and_ranking(db: AsyncEngine) -> None:

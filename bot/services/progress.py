@@ -149,7 +149,7 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
     today = today_of(now)
     phase = _phase_row(conn, today=today, code=phase_code.strip() if phase_code else None)
     if phase is None:
-        return _refuse(actor, "no_phase")
+        return _refuse(actor, "unknown_phase" if phase_code else "no_phase")
     return unit, phase, today
 
 
