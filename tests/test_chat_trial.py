@@ -81,3 +81,17 @@ async def test_progress_names_a_phase_it_does_not_know(core: Core) -> None:
         assert "Phase GĐ demo:" in shown, (typed, shown)
     assert "Phase GĐ1:" in await chat.say("/tiendo GD1 BPC-PR")
     assert "No union has the code «XYZ»" in await chat.say("/tiendo XYZ GD1")
+
+
+async def test_command_words_with_their_spaces_at_home(core: Core) -> None:
+    """A worker types a command as it is said, with its spaces: "sang kien", "cua toi"."""
+    chat = Chat(core, "w1")
+    await chat.onboard()
+    assert "Step 1 of 9" in await chat.say("sang kien")
+    await chat.say("Máy ép mía cải tiến chạy điện")
+    await chat.say("huy")
+    assert "/new" in await chat.say("Tro giup")            # the help lists the commands
+    assert "/drafts" in chat.text_of(chat.last)
+    mine = await chat.say("Cua toi")
+    assert "You have not submitted any initiative yet." in mine     # /cuatoi's answer
+    assert "What would you like to do?" in await chat.say("hello there")   # not a command
