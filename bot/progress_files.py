@@ -294,6 +294,8 @@ def parse_targets(data: bytes) -> Parsed:
                 "{vietnamese})"),
                 {"value": shown(v["kind"]), "allowed": ", ".join(KINDS), "vietnamese": KINDS_VI}))
         value = _decimal(v["value"])
+        if kind == "count" and (grouped := whole(v["value"])) is not None:
+            value = Decimal(grouped)   # "1.200" as Excel writes it in Vietnam: 1200
         if value is None or value <= 0 or value >= VALUE_MAX:
             parsed.problems.append(Problem(n, N_(
                 "bad target value «{value}»: expected a positive number (a ratio as 0.10 or "

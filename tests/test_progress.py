@@ -420,3 +420,28 @@ async def test_the_demo_has_a_current_phase_with_progress(db: AsyncEngine) -> No
     assert r.total == 5 and sum(x.unit.registered for x in r.rows) > 0
     assert (await run(db, progress_recount.recount)) == (
         await run(db, progress_recount.stored_totals))
+
+
+async def test_files_as_excel_writes_them_in_vietnam(db: AsyncEngine) -> None:
+    """A count with a thousands dot ("1.200"), and a field by its label without accents."""
+    targets_csv = ("\ufeffmã đơn vị;giai đoạn;từ ngày;đến ngày;khối;loại;giá trị;ghi chú\r\n"
+                   "BPC-PR-001;GĐ2;01/02/2027;30/06/2027;;count;1.200;\r\n"
+                   "BPC-PR-002;GĐ2;01/02/2027;30/06/2027;;count;1.5;\r\n")
+    with pytest.raises(DirectoryError) as exc:
+        await progress_files.import_targets(db, targets_csv.encode())
+    assert [p.line for p in exc.value.problems] == [3], exc.value.problems   # 1.5: not whole
+    await progress_files.import_targets(db, targets_csv.replace(";1.5;", ";15;").encode())
+    rows = await progress_files.export_targets(db)
+    assert {(r.unit_code, int(r.value)) for r in rows} == {
+        ("BPC-PR-001", 1200), ("BPC-PR-002", 15)}, rows
+    initiatives = ("mã;tên sáng kiến;tác giả;mã cđcs;lĩnh vực;trạng thái;ngày gửi\r\n"
+                   "SK-1;Máy hàn cải tiến;A;BPC-PR-001;san xuat;hop le;12/03/2027\r\n"
+                   "SK-2;Biển báo an toàn;B;BPC-PR-001;An toàn vệ sinh lao động, môi trường;"
+                   "hop le;12/03/2027\r\n"
+                   "SK-3;Khác hẳn;C;BPC-PR-001;Nông nghiệp;hop le;12/03/2027\r\n")
+    await initiative_files.import_initiatives(db, initiatives.encode(),
+                                             now=at(date(2027, 4, 1)))
+    fields = await run(db, lambda c: dict(c.execute(select(
+        initiative_t.c.title, initiative_t.c.field_code)).all()))
+    assert fields == {"Máy hàn cải tiến": "production", "Biển báo an toàn": "safety",
+                      "Khác hẳn": "Nông nghiệp"}
