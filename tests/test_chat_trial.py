@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from bot.core import Core
 from storage import targets
+from storage.engine import utcnow
 from tests.driver import Chat
 from tests.test_people import invite
 
@@ -95,3 +96,18 @@ async def test_command_words_with_their_spaces_at_home(core: Core) -> None:
     mine = await chat.say("Cua toi")
     assert "You have not submitted any initiative yet." in mine     # /cuatoi's answer
     assert "What would you like to do?" in await chat.say("hello there")   # not a command
+
+
+async def test_an_imported_initiatives_history_says_so_in_the_users_language(core: Core) -> None:
+    from bot import initiative_files
+
+    data = ("mã;tên sáng kiến;tác giả;mã cđcs;trạng thái;ngày gửi\r\n"
+            "SK-900001;Máy hàn cải tiến;Nguyễn Văn A;BPC-PR-001;đang xem xét;12/11/2026\r\n")
+    await initiative_files.import_initiatives(core.engine, data.encode(), now=utcnow())
+    chat = Chat(core, "s1")
+    await chat.say(await invite(core, "support", "BPC-PR"))
+    shown = await chat.say("/xem SK-900001")
+    assert "nhập từ tệp" in shown and "[nhập" not in shown and "Từ Tệp" not in shown
+    await chat.say("/ngonngu")
+    await chat.press("English")
+    assert "under review · imported from a file" in await chat.say("/view SK-900001")

@@ -33,6 +33,7 @@ from bot.services.results import Refused, Unchanged, refuse, refuse_role
 from bot.state import PendingDecision
 from storage import review as review_store
 from storage import similar
+from storage.imports import IMPORTER_NAME
 
 TRANSITIONS: dict[str, set[str]] = {
     "review_reason": {"decision_confirm"},   # invalid: confirm; needs revision: done, home
@@ -273,7 +274,9 @@ class View(Step):
             for e in events:
                 line = f"• {local_datetime(e['at'], ctx.locale)} · " + status_label(
                     _, e["to_status"])
-                if e["actor_name"]:
+                if e["actor_name"] == IMPORTER_NAME:   # no person: a file brought it in
+                    line += " · " + _("imported from a file")
+                elif e["actor_name"]:
                     line += f" · {esc(name_case(e['actor_name']))}"
                 if e["reason"]:
                     line += f" — {esc(e['reason'])}"
