@@ -111,3 +111,20 @@ async def test_an_imported_initiatives_history_says_so_in_the_users_language(cor
     await chat.say("/ngonngu")
     await chat.press("English")
     assert "under review · imported from a file" in await chat.say("/view SK-900001")
+
+
+async def test_an_initiative_typed_short_or_unknown(core: Core) -> None:
+    from bot import initiative_files
+
+    data = ("mã;tên sáng kiến;tác giả;mã cđcs;trạng thái;ngày gửi\r\n"
+            "SK-000241;Máy hàn cải tiến;Nguyễn Văn A;BPC-PR-001;đang xem xét;12/11/2026\r\n")
+    await initiative_files.import_initiatives(core.engine, data.encode(), now=utcnow())
+    chat = Chat(core, "s1")
+    await chat.say(await invite(core, "support", "BPC-PR"))
+    for typed in ("SK-000241", "sk-000241", "SK241", "sk-241"):
+        assert "SK-000241 · Máy hàn cải tiến" in await chat.say(f"/xem {typed}"), typed
+    unknown = await chat.say("/xem SK-999999")
+    assert "Không có sáng kiến nào mang mã «SK-999999»" in unknown
+    assert "Bạn hãy ghi kèm mã" not in unknown
+    assert "Bạn hãy ghi kèm mã sáng kiến" in await chat.say("/xem")
+    assert "«SK-999999»" in await chat.say("/hople SK-999999")

@@ -52,7 +52,13 @@ def not_allowed(ctx: Ctx) -> Next:
     return home(ctx._(NOT_ALLOWED))
 
 
-def need_code(ctx: Ctx, example: str) -> Next:
+def need_code(ctx: Ctx, example: str, typed: str = "") -> Next:
+    """No initiative: none was named, or none has the code typed."""
+    code = typed.strip().split()[0] if typed.strip() else ""
+    if code:
+        return home(ctx._("No initiative has the code «{code}». Your initiatives are in "
+                          "/cuatoi; codes are written like {example}.").format(
+            code=esc(shorten(code, 20)), example="SK-000123"))
     return home(ctx._("Give the initiative's code, e.g. {example}.").format(
         example=f"{example} SK-000123"))
 
@@ -101,7 +107,7 @@ def start_decision(ctx: Ctx, action: str, args: str) -> Result:
     code, _sep, reason = args.strip().partition(" ")
     ini = find(ctx, code) if code else None
     if ini is None:
-        return need_code(ctx, ACTION_COMMANDS[action])
+        return need_code(ctx, ACTION_COMMANDS[action], code)
     return start_decision_on(ctx, action, ini, reason)
 
 
@@ -204,12 +210,13 @@ def decision_command(action: str) -> Any:
 
 def withdraw(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return withdraw_on(ctx, ini) if ini else need_code(ctx, "/rut")
+    return withdraw_on(ctx, ini) if ini else need_code(ctx, "/rut", args)
 
 
 def reopen(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return decide(ctx, ini, "under_review", None) if ini else need_code(ctx, "/moilai")
+    return decide(ctx, ini, "under_review", None) if ini else need_code(ctx, "/moilai",
+                                                                        args)
 
 
 def edit_returned(ctx: Ctx, args: str) -> Result:
@@ -239,7 +246,7 @@ def edit_returned_on(ctx: Ctx, ini: dict[str, Any] | None) -> Result:
 
 def view(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return view_on(ctx, ini) if ini else need_code(ctx, "/xem")
+    return view_on(ctx, ini) if ini else need_code(ctx, "/xem", args)
 
 
 def view_on(ctx: Ctx, ini: dict[str, Any]) -> Result:
