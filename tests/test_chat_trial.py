@@ -128,3 +128,20 @@ async def test_an_initiative_typed_short_or_unknown(core: Core) -> None:
     assert "Bạn hãy ghi kèm mã" not in unknown
     assert "Bạn hãy ghi kèm mã sáng kiến" in await chat.say("/xem")
     assert "«SK-999999»" in await chat.say("/hople SK-999999")
+
+
+async def test_registered_for_a_name_typed_in_lower_case(core: Core) -> None:
+    """The summary names the worker as the author line does: «Trần Thị Hoa» both times."""
+    from tests.test_people import behalf_to_summary
+
+    helper = Chat(core, "helper")
+    await helper.say(await invite(core, "support", "BPC-PR"))
+    await helper.say("/ngonngu")
+    await helper.press("English")
+    await helper.say("/khaiho")
+    await helper.say("trần thị hoa")
+    await helper.say("0912.345.678")
+    await helper.say("cao su phu rieng")
+    await helper.press("(demo)")
+    seen = await behalf_to_summary(helper)
+    assert "Registered for: Trần Thị Hoa," in seen and "Authors: Trần Thị Hoa" in seen

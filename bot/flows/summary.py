@@ -62,7 +62,8 @@ class Summary(DraftStep):
         lines = [_("<b>The initiative</b>")]
         if d.on_behalf:
             lines.append(_("<b>Registered for:</b> {name}, {unit}").format(
-                name=esc(d.author_name or missing), unit=unit_text(d.author_unit_id)))
+                name=esc(name_case(d.author_name or "") or missing),
+                unit=unit_text(d.author_unit_id)))
         else:
             mine = ctx.person()["unit_id"]
             lines.append(_("<b>Your grassroots union:</b> {unit}").format(
