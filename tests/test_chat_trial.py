@@ -145,3 +145,41 @@ async def test_registered_for_a_name_typed_in_lower_case(core: Core) -> None:
     await helper.press("(demo)")
     seen = await behalf_to_summary(helper)
     assert "Registered for: Trần Thị Hoa," in seen and "Authors: Trần Thị Hoa" in seen
+
+
+async def test_the_union_asked_from_the_summary_has_a_way_back(core: Core) -> None:
+    from tests.test_fuzz import to_step
+
+    chat = Chat(core, "w1")
+    await chat.say("/start")
+    await chat.press("English")
+    await chat.press("Skip for now")        # no grassroots union yet
+    await chat.press("Use")
+    await to_step(chat, "unit")             # the receiving union is asked
+    await chat.say("phu rieng")
+    await chat.press("Phú Riềng")
+    await chat.press("Skip")                # no attachments: the summary
+    asked = await chat.press("Submit")      # the union is needed: asked
+    assert "Which grassroots union" in asked
+    back = await chat.press("Back to the summary")
+    assert "Submit it?" in back and "Keep as draft" in chat.labels()
+    await chat.press("Edit")
+    await chat.press("Your grassroots union")
+    await chat.say("cao su phu rieng")
+    await chat.press("(demo)")
+    await chat.press("Edit")
+    await chat.press("Your grassroots union")
+    assert "Keep as it is" in chat.labels()   # changing it: keep what it was
+    kept = await chat.press("Keep as it is")
+    assert "Submit it?" in kept and "Cao su Phú Riềng" in kept
+
+
+async def test_the_ranking_of_a_grassroots_union_is_its_clusters(core: Core) -> None:
+    """Opened from the chair's ranking, a grassroots union (nothing below it) is ranked in
+    its emulation cluster, itself marked, not "no units to rank"."""
+    await phases(core)
+    chat = await chair(core)
+    shown = await chat.say("/bangxephang BPC-PR-001")
+    assert "Cụm thi đua số 1 (Phú Riềng)" in shown, shown
+    assert "Hạt điều Long Hà" in shown and "Cao su Phú Riềng" in shown
+    assert "Trường THCS Bù Nho" not in shown           # cluster 2
