@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 from bot.core import Core
 from storage import targets
 from storage.engine import utcnow
@@ -183,3 +185,25 @@ async def test_the_ranking_of_a_grassroots_union_is_its_clusters(core: Core) -> 
     assert "Cụm thi đua số 1 (Phú Riềng)" in shown, shown
     assert "Hạt điều Long Hà" in shown and "Cao su Phú Riềng" in shown
     assert "Trường THCS Bù Nho" not in shown           # cluster 2
+
+
+async def test_the_preview_says_when_quiet_hours_hold_the_sending(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QUIET_HOURS 21:00-07:00 (the default): a campaign at 22:00 is written at 07:00."""
+    monkeypatch.setenv("QUIET_HOURS", "21:00-07:00")
+    chat = await chair(core)
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("Every member")
+    await chat.press("Skip")
+    await chat.press("Skip")
+    await chat.say("25/12/2030 22:00")
+    preview = await chat.say("Good evening {ten}")
+    assert "Quiet hours: the messages are written at 26/12/2030 07:00" in preview, preview
+    await chat.press("Cancel")
+    await chat.press("New campaign")
+    await chat.press("Every member")
+    await chat.press("Skip")
+    await chat.press("Skip")
+    await chat.say("25/12/2030 10:00")
+    assert "Quiet hours" not in await chat.say("Good morning {ten}")

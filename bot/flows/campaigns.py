@@ -15,7 +15,7 @@ The rules are `bot.services.campaigns`'s; these steps only ask and say.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.campaign_delivery import delivery_from
@@ -26,6 +26,7 @@ from bot.campaign_schedule import (
     parse_hhmm,
     parse_local,
     parse_weekday,
+    quiet_until,
 )
 from bot.config import Settings
 from bot.conversation import Ctx
@@ -297,8 +298,9 @@ class CampaignPreview(Step):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         cid = draft_of(ctx).get("id")
+        delivery = delivery_from(_settings())
         p = svc.preview(conn=ctx.conn, actor=ctx.actor, now=ctx.now, campaign_id=cid or -1,
-                        delivery=delivery_from(_settings()))
+                        delivery=delivery)
         c = svc.show(conn=ctx.conn, actor=ctx.actor, campaign_id=cid or -1)
         if isinstance(p, Refused) or isinstance(c, Refused):
             return Next("campaign_menu")
@@ -312,6 +314,12 @@ class CampaignPreview(Step):
                       "───", p.text, "───"]
         else:
             lines.append(_("Nobody is in this audience right now."))
+        due = c.get("next_due_at") or ctx.now
+        due = due if due.tzinfo else due.replace(tzinfo=UTC)   # SQLite keeps it naive
+        held = quiet_until(delivery.quiet, max(due, ctx.now))
+        if held is not None:   # sent "now" at 22:00: not before the quiet hours end
+            lines.append(_("Quiet hours: the messages are written at {when}, when they end.")
+                         .format(when=local_datetime(held, ctx.locale)))
         ctx.ask(join(error, "\n".join(lines)),
                 [(_("Confirm"), "yes"), (_("Cancel"), "no")])
         return None
