@@ -445,3 +445,33 @@ async def test_files_as_excel_writes_them_in_vietnam(db: AsyncEngine) -> None:
         initiative_t.c.title, initiative_t.c.field_code)).all()))
     assert fields == {"Máy hàn cải tiến": "production", "Biển báo an toàn": "safety",
                       "Khác hẳn": "Nông nghiệp"}
+
+
+async def test_targets_as_an_xlsx_file_excel_kept(db: AsyncEngine, tmp_path: Any) -> None:
+    """Exported to .xlsx (it was an empty sheet), opened, edited with dates typed into
+    cells (Excel keeps them as date cells: serial numbers), imported back."""
+    from openpyxl import load_workbook
+
+    await progress_files.import_targets(db, (DATA_DIR / "demo_targets.csv").read_bytes())
+    rows = await progress_files.export_targets(db)
+    path = tmp_path / "targets.xlsx"
+    progress_files.write_targets_xlsx(rows, path)
+    wb = load_workbook(path)
+    ws = wb.active
+    assert ws.freeze_panes == "A2"
+    table = list(ws.iter_rows(values_only=True))
+    assert table[0][:3] == ("unit_code", "phase", "starts_on") and len(table) == len(rows) + 1
+    first = table[1]
+    assert isinstance(first[2], datetime) and first[2].date() == rows[0].starts_on
+    assert isinstance(first[6], int | float)
+    ws.append(["BPC-PR-003", "GĐ3", datetime(2027, 7, 1), datetime(2027, 12, 31), None,
+               "count", 12, "typed in Excel"])
+    wb.save(path)
+    stats = await progress_files.import_targets(db, path.read_bytes())
+    assert stats.phases == 3
+    again = {r.unit_code: r for r in await progress_files.export_targets(db)}
+    assert again["BPC-PR-003"].starts_on == date(2027, 7, 1)
+    assert again["BPC-PR-003"].ends_on == date(2027, 12, 31)
+    assert progress_files.parse_date("46569") == date(2027, 7, 1)
+    assert progress_files.parse_date("46569.5") == date(2027, 7, 1)
+    assert progress_files.parse_date("12") is None
