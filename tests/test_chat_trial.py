@@ -207,3 +207,24 @@ async def test_the_preview_says_when_quiet_hours_hold_the_sending(
     await chat.press("Skip")
     await chat.say("25/12/2030 10:00")
     assert "Quiet hours" not in await chat.say("Good morning {ten}")
+
+
+async def test_discarding_a_revision_says_the_initiative_stays(core: Core) -> None:
+    """Editing an initiative returned for revision, «Discard» read as deleting it."""
+    from tests.test_fuzz import to_summary
+
+    worker = Chat(core, "w1")
+    await worker.onboard()
+    await to_summary(worker)
+    submitted = await worker.press("Submit")
+    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
+    support = Chat(core, "s1")
+    await support.say(await invite(core, "support", "BPC-PR"))
+    await support.say(f"/bosung {code} please add the figures")
+    await worker.say(f"/suasangkien {code}")
+    assert "Discard the changes" in worker.labels() and "Discard" not in worker.labels()
+    asked = await worker.press("Discard the changes")
+    assert f"{code} stays as it was, returned for revision" in asked
+    done = await worker.press("Yes, discard them")
+    assert f"Changes discarded: {code} is as it was." in done
+    assert "needs revision" in await worker.say(f"/xem {code}")

@@ -96,7 +96,8 @@ class Summary(DraftStep):
             (_("Submit"), "submit"),
             (_("Edit a field"), "edit"),
             (_("Keep as draft"), "keep"),
-            (_("Discard"), "discard"),
+            # Revising a returned initiative: discarding drops the changes, not it.
+            (_("Discard the changes") if d.initiative_id else _("Discard"), "discard"),
         ])
         return None
 
