@@ -255,9 +255,10 @@ async def _one(action: str, args: argparse.Namespace, engine: AsyncEngine,
 
 
 def preview_text(_: Gettext, p: svc.Preview, locale: str) -> str:
-    lines = [_("Recipients: {n}").format(n=number(p.recipients, locale)),
-             _("Estimated time to send: {minutes} min").format(
-                 minutes=number(max(1, round(p.seconds / 60)), locale))]
+    lines = [_("Recipients: {n}").format(n=number(p.recipients, locale))]
+    if p.recipients:   # nobody: no time to send
+        lines.append(_("Estimated time to send: {minutes} min").format(
+            minutes=number(max(1, round(p.seconds / 60)), locale)))
     if p.text:
         lines += ["", _("The message for {name}:").format(name=p.recipient or "–"),
                   html_to_plain(p.text)]

@@ -200,6 +200,8 @@ async def test_the_preview_says_when_quiet_hours_hold_the_sending(
     await chat.say("25/12/2030 22:00")
     preview = await chat.say("Good evening {ten}")
     assert "Quiet hours: the messages are written at 26/12/2030 07:00" in preview, preview
+    # The chair's district has no member using the bot yet: nobody, and no time to send.
+    assert "Recipients: 0\n" in preview and "time to send" not in preview
     await chat.press("Cancel")
     await chat.press("New campaign")
     await chat.press("Every member")

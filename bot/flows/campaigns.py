@@ -308,7 +308,8 @@ class CampaignPreview(Step):
         lines = [_("<b>Preview</b> · {audience} · {when}").format(
             audience=audience_text(ctx, c), when=when_text(ctx, c)),
             _("Recipients: {n} · time to send: about {minutes} min").format(
-                n=number(p.recipients, ctx.locale), minutes=number(minutes, ctx.locale))]
+                n=number(p.recipients, ctx.locale), minutes=number(minutes, ctx.locale))
+            if p.recipients else _("Recipients: {n}").format(n=0)]
         if p.text:
             lines += [_("What {name} will read:").format(name=esc(p.recipient or "")),
                       "───", p.text, "───"]
