@@ -230,3 +230,16 @@ async def test_discarding_a_revision_says_the_initiative_stays(core: Core) -> No
     done = await worker.press("Yes, discard them")
     assert f"Changes discarded: {code} is as it was." in done
     assert "needs revision" in await worker.say(f"/xem {code}")
+
+
+async def test_a_new_initiative_mentions_the_draft_left_half_way(core: Core) -> None:
+    """Back after leaving mid-way, a worker types /sangkien again (not /nhap)."""
+    chat = Chat(core, "w1")
+    await chat.onboard()
+    first = await chat.say("/sangkien")
+    assert "unfinished draft" not in first
+    await chat.say("Máy ép mía cải tiến chạy điện")
+    await chat.say("/huy")
+    again = await chat.say("/sangkien")
+    assert ("You have an unfinished draft, «Máy ép mía cải tiến chạy điện»: type /nhap to go "
+            "on with it.") in again and "Step 1 of 9" in again
