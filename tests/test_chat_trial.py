@@ -243,3 +243,27 @@ async def test_a_new_initiative_mentions_the_draft_left_half_way(core: Core) -> 
     again = await chat.say("/sangkien")
     assert ("You have an unfinished draft, «Máy ép mía cải tiến chạy điện»: type /nhap to go "
             "on with it.") in again and "Step 1 of 9" in again
+
+
+async def test_campaign_numbers_typed_with_their_unit_without_accents(core: Core) -> None:
+    chat = await chair(core)
+    for typed, days in (("7 ngay", 7), ("10 ngày", 10), ("5 days", 5)):
+        await chat.say("/chiendich")
+        await chat.press("New campaign")
+        await chat.press("draft untouched")
+        asked = await chat.say(typed)
+        assert "Only one bloc?" in asked, (typed, asked)
+        await chat.press("Skip")
+        await chat.press("Skip")
+        await chat.say("25/12/2030 10:00")
+        preview = await chat.say("Finish it, {ten}")
+        assert f"{days} days" in preview, preview
+        await chat.press("Cancel")
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("behind their target")
+    assert "Only one bloc?" in await chat.say("40 phan tram")
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("draft untouched")
+    assert "Type a number of days" in await chat.say("-5")
