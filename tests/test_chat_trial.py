@@ -267,3 +267,20 @@ async def test_campaign_numbers_typed_with_their_unit_without_accents(core: Core
     await chat.press("New campaign")
     await chat.press("draft untouched")
     assert "Type a number of days" in await chat.say("-5")
+
+
+async def test_withdrawing_a_returned_initiative_says_why_not(core: Core) -> None:
+    """It said «SK-… is already needs revision: nothing was changed»."""
+    from tests.test_fuzz import to_summary
+
+    worker = Chat(core, "w1")
+    await worker.onboard()
+    await to_summary(worker)
+    submitted = await worker.press("Submit")
+    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
+    support = Chat(core, "s1")
+    await support.say(await invite(core, "support", "BPC-PR"))
+    await support.say(f"/bosung {code} please add the figures")
+    said = await worker.say(f"/withdraw {code}")
+    assert f"{code} is needs revision: only an initiative under review can be withdrawn." in said
+    assert "already" not in said

@@ -80,6 +80,9 @@ def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) ->
             code=result.code, status=status_label(_, result.to_status)))
     if isinstance(result, Refused):
         return not_allowed(ctx)
+    if isinstance(result, Unchanged) and result.status != to_status and to_status == "withdrawn":
+        return home(_("{code} is {status}: only an initiative under review can be withdrawn.")
+                    .format(code=result.code, status=status_label(_, result.status)))
     if isinstance(result, Unchanged):
         return home(_("{code} is already {status}: nothing was changed.").format(
             code=result.code, status=status_label(_, result.status)))
