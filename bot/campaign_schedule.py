@@ -86,11 +86,18 @@ def parse_weekday(text: str) -> int:
 
 
 def parse_local(text: str) -> datetime:
-    """ "YYYY-MM-DD HH:MM" local → UTC."""
-    try:
-        naive = datetime.strptime(text.strip(), "%Y-%m-%d %H:%M")
-    except ValueError as exc:
-        raise ScheduleError(f"not a date and time (YYYY-MM-DD HH:MM): {text!r}") from exc
+    """ "YYYY-MM-DD HH:MM", or as written in Vietnam "DD/MM/YYYY HH:MM" (the time may be
+    "8h"), local → UTC."""
+    day_text, _sep, time_text = text.strip().partition(" ")
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y"):
+        try:
+            day = datetime.strptime(day_text, fmt).date()
+            break
+        except ValueError:
+            continue
+    else:
+        raise ScheduleError(f"not a date and time (YYYY-MM-DD HH:MM): {text!r}")
+    naive = datetime.combine(day, parse_hhmm(time_text))
     return naive.replace(tzinfo=TZ).astimezone(UTC)
 
 

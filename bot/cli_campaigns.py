@@ -35,6 +35,7 @@ from bot.campaign_scheduler import Delivery, expand_batch, make_slots
 from bot.config import Settings
 from bot.formatting import html_to_plain, local_datetime, number
 from bot.i18n import Gettext, normalise_locale, translations
+from bot.labels import AUDIENCE_LABELS, STATE_LABELS
 from bot.services import campaigns as svc
 from bot.services.actor import Actor
 from bot.services.results import Refused
@@ -206,7 +207,8 @@ async def _list(engine: AsyncEngine, _: Gettext, locale: str) -> int:
         print(_("No campaigns yet."))
     for c in rows:
         when = local_datetime(c["next_due_at"], locale) if c["next_due_at"] else "–"
-        print(f"{c['id']:>5}  {c['state']:<9} {c['audience']:<13} {c['unit_code']:<12} "
+        print(f"{c['id']:>5}  {_(STATE_LABELS[c['state']]):<12} {c['audience']:<13} "
+              f"{c['unit_code']:<12} "
               f"{when:<16}  {c['name'][:50]}")
     return 0
 
@@ -233,19 +235,19 @@ async def _one(action: str, args: argparse.Namespace, engine: AsyncEngine,
         print(_("No campaign has the number {id}.").format(id=cid), file=sys.stderr)
         return 2
     if isinstance(out, svc.Changed):
-        print(_("Campaign {id} is now {state}.").format(id=cid, state=out.state))
+        print(_("Campaign {id} is now {state}.").format(id=cid, state=_(STATE_LABELS[out.state])))
         return 0
     if isinstance(out, svc.Unchanged):
-        print(_("Campaign {id} is {state}: nothing was changed.").format(id=cid,
-                                                                        state=out.state),
+        print(_("Campaign {id} is {state}: nothing was changed.").format(
+            id=cid, state=_(STATE_LABELS[out.state])),
               file=sys.stderr)
         return 1
     if isinstance(out, svc.Preview):
         print(preview_text(_, out, locale))
         return 0
     c, stats = out
-    print(f"#{c['id']} {c['name']}\n{c['unit_name']} · {c['audience']} · {c['kind']} · "
-          f"{c['state']}")
+    print(f"#{c['id']} {c['name']}\n{c['unit_name']} · {_(AUDIENCE_LABELS[c['audience']])} · "
+          f"{c['kind']} · {_(STATE_LABELS[c['state']])}")
     print(stats_text(_, stats, locale))
     if getattr(args, "follow", False):
         return await _follow(engine, cid, _)
@@ -253,9 +255,10 @@ async def _one(action: str, args: argparse.Namespace, engine: AsyncEngine,
 
 
 def preview_text(_: Gettext, p: svc.Preview, locale: str) -> str:
-    lines = [_("Recipients: {n}").format(n=number(p.recipients, locale)),
-             _("Estimated time to send: {minutes} min").format(
-                 minutes=number(max(1, round(p.seconds / 60)), locale))]
+    lines = [_("Recipients: {n}").format(n=number(p.recipients, locale))]
+    if p.recipients:   # nobody: no time to send
+        lines.append(_("Estimated time to send: {minutes} min").format(
+            minutes=number(max(1, round(p.seconds / 60)), locale)))
     if p.text:
         lines += ["", _("The message for {name}:").format(name=p.recipient or "–"),
                   html_to_plain(p.text)]

@@ -78,6 +78,7 @@ async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings)
         print(_("No report: {reason}.").format(reason={
             "unknown_unit": _("no union has the code {code}").format(code=args.unit),
             "no_phase": _("no such phase (sangkien targets import loads them)"),
+            "unknown_phase": _("no such phase (sangkien targets import loads them)"),
         }.get(reason, reason)), file=sys.stderr)
         return 1
     target = out or Path(file_name(done.unit_code, done.phase_code))

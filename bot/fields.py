@@ -10,6 +10,8 @@ import csv
 from functools import cache
 from pathlib import Path
 
+from storage.textfold import fold
+
 DEFAULT_FILE = Path(__file__).resolve().parent / "data" / "fields.csv"
 _source = [DEFAULT_FILE]
 
@@ -31,3 +33,19 @@ def field_label(code: str | None, locale: str) -> str | None:
         return None
     names = fields().get(code)
     return (names.get(locale) or names["vi"]) if names else code
+
+
+def field_code_of(typed: str) -> str:
+    """A field as a file gives it — its code, or its label in either language, accents
+    optional, or the start of one ("san xuat") — as its code; anything else as typed."""
+    wanted = fold(typed)
+    if not wanted:
+        return typed
+    found = set()
+    for code, names in fields().items():
+        labels = [fold(code), *(fold(name) for name in names.values())]
+        if wanted in labels:
+            return code
+        if any(label.startswith(wanted) for label in labels):
+            found.add(code)
+    return found.pop() if len(found) == 1 else typed

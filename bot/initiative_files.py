@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.directory import Problem
+from bot.fields import field_code_of
 from bot.i18n import N_
 from bot.progress_files import (
     INITIATIVE_COLUMNS,
@@ -105,7 +106,7 @@ def parse_initiatives(data: bytes) -> Parsed:
         if grassroots is None and receiving is None:
             parsed.problems.append(Problem(n, N_(
                 "give the grassroots union's code or the receiving union's code")))
-        field_code = v["field"] or None
+        field_code = field_code_of(v["field"]) if v["field"] else None
         if field_code and len(field_code) > 32:
             parsed.problems.append(Problem(n, N_("the field is longer than {max} characters"),
                                            {"max": 32}))

@@ -56,3 +56,17 @@ def benefit_text(_: Gettext, locale: str, vnd_value: int | None, known: bool | N
     if not known or vnd_value is None:
         return _("not quantifiable in money")
     return vnd(vnd_value, locale)
+
+
+# Campaigns: whom they address, and where they stand.
+AUDIENCE_LABELS = {
+    "members": N_("Every member who uses the bot"),
+    "no_initiative": N_("Members with no initiative this phase"),
+    "idle_drafts": N_("Members with a draft untouched for some days"),
+    "lagging_units": N_("Chairs and support teams of units behind their target"),
+    "leaderboard": N_("Chairs of the units below: the leaderboard"),
+}
+STATE_LABELS = {
+    "draft": N_("draft"), "scheduled": N_("scheduled"), "running": N_("running"),
+    "paused": N_("paused"), "done": N_("done"), "cancelled": N_("cancelled"),
+}

@@ -86,6 +86,9 @@ _UNITS: dict[str, int] = {
     "trieu": _MILLION,
     "ty": _BILLION,
     "ti": _BILLION,
+    # As an English speaker writes it ("200 million", "1.5bn").
+    "thousand": _THOUSAND, "million": _MILLION, "millions": _MILLION, "m": _MILLION,
+    "mn": _MILLION, "billion": _BILLION, "billions": _BILLION, "bn": _BILLION,
 }
 _HUNDRED_WORD = "tram"  # trăm
 _HALF_WORD = "ruoi"  # rưỡi: "1 triệu rưỡi" = 1,5 triệu
@@ -102,6 +105,7 @@ _APPROX_PREFIXES: tuple[tuple[str, ...], ...] = (
     ("tren",),
     ("hon",),
     ("gan",),
+    ("about",), ("around",), ("approximately",), ("roughly",), ("over",), ("nearly",),
 )
 _DIGITS = frozenset("0123456789")  # ASCII only: int() would also accept other scripts' digits
 _DASHES = frozenset("-\u2212\u2013\u2014")  # hyphen, minus sign, en and em dash

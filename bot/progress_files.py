@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
@@ -87,6 +87,11 @@ _STATUS_EXTRA = {
     "rut": "withdrawn",
 }
 _DATE = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})")
+# A date cell of an .xlsx file, as its serial number of days: 1954 to 2119 (a day, or a
+# moment of it).
+_SERIAL = re.compile(r"[2-7]\d{4}(\.\d+)?")
+EXCEL_EPOCH = date(1899, 12, 30)
+XLSX_DATE = "DD/MM/YYYY"
 _GROUPED = re.compile(r"\d{1,3}([.,\u00a0\u202f ])\d{3}(?:\1\d{3})*")
 
 
@@ -114,8 +119,10 @@ STATUS = _status_aliases()
 
 def parse_date(raw: str) -> date | None:
     """ISO (2022-05-31) or as Vietnamese offices write it (31/5/2022); an Excel date cell
-    reads as ISO, perhaps with a time."""
+    reads as ISO, perhaps with a time, or (from .xlsx) as its serial number (46569)."""
     s = raw.strip()
+    if _SERIAL.fullmatch(s):
+        return EXCEL_EPOCH + timedelta(days=int(float(s)))
     if len(s) >= 10 and s[4] == "-" and (len(s) == 10 or s[10] in " T"):
         try:
             return date.fromisoformat(s[:10])
@@ -294,6 +301,8 @@ def parse_targets(data: bytes) -> Parsed:
                 "{vietnamese})"),
                 {"value": shown(v["kind"]), "allowed": ", ".join(KINDS), "vietnamese": KINDS_VI}))
         value = _decimal(v["value"])
+        if kind == "count" and (grouped := whole(v["value"])) is not None:
+            value = Decimal(grouped)   # "1.200" as Excel writes it in Vietnam: 1200
         if value is None or value <= 0 or value >= VALUE_MAX:
             parsed.problems.append(Problem(n, N_(
                 "bad target value «{value}»: expected a positive number (a ratio as 0.10 or "
@@ -392,13 +401,32 @@ def write_targets_csv(rows: Iterable[TargetRow], fp: IO[str]) -> None:
 
 
 def write_targets_xlsx(rows: Iterable[TargetRow], target: str | Path | IO[bytes]) -> None:
+    """As Excel keeps such a table: dates as date cells, values as numbers, the header
+    frozen; `import_targets` reads it back."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("targets")
-    spreadsheet.xlsx_row(ws, TARGET_COLUMNS)
+    ws.freeze_panes = "A2"
+    for letter, width in zip("ABCDEFGH", (14, 10, 12, 12, 16, 14, 10, 60), strict=True):
+        ws.column_dimensions[letter].width = width
+
+    def cell(value: Any, fmt: str | None = None, *, bold: bool = False) -> Any:
+        c = WriteOnlyCell(ws, value=value)
+        if fmt:
+            c.number_format = fmt
+        if bold:
+            c.font = Font(bold=True)
+        return c
+
+    ws.append([cell(h, bold=True) for h in TARGET_COLUMNS])
     for r in rows:
-        spreadsheet.xlsx_row(ws, _target_values(r))
+        values = spreadsheet.xlsx_row(ws, _target_values(r))
+        values[2], values[3] = cell(r.starts_on, XLSX_DATE), cell(r.ends_on, XLSX_DATE)
+        values[6] = int(r.value) if r.kind == "count" else float(r.value)
+        ws.append(values)
     wb.save(target)
 
 

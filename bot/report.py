@@ -172,7 +172,13 @@ def write_report(conn: Connection, *, actor: Actor, now: datetime, unit_code: st
                                child.needs_revision, child.invalid, int(child.benefit_vnd),
                                child.members or 0)):
             sums[i] += v
-    main = p.unit.targets[0] if p.unit.targets else None
+    # The total row is the unit's own figures, those /tiendo shows: its member count is the
+    # directory's (the one its target is taken of), not the sum of the unions listed, and it
+    # counts initiatives known only by their receiving union too.
+    u = p.unit
+    sums = [u.registered, u.valid, u.under_review, u.needs_revision, u.invalid,
+            int(u.benefit_vnd), u.members if u.members is not None else sums[6]]
+    main = u.targets[0] if u.targets else None
     total_pct = sums[0] / main.goal if main and main.goal else None
     bold = Font(bold=True)
 

@@ -37,8 +37,8 @@ class Chat:
         return out
 
     async def say(self, text: str) -> str:
-        if parse_line(text)[0] == "command":
-            name, _sep, args = text[1:].partition(" ")
+        kind, name, args = parse_line(text)   # "/tiendo X", or a command word: "tien do X"
+        if kind == "command":
             return self.text_of(await self.event("command", name, args.strip()))
         return self.text_of(await self.event("text", text))
 

@@ -104,6 +104,12 @@ def test_parsing() -> None:
             parse_hhmm(bad)
     with pytest.raises(ScheduleError):
         parse_local("2026-02-30 08:00")
+    # As a Vietnamese chair writes it: day first, the hour as "8h".
+    assert parse_local("25/12/2026 08:00") == parse_local("2026-12-25 08:00")
+    assert parse_local("25/12/2026 8h") == parse_local("2026-12-25 08:00")
+    for bad in ("30/02/2026 08:00", "25/12/2026", "12/25/2026 08:00"):
+        with pytest.raises(ScheduleError):
+            parse_local(bad)
 
 
 def test_cap() -> None:

@@ -58,3 +58,19 @@ def test_create_now_queues_everyone_with_a_progress_bar(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "schedule" in bad.stderr
     unknown = sangkien(tmp_path, "campaign", "show", "99")
     assert unknown.returncode == 2
+
+
+def test_states_and_audiences_are_in_the_language_spoken(tmp_path: Path) -> None:
+    """Vietnamese by default: no English key ("paused", "members") in what is printed."""
+    assert sangkien(tmp_path, "initdb").returncode == 0
+    made = sangkien(tmp_path, "campaign", "create", "--lang", "vi", "--unit", "THA",
+                    "--audience", "members", "--text", "Xin chào {ten}", "--at",
+                    "25/12/2030 08:00")
+    assert made.returncode == 0, made.stderr
+    paused = sangkien(tmp_path, "campaign", "pause", "--lang", "vi", "1")
+    assert paused.stdout == "Chiến dịch 1 nay ở trạng thái tạm dừng.\n"
+    shown = sangkien(tmp_path, "campaign", "show", "--lang", "vi", "1").stdout
+    assert "Mọi đoàn viên dùng bot" in shown and "tạm dừng" in shown
+    assert "members" not in shown and "paused" not in shown
+    listed = sangkien(tmp_path, "campaign", "list", "--lang", "vi").stdout
+    assert "tạm dừng" in listed and "25/12/2030 08:00" in listed

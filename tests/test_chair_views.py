@@ -128,6 +128,11 @@ def test_report_command(tmp_path: Path) -> None:
     units = load_workbook(tmp_path / "r.xlsx").worksheets[0]
     rows = list(units.iter_rows(values_only=True))
     assert rows[-1][1] == "Total" and rows[-1][5] == 48
+    # The total's member count is the union's own, the one its target is taken of (beside
+    # it: "10% of 12,500 members"), not the sum of the few unions the demo lists below it.
+    assert rows[-1][2] == 12_500 and "12,500" in rows[-1][4]
+    unknown = sangkien(tmp_path, "report", "BPC-PR", "--phase", "GD9")
+    assert unknown.returncode == 1 and "no such phase" in unknown.stderr
     assert not list(tmp_path.glob("*.part"))
     missing = sangkien(tmp_path, "report", "NOPE")
     assert missing.returncode == 1 and "no union has the code NOPE" in missing.stderr

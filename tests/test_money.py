@@ -507,3 +507,14 @@ def test_long_input_is_fast(text: str) -> None:
     started = time.process_time()
     parse_benefit(text)
     assert time.process_time() - started < 2.0
+
+
+def test_amounts_written_in_english() -> None:
+    """The English chat's answers: "about 200 million", "200m", "1.5bn"."""
+    from bot.money import BenefitAmount, parse_benefit
+
+    for typed, vnd_value in (("about 200 million", 200_000_000), ("200m", 200_000_000),
+                             ("1.5bn", 1_500_000_000), ("1,5 billion", 1_500_000_000),
+                             ("around 750 thousand", 750_000), ("200 triệu", 200_000_000)):
+        got = parse_benefit(typed)
+        assert isinstance(got, BenefitAmount) and got.vnd == vnd_value, (typed, got)

@@ -225,7 +225,7 @@ async def test_phase_boundaries_and_no_target(db: AsyncEngine) -> None:
     # no phase by that name
     none = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN",
                                                 phase_code="GĐ9"))
-    assert none == svc.Refused("no_phase")
+    assert none == svc.Refused("unknown_phase")
 
 
 async def test_scope_and_ranking(db: AsyncEngine) -> None:
@@ -420,3 +420,58 @@ async def test_the_demo_has_a_current_phase_with_progress(db: AsyncEngine) -> No
     assert r.total == 5 and sum(x.unit.registered for x in r.rows) > 0
     assert (await run(db, progress_recount.recount)) == (
         await run(db, progress_recount.stored_totals))
+
+
+async def test_files_as_excel_writes_them_in_vietnam(db: AsyncEngine) -> None:
+    """A count with a thousands dot ("1.200"), and a field by its label without accents."""
+    targets_csv = ("\ufeffmã đơn vị;giai đoạn;từ ngày;đến ngày;khối;loại;giá trị;ghi chú\r\n"
+                   "BPC-PR-001;GĐ2;01/02/2027;30/06/2027;;count;1.200;\r\n"
+                   "BPC-PR-002;GĐ2;01/02/2027;30/06/2027;;count;1.5;\r\n")
+    with pytest.raises(DirectoryError) as exc:
+        await progress_files.import_targets(db, targets_csv.encode())
+    assert [p.line for p in exc.value.problems] == [3], exc.value.problems   # 1.5: not whole
+    await progress_files.import_targets(db, targets_csv.replace(";1.5;", ";15;").encode())
+    rows = await progress_files.export_targets(db)
+    assert {(r.unit_code, int(r.value)) for r in rows} == {
+        ("BPC-PR-001", 1200), ("BPC-PR-002", 15)}, rows
+    initiatives = ("mã;tên sáng kiến;tác giả;mã cđcs;lĩnh vực;trạng thái;ngày gửi\r\n"
+                   "SK-1;Máy hàn cải tiến;A;BPC-PR-001;san xuat;hop le;12/03/2027\r\n"
+                   "SK-2;Biển báo an toàn;B;BPC-PR-001;An toàn vệ sinh lao động, môi trường;"
+                   "hop le;12/03/2027\r\n"
+                   "SK-3;Khác hẳn;C;BPC-PR-001;Nông nghiệp;hop le;12/03/2027\r\n")
+    await initiative_files.import_initiatives(db, initiatives.encode(),
+                                             now=at(date(2027, 4, 1)))
+    fields = await run(db, lambda c: dict(c.execute(select(
+        initiative_t.c.title, initiative_t.c.field_code)).all()))
+    assert fields == {"Máy hàn cải tiến": "production", "Biển báo an toàn": "safety",
+                      "Khác hẳn": "Nông nghiệp"}
+
+
+async def test_targets_as_an_xlsx_file_excel_kept(db: AsyncEngine, tmp_path: Any) -> None:
+    """Exported to .xlsx (it was an empty sheet), opened, edited with dates typed into
+    cells (Excel keeps them as date cells: serial numbers), imported back."""
+    from openpyxl import load_workbook
+
+    await progress_files.import_targets(db, (DATA_DIR / "demo_targets.csv").read_bytes())
+    rows = await progress_files.export_targets(db)
+    path = tmp_path / "targets.xlsx"
+    progress_files.write_targets_xlsx(rows, path)
+    wb = load_workbook(path)
+    ws = wb.active
+    assert ws.freeze_panes == "A2"
+    table = list(ws.iter_rows(values_only=True))
+    assert table[0][:3] == ("unit_code", "phase", "starts_on") and len(table) == len(rows) + 1
+    first = table[1]
+    assert isinstance(first[2], datetime) and first[2].date() == rows[0].starts_on
+    assert isinstance(first[6], int | float)
+    ws.append(["BPC-PR-003", "GĐ3", datetime(2027, 7, 1), datetime(2027, 12, 31), None,
+               "count", 12, "typed in Excel"])
+    wb.save(path)
+    stats = await progress_files.import_targets(db, path.read_bytes())
+    assert stats.phases == 3
+    again = {r.unit_code: r for r in await progress_files.export_targets(db)}
+    assert again["BPC-PR-003"].starts_on == date(2027, 7, 1)
+    assert again["BPC-PR-003"].ends_on == date(2027, 12, 31)
+    assert progress_files.parse_date("46569") == date(2027, 7, 1)
+    assert progress_files.parse_date("46569.5") == date(2027, 7, 1)
+    assert progress_files.parse_date("12") is None

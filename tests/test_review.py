@@ -94,7 +94,8 @@ async def test_a_full_review_cycle(mem_core: Core) -> None:
     assert "This is a final decision" in await chair.say(f"/hople {code}")
     assert "now valid" in await chair.say("yes")
     assert "already valid" in await chair.say(f"/hople {code}")
-    assert "already valid" in await worker.say(f"/rut {code}")
+    assert "is valid: only an initiative under review can be withdrawn" in await worker.say(
+        f"/rut {code}")
     assert "now under review" in await chair.say(f"/moilai {code}")
     assert "no longer be reviewed" in await worker.say(f"/rut {code}")
     assert "now withdrawn" in await worker.press("Yes, confirm")

@@ -23,6 +23,7 @@ from bot.render_progress import BLOC_LABELS
 from bot.services import campaigns as svc
 from bot.services.results import Refused
 from storage import access
+from storage.textfold import fold
 
 THRESHOLDS = (30, 50, 80)        # % of the target, offered as buttons
 IDLE_DAYS = (3, 7, 14)
@@ -51,13 +52,18 @@ def _draft(ctx: Ctx) -> dict[str, Any]:
     return ctx.state.campaign
 
 
+_UNITS = {"", "ngay", "day", "days", "phan tram", "percent"}   # "%" folds away
+
+
 def _number(text: str, low: int, high: int) -> int | None:
-    """A whole number typed (a trailing % or "ngày"/"days" allowed), within [low, high]."""
-    word = text.strip().lower().removesuffix("%").removesuffix("ngày")
-    word = word.removesuffix("days").removesuffix("day").strip()
-    if not word.isdigit():
+    """A whole number typed, its unit allowed with or without accents ("30%", "30 phần
+    trăm", "7 ngày", "7 ngay", "7 days"), within [low, high]."""
+    if text.strip().startswith("-"):
         return None
-    value = int(word)
+    number, _sep, unit = fold(text).partition(" ")
+    if not (number.isascii() and number.isdigit()) or unit not in _UNITS:
+        return None
+    value = int(number)
     return value if low <= value <= high else None
 
 

@@ -15,7 +15,7 @@ The rules are `bot.services.campaigns`'s; these steps only ask and say.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.campaign_delivery import delivery_from
@@ -26,6 +26,7 @@ from bot.campaign_schedule import (
     parse_hhmm,
     parse_local,
     parse_weekday,
+    quiet_until,
 )
 from bot.config import Settings
 from bot.conversation import Ctx
@@ -35,6 +36,7 @@ from bot.flows.engine import Flow, Next, Result, Step, command, home, join
 from bot.formatting import esc, local_datetime, number, shorten
 from bot.i18n import N_, Gettext
 from bot.inputs import parse_id
+from bot.labels import AUDIENCE_LABELS, STATE_LABELS
 from bot.services import campaigns as svc
 from bot.services.results import Refused, refuse_role
 from storage import access
@@ -48,20 +50,9 @@ TRANSITIONS = {
     "campaign_schedule": {"campaign_text", "campaign_menu"},
     "campaign_text": {"campaign_preview", "campaign_menu"},
     "campaign_preview": {"campaign_menu", "campaign_view"},
-    "campaign_view": {"campaign_menu"},
+    "campaign_view": {"campaign_menu", "campaign_preview"},   # a draft left unconfirmed
 }
 
-AUDIENCE_LABELS = {
-    "members": N_("Every member who uses the bot"),
-    "no_initiative": N_("Members with no initiative this phase"),
-    "idle_drafts": N_("Members with a draft untouched for some days"),
-    "lagging_units": N_("Chairs and support teams of units behind their target"),
-    "leaderboard": N_("Chairs of the units below: the leaderboard"),
-}
-STATE_LABELS = {
-    "draft": N_("draft"), "scheduled": N_("scheduled"), "running": N_("running"),
-    "paused": N_("paused"), "done": N_("done"), "cancelled": N_("cancelled"),
-}
 LIST_SHOWN = 6
 
 
@@ -179,7 +170,7 @@ class CampaignSchedule(Step):
         _ = ctx._
         ctx.ask(join(error, _(
             "When? Choose, or type: «HH:MM» every day, «T2 08:00» every week (T2…T7, CN), "
-            "«YYYY-MM-DD HH:MM» once.")), [
+            "«25/12/2026 08:00» once.")), [
             (_("Now"), "now"),
             (_("Every day at 08:00"), "daily"),
             (_("Every Monday at 08:00"), "weekly"),
@@ -205,7 +196,7 @@ class CampaignSchedule(Step):
         try:
             if len(words) == 1:
                 values = {"kind": "daily", "at_time": parse_hhmm(words[0]).strftime("%H:%M")}
-            elif len(words) >= 2 and "-" in words[0]:
+            elif len(words) >= 2 and ("-" in words[0] or "/" in words[0]):
                 at = parse_local(" ".join(words[:2]))
                 if at <= ctx.now:
                     return cls.ask(ctx, error=ctx._("That time has passed."))
@@ -228,8 +219,8 @@ class CampaignText(Step):
         _ = ctx._
         ctx.ask(join(error, _(
             "Type the message. It is sent as written; these words are filled in for each "
-            "person: {{ten}} name, {{donvi}} union, {{songayconlai}} days left, {{phantram}} "
-            "share of the target reached, {{conthieu}} initiatives still needed, {{hang}} rank.")),
+            "person: {ten} name, {donvi} union, {songayconlai} days left, {phantram} "
+            "share of the target reached, {conthieu} initiatives still needed, {hang} rank.")),
             [(_("‹ Cancel"), "cancel")])
         return None
 
@@ -307,8 +298,9 @@ class CampaignPreview(Step):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         cid = draft_of(ctx).get("id")
+        delivery = delivery_from(_settings())
         p = svc.preview(conn=ctx.conn, actor=ctx.actor, now=ctx.now, campaign_id=cid or -1,
-                        delivery=delivery_from(_settings()))
+                        delivery=delivery)
         c = svc.show(conn=ctx.conn, actor=ctx.actor, campaign_id=cid or -1)
         if isinstance(p, Refused) or isinstance(c, Refused):
             return Next("campaign_menu")
@@ -316,12 +308,19 @@ class CampaignPreview(Step):
         lines = [_("<b>Preview</b> · {audience} · {when}").format(
             audience=audience_text(ctx, c), when=when_text(ctx, c)),
             _("Recipients: {n} · time to send: about {minutes} min").format(
-                n=number(p.recipients, ctx.locale), minutes=number(minutes, ctx.locale))]
+                n=number(p.recipients, ctx.locale), minutes=number(minutes, ctx.locale))
+            if p.recipients else _("Recipients: {n}").format(n=0)]
         if p.text:
             lines += [_("What {name} will read:").format(name=esc(p.recipient or "")),
                       "───", p.text, "───"]
         else:
             lines.append(_("Nobody is in this audience right now."))
+        due = c.get("next_due_at") or ctx.now
+        due = due if due.tzinfo else due.replace(tzinfo=UTC)   # SQLite keeps it naive
+        held = quiet_until(delivery.quiet, max(due, ctx.now))
+        if held is not None:   # sent "now" at 22:00: not before the quiet hours end
+            lines.append(_("Quiet hours: the messages are written at {when}, when they end.")
+                         .format(when=local_datetime(held, ctx.locale)))
         ctx.ask(join(error, "\n".join(lines)),
                 [(_("Confirm"), "yes"), (_("Cancel"), "no")])
         return None
@@ -377,11 +376,13 @@ class CampaignView(Step):
             lines.append(_("Next sending: {when}").format(
                 when=local_datetime(c["next_due_at"], ctx.locale)))
         options = []
+        if c["state"] == "draft":   # left at its preview: confirm it now, or drop it
+            options.append((_("Preview and confirm"), "preview"))
         if c["state"] in ("scheduled", "running"):
             options.append((_("Pause"), "pause"))
         if c["state"] == "paused":
             options.append((_("Resume"), "resume"))
-        if c["state"] in ("scheduled", "running", "paused"):
+        if c["state"] in ("draft", "scheduled", "running", "paused"):
             options.append((_("Cancel the campaign"), "cancel"))
         options += [(_("Refresh"), "refresh"), (_("‹ Back"), "back")]
         ctx.ask(join(error, "\n".join(lines)), options)
@@ -393,6 +394,9 @@ class CampaignView(Step):
         cid = draft_of(ctx).get("view") or -1
         if value == "refresh":
             return cls.ask(ctx)
+        if value == "preview":
+            draft_of(ctx)["id"] = cid
+            return Next("campaign_preview")
         actions = {"pause": svc.pause, "cancel": svc.cancel}
         if value in actions:
             out = actions[value](conn=ctx.conn, actor=ctx.actor, now=ctx.now, campaign_id=cid)

@@ -11,6 +11,7 @@ from bot.formatting import esc, local_datetime, shorten
 from bot.i18n import N_
 from bot.labels import STEP_LABELS, status_label
 from storage import queries
+from storage import review as review_store
 
 TRANSITIONS = {
     "drafts": {"draft_actions"},
@@ -96,6 +97,16 @@ class DraftActions(Step):
         return Next("drafts")
 
 
+def revised_code(ctx: Ctx, draft_id: int | None = None) -> str | None:
+    """The code of the returned initiative the selected draft revises, if it is one."""
+    wanted = draft_id if draft_id is not None else ctx.state.selected_draft
+    draft = ctx.conv.drafts.get(wanted) if wanted is not None else None
+    if draft is None or not draft.initiative_id:
+        return None
+    ini = review_store.initiative(ctx.conn, initiative_id=draft.initiative_id)
+    return ini["code"] if ini else None
+
+
 class Discard(Step):
     name = "discard"
     in_draft = True
@@ -103,6 +114,12 @@ class Discard(Step):
     @classmethod
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
+        code = revised_code(ctx)
+        if code:
+            ctx.ask(join(error, _("Discard your changes? {code} stays as it was, returned for "
+                                  "revision.").format(code=esc(code))),
+                    [(_("Yes, discard them"), "yes"), (_("No, keep them"), "no")])
+            return None
         ctx.ask(join(error, _("Delete this draft for good?")),
                 [(_("Yes, delete it"), "yes"), (_("No, keep it"), "no")])
         return None
@@ -113,8 +130,11 @@ class Discard(Step):
         draft_id, ctx.state.selected_draft = ctx.state.selected_draft, None
         back, ctx.state.discard_back = ctx.state.discard_back or "drafts", None
         if value == "yes" and draft_id is not None:
+            code = revised_code(ctx, draft_id)
             queries.delete_draft(ctx.conn, draft_id=draft_id, person_id=ctx.conv.person_id)
             ctx.conv.forget_draft(draft_id)
+            if code:
+                return home(_("Changes discarded: {code} is as it was.").format(code=esc(code)))
             return home(_("Draft deleted."))
         if back == "summary" and ctx.conv.draft is not None:
             return Next("summary")

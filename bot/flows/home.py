@@ -25,6 +25,7 @@ from bot.formatting import esc
 from bot.i18n import N_
 from bot.labels import STEP_LABELS
 from storage import access
+from storage.textfold import fold
 
 TRANSITIONS = {
     HOME: set(),            # its options run commands
@@ -64,6 +65,11 @@ class Idle(Step):
 
     @classmethod
     def text(cls, ctx: Ctx, text: str) -> Result:
+        # A command word typed as it is said, with its spaces ("sang kien", "ban nhap"): at
+        # home no answer is waited for, so it is that command.
+        action = ctx.dispatcher.registry.words.get(fold(text).replace(" ", ""))
+        if action is not None:
+            return run(ctx, action)
         return typed_code(ctx, text) or cls.ask(
             ctx, error=ctx._("To register an initiative, type /sangkien."))
 

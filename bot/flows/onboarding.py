@@ -91,7 +91,11 @@ class ObUnit(UnitSearch, OnboardingStep):
     def extra_options(cls, ctx: Ctx) -> list[tuple[str, str]]:
         ob = ctx.state.onboarding
         if ob and ob.back == "summary":
-            return []    # asked because a submission needs it: no skipping
+            # Changed from the summary, or asked because a submission needs it: back to the
+            # summary unchanged (it is asked again before sending while missing).
+            has_unit = ctx.person()["unit_id"] is not None
+            return [(ctx._("Keep as it is") if has_unit else ctx._("‹ Back to the summary"),
+                     "skip")]
         return [(ctx._("Skip for now"), "skip")]
 
     @classmethod

@@ -38,31 +38,42 @@ REFUSALS = {
                        "the union directory, e.g. /tiendo DTP-YT."),
     "no_phase": N_("No phase of the drive is set up yet (an administrator loads the "
                    "targets: sangkien targets import)."),
+    "unknown_phase": N_("No phase is called «{phase}». The phases: {phases}."),
 }
 
 
-def refusal(ctx: Ctx, result: ps.Refused, code: str | None) -> Next:
+def refusal(ctx: Ctx, result: ps.Refused, code: str | None, phase: str | None = None) -> Next:
     text = REFUSALS.get(result.reason, REFUSALS["out_of_scope"])
-    return home(ctx._(text).format(code=esc(code or "")))
+    phases = ", ".join(esc(p) for p in target_store.phases(ctx.conn)) or "–"
+    return home(ctx._(text).format(code=esc(code or ""), phase=esc(phase or ""),
+                                   phases=phases))
 
 
 def split_args(ctx: Ctx, args: str) -> tuple[str | None, str | None]:
-    """[unit code] [phase], in either order: a word that is a phase's code (accents
-    optional: "GD1" is "GĐ1") is the phase, the other the unit."""
+    """[unit code] [phase], in either order: the words at the start or the end that are a
+    phase's code (accents optional, "GD1" is "GĐ1"; a code may have spaces, "GĐ demo") are
+    the phase, the first other word the unit. Words left after the unit are a phase no
+    phase has: returned as typed, so that the service refuses it by name."""
     phases = {fold(code): code for code in target_store.phases(ctx.conn)}
-    unit = phase = None
-    for word in args.split()[:2]:
-        if phase is None and fold(word) in phases:
-            phase = phases[fold(word)]
-        elif unit is None:
-            unit = word
+    words = args.split()
+    phase = None
+    for n in range(len(words), 0, -1):
+        if (found := phases.get(fold(" ".join(words[-n:])))) is not None:
+            phase, words = found, words[:-n]
+            break
+        if (found := phases.get(fold(" ".join(words[:n])))) is not None:
+            phase, words = found, words[n:]
+            break
+    unit = words[0] if words else None
+    if phase is None and len(words) > 1:
+        phase = " ".join(words[1:])
     return unit, phase
 
 
-def lookup(ctx: Ctx, args: str) -> tuple[ps.Progress | ps.Refused, str | None]:
+def lookup(ctx: Ctx, args: str) -> tuple[ps.Progress | ps.Refused, str | None, str | None]:
     unit, phase = split_args(ctx, args)
     return ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
-                       phase_code=phase), unit
+                       phase_code=phase), unit, phase
 
 
 def child_label(u: ps.UnitFigures, locale: str) -> str:
@@ -75,7 +86,7 @@ def show_progress(ctx: Ctx, unit: str | None, phase: str | None, *, page: int = 
     p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                     phase_code=phase)
     if isinstance(p, ps.Refused):
-        return refusal(ctx, p, unit)
+        return refusal(ctx, p, unit, phase)
     return render_progress_view(ctx, p, page=page, chart=chart, back=back)
 
 
@@ -120,7 +131,7 @@ def show_ranking(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
     r = ps.ranking(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                    phase_code=phase)
     if isinstance(r, ps.Refused):
-        return refusal(ctx, r, unit)
+        return refusal(ctx, r, unit, phase)
     authors: tuple[ps.AuthorRow, ...] = ()
     p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                     phase_code=r.phase.code)
@@ -148,7 +159,7 @@ def send_report(ctx: Ctx, unit: str | None, phase: str | None) -> Result:
     p = ps.progress(conn=ctx.conn, actor=ctx.actor, now=ctx.now, unit_code=unit,
                     phase_code=phase)
     if isinstance(p, ps.Refused):
-        return refusal(ctx, p, unit)
+        return refusal(ctx, p, unit, phase)
     rows = p.unit.registered + p.unit.invalid + p.unit.withdrawn
     if rows > CHAT_REPORT_MAX:
         return home(_("The report of {name} would hold {n} initiatives: too large to send in "
@@ -195,9 +206,9 @@ class ProgressView(Step):
 
 
 def tiendo(ctx: Ctx, args: str) -> Result:
-    p, unit = lookup(ctx, args)
+    p, unit, phase = lookup(ctx, args)
     if isinstance(p, ps.Refused):
-        return refusal(ctx, p, unit)
+        return refusal(ctx, p, unit, phase)
     return render_progress_view(ctx, p, page=0, chart=True)
 
 
@@ -206,9 +217,9 @@ def bangxephang(ctx: Ctx, args: str) -> Result:
 
 
 def baocao(ctx: Ctx, args: str) -> Result:
-    p, unit = lookup(ctx, args)
+    p, unit, phase = lookup(ctx, args)
     if isinstance(p, ps.Refused):
-        return refusal(ctx, p, unit)
+        return refusal(ctx, p, unit, phase)
     return send_report(ctx, p.unit.code, p.phase.code)
 
 

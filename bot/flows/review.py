@@ -33,6 +33,7 @@ from bot.services.results import Refused, Unchanged, refuse, refuse_role
 from bot.state import PendingDecision
 from storage import review as review_store
 from storage import similar
+from storage.imports import IMPORTER_NAME
 
 TRANSITIONS: dict[str, set[str]] = {
     "review_reason": {"decision_confirm"},   # invalid: confirm; needs revision: done, home
@@ -51,7 +52,13 @@ def not_allowed(ctx: Ctx) -> Next:
     return home(ctx._(NOT_ALLOWED))
 
 
-def need_code(ctx: Ctx, example: str) -> Next:
+def need_code(ctx: Ctx, example: str, typed: str = "") -> Next:
+    """No initiative: none was named, or none has the code typed."""
+    code = typed.strip().split()[0] if typed.strip() else ""
+    if code:
+        return home(ctx._("No initiative has the code «{code}». Your initiatives are in "
+                          "/cuatoi; codes are written like {example}.").format(
+            code=esc(shorten(code, 20)), example="SK-000123"))
     return home(ctx._("Give the initiative's code, e.g. {example}.").format(
         example=f"{example} SK-000123"))
 
@@ -73,6 +80,9 @@ def decide(ctx: Ctx, ini: dict[str, Any], to_status: str, reason: str | None) ->
             code=result.code, status=status_label(_, result.to_status)))
     if isinstance(result, Refused):
         return not_allowed(ctx)
+    if isinstance(result, Unchanged) and result.status != to_status and to_status == "withdrawn":
+        return home(_("{code} is {status}: only an initiative under review can be withdrawn.")
+                    .format(code=result.code, status=status_label(_, result.status)))
     if isinstance(result, Unchanged):
         return home(_("{code} is already {status}: nothing was changed.").format(
             code=result.code, status=status_label(_, result.status)))
@@ -100,7 +110,7 @@ def start_decision(ctx: Ctx, action: str, args: str) -> Result:
     code, _sep, reason = args.strip().partition(" ")
     ini = find(ctx, code) if code else None
     if ini is None:
-        return need_code(ctx, ACTION_COMMANDS[action])
+        return need_code(ctx, ACTION_COMMANDS[action], code)
     return start_decision_on(ctx, action, ini, reason)
 
 
@@ -203,12 +213,13 @@ def decision_command(action: str) -> Any:
 
 def withdraw(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return withdraw_on(ctx, ini) if ini else need_code(ctx, "/rut")
+    return withdraw_on(ctx, ini) if ini else need_code(ctx, "/rut", args)
 
 
 def reopen(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return decide(ctx, ini, "under_review", None) if ini else need_code(ctx, "/moilai")
+    return decide(ctx, ini, "under_review", None) if ini else need_code(ctx, "/moilai",
+                                                                        args)
 
 
 def edit_returned(ctx: Ctx, args: str) -> Result:
@@ -238,7 +249,7 @@ def edit_returned_on(ctx: Ctx, ini: dict[str, Any] | None) -> Result:
 
 def view(ctx: Ctx, args: str) -> Result:
     ini = find(ctx, args)
-    return view_on(ctx, ini) if ini else need_code(ctx, "/xem")
+    return view_on(ctx, ini) if ini else need_code(ctx, "/xem", args)
 
 
 def view_on(ctx: Ctx, ini: dict[str, Any]) -> Result:
@@ -273,7 +284,9 @@ class View(Step):
             for e in events:
                 line = f"• {local_datetime(e['at'], ctx.locale)} · " + status_label(
                     _, e["to_status"])
-                if e["actor_name"]:
+                if e["actor_name"] == IMPORTER_NAME:   # no person: a file brought it in
+                    line += " · " + _("imported from a file")
+                elif e["actor_name"]:
                     line += f" · {esc(name_case(e['actor_name']))}"
                 if e["reason"]:
                     line += f" — {esc(e['reason'])}"

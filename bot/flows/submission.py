@@ -94,6 +94,12 @@ class DraftStep(Step):
 
 def new_initiative(ctx: Ctx, _args: str = "") -> Result:
     leave_flow(ctx)
+    # Back after leaving one half-way, a worker types /sangkien again: say where it is.
+    latest = queries.list_drafts(ctx.conn, person_id=ctx.conv.person_id, limit=1)
+    if latest and latest[0]["title"]:
+        ctx.say(ctx._("You have an unfinished draft, «{title}»: type /nhap to go on with it. "
+                      "This is a new initiative.").format(
+            title=esc(draft_label(ctx, latest[0]["title"]))))
     return Next(ctx.new_draft().step)
 
 

@@ -62,7 +62,8 @@ class Summary(DraftStep):
         lines = [_("<b>The initiative</b>")]
         if d.on_behalf:
             lines.append(_("<b>Registered for:</b> {name}, {unit}").format(
-                name=esc(d.author_name or missing), unit=unit_text(d.author_unit_id)))
+                name=esc(name_case(d.author_name or "") or missing),
+                unit=unit_text(d.author_unit_id)))
         else:
             mine = ctx.person()["unit_id"]
             lines.append(_("<b>Your grassroots union:</b> {unit}").format(
@@ -95,7 +96,8 @@ class Summary(DraftStep):
             (_("Submit"), "submit"),
             (_("Edit a field"), "edit"),
             (_("Keep as draft"), "keep"),
-            (_("Discard"), "discard"),
+            # Revising a returned initiative: discarding drops the changes, not it.
+            (_("Discard the changes") if d.initiative_id else _("Discard"), "discard"),
         ])
         return None
 

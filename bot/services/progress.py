@@ -149,7 +149,7 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
     today = today_of(now)
     phase = _phase_row(conn, today=today, code=phase_code.strip() if phase_code else None)
     if phase is None:
-        return _refuse(actor, "no_phase")
+        return _refuse(actor, "unknown_phase" if phase_code else "no_phase")
     return unit, phase, today
 
 
@@ -239,6 +239,10 @@ def ranking(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | N
         return Ranking(info, unit.code, unit.cluster, "cluster",
                        _rank(conn, phase, page, unit.id), page.total)
     page = ordered(conn, phase, parent_id=unit.id, limit=limit)
+    if page.total == 0 and unit.cluster:   # a grassroots union asked for: its cluster
+        page = ordered(conn, phase, cluster=unit.cluster, limit=limit, own_id=unit.id)
+        return Ranking(info, unit.code, unit.cluster, "cluster",
+                       _rank(conn, phase, page, unit.id), page.total)
     return Ranking(info, unit.code, unit.name, "children", _rank(conn, phase, page, None),
                    page.total)
 

@@ -106,6 +106,7 @@ class AuthorRow:
 
 @dataclass(frozen=True, slots=True)
 class Refused(results.Refused):
-    """Why not: no_unit | out_of_scope | unknown_unit | no_phase."""
+    """Why not: no_unit | out_of_scope | unknown_unit | no_phase | unknown_phase (a phase
+    asked for by a code no phase has)."""
 
     reason: str = "out_of_scope"

@@ -10,6 +10,7 @@ one wins; each is logged with its reason, and the author is told.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +27,7 @@ from storage import review as review_store
 
 REASON_MIN, REASON_MAX = 5, 1000
 CODE_MAX = 16   # initiative codes: SK-000123
+_SHORT_CODE = re.compile(r"(?i)sk\W?(\d+)")   # the bot's codes typed short, as on a phone
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,4 +109,10 @@ def find(*, conn: Connection, code_or_id: str) -> dict[str, Any] | None:
         return review_store.initiative(conn, initiative_id=number) if number else None
     if not token or len(token) > CODE_MAX:
         return None
-    return review_store.initiative(conn, code=token)
+    found = review_store.initiative(conn, code=token)
+    if found is None and token.upper() != token:
+        found = review_store.initiative(conn, code=token.upper())   # "sk-000123"
+    short = _SHORT_CODE.fullmatch(token)
+    if found is None and short is not None and len(short[1]) <= 6:   # "SK123", "sk-99"
+        found = review_store.initiative(conn, code=f"SK-{int(short[1]):06d}")
+    return found

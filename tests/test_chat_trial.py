@@ -1,0 +1,286 @@
+"""What a trial of the product as its users would use it found, each kept fixed: a worker
+typing command words with spaces, a chair's campaign left at its preview, the placeholders
+shown as they are typed, a date written day first, /tiendo with a phase it does not know."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from bot.core import Core
+from storage import targets
+from storage.engine import utcnow
+from tests.driver import Chat
+from tests.test_people import invite
+
+
+async def chair(core: Core, user: str = "c1", unit: str = "BPC-PR") -> Chat:
+    chat = Chat(core, user)
+    await chat.say(await invite(core, "chair", unit))
+    await chat.say("/ngonngu")
+    await chat.press("English")
+    return chat
+
+
+async def to_campaign_text(chat: Chat) -> str:
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("Every member")
+    await chat.press("Skip")     # the bloc
+    await chat.press("Skip")     # the cluster
+    return await chat.say("25/12/2030 08:00")
+
+
+async def test_a_campaign_left_at_its_preview_is_confirmed_or_dropped_later(core: Core) -> None:
+    chat = await chair(core)
+    asked = await to_campaign_text(chat)   # a date as written in Vietnam: day first
+    assert "Type the message" in asked
+    assert "{ten} name" in asked and "{{" not in asked     # the placeholders as typed
+    preview = await chat.say("Hello {ten}")
+    assert "Preview" in preview and "once, 25/12/2030 08:00" in preview
+    await chat.say("/huy")                  # left at the preview: a draft campaign
+    await chat.say("/chiendich")
+    await chat.press("#1")
+    assert "draft" in chat.last.replies[-1].text
+    assert "Preview and confirm" in chat.labels()
+    again = await chat.press("Preview and confirm")
+    assert "Preview" in again and chat.labels() == ["Confirm", "Cancel"]
+    done = await chat.press("Confirm")
+    assert "Confirmed: campaign #1 is scheduled." in done
+
+    await to_campaign_text(chat)
+    await chat.say("Another one")
+    await chat.say("/huy")
+    await chat.say("/chiendich")
+    await chat.press("#2")
+    dropped = await chat.press("Cancel the campaign")
+    assert "Campaign #2 is now cancelled." in dropped
+
+
+async def phases(core: Core) -> None:
+    """A phase holding today whose code has a space, and an older one."""
+    today = date.today()
+    async with core.engine.begin() as conn:
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GĐ demo", starts_on=today - timedelta(days=10),
+            ends_on=today + timedelta(days=10)))
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GĐ1", starts_on=date(2022, 1, 8), ends_on=date(2022, 5, 31)))
+
+
+async def test_progress_names_a_phase_it_does_not_know(core: Core) -> None:
+    await phases(core)
+    chat = await chair(core)
+    unknown = await chat.say("/tiendo BPC-PR GD9")      # not the current phase, silently
+    assert "No phase is called «GD9». The phases: " in unknown
+    assert "GĐ demo" in unknown and "GĐ1" in unknown and "Progress:" not in unknown
+    assert "No phase is called «GD 9»" in await chat.say("/bangxephang BPC-PR-001 GD 9")
+    assert "No phase is called «gd9»" in await chat.say("/baocao BPC-PR gd9")
+    # A phase's code with a space, typed without accents, with or without the unit.
+    for typed in ("/tiendo gd demo", "/tiendo BPC-PR-001 gd demo", "/tiendo gd demo BPC-PR-001",
+                  "tien do gd demo"):
+        shown = await chat.say(typed)
+        assert "Phase GĐ demo:" in shown, (typed, shown)
+    assert "Phase GĐ1:" in await chat.say("/tiendo GD1 BPC-PR")
+    assert "No union has the code «XYZ»" in await chat.say("/tiendo XYZ GD1")
+
+
+async def test_command_words_with_their_spaces_at_home(core: Core) -> None:
+    """A worker types a command as it is said, with its spaces: "sang kien", "cua toi"."""
+    chat = Chat(core, "w1")
+    await chat.onboard()
+    assert "Step 1 of 9" in await chat.say("sang kien")
+    await chat.say("Máy ép mía cải tiến chạy điện")
+    await chat.say("huy")
+    assert "/new" in await chat.say("Tro giup")            # the help lists the commands
+    assert "/drafts" in chat.text_of(chat.last)
+    mine = await chat.say("Cua toi")
+    assert "You have not submitted any initiative yet." in mine     # /cuatoi's answer
+    assert "What would you like to do?" in await chat.say("hello there")   # not a command
+
+
+async def test_an_imported_initiatives_history_says_so_in_the_users_language(core: Core) -> None:
+    from bot import initiative_files
+
+    data = ("mã;tên sáng kiến;tác giả;mã cđcs;trạng thái;ngày gửi\r\n"
+            "SK-900001;Máy hàn cải tiến;Nguyễn Văn A;BPC-PR-001;đang xem xét;12/11/2026\r\n")
+    await initiative_files.import_initiatives(core.engine, data.encode(), now=utcnow())
+    chat = Chat(core, "s1")
+    await chat.say(await invite(core, "support", "BPC-PR"))
+    shown = await chat.say("/xem SK-900001")
+    assert "nhập từ tệp" in shown and "[nhập" not in shown and "Từ Tệp" not in shown
+    await chat.say("/ngonngu")
+    await chat.press("English")
+    assert "under review · imported from a file" in await chat.say("/view SK-900001")
+
+
+async def test_an_initiative_typed_short_or_unknown(core: Core) -> None:
+    from bot import initiative_files
+
+    data = ("mã;tên sáng kiến;tác giả;mã cđcs;trạng thái;ngày gửi\r\n"
+            "SK-000241;Máy hàn cải tiến;Nguyễn Văn A;BPC-PR-001;đang xem xét;12/11/2026\r\n")
+    await initiative_files.import_initiatives(core.engine, data.encode(), now=utcnow())
+    chat = Chat(core, "s1")
+    await chat.say(await invite(core, "support", "BPC-PR"))
+    for typed in ("SK-000241", "sk-000241", "SK241", "sk-241"):
+        assert "SK-000241 · Máy hàn cải tiến" in await chat.say(f"/xem {typed}"), typed
+    unknown = await chat.say("/xem SK-999999")
+    assert "Không có sáng kiến nào mang mã «SK-999999»" in unknown
+    assert "Bạn hãy ghi kèm mã" not in unknown
+    assert "Bạn hãy ghi kèm mã sáng kiến" in await chat.say("/xem")
+    assert "«SK-999999»" in await chat.say("/hople SK-999999")
+
+
+async def test_registered_for_a_name_typed_in_lower_case(core: Core) -> None:
+    """The summary names the worker as the author line does: «Trần Thị Hoa» both times."""
+    from tests.test_people import behalf_to_summary
+
+    helper = Chat(core, "helper")
+    await helper.say(await invite(core, "support", "BPC-PR"))
+    await helper.say("/ngonngu")
+    await helper.press("English")
+    await helper.say("/khaiho")
+    await helper.say("trần thị hoa")
+    await helper.say("0912.345.678")
+    await helper.say("cao su phu rieng")
+    await helper.press("(demo)")
+    seen = await behalf_to_summary(helper)
+    assert "Registered for: Trần Thị Hoa," in seen and "Authors: Trần Thị Hoa" in seen
+
+
+async def test_the_union_asked_from_the_summary_has_a_way_back(core: Core) -> None:
+    from tests.test_fuzz import to_step
+
+    chat = Chat(core, "w1")
+    await chat.say("/start")
+    await chat.press("English")
+    await chat.press("Skip for now")        # no grassroots union yet
+    await chat.press("Use")
+    await to_step(chat, "unit")             # the receiving union is asked
+    await chat.say("phu rieng")
+    await chat.press("Phú Riềng")
+    await chat.press("Skip")                # no attachments: the summary
+    asked = await chat.press("Submit")      # the union is needed: asked
+    assert "Which grassroots union" in asked
+    back = await chat.press("Back to the summary")
+    assert "Submit it?" in back and "Keep as draft" in chat.labels()
+    await chat.press("Edit")
+    await chat.press("Your grassroots union")
+    await chat.say("cao su phu rieng")
+    await chat.press("(demo)")
+    await chat.press("Edit")
+    await chat.press("Your grassroots union")
+    assert "Keep as it is" in chat.labels()   # changing it: keep what it was
+    kept = await chat.press("Keep as it is")
+    assert "Submit it?" in kept and "Cao su Phú Riềng" in kept
+
+
+async def test_the_ranking_of_a_grassroots_union_is_its_clusters(core: Core) -> None:
+    """Opened from the chair's ranking, a grassroots union (nothing below it) is ranked in
+    its emulation cluster, itself marked, not "no units to rank"."""
+    await phases(core)
+    chat = await chair(core)
+    shown = await chat.say("/bangxephang BPC-PR-001")
+    assert "Cụm thi đua số 1 (Phú Riềng)" in shown, shown
+    assert "Hạt điều Long Hà" in shown and "Cao su Phú Riềng" in shown
+    assert "Trường THCS Bù Nho" not in shown           # cluster 2
+
+
+async def test_the_preview_says_when_quiet_hours_hold_the_sending(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    """QUIET_HOURS 21:00-07:00 (the default): a campaign at 22:00 is written at 07:00."""
+    monkeypatch.setenv("QUIET_HOURS", "21:00-07:00")
+    chat = await chair(core)
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("Every member")
+    await chat.press("Skip")
+    await chat.press("Skip")
+    await chat.say("25/12/2030 22:00")
+    preview = await chat.say("Good evening {ten}")
+    assert "Quiet hours: the messages are written at 26/12/2030 07:00" in preview, preview
+    # The chair's district has no member using the bot yet: nobody, and no time to send.
+    assert "Recipients: 0\n" in preview and "time to send" not in preview
+    await chat.press("Cancel")
+    await chat.press("New campaign")
+    await chat.press("Every member")
+    await chat.press("Skip")
+    await chat.press("Skip")
+    await chat.say("25/12/2030 10:00")
+    assert "Quiet hours" not in await chat.say("Good morning {ten}")
+
+
+async def test_discarding_a_revision_says_the_initiative_stays(core: Core) -> None:
+    """Editing an initiative returned for revision, «Discard» read as deleting it."""
+    from tests.test_fuzz import to_summary
+
+    worker = Chat(core, "w1")
+    await worker.onboard()
+    await to_summary(worker)
+    submitted = await worker.press("Submit")
+    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
+    support = Chat(core, "s1")
+    await support.say(await invite(core, "support", "BPC-PR"))
+    await support.say(f"/bosung {code} please add the figures")
+    await worker.say(f"/suasangkien {code}")
+    assert "Discard the changes" in worker.labels() and "Discard" not in worker.labels()
+    asked = await worker.press("Discard the changes")
+    assert f"{code} stays as it was, returned for revision" in asked
+    done = await worker.press("Yes, discard them")
+    assert f"Changes discarded: {code} is as it was." in done
+    assert "needs revision" in await worker.say(f"/xem {code}")
+
+
+async def test_a_new_initiative_mentions_the_draft_left_half_way(core: Core) -> None:
+    """Back after leaving mid-way, a worker types /sangkien again (not /nhap)."""
+    chat = Chat(core, "w1")
+    await chat.onboard()
+    first = await chat.say("/sangkien")
+    assert "unfinished draft" not in first
+    await chat.say("Máy ép mía cải tiến chạy điện")
+    await chat.say("/huy")
+    again = await chat.say("/sangkien")
+    assert ("You have an unfinished draft, «Máy ép mía cải tiến chạy điện»: type /nhap to go "
+            "on with it.") in again and "Step 1 of 9" in again
+
+
+async def test_campaign_numbers_typed_with_their_unit_without_accents(core: Core) -> None:
+    chat = await chair(core)
+    for typed, days in (("7 ngay", 7), ("10 ngày", 10), ("5 days", 5)):
+        await chat.say("/chiendich")
+        await chat.press("New campaign")
+        await chat.press("draft untouched")
+        asked = await chat.say(typed)
+        assert "Only one bloc?" in asked, (typed, asked)
+        await chat.press("Skip")
+        await chat.press("Skip")
+        await chat.say("25/12/2030 10:00")
+        preview = await chat.say("Finish it, {ten}")
+        assert f"{days} days" in preview, preview
+        await chat.press("Cancel")
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("behind their target")
+    assert "Only one bloc?" in await chat.say("40 phan tram")
+    await chat.say("/chiendich")
+    await chat.press("New campaign")
+    await chat.press("draft untouched")
+    assert "Type a number of days" in await chat.say("-5")
+
+
+async def test_withdrawing_a_returned_initiative_says_why_not(core: Core) -> None:
+    """It said «SK-… is already needs revision: nothing was changed»."""
+    from tests.test_fuzz import to_summary
+
+    worker = Chat(core, "w1")
+    await worker.onboard()
+    await to_summary(worker)
+    submitted = await worker.press("Submit")
+    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
+    support = Chat(core, "s1")
+    await support.say(await invite(core, "support", "BPC-PR"))
+    await support.say(f"/bosung {code} please add the figures")
+    said = await worker.say(f"/withdraw {code}")
+    assert f"{code} is needs revision: only an initiative under review can be withdrawn." in said
+    assert "already" not in said
