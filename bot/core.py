@@ -23,7 +23,6 @@ processes are still handled in order (see `bot.ingest`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ from bot.events import (
 from bot.flows import DISPATCHER
 from bot.i18n import gettext_for, normalise_locale
 from bot.inputs import clean_inbound
+from bot.kept import KeptConnection
 from bot.services.alerts import enqueued
 from storage import inbound, outbox, queries
 from storage.engine import is_in_memory, sync_twin, utcnow
@@ -82,12 +82,13 @@ class Core:
         self._sync = sync_twin(engine)
         self._thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-core")
                         if self._sync is not None else None)
-        # Recording webhook updates has a thread of its own: an acknowledgement never waits
-        # behind the steps running in the core's thread.
+        # SQLite: recording webhook updates has a thread of its own, never waiting behind the
+        # steps in the core's. (PostgreSQL: a connection of its own, below.)
         self._ack_thread = (ThreadPoolExecutor(1, thread_name_prefix="sangkien-ack")
-                            if self._sync is not None else None)
-        # PostgreSQL: a connection kept for recording them, in autocommit (`_record_kept`).
-        self._ack_conn: Connection | None = None
+                            if self._sync is not None and not self._is_pg() else None)
+        # PostgreSQL: a connection kept for recording them, in autocommit (bot/kept.py).
+        self._ack_conn = (KeptConnection(engine, application_name=ACK_APPLICATION)
+                          if self._is_pg() else None)
         self.default_locale = normalise_locale(default_locale)
         self.clock = clock
         # Called after a commit that wrote outbox messages (wakes the sender at once).
@@ -145,9 +146,8 @@ class Core:
         for thread in (self._thread, self._ack_thread):
             if thread is not None:
                 thread.shutdown(wait=True)
-        if self._ack_conn is not None:   # its thread has stopped
-            with contextlib.suppress(Exception):
-                self._ack_conn.close()
+        if self._ack_conn is not None:
+            await self._ack_conn.close()
         if self._sync is not None:
             self._sync.dispose()
 
@@ -245,38 +245,12 @@ class Core:
             with conn.begin():
                 return {(c, e) for c, mine in by_channel.items()
                         for e in inbound.enqueue(conn, rows=mine, now=self.clock())}
-        if self._sync is not None and self.engine.dialect.name == "postgresql":
-            for attempt in range(TRANSIENT_RETRIES + 1):
-                try:
-                    return await self._in_thread(self._record_kept, record,
-                                                 thread=self._ack_thread)
-                except (OperationalError, DBAPIError):
-                    if attempt == TRANSIENT_RETRIES:
-                        raise
-                    await asyncio.sleep(0.05 * 2 ** attempt)
+        if self._ack_conn is not None:
+            return await self._ack_conn.run(record)
         return await self._with_retries(record, thread=self._ack_thread)
 
-    def _record_kept(self, record: Callable[[Connection], set[tuple[str, str]]]
-                     ) -> set[tuple[str, str]]:
-        """In the acknowledgements' thread: `record` on the connection kept for it, in
-        autocommit — the INSERT commits by itself, one round trip where a pooled connection
-        costs four (its ping, BEGIN, INSERT, COMMIT), each a wait for the interpreter lock
-        the steps hold in the core's thread. A broken connection is dropped (the retry takes
-        a new one; a row recorded already is recognised as such)."""
-        assert self._sync is not None
-        if self._ack_conn is None:
-            self._ack_conn = self._sync.connect().execution_options(
-                isolation_level="AUTOCOMMIT")
-            # Told apart in pg_stat_activity (and by the test that cuts it).
-            self._ack_conn.exec_driver_sql(f"SET application_name = '{ACK_APPLICATION}'")
-            self._ack_conn.commit()   # ends SQLAlchemy's autobegun (no-op) transaction
-        try:
-            return record(self._ack_conn)
-        except Exception:
-            conn, self._ack_conn = self._ack_conn, None
-            with contextlib.suppress(Exception):
-                conn.close()
-            raise
+    def _is_pg(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
 
     async def queued_chats(self, *, limit: int = 50) -> list[tuple[str, str]]:
         """(channel, chat id) of chats with events waiting, the longest waiting first."""
