@@ -16,6 +16,7 @@ import asyncio
 import gc
 import logging
 import signal
+import sys
 from contextlib import AsyncExitStack
 from typing import Literal
 
@@ -33,11 +34,19 @@ ROLES: tuple[Role, ...] = ("all", "web", "worker")
 
 log = logging.getLogger("sangkien")
 
+# The steps' Python (the core's thread) and the event loop (acknowledgements, sends) share the
+# interpreter lock; a thread waiting for it gets it after this long at most (Python's default
+# is 5 ms), and an acknowledgement waits for it several times (measured at 300 updates/s with
+# two web processes: p99 37 ms at 1 ms, 65 ms at 5 ms).
+SWITCH_INTERVAL = 0.001
+
 
 async def serve(core: Core, settings: Settings, plugins: list[channels.Plugin], *,
                 role: Role = "all", host: str | None = None, port: int | None = None) -> int:
     """Run the process's part until SIGINT/SIGTERM (0) or a channel fails (1)."""
     receives, sends = role in ("all", "web"), role in ("all", "worker")
+    if receives:
+        sys.setswitchinterval(SWITCH_INTERVAL)
     polling = [p.name for p in plugins if p.channel is not None and not p.routes]
     if role == "web" and polling:
         log.critical("--role web takes updates through webhooks only; %s has no webhook URL "
