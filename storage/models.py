@@ -275,8 +275,9 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         # Claims walk a channel's pending rows by priority, then due time, then age.
         Index("ix_outbox_due", "status", "channel", "priority", "not_before", "id"),
-        Index("ix_outbox_chat", "channel", "chat_id", "id"),
-        # A chat's rows still to send: whose turn it is, without its history of sent rows.
+        # A chat's rows still to send: whose turn it is, without its history of sent rows
+        # (and a chat's pending rows, `mark_unreachable`: no index of every row per chat, which
+        # a campaign's million rows would have to write for nobody; migration 0740).
         Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
               sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
         # Whether a chat has a row in flight (a few rows at any time).
@@ -287,7 +288,9 @@ class Outbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)
-    account_id: int | None = Field(default=None, foreign_key="account.id")
+    # An account's id, without a foreign key (migration 0740): accounts are never deleted,
+    # and PostgreSQL checked the key by locking the account's row for every message queued.
+    account_id: int | None = Field(default=None)
     kind: str = Field(max_length=16)  # alert | decision | digest | notice
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped

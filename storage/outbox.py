@@ -414,6 +414,9 @@ def mark_failed(conn: Connection, *, id: int, error: str) -> None:
         status="failed", attempts=outbox_t.c.attempts + 1, last_error=_clip(error)))
 
 
+_CHAT_ACTIVE = text("status IN ('pending', 'sending')")
+
+
 def mark_unreachable(
     conn: Connection, *, id: int, account_id: int | None, error: str | None = None,
 ) -> None:
@@ -427,10 +430,13 @@ def mark_unreachable(
     if row is None:
         return
     values = {"status": "unreachable", "last_error": _clip(error or "unreachable")}
+    conn.execute(update(outbox_t).where(outbox_t.c.id == id).values(values))
+    # The chat's pending rows, through `ix_outbox_chat_active`: its condition written as the
+    # index states it, so that SQLite (which matches it word for word) and a generic plan on
+    # PostgreSQL (which does not look into parameters) see that the index holds them all.
     conn.execute(update(outbox_t).where(
-        or_(outbox_t.c.id == id,
-            and_(outbox_t.c.channel == row.channel, outbox_t.c.chat_id == row.chat_id,
-                 outbox_t.c.status == "pending"))).values(values))
+        outbox_t.c.channel == row.channel, outbox_t.c.chat_id == row.chat_id,
+        _CHAT_ACTIVE, outbox_t.c.status == "pending").values(values))
     if account_id is not None:
         conn.execute(update(account_t).where(account_t.c.id == account_id)
                      .values(reachable=False))
