@@ -156,7 +156,6 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     wanted = [p for p in people if not p.opted_out]
     fetch = [p.id for p in wanted if not p.prefetched]
     targets = store.targets(conn, person_ids=fetch)
-    targets.update((p.id, p.target) for p in wanted if p.prefetched and p.target is not None)
     counts = store.sends(conn, person_ids=[i for i in fetch if i in targets],
                          since=week_start(day))
     drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
@@ -172,17 +171,19 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     reports = c["audience"] in ("lagging_units", "leaderboard")
     allows = delivery.cap.allows
     rows: list[tuple[Any, ...]] = []
-    bumps: list[int] = []
+    bumps: list[int] = []     # the people of `rows`, in order
+    others: list[int] = []    # … and their messages on the cap's other days
+    seen: set[int] | None = set() if reports else None
     capped = 0
     for p in wanted:
-        target = targets.get(p.id)
-        if target is None:
-            continue   # no reachable account: nobody to write to
         if p.prefetched:
-            today, week = p.sent_today, p.sent_week
+            target, today, week = p.target, p.sent_today, p.sent_week
         else:
+            target = targets.get(p.id)
             sent = counts.get(p.id, {})
             today, week = sent.get(day, 0), sum(sent.values())
+        if target is None:
+            continue   # no reachable account: nobody to write to
         if not allows(today=today, week=week):
             capped += 1
             continue
@@ -194,6 +195,10 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         frame = frames[fkey]
         if frame is None:
             continue
+        if seen is not None:   # audiences 4 and 5: a person is told about their first unit
+            if p.id in seen:     # (the dedupe key is the account's: one message a slot)
+                continue
+            seen.add(p.id)
         locale, framed, _ = frame
         text = framed.fill(_name(p.name) if named else "")
         options = "[]"
@@ -204,9 +209,20 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         rows.append((target.channel, target.chat_id, target.account_id, locale, text, options,
                      key_head + str(target.account_id)))
         bumps.append(p.id)
+        others.append(week - today)
+    # The cap once more, under the count's lock: another campaign's batch (PostgreSQL: a
+    # second scheduler) may have queued these people a message since their counts were read.
+    recounted = store.bump_sends(conn, person_ids=bumps, day=day)
+    if recounted:
+        over = {pid for pid, other in zip(bumps, others, strict=True)
+                if pid in recounted and not allows(today=recounted[pid] - 1,
+                                                   week=other + recounted[pid] - 1)}
+        if over:
+            store.unbump_sends(conn, person_ids=list(over), day=day)
+            rows = [r for r, pid in zip(rows, bumps, strict=True) if pid not in over]
+            capped += len(over)
     queued = store.queue_campaign(conn, rows=rows, not_before=not_before, now=now,
                                   priority=PRIORITY)
-    store.bump_sends(conn, person_ids=bumps, day=day)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)
     return queued

@@ -365,25 +365,55 @@ _BUMP_SQLITE = ("INSERT INTO campaign_send (person_id, day, n) VALUES (?, {day},
                 "ON CONFLICT (person_id, day) DO UPDATE SET n = n + 1")
 
 
+# In person order (two batches lock their people's rows in one order: no deadlock). Returns
+# the people this makes more than one message today: counted by another campaign's batch
+# since this one read their counts, they are checked against the cap again.
 _BUMP_PG = text("""
-INSERT INTO campaign_send (person_id, day, n)
-SELECT person_id, :day, 1 FROM unnest(:person_id) AS r(person_id)
-ON CONFLICT (person_id, day) DO UPDATE SET n = campaign_send.n + 1
+WITH bumped AS (
+    INSERT INTO campaign_send (person_id, day, n)
+    SELECT person_id, :day, 1 FROM unnest(:person_id) AS r(person_id) ORDER BY person_id
+    ON CONFLICT (person_id, day) DO UPDATE SET n = campaign_send.n + 1
+    RETURNING person_id, n)
+SELECT person_id, n FROM bumped WHERE n > 1
+""").bindparams(bindparam("person_id", type_=ARRAY(Integer)), bindparam("day", type_=Date))
+
+_UNBUMP_PG = text("""
+UPDATE campaign_send SET n = n - 1 WHERE day = :day AND person_id = ANY(:person_id)
 """).bindparams(bindparam("person_id", type_=ARRAY(Integer)), bindparam("day", type_=Date))
 
 
-def bump_sends(conn: Connection, *, person_ids: Sequence[int], day: date) -> None:
-    """One more message on `day` for each person — each at most once per call."""
+def bump_sends(conn: Connection, *, person_ids: Sequence[int], day: date
+               ) -> dict[int, int] | None:
+    """One more message on `day` for each person — each at most once per call.
+
+    PostgreSQL: returns each person whose count for `day` is now above one, with that count,
+    read under the row's lock (a second scheduler expanding another campaign to the same
+    people waits here for this one's commit, then sees its count); the caller checks them
+    against the cap again and takes back (`unbump_sends`) those over it. Elsewhere None: one
+    writer at a time (SQLite), the counts read with the batch are the counts."""
     if not person_ids:
-        return
+        return {} if is_pg(conn) else None
     if is_pg(conn):
-        conn.execute(_BUMP_PG, {"person_id": list(person_ids), "day": day})
-    elif conn.dialect.name == "sqlite":
+        return dict(conn.execute(_BUMP_PG, {"person_id": list(person_ids), "day": day}).all())
+    if conn.dialect.name == "sqlite":
         sql = _BUMP_SQLITE.format(day=_literal(_stamp(conn, campaign_send_t.c.day, day)))
         conn.exec_driver_sql(sql, [(p,) for p in person_ids])
     else:
         conn.execute(_BUMP[conn.dialect.name],
                      [{"person_id": pid, "day": day, "n": 1} for pid in person_ids])
+    return None
+
+
+def unbump_sends(conn: Connection, *, person_ids: Sequence[int], day: date) -> None:
+    """Take back `bump_sends`'s count for these people (their message is not queued)."""
+    if not person_ids:
+        return
+    if is_pg(conn):
+        conn.execute(_UNBUMP_PG, {"person_id": list(person_ids), "day": day})
+        return
+    s = campaign_send_t.c
+    conn.execute(update(campaign_send_t).where(s.day == day, s.person_id.in_(list(person_ids)))
+                 .values(n=s.n - 1))
 
 
 def forget_sends(conn: Connection, *, before: date) -> int:

@@ -220,6 +220,40 @@ async def test_two_schedulers_at_once_send_each_slot_once(
         await e.dispose()
 
 
+async def test_two_campaigns_expanding_at_once_keep_the_cap(
+        db_factory: Callable[[], AsyncEngine], backend: str) -> None:
+    """Two schedulers expand two campaigns to the same people at once: the second batch
+    reads their counts before the first commits, yet nobody gets two messages that day."""
+    if backend != "postgres":
+        pytest.skip("SQLite serialises writers: two batches cannot overlap there")
+    engines = [db_factory(), db_factory()]
+    world = await run(engines[0], lambda c: data.generate(c, now=NOON, n=40))
+    ids = [await run(engines[0], lambda c: create(c, unit_code="VN")) for _ in range(2)]
+    capped = Delivery(quiet=None, cap=Cap(per_day=1, per_week=3), batch=500)
+    await run(engines[0], lambda c: make_slots(c, now=NOON, delivery=capped))
+    async with engines[0].begin() as first:
+        one = await first.run_sync(lambda c: expand_batch(c, now=NOON, delivery=capped))
+        assert one is not None and one.queued > 0 and one.campaign_id == ids[0]
+        # The other campaign's batch, while the first one's is written but not committed.
+        second = asyncio.create_task(run(engines[1], lambda c: expand_batch(
+            c, now=NOON, delivery=capped)))
+        await asyncio.sleep(0.5)
+    two = await second
+    assert two is not None and two.campaign_id == ids[1] and two.finished
+    reach = data.expected(world, set(data.units_codes(world)), "members")
+    got = await run(engines[0], lambda c: outbox_people(c, ids[0]) + outbox_people(c, ids[1]))
+    assert sorted(got) == sorted(reach)          # one message each, not two
+    assert two.queued == 0
+    c2 = await run(engines[0], lambda c: store.get(c, campaign_id=ids[1]))
+    assert c2["skipped_capped"] == len(reach)
+    # The counts the second batch took back: one message each today, as sent.
+    counts = await run(engines[0], lambda c: store.sends(c, person_ids=sorted(reach),
+                                                        since=NOON.date()))
+    assert sorted(sum(d.values()) for d in counts.values()) == [1] * len(reach)
+    for e in engines:
+        await e.dispose()
+
+
 async def test_scope_chairs_admins_support_and_members(db: AsyncEngine) -> None:
     now = NOON
     chair = await run(db, lambda c: data.chair(c, unit_code="BPC-PR", now=now))
