@@ -5,8 +5,8 @@ campaign's nominal local time, unique per campaign) and moves the campaign to it
 time. `expand_batch` takes the oldest due slot — locked, so a second scheduler takes another
 or waits — and queues the next `batch` people of its audience after the slot's cursor, in one
 transaction with the cursor's advance, the skip counters and the cap's counts. A crash at any
-point loses only an uncommitted batch, redone from the same cursor; the outbox's unique
-dedupe key ("camp:<campaign>:<slot>:<account>") stands behind that. Nothing holds more than
+point loses only an uncommitted batch, redone from the same cursor; the outbox's unique key
+of a campaign's rows, (slot, account), stands behind that. Nothing holds more than
 one batch of the audience in memory.
 
 `run_tick` is the singleton job's body (`bot.jobs`): slots, then batches until none is due or
@@ -46,14 +46,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 2000
 PRIORITY = 9
-
-
-def dedupe_key(campaign_id: int, key: str, account_id: int) -> str:
-    return f"camp:{campaign_id}:{key}:{account_id}"
-
-
-def key_prefix(campaign_id: int) -> str:
-    return f"camp:{campaign_id}:"
 
 
 @dataclass
@@ -158,7 +150,9 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     targets = store.targets(conn, person_ids=fetch)
     counts = store.sends(conn, person_ids=[i for i in fetch if i in targets],
                          since=week_start(day))
-    drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
+    drafts = (store.idle_drafts(conn, person_ids=[p.id for p in wanted if p.prefetched and p.target
+                                                  or p.id in targets],
+                                idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
     template = ct.Template(c["text"])
     used = template.used
@@ -166,7 +160,6 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     # (the account's locale, the unit) → (the locale used, the message but for the name, its
     # gettext); None: nothing to tell that unit's people (audiences 4 and 5)
     frames: dict[tuple[str | None, int], tuple[str, ct.Framed, Any] | None] = {}
-    key_head = f"camp:{c['id']}:{slot['slot_key']}:"
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
     reports = c["audience"] in ("lagging_units", "leaderboard")
     allows = delivery.cap.allows
@@ -196,7 +189,7 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
         if frame is None:
             continue
         if seen is not None:   # audiences 4 and 5: a person is told about their first unit
-            if p.id in seen:     # (the dedupe key is the account's: one message a slot)
+            if p.id in seen:     # (the outbox's key is the account's: one message a slot)
                 continue
             seen.add(p.id)
         locale, framed, _ = frame
@@ -206,8 +199,7 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
             options = json.dumps([{"label": _("Go on with my draft"),
                                    "token": f"a:draft:{drafts[p.id]['id']}",
                                    "command": "/nhap"}], ensure_ascii=False)
-        rows.append((target.channel, target.chat_id, target.account_id, locale, text, options,
-                     key_head + str(target.account_id)))
+        rows.append((target.channel, target.chat_id, target.account_id, locale, text, options))
         bumps.append(p.id)
         others.append(week - today)
     # The cap once more, under the count's lock: another campaign's batch (PostgreSQL: a
@@ -221,8 +213,8 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
             store.unbump_sends(conn, person_ids=list(over), day=day)
             rows = [r for r, pid in zip(rows, bumps, strict=True) if pid not in over]
             capped += len(over)
-    queued = store.queue_campaign(conn, rows=rows, not_before=not_before, now=now,
-                                  priority=PRIORITY)
+    queued = store.queue_campaign(conn, slot_id=slot["id"], rows=rows, not_before=not_before,
+                                  now=now, priority=PRIORITY)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)
     return queued

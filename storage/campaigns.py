@@ -236,50 +236,63 @@ def open_slots(conn: Connection, *, campaign_id: int) -> int:
 
 # A campaign's outbox rows (the outbox contract's row: `storage.outbox.enqueue_many`), as
 # plain tuples, the batch's constants bound once: (channel, chat_id, account_id, locale,
-# text, options as JSON, dedupe_key).
-CAMPAIGN_ROW = ("channel", "chat_id", "account_id", "locale", "text", "options", "dedupe_key")
+# text, options as JSON). Keyed by (slot, account): a row queued already is skipped.
+CAMPAIGN_ROW = ("channel", "chat_id", "account_id", "locale", "text", "options")
 
 # PostgreSQL: the whole batch as arrays, one statement (an executemany there is one round of
 # the protocol per row: measured 76 µs a row against ~15).
 _QUEUE_PG = text("""
-INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, dedupe_key,
-                    status, not_before, attempts, created_at, priority)
-SELECT channel, chat_id, account_id, 'campaign', locale, text, options, dedupe_key,
+INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options,
+                    campaign_slot_id, status, not_before, attempts, created_at, priority)
+SELECT channel, chat_id, account_id, 'campaign', locale, text, options, :slot_id,
        'pending', :not_before, 0, :now, :priority
-FROM unnest(:channel, :chat_id, :account_id, :locale, :text, :options, :dedupe_key)
-     AS r(channel, chat_id, account_id, locale, text, options, dedupe_key)
-ON CONFLICT (dedupe_key) DO NOTHING
+FROM unnest(:channel, :chat_id, :account_id, :locale, :text, :options)
+     AS r(channel, chat_id, account_id, locale, text, options)
+ON CONFLICT (campaign_slot_id, account_id) WHERE campaign_slot_id IS NOT NULL DO NOTHING
 """).bindparams(
     bindparam("channel", type_=ARRAY(String)), bindparam("chat_id", type_=ARRAY(String)),
     bindparam("account_id", type_=ARRAY(Integer)), bindparam("locale", type_=ARRAY(String)),
     bindparam("text", type_=ARRAY(Text)), bindparam("options", type_=ARRAY(Text)),
-    bindparam("dedupe_key", type_=ARRAY(String)),
-    bindparam("not_before", type_=DateTime(timezone=True)),
+    bindparam("slot_id", type_=Integer), bindparam("not_before", type_=DateTime(timezone=True)),
     bindparam("now", type_=DateTime(timezone=True)), bindparam("priority", type_=Integer))
 
 # Other backends: one prebuilt statement run as an executemany (compiled once).
 _QUEUE = per_dialect(lambda d: d.insert(outbox_t).on_conflict_do_nothing(
-    index_elements=[outbox_t.c.dedupe_key]))
+    index_elements=[outbox_t.c.campaign_slot_id, outbox_t.c.account_id],
+    index_where=outbox_t.c.campaign_slot_id.is_not(None)))
 
 
-def queue_campaign(conn: Connection, *, rows: Sequence[tuple[Any, ...]], not_before: datetime,
-                   now: datetime, priority: int) -> int:
-    """A batch of campaign messages (`CAMPAIGN_ROW` tuples); a row whose dedupe key is queued
-    already is skipped. Returns the rows written."""
+def queue_campaign(conn: Connection, *, slot_id: int, rows: Sequence[tuple[Any, ...]],
+                   not_before: datetime, now: datetime, priority: int) -> int:
+    """A batch of the slot's messages (`CAMPAIGN_ROW` tuples); a row for an account the slot
+    has queued a message for already is skipped. Returns the rows written."""
     if not rows:
         return 0
     if is_pg(conn):
         columns = dict(zip(CAMPAIGN_ROW, zip(*rows, strict=True), strict=True))
         return conn.execute(_QUEUE_PG, {**{k: list(v) for k, v in columns.items()},
-                                        "not_before": not_before, "now": now,
-                                        "priority": priority}).rowcount
+                                        "slot_id": slot_id, "not_before": not_before,
+                                        "now": now, "priority": priority}).rowcount
     if conn.dialect.name == "sqlite":
-        return _queue_sqlite(conn, rows, not_before, now, priority)
+        return _queue_sqlite(conn, slot_id, rows, not_before, now, priority)
     values = [{**dict(zip(CAMPAIGN_ROW, r, strict=True)), "kind": "campaign",
-               "status": "pending", "attempts": 0, "created_at": now,
+               "status": "pending", "attempts": 0, "created_at": now, "campaign_slot_id": slot_id,
                "not_before": not_before, "priority": priority} for r in rows]
     written = conn.execute(_QUEUE[conn.dialect.name], values).rowcount
     return written if written is not None and written >= 0 else len(values)
+
+
+def campaign_rows(campaign_id: int) -> Any:
+    """The condition for a campaign's outbox rows: those of its slots (`uq_outbox_campaign`)."""
+    return outbox_t.c.campaign_slot_id.in_(
+        select(campaign_slot_t.c.id).where(campaign_slot_t.c.campaign_id == campaign_id))
+
+
+def outbox_counts(conn: Connection, *, campaign_id: int) -> dict[str, int]:
+    """The campaign's outbox rows per status."""
+    return {status: n for status, n in conn.execute(
+        select(outbox_t.c.status, func.count()).where(campaign_rows(campaign_id))
+        .group_by(outbox_t.c.status))}
 
 
 # --------------------------------------------------------------------------- opt-out
@@ -334,9 +347,10 @@ _BUMP = per_dialect(_bump_stmt)
 # the columns' own types.
 _QUEUE_SQLITE = (
     "INSERT INTO outbox (channel, chat_id, account_id, kind, locale, text, options, "
-    "dedupe_key, status, not_before, attempts, created_at, priority) "
-    "VALUES (?, ?, ?, 'campaign', ?, ?, ?, ?, 'pending', {not_before}, 0, {now}, {priority}) "
-    "ON CONFLICT (dedupe_key) DO NOTHING")
+    "campaign_slot_id, status, not_before, attempts, created_at, priority) "
+    "VALUES (?, ?, ?, 'campaign', ?, ?, ?, {slot_id}, 'pending', {not_before}, 0, {now}, "
+    "{priority}) ON CONFLICT (campaign_slot_id, account_id) WHERE campaign_slot_id IS NOT NULL "
+    "DO NOTHING")
 
 
 def _stamp(conn: Connection, column: Any, value: Any) -> Any:
@@ -351,9 +365,10 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _queue_sqlite(conn: Connection, rows: Sequence[tuple[Any, ...]], not_before: datetime,
-                  now: datetime, priority: int) -> int:
+def _queue_sqlite(conn: Connection, slot_id: int, rows: Sequence[tuple[Any, ...]],
+                  not_before: datetime, now: datetime, priority: int) -> int:
     sql = _QUEUE_SQLITE.format(
+        slot_id=int(slot_id),
         not_before=_literal(_stamp(conn, outbox_t.c.not_before, not_before)),
         now=_literal(_stamp(conn, outbox_t.c.created_at, now)), priority=int(priority))
     result = conn.exec_driver_sql(sql, rows)

@@ -20,7 +20,6 @@ from bot.services import campaigns as svc
 from bot.services.actor import Actor
 from bot.services.results import Refused
 from storage import campaigns as store
-from storage import outbox
 from storage.models import outbox_t
 from storage.models_campaigns import campaign_slot_t
 from tests import campaign_data as data
@@ -60,7 +59,7 @@ def outbox_people(conn: Connection, campaign_id: int) -> list[int]:
     from storage.models import account_t
     rows = conn.execute(select(account_t.c.person_id).join(
         outbox_t, outbox_t.c.account_id == account_t.c.id).where(
-        outbox_t.c.dedupe_key.like(f"camp:{campaign_id}:%")))
+        store.campaign_rows(campaign_id)))
     return [r[0] for r in rows]
 
 
@@ -105,7 +104,7 @@ async def test_messages_are_escaped_filled_and_say_how_to_stop(db: AsyncEngine) 
         until=(NOON + timedelta(days=5)).date()))
     await drain(db, NOON, QUIET_OFF)
     rows = await run(db, lambda c: c.execute(select(outbox_t).where(
-        outbox_t.c.dedupe_key.like(f"camp:{cid}:%"))).mappings().all())
+        store.campaign_rows(cid))).mappings().all())
     assert rows
     for r in rows:
         assert r["text"].count("&lt;b&gt;Hi&lt;/b&gt;") == 1
@@ -291,7 +290,7 @@ async def test_pause_holds_queued_messages_resume_and_cancel(db: AsyncEngine) ->
 
     def due(conn: Connection) -> int:
         return conn.execute(select(func.count()).select_from(outbox_t).where(
-            outbox_t.c.dedupe_key.like(f"camp:{cid}:%"),
+            store.campaign_rows(cid),
             outbox_t.c.not_before <= NOON + timedelta(days=1))).scalar_one()
 
     queued = await run(db, due)
@@ -315,7 +314,7 @@ async def test_pause_holds_queued_messages_resume_and_cancel(db: AsyncEngine) ->
     assert stats.waiting == 0 and stats.state == "cancelled"
     # the messages not sent yet are cancelled, not failed
     assert (stats.cancelled, stats.failed, stats.queued) == (queued, 0, queued)
-    assert await run(db, lambda c: outbox.counts(c, key_prefix=f"camp:{cid}:")) == {
+    assert await run(db, lambda c: store.outbox_counts(c, campaign_id=cid)) == {
         "cancelled": queued}
 
 
