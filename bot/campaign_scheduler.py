@@ -38,7 +38,7 @@ from bot.campaign_schedule import (
     slot_key,
     week_start,
 )
-from bot.formatting import name_case
+from bot.formatting import esc, name_case
 from bot.i18n import gettext_for, normalise_locale
 from storage import campaigns as store
 
@@ -157,9 +157,10 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     template = ct.Template(c["text"])
     used = template.used
     named = "name" in used
-    # (the account's locale, the unit) → (the locale used, the message but for the name, its
-    # gettext); None: nothing to tell that unit's people (audiences 4 and 5)
-    frames: dict[tuple[str | None, int], tuple[str, ct.Framed, Any] | None] = {}
+    # (the account's locale, the unit) → (its number in `texts`, its gettext); None: nothing
+    # to tell that unit's people (audiences 4 and 5)
+    frames: dict[tuple[str | None, int], tuple[int, Any] | None] = {}
+    texts: list[tuple[str, list[str]]] = []   # (the locale used, the text around the names)
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
     reports = c["audience"] in ("lagging_units", "leaderboard")
     allows = delivery.cap.allows
@@ -182,9 +183,12 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
             continue
         fkey = (target.locale, p.unit_id)
         if fkey not in frames:
-            frames[fkey] = _frame(conn, c=c, template=template, locale=target.locale,
-                                  unit_id=p.unit_id, unit_name=p.unit_name, left=left,
-                                  now=now, delivery=delivery, reports=reports)
+            made = _frame(conn, c=c, template=template, locale=target.locale,
+                          unit_id=p.unit_id, unit_name=p.unit_name, left=left, now=now,
+                          delivery=delivery, reports=reports)
+            frames[fkey] = None if made is None else (len(texts), made[2])
+            if made is not None:
+                texts.append((made[0], made[1].around()))
         frame = frames[fkey]
         if frame is None:
             continue
@@ -192,14 +196,14 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
             if p.id in seen:     # (the outbox's key is the account's: one message a slot)
                 continue
             seen.add(p.id)
-        locale, framed, _ = frame
-        text = framed.fill(_name(p.name) if named else "")
-        options = "[]"
+        number, _ = frame
+        options = None   # none ("[]")
         if p.id in drafts:
             options = json.dumps([{"label": _("Go on with my draft"),
                                    "token": f"a:draft:{drafts[p.id]['id']}",
                                    "command": "/nhap"}], ensure_ascii=False)
-        rows.append((target.channel, target.chat_id, target.account_id, locale, text, options))
+        rows.append((target.channel, target.chat_id, target.account_id, number,
+                     esc(_name(p.name)) if named else "", options))
         bumps.append(p.id)
         others.append(week - today)
     # The cap once more, under the count's lock: another campaign's batch (PostgreSQL: a
@@ -213,8 +217,8 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
             store.unbump_sends(conn, person_ids=list(over), day=day)
             rows = [r for r, pid in zip(rows, bumps, strict=True) if pid not in over]
             capped += len(over)
-    queued = store.queue_campaign(conn, slot_id=slot["id"], rows=rows, not_before=not_before,
-                                  now=now, priority=PRIORITY)
+    queued = store.queue_campaign(conn, slot_id=slot["id"], texts=texts, rows=rows,
+                                  not_before=not_before, now=now, priority=PRIORITY)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)
     return queued
