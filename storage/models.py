@@ -302,7 +302,8 @@ class Outbox(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
     options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
-    # Byte order on PostgreSQL too, so that a key prefix ("camp:12:") is an index range.
+    # Byte order on PostgreSQL too, so that a key prefix ("digest:12:") is an index range.
+    # (Campaign rows have none since 0740: `campaign_slot_id` and `account_id` are their key.)
     dedupe_key: str | None = Field(default=None, sa_column=Column(
         KeyType, unique=True, nullable=True))
     # A campaign's row: its slot (`campaign_slot.id`; no foreign key: slots are never deleted)

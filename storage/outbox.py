@@ -478,7 +478,8 @@ def prune(conn: Connection, *, before: datetime, limit: int = 5000) -> int:
 
 def counts(conn: Connection, *, key_prefix: str | None = None) -> dict[str, int]:
     """Rows per status, for monitoring; with `key_prefix`, only rows whose dedupe key starts
-    with it (a campaign's rows, "camp:12:"): a range of the dedupe key's index."""
+    with it ("digest:"): a range of the dedupe key's index. (A campaign's rows have no dedupe
+    key: `storage.campaigns.outbox_counts`.)"""
     stmt = select(outbox_t.c.status, func.count()).group_by(outbox_t.c.status)
     if key_prefix is not None:
         if not key_prefix:
