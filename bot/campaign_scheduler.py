@@ -150,9 +150,8 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     targets = store.targets(conn, person_ids=fetch)
     counts = store.sends(conn, person_ids=[i for i in fetch if i in targets],
                          since=week_start(day))
-    drafts = (store.idle_drafts(conn, person_ids=[p.id for p in wanted if p.prefetched and p.target
-                                                  or p.id in targets],
-                                idle_before=idle_before or now)
+    reachable = [p.id for p in wanted if (p.target if p.prefetched else p.id in targets)]
+    drafts = (store.idle_drafts(conn, person_ids=reachable, idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
     template = ct.Template(c["text"])
     used = template.used
