@@ -5,8 +5,8 @@ campaign's nominal local time, unique per campaign) and moves the campaign to it
 time. `expand_batch` takes the oldest due slot — locked, so a second scheduler takes another
 or waits — and queues the next `batch` people of its audience after the slot's cursor, in one
 transaction with the cursor's advance, the skip counters and the cap's counts. A crash at any
-point loses only an uncommitted batch, redone from the same cursor; the outbox's unique
-dedupe key ("camp:<campaign>:<slot>:<account>") stands behind that. Nothing holds more than
+point loses only an uncommitted batch, redone from the same cursor; the outbox's unique key
+of a campaign's rows, (slot, account), stands behind that. Nothing holds more than
 one batch of the audience in memory.
 
 `run_tick` is the singleton job's body (`bot.jobs`): slots, then batches until none is due or
@@ -38,7 +38,7 @@ from bot.campaign_schedule import (
     slot_key,
     week_start,
 )
-from bot.formatting import name_case
+from bot.formatting import esc, name_case
 from bot.i18n import gettext_for, normalise_locale
 from storage import campaigns as store
 
@@ -46,14 +46,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 2000
 PRIORITY = 9
-
-
-def dedupe_key(campaign_id: int, key: str, account_id: int) -> str:
-    return f"camp:{campaign_id}:{key}:{account_id}"
-
-
-def key_prefix(campaign_id: int) -> str:
-    return f"camp:{campaign_id}:"
 
 
 @dataclass
@@ -156,57 +148,76 @@ def _queue(conn: Connection, *, c: dict[str, Any], slot: dict[str, Any],
     wanted = [p for p in people if not p.opted_out]
     fetch = [p.id for p in wanted if not p.prefetched]
     targets = store.targets(conn, person_ids=fetch)
-    targets.update((p.id, p.target) for p in wanted if p.prefetched and p.target is not None)
     counts = store.sends(conn, person_ids=[i for i in fetch if i in targets],
                          since=week_start(day))
-    drafts = (store.idle_drafts(conn, person_ids=list(targets), idle_before=idle_before or now)
+    reachable = [p.id for p in wanted if (p.target if p.prefetched else p.id in targets)]
+    drafts = (store.idle_drafts(conn, person_ids=reachable, idle_before=idle_before or now)
               if c["audience"] == "idle_drafts" else {})
     template = ct.Template(c["text"])
     used = template.used
     named = "name" in used
-    # (the account's locale, the unit) → (the locale used, the message but for the name, its
-    # gettext); None: nothing to tell that unit's people (audiences 4 and 5)
-    frames: dict[tuple[str | None, int], tuple[str, ct.Framed, Any] | None] = {}
-    key_head = f"camp:{c['id']}:{slot['slot_key']}:"
+    # (the account's locale, the unit) → (its number in `texts`, its gettext); None: nothing
+    # to tell that unit's people (audiences 4 and 5)
+    frames: dict[tuple[str | None, int], tuple[int, Any] | None] = {}
+    texts: list[tuple[str, list[str]]] = []   # (the locale used, the text around the names)
     left = days_left(_end(conn, c, now, delivery), now) if "days_left" in used else None
     reports = c["audience"] in ("lagging_units", "leaderboard")
     allows = delivery.cap.allows
     rows: list[tuple[Any, ...]] = []
-    bumps: list[int] = []
+    bumps: list[int] = []     # the people of `rows`, in order
+    others: list[int] = []    # … and their messages on the cap's other days
+    seen: set[int] | None = set() if reports else None
     capped = 0
     for p in wanted:
-        target = targets.get(p.id)
-        if target is None:
-            continue   # no reachable account: nobody to write to
         if p.prefetched:
-            today, week = p.sent_today, p.sent_week
+            target, today, week = p.target, p.sent_today, p.sent_week
         else:
+            target = targets.get(p.id)
             sent = counts.get(p.id, {})
             today, week = sent.get(day, 0), sum(sent.values())
+        if target is None:
+            continue   # no reachable account: nobody to write to
         if not allows(today=today, week=week):
             capped += 1
             continue
         fkey = (target.locale, p.unit_id)
         if fkey not in frames:
-            frames[fkey] = _frame(conn, c=c, template=template, locale=target.locale,
-                                  unit_id=p.unit_id, unit_name=p.unit_name, left=left,
-                                  now=now, delivery=delivery, reports=reports)
+            made = _frame(conn, c=c, template=template, locale=target.locale,
+                          unit_id=p.unit_id, unit_name=p.unit_name, left=left, now=now,
+                          delivery=delivery, reports=reports)
+            frames[fkey] = None if made is None else (len(texts), made[2])
+            if made is not None:
+                texts.append((made[0], made[1].around()))
         frame = frames[fkey]
         if frame is None:
             continue
-        locale, framed, _ = frame
-        text = framed.fill(_name(p.name) if named else "")
-        options = "[]"
+        if seen is not None:   # audiences 4 and 5: a person is told about their first unit
+            if p.id in seen:     # (the outbox's key is the account's: one message a slot)
+                continue
+            seen.add(p.id)
+        number, _ = frame
+        options = None   # none ("[]")
         if p.id in drafts:
             options = json.dumps([{"label": _("Go on with my draft"),
                                    "token": f"a:draft:{drafts[p.id]['id']}",
                                    "command": "/nhap"}], ensure_ascii=False)
-        rows.append((target.channel, target.chat_id, target.account_id, locale, text, options,
-                     key_head + str(target.account_id)))
+        rows.append((target.channel, target.chat_id, target.account_id, number,
+                     esc(_name(p.name)) if named else "", options))
         bumps.append(p.id)
-    queued = store.queue_campaign(conn, rows=rows, not_before=not_before, now=now,
-                                  priority=PRIORITY)
-    store.bump_sends(conn, person_ids=bumps, day=day)
+        others.append(week - today)
+    # The cap once more, under the count's lock: another campaign's batch (PostgreSQL: a
+    # second scheduler) may have queued these people a message since their counts were read.
+    recounted = store.bump_sends(conn, person_ids=bumps, day=day)
+    if recounted:
+        over = {pid for pid, other in zip(bumps, others, strict=True)
+                if pid in recounted and not allows(today=recounted[pid] - 1,
+                                                   week=other + recounted[pid] - 1)}
+        if over:
+            store.unbump_sends(conn, person_ids=list(over), day=day)
+            rows = [r for r, pid in zip(rows, bumps, strict=True) if pid not in over]
+            capped += len(over)
+    queued = store.queue_campaign(conn, slot_id=slot["id"], texts=texts, rows=rows,
+                                  not_before=not_before, now=now, priority=PRIORITY)
     store.add_counts(conn, campaign_id=c["id"], opted_out=len(people) - len(wanted),
                      capped=capped, quiet=len(rows) if not_before > now else 0)
     return queued

@@ -121,6 +121,18 @@ class Framed:
     def __init__(self, parts: list[str], names: tuple[int, ...]) -> None:
         self.parts, self.names = parts, names
 
+    def around(self) -> list[str]:
+        """The message's text between its names: `fill(name)` is `esc(name).join(around())`
+        (the database joins them so: `storage.campaigns.queue_campaign`)."""
+        if not self.names:
+            return [self.parts[0]]
+        out, start = [], 0
+        for i in self.names:
+            out.append("".join(self.parts[start:i]))
+            start = i + 1
+        out.append("".join(self.parts[start:]))
+        return out
+
     def fill(self, name: str) -> str:
         if not self.names:
             return self.parts[0]

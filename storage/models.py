@@ -261,6 +261,7 @@ class PendingAlert(SQLModel, table=True):
 
 _ACTIVE = text("status IN ('pending', 'sending')")
 _SENDING = text("status = 'sending'")
+_CAMPAIGN = text("campaign_slot_id IS NOT NULL")
 KeyType = String(128).with_variant(String(128, collation="C"), "postgresql")
 
 
@@ -275,26 +276,38 @@ class Outbox(SQLModel, table=True):
     __table_args__ = (
         # Claims walk a channel's pending rows by priority, then due time, then age.
         Index("ix_outbox_due", "status", "channel", "priority", "not_before", "id"),
-        Index("ix_outbox_chat", "channel", "chat_id", "id"),
-        # A chat's rows still to send: whose turn it is, without its history of sent rows.
+        # A chat's rows still to send: whose turn it is, without its history of sent rows
+        # (and a chat's pending rows, `mark_unreachable`: no index of every row per chat, which
+        # a campaign's million rows would have to write for nobody; migration 0740).
         Index("ix_outbox_chat_active", "channel", "chat_id", "priority", "id",
               sqlite_where=_ACTIVE, postgresql_where=_ACTIVE),
         # Whether a chat has a row in flight (a few rows at any time).
         Index("ix_outbox_sending", "channel", "chat_id",
               sqlite_where=_SENDING, postgresql_where=_SENDING),
+        # A campaign's rows: one per slot and account (the scheduler's key), and a campaign's
+        # rows found by its slots (counts, pause, cancel). Two integers: the text key
+        # "camp:<campaign>:<slot>:<account>" it replaces was three times the size, in an index
+        # that a million rows written in a minute each update at a random place (0740).
+        Index("uq_outbox_campaign", "campaign_slot_id", "account_id", unique=True,
+              sqlite_where=_CAMPAIGN, postgresql_where=_CAMPAIGN),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     channel: str = Field(max_length=16)
     chat_id: str = Field(max_length=64)
-    account_id: int | None = Field(default=None, foreign_key="account.id")
+    # An account's id, without a foreign key (migration 0740): accounts are never deleted,
+    # and PostgreSQL checked the key by locking the account's row for every message queued.
+    account_id: int | None = Field(default=None)
     kind: str = Field(max_length=16)  # alert | decision | digest | notice
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
     options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
-    # Byte order on PostgreSQL too, so that a key prefix ("camp:12:") is an index range.
+    # Byte order on PostgreSQL too, so that a key prefix ("digest:12:") is an index range.
+    # (Campaign rows have none since 0740: `campaign_slot_id` and `account_id` are their key.)
     dedupe_key: str | None = Field(default=None, sa_column=Column(
         KeyType, unique=True, nullable=True))
+    # A campaign's row: its slot (`campaign_slot.id`; no foreign key: slots are never deleted)
+    campaign_slot_id: int | None = Field(default=None)
     # pending|sending|sent|failed|unreachable|cancelled (a cancelled campaign's unsent rows)
     status: str = Field(default="pending", max_length=12)
     # 0 replies, alerts, decisions (always first); 5 digests; 9 campaigns and broadcasts.

@@ -409,6 +409,9 @@ def mark_failed(conn: Connection, *, id: int, error: str) -> None:
         status="failed", attempts=outbox_t.c.attempts + 1, last_error=_clip(error)))
 
 
+_CHAT_ACTIVE = text("status IN ('pending', 'sending')")
+
+
 def mark_unreachable(
     conn: Connection, *, id: int, account_id: int | None, error: str | None = None,
 ) -> None:
@@ -422,10 +425,13 @@ def mark_unreachable(
     if row is None:
         return
     values = {"status": "unreachable", "last_error": _clip(error or "unreachable")}
+    conn.execute(update(outbox_t).where(outbox_t.c.id == id).values(values))
+    # The chat's pending rows, through `ix_outbox_chat_active`: its condition written as the
+    # index states it, so that SQLite (which matches it word for word) and a generic plan on
+    # PostgreSQL (which does not look into parameters) see that the index holds them all.
     conn.execute(update(outbox_t).where(
-        or_(outbox_t.c.id == id,
-            and_(outbox_t.c.channel == row.channel, outbox_t.c.chat_id == row.chat_id,
-                 outbox_t.c.status == "pending"))).values(values))
+        outbox_t.c.channel == row.channel, outbox_t.c.chat_id == row.chat_id,
+        _CHAT_ACTIVE, outbox_t.c.status == "pending").values(values))
     if account_id is not None:
         conn.execute(update(account_t).where(account_t.c.id == account_id)
                      .values(reachable=False))
@@ -467,7 +473,8 @@ def prune(conn: Connection, *, before: datetime, limit: int = 5000) -> int:
 
 def counts(conn: Connection, *, key_prefix: str | None = None) -> dict[str, int]:
     """Rows per status, for monitoring; with `key_prefix`, only rows whose dedupe key starts
-    with it (a campaign's rows, "camp:12:"): a range of the dedupe key's index."""
+    with it ("digest:"): a range of the dedupe key's index. (A campaign's rows have no dedupe
+    key: `storage.campaigns.outbox_counts`.)"""
     stmt = select(outbox_t.c.status, func.count()).group_by(outbox_t.c.status)
     if key_prefix is not None:
         if not key_prefix:

@@ -49,7 +49,7 @@ def messages(conn: Connection, campaign_id: int) -> dict[str, str]:
     rows = conn.execute(select(person_t.c.name, outbox_t.c.text)
                         .join(account_t, account_t.c.person_id == person_t.c.id)
                         .join(outbox_t, outbox_t.c.account_id == account_t.c.id)
-                        .where(outbox_t.c.dedupe_key.like(f"camp:{campaign_id}:%")))
+                        .where(store.campaign_rows(campaign_id)))
     return {name: text for name, text in rows}
 
 

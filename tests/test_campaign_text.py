@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot import campaign_text as ct
 from bot.campaign_scheduler import _name
-from bot.formatting import name_case
+from bot.formatting import esc, name_case
 
 WORDS = st.sampled_from(["{ten}", "{name}", "{donvi}", "{unit}", "{hang}", "{phantram}",
                          "{songayconlai}", "{x}", "{", "}", "<b>", "&", " ", "Chào", "đ"])
@@ -24,6 +24,8 @@ def test_framed_reads_as_fill(parts: list[str], name: str, unit: str) -> None:
                            used=ct.fields_used(text) - {"name"})
     framed = ct.Template(text).framed(others, head="H<", foot=">F")
     assert framed.fill(values["name"]) == "H<" + ct.fill(text, values) + ">F"
+    # …and as the database writes it: the text around the names, joined by the name
+    assert esc(values["name"]).join(framed.around()) == framed.fill(values["name"])
 
 
 @given(name=NAMES)

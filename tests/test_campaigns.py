@@ -20,7 +20,6 @@ from bot.services import campaigns as svc
 from bot.services.actor import Actor
 from bot.services.results import Refused
 from storage import campaigns as store
-from storage import outbox
 from storage.models import outbox_t
 from storage.models_campaigns import campaign_slot_t
 from tests import campaign_data as data
@@ -60,7 +59,7 @@ def outbox_people(conn: Connection, campaign_id: int) -> list[int]:
     from storage.models import account_t
     rows = conn.execute(select(account_t.c.person_id).join(
         outbox_t, outbox_t.c.account_id == account_t.c.id).where(
-        outbox_t.c.dedupe_key.like(f"camp:{campaign_id}:%")))
+        store.campaign_rows(campaign_id)))
     return [r[0] for r in rows]
 
 
@@ -105,7 +104,7 @@ async def test_messages_are_escaped_filled_and_say_how_to_stop(db: AsyncEngine) 
         until=(NOON + timedelta(days=5)).date()))
     await drain(db, NOON, QUIET_OFF)
     rows = await run(db, lambda c: c.execute(select(outbox_t).where(
-        outbox_t.c.dedupe_key.like(f"camp:{cid}:%"))).mappings().all())
+        store.campaign_rows(cid))).mappings().all())
     assert rows
     for r in rows:
         assert r["text"].count("&lt;b&gt;Hi&lt;/b&gt;") == 1
@@ -220,6 +219,40 @@ async def test_two_schedulers_at_once_send_each_slot_once(
         await e.dispose()
 
 
+async def test_two_campaigns_expanding_at_once_keep_the_cap(
+        db_factory: Callable[[], AsyncEngine], backend: str) -> None:
+    """Two schedulers expand two campaigns to the same people at once: the second batch
+    reads their counts before the first commits, yet nobody gets two messages that day."""
+    if backend != "postgres":
+        pytest.skip("SQLite serialises writers: two batches cannot overlap there")
+    engines = [db_factory(), db_factory()]
+    world = await run(engines[0], lambda c: data.generate(c, now=NOON, n=40))
+    ids = [await run(engines[0], lambda c: create(c, unit_code="VN")) for _ in range(2)]
+    capped = Delivery(quiet=None, cap=Cap(per_day=1, per_week=3), batch=500)
+    await run(engines[0], lambda c: make_slots(c, now=NOON, delivery=capped))
+    async with engines[0].begin() as first:
+        one = await first.run_sync(lambda c: expand_batch(c, now=NOON, delivery=capped))
+        assert one is not None and one.queued > 0 and one.campaign_id == ids[0]
+        # The other campaign's batch, while the first one's is written but not committed.
+        second = asyncio.create_task(run(engines[1], lambda c: expand_batch(
+            c, now=NOON, delivery=capped)))
+        await asyncio.sleep(0.5)
+    two = await second
+    assert two is not None and two.campaign_id == ids[1] and two.finished
+    reach = data.expected(world, set(data.units_codes(world)), "members")
+    got = await run(engines[0], lambda c: outbox_people(c, ids[0]) + outbox_people(c, ids[1]))
+    assert sorted(got) == sorted(reach)          # one message each, not two
+    assert two.queued == 0
+    c2 = await run(engines[0], lambda c: store.get(c, campaign_id=ids[1]))
+    assert c2["skipped_capped"] == len(reach)
+    # The counts the second batch took back: one message each today, as sent.
+    counts = await run(engines[0], lambda c: store.sends(c, person_ids=sorted(reach),
+                                                        since=NOON.date()))
+    assert sorted(sum(d.values()) for d in counts.values()) == [1] * len(reach)
+    for e in engines:
+        await e.dispose()
+
+
 async def test_scope_chairs_admins_support_and_members(db: AsyncEngine) -> None:
     now = NOON
     chair = await run(db, lambda c: data.chair(c, unit_code="BPC-PR", now=now))
@@ -257,7 +290,7 @@ async def test_pause_holds_queued_messages_resume_and_cancel(db: AsyncEngine) ->
 
     def due(conn: Connection) -> int:
         return conn.execute(select(func.count()).select_from(outbox_t).where(
-            outbox_t.c.dedupe_key.like(f"camp:{cid}:%"),
+            store.campaign_rows(cid),
             outbox_t.c.not_before <= NOON + timedelta(days=1))).scalar_one()
 
     queued = await run(db, due)
@@ -281,7 +314,7 @@ async def test_pause_holds_queued_messages_resume_and_cancel(db: AsyncEngine) ->
     assert stats.waiting == 0 and stats.state == "cancelled"
     # the messages not sent yet are cancelled, not failed
     assert (stats.cancelled, stats.failed, stats.queued) == (queued, 0, queued)
-    assert await run(db, lambda c: outbox.counts(c, key_prefix=f"camp:{cid}:")) == {
+    assert await run(db, lambda c: store.outbox_counts(c, campaign_id=cid)) == {
         "cancelled": queued}
 
 

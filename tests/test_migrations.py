@@ -10,9 +10,12 @@ import logging
 import shutil
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -22,7 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
 from bot import cli
+from bot.campaign_schedule import Cap
+from bot.campaign_scheduler import Delivery, expand_batch, make_slots
 from bot.core import Core
+from bot.demo import seed_if_empty
+from bot.services import campaigns as svc
+from bot.services.actor import Actor
+from storage import campaigns as store
 from storage import migrate
 from storage.engine import make_engine
 from tests.conftest import PG_URL, _drop_schema, _new_backend
@@ -354,3 +363,58 @@ async def test_a_failed_upgrade_on_postgresql_rolls_back_and_releases_the_lock(
                 held, {"key": lock["key"], "obj": lock["scope"] & 0xFFFFFFFF}) == 0
     finally:
         await engine.dispose()
+
+
+
+async def test_campaign_rows_queued_before_0740_get_their_slot(
+        empty_db: AsyncEngine, backend: str) -> None:
+    """0740 keys a campaign's outbox rows by (slot, account): rows queued before, with the
+    text key "camp:<campaign>:<slot key>:<account>", get their slot; its downgrade writes the
+    text key of rows queued since."""
+    await migrate.upgrade(engine=empty_db)
+    await seed_if_empty(empty_db)
+    now = datetime.now(UTC)
+    async with empty_db.begin() as conn:
+        await conn.execute(text(
+            "INSERT INTO person (name, unit_id, onboarded, alert_mode, created_at) "
+            "SELECT 'Nguyễn Văn ' || id, id, TRUE, 'instant', CURRENT_TIMESTAMP FROM unit "
+            "WHERE kind = 'grassroots'"))
+        await conn.execute(text(
+            "INSERT INTO account (channel, external_id, chat_id, person_id, locale, step, state,"
+            " reachable, created_at, updated_at) SELECT 'telegram', 'm' || id, 'c' || id, id,"
+            " 'vi', 'idle', '{}', TRUE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM person"))
+        made = await conn.run_sync(lambda c: svc.create(
+            conn=c, actor=Actor.shell(), now=now,
+            spec=svc.Spec(unit_code="VN", audience="members", text="Chào {ten}", kind="once")))
+        assert isinstance(made, svc.Created)
+        delivery = Delivery(quiet=None, cap=Cap(9, 9), batch=1000)
+        await conn.run_sync(lambda c: make_slots(c, now=now, delivery=delivery))
+        await conn.run_sync(lambda c: expand_batch(c, now=now, delivery=delivery))
+
+    def rows(conn: Connection) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in conn.execute(text(
+            "SELECT dedupe_key, campaign_slot_id, account_id FROM outbox "
+            "WHERE kind = 'campaign'"))]
+
+    async with empty_db.connect() as conn:
+        queued = await conn.run_sync(rows)
+        slot = (await conn.run_sync(lambda c: store.slots(c, campaign_id=made.campaign_id)))[0]
+    assert len(queued) > 1 and {(k, s) for k, s, _a in queued} == {(None, slot["id"])}
+
+    def downgrade(conn: Connection) -> None:
+        command.downgrade(migrate._config(conn), "0730")
+
+    async with empty_db.connect() as conn:
+        await conn.run_sync(downgrade)
+        await conn.commit()
+        back = {tuple(r) for r in await conn.execute(text(
+            "SELECT dedupe_key, account_id FROM outbox WHERE kind = 'campaign'"))}
+    assert back == {(f"camp:{made.campaign_id}:{slot['slot_key']}:{a}", a)
+                    for _k, _s, a in queued}
+    await migrate.upgrade(engine=empty_db)
+    async with empty_db.connect() as conn:
+        again = await conn.run_sync(rows)
+        counts = await conn.run_sync(lambda c: store.outbox_counts(
+            c, campaign_id=made.campaign_id))
+    assert {(s, a) for _k, s, a in again} == {(slot["id"], a) for _k, _s, a in queued}
+    assert counts == {"pending": len(queued)}

@@ -128,70 +128,85 @@ def _filters(ctx: Ctx) -> svc.Filters | None:
     return None if isinstance(out, Refused) else out
 
 
-class CampaignBloc(Step):
-    """Only one bloc of the subtree (skipped when the subtree has a single one)."""
+class _FilterStep(Step):
+    """Only one of the subtree's values of `key` (a bloc, an emulation cluster), chosen from
+    buttons, or skipped to reach them all; the step is passed over when the subtree has
+    fewer than `least` values. A button carries the value's place in the list shown."""
+
+    key: str
+    after: str               # the next step
+    least: int               # values needed for the question to be worth asking
+    prefix: str              # of the buttons' data
+    question: str            # N_(…)
+
+    @classmethod
+    def values(cls, f: svc.Filters) -> list[str]:
+        raise NotImplementedError
+
+    @classmethod
+    def label(cls, ctx: Ctx, value: str) -> str:
+        raise NotImplementedError
+
+    @classmethod
+    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
+        _ = ctx._
+        f = _filters(ctx)
+        if f is None:
+            return home()
+        values = cls.values(f)
+        if len(values) < cls.least:
+            _draft(ctx).pop(cls.key, None)
+            return Next(cls.after)
+        ctx.ask(join(error, _(cls.question)),
+                [*((cls.label(ctx, v), f"{cls.prefix}{i}") for i, v in enumerate(values)),
+                 (_(SKIP), "skip"), (_("‹ Cancel"), "cancel")])
+        return None
+
+    @classmethod
+    def choice(cls, ctx: Ctx, value: str) -> Result:
+        d = _draft(ctx)
+        if value == "skip":
+            d.pop(cls.key, None)
+            return Next(cls.after)
+        f = _filters(ctx)
+        index = value.removeprefix(cls.prefix)
+        values = cls.values(f) if f is not None else []
+        if not (value.startswith(cls.prefix) and index.isdigit() and int(index) < len(values)):
+            return Next("campaign_menu")
+        d[cls.key] = values[int(index)]
+        return Next(cls.after)
+
+
+class CampaignBloc(_FilterStep):
+    """Only one bloc of the subtree (passed over when the subtree has a single one)."""
 
     name = "campaign_bloc"
+    key, after, least, prefix = "bloc", "campaign_cluster", 2, "b:"
+    question = N_("Only one bloc? Choose it, or skip to reach every bloc.")
 
     @classmethod
-    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
-        _ = ctx._
-        f = _filters(ctx)
-        if f is None:
-            return home()
-        if len(f.blocs) < 2:
-            _draft(ctx).pop("bloc", None)
-            return Next("campaign_cluster")
-        ctx.ask(join(error, _("Only one bloc? Choose it, or skip to reach every bloc.")),
-                [*((_(BLOC_LABELS[b]), f"b:{b}") for b in f.blocs), (_(SKIP), "skip"),
-                 (_("‹ Cancel"), "cancel")])
-        return None
+    def values(cls, f: svc.Filters) -> list[str]:
+        return [b for b in f.blocs if b in BLOC_LABELS]
 
     @classmethod
-    def choice(cls, ctx: Ctx, value: str) -> Result:
-        d = _draft(ctx)
-        if value == "skip":
-            d.pop("bloc", None)
-            return Next("campaign_cluster")
-        if value.startswith("b:") and value[2:] in svc.BLOCS:
-            d["bloc"] = value[2:]
-            return Next("campaign_cluster")
-        return Next("campaign_menu")
+    def label(cls, ctx: Ctx, value: str) -> str:
+        return ctx._(BLOC_LABELS[value])
 
 
-class CampaignCluster(Step):
-    """Only one emulation cluster of the subtree (skipped when it has none)."""
+class CampaignCluster(_FilterStep):
+    """Only one emulation cluster of the subtree (passed over when it has none)."""
 
     name = "campaign_cluster"
+    key, after, least, prefix = "cluster", "campaign_schedule", 1, "k:"
+    question = N_("Only one emulation cluster? Choose it, or skip to reach every cluster.")
 
     @classmethod
-    def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
-        _ = ctx._
-        f = _filters(ctx)
-        if f is None:
-            return home()
-        if not f.clusters:
-            _draft(ctx).pop("cluster", None)
-            return Next("campaign_schedule")
-        ctx.ask(join(error, _("Only one emulation cluster? Choose it, or skip to reach every "
-                              "cluster.")),
-                [*((shorten(c, 60), f"k:{i}") for i, c in
-                   enumerate(f.clusters[:CLUSTERS_SHOWN])), (_(SKIP), "skip"),
-                 (_("‹ Cancel"), "cancel")])
-        return None
+    def values(cls, f: svc.Filters) -> list[str]:
+        return list(f.clusters[:CLUSTERS_SHOWN])
 
     @classmethod
-    def choice(cls, ctx: Ctx, value: str) -> Result:
-        d = _draft(ctx)
-        if value == "skip":
-            d.pop("cluster", None)
-            return Next("campaign_schedule")
-        f = _filters(ctx)
-        index = int(value[2:]) if value.startswith("k:") and value[2:].isdigit() else -1
-        if f is None or not 0 <= index < min(len(f.clusters), CLUSTERS_SHOWN):
-            return Next("campaign_menu")
-        d["cluster"] = f.clusters[index]
-        return Next("campaign_schedule")
+    def label(cls, ctx: Ctx, value: str) -> str:
+        return shorten(value, 60)
 
 
 def audience_details(ctx: Ctx, c: dict[str, Any]) -> str:

@@ -40,13 +40,12 @@ from bot.campaign_schedule import (
     local,
     next_slot,
 )
-from bot.campaign_scheduler import PRIORITY, Delivery, key_prefix
+from bot.campaign_scheduler import PRIORITY, Delivery
 from bot.i18n import gettext_for, normalise_locale
 from bot.services.actor import Actor
 from bot.services.permissions import covers_unit
 from bot.services.results import Refused
 from storage import campaigns as store
-from storage import outbox
 from storage.models import outbox_t
 
 log = logging.getLogger("bot.services")
@@ -282,7 +281,7 @@ def stats(*, conn: Connection, actor: Actor, campaign_id: int) -> Stats | Refuse
     c = _campaign(conn, actor, campaign_id, "stats")
     if isinstance(c, Refused):
         return c
-    counts = outbox.counts(conn, key_prefix=key_prefix(campaign_id))
+    counts = store.outbox_counts(conn, campaign_id=campaign_id)
     slots = store.slots(conn, campaign_id=campaign_id)
     return Stats(
         campaign_id=campaign_id, state=c["state"], queued=sum(counts.values()),
@@ -412,8 +411,8 @@ def cancel(*, conn: Connection, actor: Actor, now: datetime, campaign_id: int
                            to_state="cancelled", now=now, next_due_at=None):
         return Unchanged(campaign_id, c["state"])
     store.cancel_slots(conn, campaign_id=campaign_id, now=now)
-    prefix = key_prefix(campaign_id)
-    conn.execute(update(outbox_t).where(*_campaign_rows(prefix), outbox_t.c.status == "pending")
+    conn.execute(update(outbox_t).where(*_campaign_rows(campaign_id),
+                                        outbox_t.c.status == "pending")
                  .values(status=CANCELLED))
     return Changed(campaign_id, "cancelled")
 
@@ -426,14 +425,12 @@ CANCELLED = "cancelled"
 HELD = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def _campaign_rows(prefix: str) -> list[Any]:
-    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return [outbox_t.c.dedupe_key >= prefix, outbox_t.c.dedupe_key < upper,
-            outbox_t.c.priority == PRIORITY]
+def _campaign_rows(campaign_id: int) -> list[Any]:
+    return [store.campaign_rows(campaign_id), outbox_t.c.priority == PRIORITY]
 
 
 def _hold(conn: Connection, campaign_id: int, *, until: datetime) -> None:
-    conn.execute(update(outbox_t).where(*_campaign_rows(key_prefix(campaign_id)),
+    conn.execute(update(outbox_t).where(*_campaign_rows(campaign_id),
                                         outbox_t.c.status == "pending")
                  .values(not_before=until))
 
