@@ -1,9 +1,9 @@
 """Units ordered in the database (storage/progress_rank.py) come in exactly the order the
 figures computed one by one in Python give, on both backends: random targets (inherited
 ratios, bloc targets skipped where the bloc has nobody, counts, a unit's own targets), units
-with no members, unfolded deltas, a snapshot phase, a cluster across districts; every page,
-both orders, and the own unit's position — ordered in the database and (a few siblings)
-in Python."""
+with no members, unfolded deltas, a snapshot phase (read by parent: a union moved and one
+created after the freeze), a cluster across districts; every page, both orders, and the own
+unit's position — ordered in the database and (a few siblings) in Python."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from datetime import date
 from itertools import product
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.services.progress_figures import ordered, quick
 from storage import progress as store
 from storage import progress_units
 from storage.models import unit_t
-from storage.models_progress import phase_t
+from storage.models_progress import phase_t, progress_snapshot_t
 from storage.progress_rank import ahead_key, lagging_key, tenths
 from tests.test_progress import add, at, run, set_targets
 
@@ -67,6 +67,29 @@ def _setup(conn: Connection, seed: int) -> None:
             store.fold(conn)                         # the second round stays unfolded
     gd1 = conn.execute(select(phase_t.c.id).where(phase_t.c.code == "GĐ1")).scalar_one()
     store.snapshot(conn, phase_id=gd1, now=at(date(2022, 6, 2)))
+    _after_the_snapshot(conn, rng)
+
+
+def _after_the_snapshot(conn: Connection, rng: random.Random) -> None:
+    """The ended phase is read from its snapshot by (phase, parent): a district moved to
+    another province after the freeze is listed under its new parent with its frozen
+    figures, and a union created after it (no frozen row) is listed with none."""
+    units = conn.execute(select(unit_t.c.id, unit_t.c.code, unit_t.c.kind,
+                                unit_t.c.parent_id)).all()
+    provinces = [u for u in units if u.kind == "province"]
+    district = rng.choice([u for u in units if u.kind == "district"])
+    before = progress_units.parents(conn)
+    new_parent = rng.choice([p for p in provinces if p.id != district.parent_id])
+    conn.execute(update(unit_t).where(unit_t.c.id == district.id)
+                 .values(parent_id=new_parent.id))
+    conn.execute(insert(unit_t).values(
+        code=f"{district.code}-NEW", name="Công đoàn cơ sở mới", kind="grassroots",
+        parent_id=district.id, bloc="enterprise", member_count=rng.choice((0, 40)), depth=3))
+    assert progress_units.move_units(conn, before) == 1
+    progress_units.rebuild_members(conn)
+    t = progress_snapshot_t
+    assert conn.execute(select(t.c.parent_id).distinct().where(t.c.unit_id == district.id)
+                        ).scalars().all() == [new_parent.id]
 
 
 def _check(conn: Connection) -> int:
