@@ -292,6 +292,9 @@ class Outbox(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
     options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    # A reply's chart or report (JSON [kind, spec]: what to make, `bot.media`), made again
+    # when sent: a reference, never the file, so it survives a restart.
+    attachment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Byte order on PostgreSQL too, so that a key prefix ("camp:12:") is an index range.
     dedupe_key: str | None = Field(default=None, sa_column=Column(
         KeyType, unique=True, nullable=True))

@@ -269,3 +269,52 @@ async def test_zalo_chart_and_report(zl: ZaloWithMedia) -> None:
     assert status == 200 and "spreadsheetml" in kind
     units = load_workbook(io.BytesIO(body)).worksheets[0]
     assert list(units.iter_rows(values_only=True))[-1][1] == "Total"
+
+
+async def test_a_reply_recovered_through_the_outbox_keeps_its_file(tg: TelegramHarness) -> None:
+    """/tiendo's chart and /baocao's report, handled but never sent (the process died before
+    sending): the outbox sends them later as a photo and a document, made again from the
+    database; a sender that cannot make them sends the text and how to ask again."""
+    from bot.core import unsent_to_outbox
+    from bot.events import Inbound
+    from bot.outbox import OutboxWorker
+    from handlers.telegram_sender import TelegramSender
+    from storage.models import outbox_t
+    from tests.test_outbox import FAST, drain
+
+    assert tg.core is not None and tg.engine is not None
+    await tg.send(CHAIR, await admin_invite(tg, "chair", "BPC-PR"))
+    for i, (command, args) in enumerate((("tiendo", ""), ("baocao", f"BPC-PR {PHASE}"))):
+        out = await tg.core.handle(Inbound("telegram", f"lost-{i}", str(CHAIR), str(CHAIR),
+                                           "command", text=command, args=args))
+        assert any(r.attachment for r in out.replies)       # never sent: the core keeps them
+    async with tg.engine.begin() as conn:     # as `Core.recover_unsent` does, a while later
+        assert await conn.run_sync(lambda c: unsent_to_outbox(
+            c, now=utcnow(), before=utcnow() + timedelta(seconds=1), limit=10)) == 2
+        queued = (await conn.execute(outbox_t.select().order_by(outbox_t.c.id))).mappings().all()
+    kinds = [q["attachment"] and q["attachment"].split('"')[1] for q in queued]
+    assert kinds.count("chart") == 1 and kinds.count("report") == 1
+    photos, docs = (len(uploads(tg.fake, m, f)) for m, f in
+                    (("sendPhoto", "photo"), ("sendDocument", "document")))
+    worker = OutboxWorker(tg.engine, [TelegramSender(tg.channel.bot, tg.engine)], **FAST)
+    await worker.start()
+    try:
+        assert (await drain(tg.engine))["sent"] == len(queued)
+    finally:
+        await worker.stop()
+    [photo] = uploads(tg.fake, "sendPhoto", "photo")[photos:]
+    assert photo.data.startswith(b"\x89PNG")
+    [doc] = uploads(tg.fake, "sendDocument", "document")[docs:]
+    assert doc.filename.endswith(".xlsx")
+    rows = list(load_workbook(io.BytesIO(doc.data)).worksheets[0].iter_rows(values_only=True))
+    assert rows[-1][1] == "Total" and rows[-1][rows[0].index("Registered")] == 48
+
+    # A sender with no database to make the file from: the text, and how to get it again.
+    report = next(q for q in queued if q["attachment"] and "report" in q["attachment"])
+    from bot.outbox_marks import reply_of
+
+    before = len(tg.fake.messages(CHAIR))
+    await TelegramSender(tg.channel.bot).deliver(str(CHAIR), reply_of(dict(report)), "en")
+    [said] = tg.texts(CHAIR)[before:]
+    assert said.startswith("Progress report of") and f"/baocao BPC-PR {PHASE}" in said
+    assert len(uploads(tg.fake, "sendDocument", "document")) == docs + 1

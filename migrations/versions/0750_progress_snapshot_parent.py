@@ -1,6 +1,8 @@
 """A phase's frozen figures keep each unit's parent, as the live totals do (0700): an ended
 phase's children page and rankings read one index range (phase, parent) of the snapshot,
-ordered in the database, instead of a lookup per child unit.
+ordered in the database, instead of a lookup per child unit. And an outbox row may carry a
+reply's chart or report (`outbox.attachment`: what to make, as JSON), so a reply recovered
+through the outbox keeps its file.
 
 Revision ID: 0750
 Revises: 0730
@@ -24,9 +26,12 @@ def upgrade() -> None:
                "(SELECT unit.parent_id FROM unit WHERE unit.id = progress_snapshot.unit_id)")
     op.create_index("ix_progress_snapshot_parent", "progress_snapshot",
                     ["phase_id", "parent_id"])
+    op.add_column("outbox", sa.Column("attachment", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("attachment")
     op.drop_index("ix_progress_snapshot_parent", table_name="progress_snapshot")
     with op.batch_alter_table("progress_snapshot") as batch:
         batch.drop_column("parent_id")
