@@ -104,7 +104,7 @@ def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
     _ = gettext_for(spec["locale"])
     actor = Actor(spec["person"], spec["channel"])
     p = ps.progress(conn=conn, actor=actor, now=now, unit_code=spec["unit"] or None,
-                    phase_code=spec["phase"] or None)
+                    phase_code=spec["phase"] or None, series=spec.get("mode") != "children")
     if isinstance(p, ps.Refused):
         return None
     if spec.get("mode") == "children":

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
+    Date,
     String,
     and_,
     bindparam,
@@ -424,10 +425,13 @@ def snapshot_unit_members(conn: Connection, *, phase_id: int, unit_ids: Iterable
     return {u: int(n) for u, n in conn.execute(q)}
 
 
-def days(conn: Connection, *, phase_id: int, unit_id: int) -> dict[date, int]:
-    """Registered initiatives per submission day (folded and not)."""
+def days(conn: Connection, *, phase_id: int, unit_id: int, since: date | None = None
+         ) -> dict[date, int]:
+    """Registered initiatives per submission day (folded and not); with `since`, from that
+    day on only — one short key range, however many days the unit has initiatives on."""
     out: dict[date, int] = defaultdict(int)
-    for day, n in conn.execute(_DAYS, {"phase_id": phase_id, "unit_id": unit_id}):
+    for day, n in conn.execute(_DAYS, {"phase_id": phase_id, "unit_id": unit_id,
+                                       "since": since or date.min}):
         # SQLite gives 'YYYY-MM-DD' (parsed here: SQLAlchemy's Date parsing was most of the
         # cost of a long phase's 450 rows), PostgreSQL a date
         out[day if isinstance(day, date) else date.fromisoformat(day)] += int(n or 0)
@@ -437,10 +441,11 @@ def days(conn: Connection, *, phase_id: int, unit_id: int) -> dict[date, int]:
 def _days_stmt() -> Any:
     t, d = progress_day_t, progress_delta_t
     return select(type_coerce(t.c.day, String), t.c.registered).where(
-        t.c.phase_id == bindparam("phase_id"), t.c.unit_id == bindparam("unit_id")).union_all(
+        t.c.phase_id == bindparam("phase_id"), t.c.unit_id == bindparam("unit_id"),
+        t.c.day >= bindparam("since", type_=Date)).union_all(
         select(type_coerce(d.c.day, String), func.sum(d.c.day_registered))
         .where(d.c.phase_id == bindparam("phase_id"), d.c.unit_id == bindparam("unit_id"),
-               d.c.day.is_not(None))
+               d.c.day >= bindparam("since", type_=Date))
         .group_by(d.c.day))
 
 
