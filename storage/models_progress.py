@@ -137,7 +137,8 @@ class ProgressSnapshot(SQLModel, table=True):
     phase's children are one range of `ix_progress_snapshot_parent`."""
 
     __tablename__ = "progress_snapshot"
-    __table_args__ = (Index("ix_progress_snapshot_parent", "phase_id", "parent_id"),)
+    __table_args__ = (Index("ix_progress_snapshot_parent", "phase_id", "parent_id",
+                            "unit_id"),)
 
     phase_id: int = Field(primary_key=True)
     unit_id: int = Field(primary_key=True)

@@ -24,8 +24,10 @@ def upgrade() -> None:
     op.add_column("progress_snapshot", sa.Column("parent_id", sa.Integer(), nullable=True))
     op.execute("UPDATE progress_snapshot SET parent_id = "
                "(SELECT unit.parent_id FROM unit WHERE unit.id = progress_snapshot.unit_id)")
+    # unit_id last: a parent's children come in unit order, so grouping them per unit needs
+    # no sort (else SQLite groups along the primary key: the whole phase, not one parent)
     op.create_index("ix_progress_snapshot_parent", "progress_snapshot",
-                    ["phase_id", "parent_id"])
+                    ["phase_id", "parent_id", "unit_id"])
     op.add_column("outbox", sa.Column("attachment", sa.Text(), nullable=True))
 
 
