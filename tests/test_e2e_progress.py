@@ -249,12 +249,27 @@ async def test_zalo_chart_and_report(zl: ZaloWithMedia) -> None:
     seen = await zl.send(CHAIR, "tien do")              # no slash, no accents, two words
     assert any("Registered: 48" in s for s in seen)
     photos = zl.fake.calls_to("sendPhoto")
+    # The same reply recovered through the outbox (never sent after it was handled): the
+    # outbox's Zalo sender sends its file as a reply's, a link or where to get it.
+    from bot.events import Inbound
+
+    assert zl.core is not None
+    chat = zl.fake.user_id(CHAIR)
+    out = await zl.core.handle(Inbound("zalo", "lost-1", chat, chat, "command",
+                                       text="baocao", args="BPC-PR-001"))
+    [report] = [r for r in out.replies if r.attachment]
+    before = len(zl.texts(CHAIR))
+    await zl.channel.deliver(chat, report, "en")
+    recovered = zl.texts(CHAIR)[before:]
     if not zl.public:
         assert photos == []                              # the text alone
         seen = await zl.send(CHAIR, "bao cao BPC-PR-001")
         assert any("Zalo cannot receive files" in s and "sangkien report BPC-PR-001" in s
-                   for s in seen)
+                   for s in [*seen, *recovered])
+        assert any("Zalo cannot receive files" in s for s in recovered)
         return
+    [link] = [m for s in recovered for m in re.findall(r"http://\S+", s)]
+    assert link.startswith(zl.base_url + "/media/") and (await fetch(link))[0] == 200
     [photo] = photos
     assert photo["photo"].startswith(zl.base_url + "/media/")
     status, body, kind = await fetch(photo["photo"])
