@@ -12,7 +12,7 @@ from datetime import date
 from itertools import product
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.services.progress_figures import ordered, quick
@@ -128,6 +128,34 @@ def _check(conn: Connection) -> int:
     return checked
 
 
+def _snapshot_plan(conn: Connection) -> str:
+    """The plan of an ended phase's children ordered in the database (a parent's range)."""
+    phase = conn.execute(select(phase_t.c.id, phase_t.c.snapshot_at)
+                         .where(phase_t.c.snapshot_at.is_not(None))).first()
+    parent = conn.execute(select(unit_t.c.parent_id).where(unit_t.c.parent_id.is_not(None))
+                          .group_by(unit_t.c.parent_id)
+                          .order_by(func.count().desc()).limit(1)).scalar_one()
+    seen: list[tuple[str, Any]] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((statement, params))
+
+    event.listen(conn, "before_cursor_execute", grab)
+    try:
+        ordered(conn, phase, parent_id=parent, limit=3, sql_from=0)
+    finally:
+        event.remove(conn, "before_cursor_execute", grab)
+    statement, params = next((st, p) for st, p in seen
+                             if "progress_snapshot" in st and "sib" in st)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")   # tiny tables: walk the index
+        plan = conn.exec_driver_sql("EXPLAIN " + statement, params).scalars().all()
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
+    else:
+        plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    return "\n".join(plan)
+
+
 def test_tenths_round_half_up() -> None:
     assert [tenths(r, 1000) for r in (0, 1, 5, 1000)] == [0, 1, 5, 1000]
     assert tenths(1, 2000) == 1 and tenths(1, 2001) == 0       # 0.05% up, 0.04997% down
@@ -138,3 +166,5 @@ async def test_the_database_orders_as_python_does(db: AsyncEngine) -> None:
     for seed in (1, 2):
         await run(db, lambda c, s=seed: _setup(c, s))
         assert await run(db, _check) > 20
+    # the ended phase's children: one range of its snapshot by parent, not the whole phase
+    assert "ix_progress_snapshot_parent" in await run(db, _snapshot_plan)
