@@ -40,6 +40,7 @@ from bot.events import (
     Inbound,
     Outcome,
     Reply,
+    attachment_json,
     inbound_from_json,
     inbound_json,
     replies_from_json,
@@ -458,7 +459,8 @@ def unsent_to_outbox(conn: Connection, *, now: datetime, before: datetime, limit
                            account_id=None, kind="reply", locale=locale, text=reply.text,
                            now=now, dedupe_key=f"reply:{row['channel']}:{row['event_id']}:{i}",
                            options=[{"label": o.label, "token": o.token, "command": o.command}
-                                    for o in reply.options])
+                                    for o in reply.options],
+                           attachment=attachment_json(reply.attachment))
     inbound.sent(conn, [(r["channel"], r["event_id"]) for r in rows])
     return len(rows)
 

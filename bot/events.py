@@ -90,6 +90,18 @@ def replies_json(outcome: Outcome) -> str | None:
         for r in outcome.replies]}, ensure_ascii=False)
 
 
+def attachment_json(att: Attachment | None) -> str | None:
+    """An attachment as an outbox row keeps it (`outbox.attachment`)."""
+    return None if att is None else json.dumps([att.kind, att.spec], ensure_ascii=False)
+
+
+def attachment_from_json(text: str | None) -> Attachment | None:
+    if not text:
+        return None
+    kind, spec = json.loads(text)
+    return Attachment(str(kind), str(spec))
+
+
 def replies_from_json(text: str) -> tuple[str, list[Reply]]:
     """(locale, replies) kept by `replies_json`."""
     kept = json.loads(text)

@@ -163,7 +163,9 @@ def import_initiatives_sync(conn: Connection, parsed: Parsed, *, now: datetime
     existing = imports.existing_codes(conn, [r.code for r in rows if r.code])
     who = imports.importer(conn, now=now)
     added = updated = 0
-    for r in rows:
+    # the rows with a code first: an SK-n among them moves the bot's ids past n before a
+    # row without one is given the code of its id (storage.imports)
+    for r in sorted(rows, key=lambda r: r.code is None):
         g = units.get(r.grassroots_code) if r.grassroots_code else None
         receiving = units[r.receiving_code].id if r.receiving_code else g.parent_id
         at = datetime.combine(r.submitted_on, time(9), TIMEZONE)

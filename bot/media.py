@@ -104,7 +104,7 @@ def chart_data(conn: Connection, spec: dict[str, Any], now: datetime) -> Any:
     _ = gettext_for(spec["locale"])
     actor = Actor(spec["person"], spec["channel"])
     p = ps.progress(conn=conn, actor=actor, now=now, unit_code=spec["unit"] or None,
-                    phase_code=spec["phase"] or None)
+                    phase_code=spec["phase"] or None, series=spec.get("mode") != "children")
     if isinstance(p, ps.Refused):
         return None
     if spec.get("mode") == "children":
@@ -205,6 +205,29 @@ NO_DOCUMENTS = N_("Zalo cannot receive files from the bot: ask for the report on
 REPORT_LINK = N_("The report (Excel), for 3 days: {url}")
 SAVED = N_("(file saved: {path})")
 NOT_PRODUCED = N_("The file could not be made (the figures are no longer available to you).")
+
+
+NOT_NOW = N_("The file could not be made just now. To get it again, send {command}")
+
+
+def again_command(att: Attachment) -> str:
+    """The command that asks for the attachment again."""
+    spec = spec_of(att)
+    unit, phase = spec.get("unit") or "", spec.get("phase") or ""
+    if att.kind == "report":
+        return " ".join(("/baocao", unit, phase)).strip()
+    if spec.get("mode") == "children":
+        return " ".join(("/bangxephang", unit)).strip()
+    return " ".join(("/tiendo", unit, phase)).strip()
+
+
+def not_now_text(att: Attachment, locale: str) -> str:
+    """The file failed to be made (or cannot be made here): how to ask for it again."""
+    try:
+        command = again_command(att)
+    except (ValueError, TypeError, AttributeError):
+        command = "/tiendo"
+    return gettext_for(locale)(NOT_NOW).format(command=command)
 
 
 def no_documents_text(att: Attachment, locale: str) -> str:

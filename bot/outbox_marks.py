@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from bot.events import Option, Reply
+from bot.events import Option, Reply, attachment_from_json
 from storage import outbox as outbox_q
 from storage.outbox import Pace
 
@@ -33,8 +33,9 @@ def backoff(attempts: int) -> float:
 def reply_of(row: dict[str, Any]) -> Reply:
     """An outbox row back into the channel-neutral reply a `Sender` draws."""
     options = json.loads(row.get("options") or "[]")
+    att = attachment_from_json(row.get("attachment"))
     return Reply(row["text"], tuple(Option(o["label"], o["token"], o.get("command", ""))
-                                    for o in options))
+                                    for o in options), separate=att is not None, attachment=att)
 
 
 def sender_name() -> str:

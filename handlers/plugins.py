@@ -38,7 +38,8 @@ def telegram(core: Core, settings: Settings) -> Plugin | None:
     async def bot_username() -> str | None:
         return await telegram_username(tg.bot)
 
-    return Plugin("telegram", channel=channel, senders=[TelegramSender(tg.bot)], routes=routes,
+    return Plugin("telegram", channel=channel, senders=[TelegramSender(tg.bot, core.engine)],
+                  routes=routes,
                   open_senders=tg.bot.initialize, close_senders=tg.bot.shutdown,
                   bot_username=bot_username)
 

@@ -25,7 +25,7 @@ async def send_any(bot: Bot, core: Any, chat_id: int, reply: Reply, locale: str)
         await send_reply(bot, chat_id, reply)
 
 
-async def send_attachment(bot: Bot, engine: Any, chat_id: int, reply: Reply,
+async def send_attachment(bot: Bot, engine: Any, chat_id: int | str, reply: Reply,
                           locale: str) -> None:
     """A reply with a chart (sendPhoto) or a report (sendDocument), its text the caption.
     The file is made now (`bot.media.produce`); should that fail, the text goes alone with
@@ -33,15 +33,19 @@ async def send_attachment(bot: Bot, engine: Any, chat_id: int, reply: Reply,
     from handlers.telegram import send_reply
 
     assert reply.attachment is not None
+    note = None
     try:
-        made = await media.produce(engine, reply.attachment)
+        made = None if engine is None else await media.produce(engine, reply.attachment)
     except Exception:
         log.exception("telegram: the %s for chat %s could not be made",
                       reply.attachment.kind, chat_id)
         made = None
+        note = media.not_now_text(reply.attachment, locale)
+    if engine is None:      # a sender with no database to make it from
+        note = media.not_now_text(reply.attachment, locale)
     if made is None:
-        await send_reply(bot, chat_id, Reply(
-            f"{reply.text}\n\n{media.not_produced_text(locale)}", reply.options))
+        note = note or media.not_produced_text(locale)
+        await send_reply(bot, chat_id, Reply(f"{reply.text}\n\n{note}", reply.options))
         return
     caption = reply.text if len(reply.text) <= MessageLimit.CAPTION_LENGTH else None
     kwargs: dict[str, Any] = {"chat_id": chat_id, "caption": caption, "parse_mode": "HTML"}

@@ -7,6 +7,7 @@ outbox's vocabulary, with messages that never carry the bot token.
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
@@ -20,6 +21,7 @@ from handlers.telegram import (
     retry_seconds,
     send_reply,
 )
+from handlers.telegram_media import send_attachment
 
 
 class TelegramSender:
@@ -28,14 +30,21 @@ class TelegramSender:
 
     channel = CHANNEL
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, engine: AsyncEngine | None = None) -> None:
         self.bot = bot
+        self.engine = engine    # where a reply's chart or report is made from
         quiet_raw_call_warnings()
 
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
-        # `locale` is not needed: the outbox text was written in the recipient's language.
+        # The outbox text was written in the recipient's language; `locale` is for the words
+        # added when a reply's file cannot be made.
         target: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
         try:
+            if reply.attachment is not None:
+                # a reply recovered through the outbox with its chart or report: made now
+                # from the database (`bot.media.produce`), sent as a photo or a document
+                await send_attachment(self.bot, self.engine, target, reply, locale)
+                return
             # Raw sendMessage calls, as for replies (the returned messages are not needed).
             await send_reply(self.bot, target, reply)
         except (TelegramError, TokenRejected) as exc:

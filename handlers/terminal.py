@@ -204,8 +204,11 @@ class TerminalChat:
         turn = asyncio.Lock()
 
         async def show(reply: Reply, locale: str) -> None:
+            # a reply recovered through the outbox may carry a chart or report: written
+            # to a file, as a reply's is
+            out = await save_attachments(self.core, Outcome(replies=[reply], locale=locale))
             async with turn:
-                screen.say(render(Outcome(replies=[reply], locale=locale)) + "\n")
+                screen.say(render(out) + "\n")
 
         outbox = ChatOutbox(self.core.engine, TerminalSender(show), chat_id=channel.user_id)
         conversation = asyncio.create_task(

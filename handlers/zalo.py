@@ -408,11 +408,17 @@ class ZaloChannel:
     async def deliver(self, chat_id: str, reply: Reply, locale: str) -> None:
         """``Sender``: one message the bot sends on its own. No retries here — the outbox
         retries, told how by the DeliveryError raised. A reply longer than one Zalo message
-        may then repeat its first parts; better than losing the rest."""
-        for part in render(Outcome([reply], locale=locale)):
+        may then repeat its first parts; better than losing the rest. A reply's chart or
+        report (recovered through the outbox) goes as for a reply (`zalo_media.plan`)."""
+        for kind, part, caption in plan(Outcome([reply], locale=locale), render=render,
+                                        key=self.media_key,
+                                        public_base_url=self.public_base_url):
             failure: DeliveryError | None = None
             try:
-                await self.api.call("sendMessage", {"chat_id": chat_id, "text": part})
+                await self.api.call(*(("sendMessage", {"chat_id": chat_id, "text": part})
+                                      if kind == "text" else
+                                      ("sendPhoto", {"chat_id": chat_id, "photo": part,
+                                                     "caption": caption})))
             except ZaloApiError as exc:
                 failure = delivery_error(exc)
             if failure is not None:

@@ -3,16 +3,23 @@ inserted, or updated in place when their code is already known. The rollups foll
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from storage import progress as progress_store
 from storage.models import initiative_author_t, initiative_event_t, initiative_t, person_t
 
 IMPORTER_NAME = "[nhập từ tệp]"   # the person an imported initiative was entered by
+_BOT_CODE = re.compile(r"SK-(\d{1,13})", re.IGNORECASE)   # the bot's own codes: SK-<id>
+ID_MAX = 2**31 - 1                                          # ids are 32-bit integers
+# ids handed out from now on are above :n (never lowered: setval only when it moves ahead)
+_PG_MOVE_PAST = text(
+    "SELECT setval(s.seq, :n) FROM (SELECT pg_get_serial_sequence('initiative', 'id')"
+    "::regclass AS seq) s WHERE coalesce(pg_sequence_last_value(s.seq), 0) < :n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,9 @@ def save(conn: Connection, row: ImportedInitiative, *, entered_by: int, now: dat
             _event(conn, existing_id, entered_by, now, old, row.status)
         progress_store.track(conn, initiative_id=existing_id, before=before)
         return existing_id, False
+    explicit = _move_past(conn, row.code) if row.code else None
+    if explicit is not None:
+        values["id"] = explicit
     new_id = conn.execute(insert(initiative_t).values(
         **values, code=row.code, entered_by=entered_by, channel=demo_channel)
         .returning(initiative_t.c.id)).scalar_one()
@@ -80,6 +90,23 @@ def save(conn: Connection, row: ImportedInitiative, *, entered_by: int, now: dat
     _event(conn, new_id, entered_by, now, None, row.status)
     progress_store.track(conn, initiative_id=new_id, before=None)
     return new_id, True
+
+
+def _move_past(conn: Connection, code: str) -> int | None:
+    """An imported code of the bot's own form, SK-n: the ids (and so the codes SK-<id>) the
+    bot gives from now on are above n, so none of its own initiatives can get that code.
+    PostgreSQL moves the id sequence on; SQLite gives the next id after the highest, so the
+    imported initiative takes id n itself when n is above every id (returned; None: the id
+    as usual). An n beyond the 32-bit ids can never be an id: nothing to do."""
+    m = _BOT_CODE.fullmatch(code)
+    n = int(m.group(1)) if m else 0
+    if not 0 < n <= ID_MAX:
+        return None
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_MOVE_PAST, {"n": n})
+        return None
+    top = conn.execute(select(func.max(initiative_t.c.id))).scalar() or 0
+    return n if n > top else None
 
 
 def _authors(conn: Connection, initiative_id: int, names: list[str]) -> None:

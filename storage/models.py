@@ -302,6 +302,9 @@ class Outbox(SQLModel, table=True):
     locale: str = Field(default="vi", max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))  # HTML, user text escaped
     options: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    # A reply's chart or report (JSON [kind, spec]: what to make, `bot.media`), made again
+    # when sent: a reference, never the file, so it survives a restart.
+    attachment: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Byte order on PostgreSQL too, so that a key prefix ("digest:12:") is an index range.
     # (Campaign rows have none since 0740: `campaign_slot_id` and `account_id` are their key.)
     dedupe_key: str | None = Field(default=None, sa_column=Column(

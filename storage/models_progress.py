@@ -132,13 +132,18 @@ class UnitMembers(SQLModel, table=True):
 
 
 class ProgressSnapshot(SQLModel, table=True):
-    """A unit's figures and member counts frozen at the end of a phase."""
+    """A unit's figures and member counts frozen at the end of a phase. The unit's parent
+    is kept beside, as in `progress_total` (set when frozen, moved with the unit): an ended
+    phase's children are one range of `ix_progress_snapshot_parent`."""
 
     __tablename__ = "progress_snapshot"
+    __table_args__ = (Index("ix_progress_snapshot_parent", "phase_id", "parent_id",
+                            "unit_id"),)
 
     phase_id: int = Field(primary_key=True)
     unit_id: int = Field(primary_key=True)
     bloc: str = Field(primary_key=True, max_length=32)
+    parent_id: int | None = Field(default=None)
     registered: int = Field(default=0)
     valid: int = Field(default=0)
     under_review: int = Field(default=0)

@@ -107,11 +107,13 @@ def enqueue(
     conn: Connection, *, channel: str, chat_id: str, account_id: int | None, kind: str,
     locale: str, text: str, options: Sequence[Mapping[str, Any]], now: datetime,
     not_before: datetime | None = None, dedupe_key: str | None = None, priority: int = 0,
+    attachment: str | None = None,
 ) -> int | None:
     """Queue one message; return its id, or None when `dedupe_key` was already queued.
 
     `text` is HTML (user text escaped); `options` are dicts with label, token and command.
     `priority`: 0 replies, alerts and decisions (always first), 5 digests, 9 campaigns.
+    `attachment`: a reply's chart or report, JSON [kind, spec] (`bot.media`), or None.
     """
     if not text.strip():
         raise ValueError("an outbox message needs text")
@@ -119,7 +121,7 @@ def enqueue(
     return conn.execute(stmt, _values(
         channel=channel, chat_id=chat_id, account_id=account_id, kind=kind, locale=locale,
         text=text, options=options, now=now, not_before=not_before, dedupe_key=dedupe_key,
-        priority=priority)).scalar_one_or_none()
+        priority=priority) | {"attachment": attachment}).scalar_one_or_none()
 
 
 def _values(*, channel: str, chat_id: str, account_id: int | None, kind: str, locale: str,
@@ -133,7 +135,7 @@ def _values(*, channel: str, chat_id: str, account_id: int | None, kind: str, lo
         "locale": locale, "text": text, "options": _options_json(options),
         "dedupe_key": dedupe_key, "status": "pending", "not_before": not_before or now,
         "attempts": 0, "created_at": now, "priority": priority, "claimed_by": None,
-        "claimed_until": None, "sent_at": None, "last_error": None,
+        "claimed_until": None, "sent_at": None, "last_error": None, "attachment": None,
     }
 
 

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
+    Date,
     String,
     and_,
     bindparam,
@@ -273,6 +274,16 @@ def _units_filter(col: Any, *, unit_ids: Iterable[int] | None, parent_id: int | 
     return col.in_(list(unit_ids or ()))
 
 
+def frozen_of(*, phase_id: int, unit_ids: Iterable[int] | None, parent_id: int | None) -> Any:
+    """The snapshot rows of the units, or of the children of `parent_id`: one range of
+    ix_progress_snapshot_parent (values written into the SQL, as in `_children_of`)."""
+    t = progress_snapshot_t
+    if parent_id is not None:
+        return and_(t.c.phase_id == bindparam("s_phase", phase_id, literal_execute=True),
+                    t.c.parent_id == bindparam("s_parent", parent_id, literal_execute=True))
+    return and_(t.c.phase_id == phase_id, t.c.unit_id.in_(list(unit_ids or ())))
+
+
 def _children_of(table: Any, parent_id: int, *cols: Any, phase_id: int | None = None) -> Any:
     """SELECT cols FROM unit JOIN table ON table.unit_id = unit.id WHERE unit.parent_id = …
 
@@ -327,8 +338,7 @@ def figures(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | None =
     if snapshot:
         t = progress_snapshot_t
         q = select(t.c.unit_id, t.c.bloc, *(t.c[c] for c in COUNTERS)).where(
-            t.c.phase_id == phase_id,
-            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+            frozen_of(phase_id=phase_id, unit_ids=unit_ids, parent_id=parent_id))
     else:
         q = _counts_stmt(registered_only=False, unit_ids=unit_ids, parent_id=parent_id,
                          phase_id=phase_id, dialect=conn.dialect.name)
@@ -352,8 +362,7 @@ def registered(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | Non
     if snapshot:
         t = progress_snapshot_t
         q = select(t.c.unit_id, t.c.bloc, t.c.registered).where(
-            t.c.phase_id == phase_id,
-            _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id))
+            frozen_of(phase_id=phase_id, unit_ids=unit_ids, parent_id=parent_id))
     else:
         q = _counts_stmt(registered_only=True, unit_ids=unit_ids, parent_id=parent_id,
                          phase_id=phase_id, dialect=conn.dialect.name)
@@ -392,8 +401,11 @@ def members(conn: Connection, *, unit_ids: Iterable[int] | None = None,
     frozen in that phase's snapshot)."""
     out: dict[int, dict[str, int]] = defaultdict(dict)
     t = progress_snapshot_t if phase_id is not None else unit_members_t
-    if parent_id is not None:
-        q = _children_of(t, parent_id, t.c.unit_id, t.c.bloc, t.c.members, phase_id=phase_id)
+    if phase_id is not None:
+        q = select(t.c.unit_id, t.c.bloc, t.c.members).where(
+            frozen_of(phase_id=phase_id, unit_ids=unit_ids, parent_id=parent_id))
+    elif parent_id is not None:
+        q = _children_of(t, parent_id, t.c.unit_id, t.c.bloc, t.c.members)
     else:
         q = select(t.c.unit_id, t.c.bloc, t.c.members).where(t.c.unit_id.in_(list(unit_ids or ())))
         if phase_id is not None:
@@ -408,15 +420,18 @@ def snapshot_unit_members(conn: Connection, *, phase_id: int, unit_ids: Iterable
                           parent_id: int | None = None) -> dict[int, int]:
     t = progress_snapshot_t
     q = select(t.c.unit_id, func.max(t.c.unit_members)).where(
-        t.c.phase_id == phase_id,
-        _units_filter(t.c.unit_id, unit_ids=unit_ids, parent_id=parent_id)).group_by(t.c.unit_id)
+        frozen_of(phase_id=phase_id, unit_ids=unit_ids, parent_id=parent_id)
+    ).group_by(t.c.unit_id)
     return {u: int(n) for u, n in conn.execute(q)}
 
 
-def days(conn: Connection, *, phase_id: int, unit_id: int) -> dict[date, int]:
-    """Registered initiatives per submission day (folded and not)."""
+def days(conn: Connection, *, phase_id: int, unit_id: int, since: date | None = None
+         ) -> dict[date, int]:
+    """Registered initiatives per submission day (folded and not); with `since`, from that
+    day on only — one short key range, however many days the unit has initiatives on."""
     out: dict[date, int] = defaultdict(int)
-    for day, n in conn.execute(_DAYS, {"phase_id": phase_id, "unit_id": unit_id}):
+    for day, n in conn.execute(_DAYS, {"phase_id": phase_id, "unit_id": unit_id,
+                                       "since": since or date.min}):
         # SQLite gives 'YYYY-MM-DD' (parsed here: SQLAlchemy's Date parsing was most of the
         # cost of a long phase's 450 rows), PostgreSQL a date
         out[day if isinstance(day, date) else date.fromisoformat(day)] += int(n or 0)
@@ -426,10 +441,11 @@ def days(conn: Connection, *, phase_id: int, unit_id: int) -> dict[date, int]:
 def _days_stmt() -> Any:
     t, d = progress_day_t, progress_delta_t
     return select(type_coerce(t.c.day, String), t.c.registered).where(
-        t.c.phase_id == bindparam("phase_id"), t.c.unit_id == bindparam("unit_id")).union_all(
+        t.c.phase_id == bindparam("phase_id"), t.c.unit_id == bindparam("unit_id"),
+        t.c.day >= bindparam("since", type_=Date)).union_all(
         select(type_coerce(d.c.day, String), func.sum(d.c.day_registered))
         .where(d.c.phase_id == bindparam("phase_id"), d.c.unit_id == bindparam("unit_id"),
-               d.c.day.is_not(None))
+               d.c.day >= bindparam("since", type_=Date))
         .group_by(d.c.day))
 
 
@@ -451,7 +467,9 @@ def snapshot(conn: Connection, *, phase_id: int, now: datetime) -> int:
     """Freeze every unit's figures and member counts for the phase (after folding)."""
     fold(conn)
     conn.execute(delete(progress_snapshot_t).where(progress_snapshot_t.c.phase_id == phase_id))
-    own = dict(conn.execute(select(unit_t.c.id, unit_t.c.member_count)).all())
+    units = conn.execute(select(unit_t.c.id, unit_t.c.member_count, unit_t.c.parent_id)).all()
+    own = {u.id: u.member_count for u in units}
+    parent = {u.id: u.parent_id for u in units}
     keys: dict[tuple[int, str], dict[str, int]] = {}
     for r in conn.execute(select(progress_total_t).where(
             progress_total_t.c.phase_id == phase_id)).mappings():
@@ -461,12 +479,12 @@ def snapshot(conn: Connection, *, phase_id: int, now: datetime) -> int:
     rows = []
     for key in set(keys) | set(mem):
         u, b = key
-        rows.append({"phase_id": phase_id, "unit_id": u, "bloc": b,
+        rows.append({"phase_id": phase_id, "unit_id": u, "bloc": b, "parent_id": parent.get(u),
                      **keys.get(key, dict.fromkeys(COUNTERS, 0)),
                      "members": mem.get(key, 0), "unit_members": own.get(u, 0)})
     # a unit with neither figures nor grassroots members below keeps its own count
     have = {u for u, _b in keys} | {u for u, _b in mem}
-    rows += [{"phase_id": phase_id, "unit_id": u, "bloc": "other",
+    rows += [{"phase_id": phase_id, "unit_id": u, "bloc": "other", "parent_id": parent[u],
               **dict.fromkeys(COUNTERS, 0), "members": 0, "unit_members": n}
              for u, n in own.items() if u not in have]
     for i in range(0, len(rows), 5000):

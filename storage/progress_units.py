@@ -15,6 +15,7 @@ from storage.models_progress import (
     phase_t,
     progress_author_t,
     progress_delta_t,
+    progress_snapshot_t,
     progress_total_t,
     unit_members_t,
 )
@@ -94,8 +95,10 @@ def move_units(conn: Connection, before: dict[int, int | None]) -> int:
             _move_authors(conn, phase_id, u, old, new)
         for i in range(0, len(rows), 5000):
             conn.execute(insert(progress_delta_t), rows[i:i + 5000])
-        conn.execute(update(progress_total_t).where(progress_total_t.c.unit_id == u)
-                     .values(parent_id=after[u]))
+        # the unit's rows name its new parent; an ended phase's frozen figures stay as
+        # they were, listed under the parent the unit has now (as its live totals are)
+        for t in (progress_total_t, progress_snapshot_t):
+            conn.execute(update(t).where(t.c.unit_id == u).values(parent_id=after[u]))
         tree[u] = after[u]
     return len(moved)
 

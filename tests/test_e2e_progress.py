@@ -249,12 +249,27 @@ async def test_zalo_chart_and_report(zl: ZaloWithMedia) -> None:
     seen = await zl.send(CHAIR, "tien do")              # no slash, no accents, two words
     assert any("Registered: 48" in s for s in seen)
     photos = zl.fake.calls_to("sendPhoto")
+    # The same reply recovered through the outbox (never sent after it was handled): the
+    # outbox's Zalo sender sends its file as a reply's, a link or where to get it.
+    from bot.events import Inbound
+
+    assert zl.core is not None
+    chat = zl.fake.user_id(CHAIR)
+    out = await zl.core.handle(Inbound("zalo", "lost-1", chat, chat, "command",
+                                       text="baocao", args="BPC-PR-001"))
+    [report] = [r for r in out.replies if r.attachment]
+    before = len(zl.texts(CHAIR))
+    await zl.channel.deliver(chat, report, "en")
+    recovered = zl.texts(CHAIR)[before:]
     if not zl.public:
         assert photos == []                              # the text alone
         seen = await zl.send(CHAIR, "bao cao BPC-PR-001")
         assert any("Zalo cannot receive files" in s and "sangkien report BPC-PR-001" in s
-                   for s in seen)
+                   for s in [*seen, *recovered])
+        assert any("Zalo cannot receive files" in s for s in recovered)
         return
+    [link] = [m for s in recovered for m in re.findall(r"http://\S+", s)]
+    assert link.startswith(zl.base_url + "/media/") and (await fetch(link))[0] == 200
     [photo] = photos
     assert photo["photo"].startswith(zl.base_url + "/media/")
     status, body, kind = await fetch(photo["photo"])
@@ -269,3 +284,52 @@ async def test_zalo_chart_and_report(zl: ZaloWithMedia) -> None:
     assert status == 200 and "spreadsheetml" in kind
     units = load_workbook(io.BytesIO(body)).worksheets[0]
     assert list(units.iter_rows(values_only=True))[-1][1] == "Total"
+
+
+async def test_a_reply_recovered_through_the_outbox_keeps_its_file(tg: TelegramHarness) -> None:
+    """/tiendo's chart and /baocao's report, handled but never sent (the process died before
+    sending): the outbox sends them later as a photo and a document, made again from the
+    database; a sender that cannot make them sends the text and how to ask again."""
+    from bot.core import unsent_to_outbox
+    from bot.events import Inbound
+    from bot.outbox import OutboxWorker
+    from handlers.telegram_sender import TelegramSender
+    from storage.models import outbox_t
+    from tests.test_outbox import FAST, drain
+
+    assert tg.core is not None and tg.engine is not None
+    await tg.send(CHAIR, await admin_invite(tg, "chair", "BPC-PR"))
+    for i, (command, args) in enumerate((("tiendo", ""), ("baocao", f"BPC-PR {PHASE}"))):
+        out = await tg.core.handle(Inbound("telegram", f"lost-{i}", str(CHAIR), str(CHAIR),
+                                           "command", text=command, args=args))
+        assert any(r.attachment for r in out.replies)       # never sent: the core keeps them
+    async with tg.engine.begin() as conn:     # as `Core.recover_unsent` does, a while later
+        assert await conn.run_sync(lambda c: unsent_to_outbox(
+            c, now=utcnow(), before=utcnow() + timedelta(seconds=1), limit=10)) == 2
+        queued = (await conn.execute(outbox_t.select().order_by(outbox_t.c.id))).mappings().all()
+    kinds = [q["attachment"] and q["attachment"].split('"')[1] for q in queued]
+    assert kinds.count("chart") == 1 and kinds.count("report") == 1
+    photos, docs = (len(uploads(tg.fake, m, f)) for m, f in
+                    (("sendPhoto", "photo"), ("sendDocument", "document")))
+    worker = OutboxWorker(tg.engine, [TelegramSender(tg.channel.bot, tg.engine)], **FAST)
+    await worker.start()
+    try:
+        assert (await drain(tg.engine))["sent"] == len(queued)
+    finally:
+        await worker.stop()
+    [photo] = uploads(tg.fake, "sendPhoto", "photo")[photos:]
+    assert photo.data.startswith(b"\x89PNG")
+    [doc] = uploads(tg.fake, "sendDocument", "document")[docs:]
+    assert doc.filename.endswith(".xlsx")
+    rows = list(load_workbook(io.BytesIO(doc.data)).worksheets[0].iter_rows(values_only=True))
+    assert rows[-1][1] == "Total" and rows[-1][rows[0].index("Registered")] == 48
+
+    # A sender with no database to make the file from: the text, and how to get it again.
+    report = next(q for q in queued if q["attachment"] and "report" in q["attachment"])
+    from bot.outbox_marks import reply_of
+
+    before = len(tg.fake.messages(CHAIR))
+    await TelegramSender(tg.channel.bot).deliver(str(CHAIR), reply_of(dict(report)), "en")
+    [said] = tg.texts(CHAIR)[before:]
+    assert said.startswith("Progress report of") and f"/baocao BPC-PR {PHASE}" in said
+    assert len(uploads(tg.fake, "sendDocument", "document")) == docs + 1

@@ -89,7 +89,8 @@ async def test_dien_bien_figures(db: AsyncEngine) -> None:
 
     await run(db, setup)
     now = at(date(2022, 5, 12))
-    p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN"))
+    p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN",
+                                             series=True))
     assert isinstance(p, svc.Progress), p
     u = p.unit
     assert (u.registered, u.valid, u.under_review, u.invalid, u.withdrawn) == (396, 136, 260,
@@ -106,8 +107,13 @@ async def test_dien_bien_figures(db: AsyncEngine) -> None:
     assert p.children_total == 1
     # the same after the upkeep job folds the deltas
     assert await run(db, store.fold) > 0
-    q = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN"))
+    q = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN",
+                                             series=True))
     assert q == p
+    # /tiendo's text needs no series: the pace from the last 14 days alone, the same figures
+    text_only = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now,
+                                                     unit_code="DBN"))
+    assert text_only == dataclasses.replace(p, cumulative=())
     # the province's child and the national root see the same initiatives
     page = await run(db, lambda c: svc.children(conn=c, actor=SHELL, now=now,
                                                 unit_id=u.unit_id, phase_id=p.phase.id))
@@ -215,7 +221,8 @@ async def test_phase_boundaries_and_no_target(db: AsyncEngine) -> None:
 
     await run(db, setup)
     now = at(date(2022, 6, 3))
-    p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN"))
+    p = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="DBN",
+                                             series=True))
     assert p.unit.registered == 2 and p.phase.ended and p.days_left == 0
     assert p.cumulative[0] == (date(2022, 1, 24), 1) and p.cumulative[-1][1] == 2
     assert p.per_day_needed is None
@@ -313,7 +320,7 @@ async def test_a_moved_district_takes_its_counts_along(db: AsyncEngine) -> None:
     got = {}
     for code in ("KGG", "BPC", "VN", "KGG-VT"):
         p = await run(db, lambda c, code=code: svc.progress(conn=c, actor=SHELL, now=now,
-                                                            unit_code=code))
+                                                            unit_code=code, series=True))
         got[code] = (p.unit.registered, p.unit.participants, p.cumulative[-1][1])
     assert got == {"KGG": (0, 0, 0), "BPC": (6, 6, 6), "VN": (6, 6, 6), "KGG-VT": (6, 6, 6)}
     assert (await run(db, progress_recount.recount)) == (

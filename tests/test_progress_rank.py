@@ -1,9 +1,9 @@
 """Units ordered in the database (storage/progress_rank.py) come in exactly the order the
 figures computed one by one in Python give, on both backends: random targets (inherited
 ratios, bloc targets skipped where the bloc has nobody, counts, a unit's own targets), units
-with no members, unfolded deltas, a snapshot phase, a cluster across districts; every page,
-both orders, and the own unit's position — ordered in the database and (a few siblings)
-in Python."""
+with no members, unfolded deltas, a snapshot phase (read by parent: a union moved and one
+created after the freeze), a cluster across districts; every page, both orders, and the own
+unit's position — ordered in the database and (a few siblings) in Python."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from datetime import date
 from itertools import product
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, event, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.services.progress_figures import ordered, quick
 from storage import progress as store
 from storage import progress_units
 from storage.models import unit_t
-from storage.models_progress import phase_t
+from storage.models_progress import phase_t, progress_snapshot_t
 from storage.progress_rank import ahead_key, lagging_key, tenths
 from tests.test_progress import add, at, run, set_targets
 
@@ -67,6 +67,29 @@ def _setup(conn: Connection, seed: int) -> None:
             store.fold(conn)                         # the second round stays unfolded
     gd1 = conn.execute(select(phase_t.c.id).where(phase_t.c.code == "GĐ1")).scalar_one()
     store.snapshot(conn, phase_id=gd1, now=at(date(2022, 6, 2)))
+    _after_the_snapshot(conn, rng)
+
+
+def _after_the_snapshot(conn: Connection, rng: random.Random) -> None:
+    """The ended phase is read from its snapshot by (phase, parent): a district moved to
+    another province after the freeze is listed under its new parent with its frozen
+    figures, and a union created after it (no frozen row) is listed with none."""
+    units = conn.execute(select(unit_t.c.id, unit_t.c.code, unit_t.c.kind,
+                                unit_t.c.parent_id)).all()
+    provinces = [u for u in units if u.kind == "province"]
+    district = rng.choice([u for u in units if u.kind == "district"])
+    before = progress_units.parents(conn)
+    new_parent = rng.choice([p for p in provinces if p.id != district.parent_id])
+    conn.execute(update(unit_t).where(unit_t.c.id == district.id)
+                 .values(parent_id=new_parent.id))
+    conn.execute(insert(unit_t).values(
+        code=f"{district.code}-NEW", name="Công đoàn cơ sở mới", kind="grassroots",
+        parent_id=district.id, bloc="enterprise", member_count=rng.choice((0, 40)), depth=3))
+    assert progress_units.move_units(conn, before) == 1
+    progress_units.rebuild_members(conn)
+    t = progress_snapshot_t
+    assert conn.execute(select(t.c.parent_id).distinct().where(t.c.unit_id == district.id)
+                        ).scalars().all() == [new_parent.id]
 
 
 def _check(conn: Connection) -> int:
@@ -105,6 +128,34 @@ def _check(conn: Connection) -> int:
     return checked
 
 
+def _snapshot_plan(conn: Connection) -> str:
+    """The plan of an ended phase's children ordered in the database (a parent's range)."""
+    phase = conn.execute(select(phase_t.c.id, phase_t.c.snapshot_at)
+                         .where(phase_t.c.snapshot_at.is_not(None))).first()
+    parent = conn.execute(select(unit_t.c.parent_id).where(unit_t.c.parent_id.is_not(None))
+                          .group_by(unit_t.c.parent_id)
+                          .order_by(func.count().desc()).limit(1)).scalar_one()
+    seen: list[tuple[str, Any]] = []
+
+    def grab(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        seen.append((statement, params))
+
+    event.listen(conn, "before_cursor_execute", grab)
+    try:
+        ordered(conn, phase, parent_id=parent, limit=3, sql_from=0)
+    finally:
+        event.remove(conn, "before_cursor_execute", grab)
+    statement, params = next((st, p) for st, p in seen
+                             if "progress_snapshot" in st and "sib" in st)
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")   # tiny tables: walk the index
+        plan = conn.exec_driver_sql("EXPLAIN " + statement, params).scalars().all()
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = on")
+    else:
+        plan = [r[-1] for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    return "\n".join(plan)
+
+
 def test_tenths_round_half_up() -> None:
     assert [tenths(r, 1000) for r in (0, 1, 5, 1000)] == [0, 1, 5, 1000]
     assert tenths(1, 2000) == 1 and tenths(1, 2001) == 0       # 0.05% up, 0.04997% down
@@ -115,3 +166,5 @@ async def test_the_database_orders_as_python_does(db: AsyncEngine) -> None:
     for seed in (1, 2):
         await run(db, lambda c, s=seed: _setup(c, s))
         assert await run(db, _check) > 20
+    # the ended phase's children: one range of its snapshot by parent, not the whole phase
+    assert "ix_progress_snapshot_parent" in await run(db, _snapshot_plan)

@@ -293,3 +293,22 @@ async def test_a_chair_sees_and_manages_the_whole_support_team(mem_core: Core) -
     assert "Nobody yet" not in seen and "Nguyễn Văn A — support team" in seen
     assert "Removed" in await chair.press("Remove")
     assert "Only support teams and chairs" in await member.say("/choduyet")
+
+
+async def test_imported_sk_codes_never_meet_the_bots_own(db: AsyncEngine, core: Core) -> None:
+    """A file brings SK-000005 (and a row with no code, given SK-<its id>) before anything
+    was submitted in the chat: the chat's initiatives after it get codes past 5, none taken
+    twice (the code is unique: a collision would fail the submission)."""
+    from bot import initiative_files
+
+    data = ("code,title,author,grassroots_code,status,submitted_on\n"
+            ",Không mã,Trần B,BPC-PR-001,valid,2026-11-02\n"
+            "SK-000005,Máy hàn,Nguyễn A,BPC-PR-001,valid,2026-11-01\n").encode()
+    now = datetime(2026, 11, 3, tzinfo=UTC)
+    assert (await initiative_files.import_initiatives(db, data, now=now)).added == 2
+    _chair, _helper, worker = await setup_people(core)
+    codes = [await submit(worker) for _ in range(6)]
+    got = {r["code"]: r for r in await rows(core, select(initiative_t))}
+    assert len(got) == 8 and "SK-000005" in got and not set(codes) & {"SK-000005"}
+    assert got["SK-000005"]["title"] == "Máy hàn"
+    assert all(int(c.removeprefix("SK-")) == got[c]["id"] > 5 for c in codes), codes

@@ -155,19 +155,24 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
 
 # --------------------------------------------------------------------------- use cases
 
-def _progress(conn: Connection, unit: Any, phase: Any, today: date) -> Progress:
+def _progress(conn: Connection, unit: Any, phase: Any, today: date, *,
+              series: bool = False) -> Progress:
     info = _phase(phase, today)
     fig = one_unit(conn, phase, unit)
-    per_day = store.days(conn, phase_id=phase.id, unit_id=unit.id)
-    last = min(today, phase.ends_on)
-    cumulative: list[tuple[date, int]] = []
-    running = sum(n for d, n in per_day.items() if d < phase.starts_on)
-    day = phase.starts_on
-    while day <= last:
-        running += per_day.get(day, 0)
-        cumulative.append((day, running))
-        day += timedelta(days=1)
     since = today - timedelta(days=PACE_DAYS - 1)
+    # the pace needs the last 14 days only: a short key range, the same however many days
+    # the unit has initiatives on (it grew with the data); the whole series for the chart
+    per_day = store.days(conn, phase_id=phase.id, unit_id=unit.id,
+                         since=None if series else since)
+    cumulative: list[tuple[date, int]] = []
+    if series:
+        last = min(today, phase.ends_on)
+        running = sum(n for d, n in per_day.items() if d < phase.starts_on)
+        day = phase.starts_on
+        while day <= last:
+            running += per_day.get(day, 0)
+            cumulative.append((day, running))
+            day += timedelta(days=1)
     pace = sum(n for d, n in per_day.items() if since <= d <= today) / PACE_DAYS
     days_left = max(0, (phase.ends_on - max(today, phase.starts_on)).days + 1)
     if today > phase.ends_on:
@@ -183,13 +188,14 @@ def _progress(conn: Connection, unit: Any, phase: Any, today: date) -> Progress:
 
 
 def progress(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | None = None,
-             phase_code: str | None = None) -> Progress | Refused:
-    """A unit's progress in a phase (default: the actor's unit, the current phase)."""
+             phase_code: str | None = None, series: bool = False) -> Progress | Refused:
+    """A unit's progress in a phase (default: the actor's unit, the current phase). With
+    `series`, `cumulative` too: registered so far on each day of the phase (the chart)."""
     got = _resolve(conn, actor, now, unit_code, phase_code)
     if isinstance(got, Refused):
         return got
     unit, phase, today = got
-    return _progress(conn, unit, phase, today)
+    return _progress(conn, unit, phase, today, series=series)
 
 
 def children(*, conn: Connection, actor: Actor, now: datetime, unit_id: int, phase_id: int,
@@ -206,6 +212,8 @@ def children(*, conn: Connection, actor: Actor, now: datetime, unit_id: int, pha
     size = max(1, page_size)
     total = int(conn.execute(select(func.count()).select_from(unit_t)
                              .where(unit_t.c.parent_id == unit.id)).scalar_one())
+    if not total:       # a grassroots union: nothing below
+        return Page((), 0, 1, 0)
     pages = max(1, -(-total // size))
     page = min(max(0, page), pages - 1)
     got = ordered(conn, phase, parent_id=unit.id, ahead=False, offset=page * size, limit=size)

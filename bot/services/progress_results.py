@@ -62,7 +62,8 @@ class Progress:
     per_day_needed: float | None
     pace_14d: float
     forecast: int
-    cumulative: tuple[tuple[date, int], ...]   # registered so far, per day of the phase
+    # registered so far, per day of the phase (asked with `series`, else empty)
+    cumulative: tuple[tuple[date, int], ...]
     from_snapshot: bool
     children_total: int
 
