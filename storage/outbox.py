@@ -69,6 +69,10 @@ FINISHED = ("sent", "failed", "unreachable", "cancelled")  # cancelled: campaign
 # The error left on a row whose sender died after handing it to the channel, before the
 # answer: it is counted sent, never sent again (see `_reclaim`).
 UNCERTAIN = "uncertain: the sender died during the send"
+# From this priority on (digests, campaigns) a dead sender's handed row is never sent again:
+# a broadcast to a million people must not repeat. Replies, alerts and decisions (0) are sent
+# again instead: one the user is waiting for may arrive twice, but is not lost.
+NEVER_TWICE = 5
 
 
 def _is_pg(conn: Connection) -> bool:
@@ -194,8 +198,9 @@ def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) 
     """Rows `sending` whose lease ran out, or whose sender stopped beating (it crashed, or
     is cut off from the database), are pending again — unless the sender had handed the row
     to the channel (`mark_handed`: `sent_at` set): whether that send reached the user is
-    unknowable, and nearly always it did (the request was on its way), so it counts as
-    `sent`, with `UNCERTAIN` as its error, and is never sent twice."""
+    unknowable: a digest or campaign row (priority `NEVER_TWICE` and above) is never sent
+    twice, so it counts as `sent`, with `UNCERTAIN` as its error; a reply, alert or decision
+    is pending again (at least once: what the user waits for is not lost)."""
     lost = outbox_t.c.claimed_until < now
     if stale_before is not None:
         alive = (select(outbox_sender_t.c.id)
@@ -205,7 +210,7 @@ def _reclaim(conn: Connection, *, now: datetime, stale_before: datetime | None) 
     expired = select(outbox_t.c.id).where(outbox_t.c.status == "sending", lost)
     if _is_pg(conn):
         expired = expired.with_for_update(skip_locked=True)
-    handed = outbox_t.c.sent_at.is_not(None)
+    handed = and_(outbox_t.c.sent_at.is_not(None), outbox_t.c.priority >= NEVER_TWICE)
     conn.execute(update(outbox_t).where(outbox_t.c.id.in_(expired.scalar_subquery()))
                  .values(status=case((handed, "sent"), else_="pending"), claimed_by=None,
                          sent_at=case((handed, outbox_t.c.sent_at), else_=None),
