@@ -113,9 +113,11 @@ class TimedCalls(list):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self.times: list[float] = []
+        self.walls: list[float] = []   # the same moments on the wall clock (as `sent_at`)
 
     def append(self, item: Any) -> None:
         self.times.append(time.monotonic())
+        self.walls.append(time.time())
         super().append(item)
 
     def sends(self) -> list[tuple[float, int, str]]:

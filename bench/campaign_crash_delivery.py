@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from bench.bench_outbox import Senders, TimedCalls
+from bench.common import pct
 from bot.campaign_schedule import Cap
 from bot.campaign_scheduler import Delivery, expand_batch, make_slots
 from storage import outbox
@@ -194,6 +195,17 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
         statuses = await conn.run_sync(lambda c: outbox.counts(c))
         handed = (await conn.execute(select(outbox_t.c.chat_id, outbox_t.c.sent_at).where(
             outbox_t.c.last_error == outbox.UNCERTAIN))).all()
+        marked = (await conn.execute(select(outbox_t.c.chat_id, outbox_t.c.sent_at).where(
+            outbox_t.c.kind == "campaign", outbox_t.c.status == "sent",
+            outbox_t.c.last_error.is_(None)))).all()
+    arrived: dict[int, float] = {}
+    for wall, (name, params) in zip(calls.walls, calls, strict=True):
+        if name == "sendMessage":
+            arrived.setdefault(int(params["chat_id"]), wall)
+    # The window a kill leaves a message in doubt: from its handed mark (`sent_at`, taken
+    # just before the mark's statement) to its request's arrival at the fake server.
+    windows = sorted(arrived[int(c)] - (h if h.tzinfo else h.replace(tzinfo=UTC)).timestamp()
+                     for c, h in marked if int(c) in arrived)
     uncertain = len(handed)
     got = Counter(chat for _t, chat, _x in sends)
     once = sum(1 for c in chats if got[c] == 1)
@@ -216,6 +228,12 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
           f"{uncertain} sent by a sender that died before the answer (uncertain; per sender "
           f"kill: {', '.join(per_kill)}); "
           f"{took:.0f} s from the first start to an empty outbox → {'OK' if ok else 'FAIL'}")
+    if windows:
+        share = sum(windows) / took
+        print(f"  handed mark → arrival at the fake server, {len(windows):,} rows: p50 "
+              f"{pct(windows, 50) * 1e3:.1f} ms, p99 {pct(windows, 99) * 1e3:.1f} ms, max "
+              f"{windows[-1] * 1e3:.1f} ms; a kill at a random moment leaves a message in "
+              f"doubt with probability {share:.3f}")
     return ok
 
 
