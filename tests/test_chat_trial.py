@@ -211,8 +211,9 @@ async def test_the_preview_says_when_quiet_hours_hold_the_sending(
     assert "Quiet hours" not in await chat.say("Good morning {ten}")
 
 
-async def test_discarding_a_revision_says_the_initiative_stays(core: Core) -> None:
-    """Editing an initiative returned for revision, «Discard» read as deleting it."""
+async def returned_initiative(core: Core) -> tuple[Chat, str]:
+    """A worker submits an initiative and the support team returns it for revision: the
+    worker's chat and the initiative's code."""
     from tests.test_fuzz import to_summary
 
     worker = Chat(core, "w1")
@@ -223,6 +224,12 @@ async def test_discarding_a_revision_says_the_initiative_stays(core: Core) -> No
     support = Chat(core, "s1")
     await support.say(await invite(core, "support", "BPC-PR"))
     await support.say(f"/bosung {code} please add the figures")
+    return worker, code
+
+
+async def test_discarding_a_revision_says_the_initiative_stays(core: Core) -> None:
+    """Editing an initiative returned for revision, «Discard» read as deleting it."""
+    worker, code = await returned_initiative(core)
     await worker.say(f"/suasangkien {code}")
     assert "Discard the changes" in worker.labels() and "Discard" not in worker.labels()
     asked = await worker.press("Discard the changes")
@@ -271,16 +278,7 @@ async def test_campaign_numbers_typed_with_their_unit_without_accents(core: Core
 
 async def test_withdrawing_a_returned_initiative_says_why_not(core: Core) -> None:
     """It said «SK-… is already needs revision: nothing was changed»."""
-    from tests.test_fuzz import to_summary
-
-    worker = Chat(core, "w1")
-    await worker.onboard()
-    await to_summary(worker)
-    submitted = await worker.press("Submit")
-    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
-    support = Chat(core, "s1")
-    await support.say(await invite(core, "support", "BPC-PR"))
-    await support.say(f"/bosung {code} please add the figures")
+    worker, code = await returned_initiative(core)
     said = await worker.say(f"/withdraw {code}")
     assert f"{code} is needs revision: only an initiative under review can be withdrawn." in said
     assert "already" not in said
