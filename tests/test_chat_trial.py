@@ -282,3 +282,29 @@ async def test_withdrawing_a_returned_initiative_says_why_not(core: Core) -> Non
     said = await worker.say(f"/withdraw {code}")
     assert f"{code} is needs revision: only an initiative under review can be withdrawn." in said
     assert "already" not in said
+
+
+async def test_cancelled_before_anything_was_typed_leaves_no_draft(core: Core) -> None:
+    """/huy at the first question of /sangkien (or /khaiho): nothing to keep, no empty
+    «(untitled)» draft under /nhap; a draft with an answer stays, as /huy promises."""
+    chat = Chat(core, "w1")
+    await chat.onboard()
+    await chat.say("/sangkien")
+    stopped = await chat.say("/huy")
+    assert "Stopped." in stopped and "/nhap" not in stopped, stopped
+    assert "You have no drafts." in await chat.say("/nhap")
+    helper = Chat(core, "s1")
+    await helper.say(await invite(core, "support", "BPC-PR"))
+    await helper.say("/ngonngu")
+    await helper.press("English")
+    await helper.say("/khaiho")
+    assert "/nhap" not in await helper.say("/huy")
+    assert "You have no drafts." in await helper.say("/nhap")
+
+    await chat.say("/sangkien")
+    await chat.say("Máy ép mía cải tiến chạy điện")
+    kept = await chat.say("/huy")
+    assert "«Máy ép mía cải tiến chạy điện» is saved: type /nhap" in kept, kept
+    await chat.say("/nhap")
+    assert chat.labels()[0].startswith("Máy ép mía cải tiến chạy điện · at: ")
+    assert len(chat.labels()) == 2           # that draft, and «Close»
