@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import Connection
 
 from bot.core import Core
 from storage import targets
@@ -308,3 +309,27 @@ async def test_cancelled_before_anything_was_typed_leaves_no_draft(core: Core) -
     await chat.say("/nhap")
     assert chat.labels()[0].startswith("Máy ép mía cải tiến chạy điện · at: ")
     assert len(chat.labels()) == 2           # that draft, and «Close»
+
+
+async def test_a_percentage_reads_the_same_in_the_bar_and_the_forecast(core: Core) -> None:
+    """5 of a target of 8 and no pace: 62.5% reached and forecast. The bar said «62%» (Python's
+    round, half to even) beside «62.5% of the target» (Babel): one rule now, Babel's."""
+    from tests.test_progress import add, set_targets
+
+    today = date.today()
+
+    def setup(conn: Connection) -> None:
+        set_targets(conn, "GĐ demo", today - timedelta(days=40), today + timedelta(days=20),
+                    [("BPC-PR-001", None, "count", "8")])
+        add(conn, grassroots="BPC-PR-001", status="valid", day=today - timedelta(days=30), n=5)
+
+    async with core.engine.begin() as conn:
+        await conn.run_sync(setup)
+    chat = await chair(core)
+    shown = await chat.say("/tiendo BPC-PR-001")
+    assert "▓▓▓▓▓▓░░░░ 62.5% of 8 (5 registered)" in shown, shown
+    assert "forecast at the end: 5 (62.5% of the target 8)" in shown, shown
+    await chat.say("/ngonngu")
+    await chat.press("Tiếng Việt")
+    shown = await chat.say("/tiendo BPC-PR-001")
+    assert "62,5% của 8" in shown and "(62,5% của chỉ tiêu 8)" in shown, shown
