@@ -5,6 +5,7 @@ shown as they are typed, a date written day first, /tiendo with a phase it does 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection
@@ -333,3 +334,60 @@ async def test_a_percentage_reads_the_same_in_the_bar_and_the_forecast(core: Cor
     await chat.press("Tiếng Việt")
     shown = await chat.say("/tiendo BPC-PR-001")
     assert "62,5% của 8" in shown and "(62,5% của chỉ tiêu 8)" in shown, shown
+
+
+async def test_a_phase_typed_without_accents_in_any_case(core: Core) -> None:
+    """«gd2», «GD2», «gđ2» are GĐ2 in /tiendo, /bangxephang and /baocao; once a phase GD2
+    exists as well, an exact code is that phase and «gd2» is refused, naming both."""
+    today = date.today()
+    async with core.engine.begin() as conn:
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GĐ1", starts_on=date(2022, 1, 8), ends_on=date(2022, 5, 31)))
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GĐ2", starts_on=today - timedelta(days=10),
+            ends_on=today + timedelta(days=10)))
+    chat = await chair(core)
+    for typed in ("gd2", "GD2", "gđ2", "Gd2"):
+        assert "Phase GĐ2:" in await chat.say(f"/tiendo BPC-PR {typed}"), typed
+    assert "Phase GĐ1:" in await chat.say("/tiendo gd1 BPC-PR")
+    assert "Phase GĐ2 ·" in await chat.say("/bangxephang BPC-PR gd2")
+    assert "Progress report of LĐLĐ huyện Phú Riềng, phase GĐ2" in await chat.say(
+        "/baocao BPC-PR gd2")
+
+    async with core.engine.begin() as conn:
+        await conn.run_sync(lambda c: targets.save_phase(
+            c, code="GD2", starts_on=date(2023, 1, 1), ends_on=date(2023, 5, 31)))
+    assert "Phase GĐ2:" in await chat.say("/tiendo BPC-PR GĐ2")      # the exact code first
+    assert "Phase GD2:" in await chat.say("/tiendo BPC-PR GD2")
+    for typed in ("/tiendo BPC-PR gd2", "/bangxephang gd2 BPC-PR", "/baocao BPC-PR gđ2"):
+        refused = await chat.say(typed)
+        assert "could be more than one phase: GD2, GĐ2. Type the phase's code as it is " \
+               "written, with its accents." in refused, (typed, refused)
+        assert "Progress" not in refused and "GĐ1" not in refused
+    await chat.say("/ngonngu")
+    await chat.press("Tiếng Việt")
+    assert "«gd2» có thể là nhiều giai đoạn: GD2, GĐ2." in await chat.say("/tiendo gd2")
+
+
+def test_a_phase_typed_without_accents_at_the_command_line(tmp_path: Path) -> None:
+    """`sangkien report --phase gd1` is GĐ1; with GD2 beside the demo's GĐ2, «gd2» is
+    refused by `report` and `snapshot`, naming both, in the default language."""
+    from tests.test_cli import sangkien
+
+    assert sangkien(tmp_path, "initdb").returncode == 0
+    done = sangkien(tmp_path, "report", "BPC-PR", "--phase", "gd1", "-o", "r.xlsx")
+    assert done.returncode == 0 and "(BPC-PR, phase GĐ1)" in done.stdout, done.stderr
+    (tmp_path / "t.csv").write_text("unit_code,phase,starts_on,ends_on,bloc,kind,value,note\n"
+                                    "BPC-PR,GD2,2024-01-01,2024-05-31,,count,10,\n")
+    assert sangkien(tmp_path, "targets", "import", "t.csv").returncode == 0
+    done = sangkien(tmp_path, "report", "BPC-PR", "--phase", "GD2", "-o", "r.xlsx")
+    assert "(BPC-PR, phase GD2)" in done.stdout, done.stderr
+    refused = sangkien(tmp_path, "report", "BPC-PR", "--phase", "gd2", language=None)
+    assert refused.returncode == 1 and not list(tmp_path.glob("*.part"))
+    assert "«gd2» có thể là nhiều giai đoạn: GĐ2, GD2" in refused.stderr, refused.stderr
+    unknown = sangkien(tmp_path, "report", "BPC-PR", "--phase", "gd9")
+    assert "no phase is called «gd9»; the phases: GĐ1, GĐ2, GD2" in unknown.stderr
+    frozen = sangkien(tmp_path, "snapshot", "--phase", "gd2")
+    assert frozen.returncode == 1 and "«gd2» could be more than one phase: GĐ2, GD2." \
+        in frozen.stderr, frozen.stderr
+    assert sangkien(tmp_path, "snapshot", "--phase", "gd1").stdout == "Phases frozen: 1.\n"
