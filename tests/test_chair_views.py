@@ -133,7 +133,7 @@ def test_report_command(tmp_path: Path) -> None:
     # it: "10% of 12,500 members"), not the sum of the few unions the demo lists below it.
     assert rows[-1][2] == 12_500 and "12,500" in rows[-1][4]
     unknown = sangkien(tmp_path, "report", "BPC-PR", "--phase", "GD9")
-    assert unknown.returncode == 1 and "no such phase" in unknown.stderr
+    assert unknown.returncode == 1 and "no phase is called «GD9»; the phases: GĐT" in unknown.stderr
     assert not list(tmp_path.glob("*.part"))
     missing = sangkien(tmp_path, "report", "NOPE")
     assert missing.returncode == 1 and "no union has the code NOPE" in missing.stderr
