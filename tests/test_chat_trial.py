@@ -391,3 +391,44 @@ def test_a_phase_typed_without_accents_at_the_command_line(tmp_path: Path) -> No
     assert frozen.returncode == 1 and "«gd2» could be more than one phase: GĐ2, GD2." \
         in frozen.stderr, frozen.stderr
     assert sangkien(tmp_path, "snapshot", "--phase", "gd1").stdout == "Phases frozen: 1.\n"
+
+
+def test_import_problems_name_the_columns_as_the_file_does(tmp_path: Path) -> None:
+    """A Vietnamese administrator read «thiếu cột «ends_on»», «ở cột «submitted_on»»: a column
+    of the file is named as its header writes it, a missing one in the reader's language —
+    by a name the import accepts."""
+    import re
+
+    from tests.test_cli import sangkien
+
+    def imported(kind: str, text: str, *extra: str) -> str:
+        (tmp_path / "f.csv").write_text(text, encoding="utf-8")
+        done = sangkien(tmp_path, kind, "import", "f.csv", *extra, language=None)
+        return done.stderr if done.returncode else ""
+
+    assert sangkien(tmp_path, "initdb").returncode == 0
+    said = imported("targets", "Mã đơn vị;Giai đoạn;Từ ngày;Loại;Giá trị\n"
+                               "BPC-PR;GĐ5;2030-01-01;số lượng;10\n")
+    assert "Dòng 1: thiếu cột «đến ngày»" in said and "ends_on" not in said, said
+    said = imported("targets", "Mã đơn vị;Giai đoạn;Từ ngày;Đến ngày;Loại;Giá trị\n"
+                               "BPC-PR;GĐ5;32/13/2030;2030-05-31;số lượng;10\n"
+                               "BPC-PR;GĐ5;2030-01-01;2030-05-31;số lượng;1\x01\n")
+    assert "Dòng 2: ngày «32/13/2030» ở cột «Từ ngày» không hợp lệ" in said, said
+    assert "Dòng 3: giá trị ở cột «Giá trị» chứa ký tự điều khiển (U+0001)" in said, said
+    said = imported("initiatives", "Tên sáng kiến;Tác giả;Mã CĐCS;Trạng thái;Ngày gửi\n"
+                                   "Máy hàn;Nguyễn Văn A;BPC-PR-001;hợp lệ;99/99/2022\n")
+    assert "ngày «99/99/2022» ở cột «Ngày gửi» không hợp lệ" in said, said
+    said = imported("initiatives", "Tên sáng kiến;Tác giả;Trạng thái\n")
+    assert "Dòng 1: thiếu cột «ngày gửi»" in said, said
+
+    header = "mã;tên;loại"
+    said = imported("units", f"{header}\nX1;Công đoàn X;cdcs\n")
+    named = re.findall(r"thiếu cột «([^»]+)»", said)
+    assert named == ["mã đơn vị cấp trên", "khối", "số đoàn viên"], said
+    # Named so that the administrator can add them as they are: the file is taken then.
+    header = ";".join(["mã", "tên", "loại", *named])
+    assert imported("units", f"{header}\nX1;Công đoàn X;cdcs;BPC-PR;;5\n") == ""
+    said = imported("units", f"{header}\nX2;Công\x01 đoàn;cdcs;BPC-PR;;5\n")
+    assert "Dòng 2: giá trị ở cột «tên» chứa ký tự điều khiển (U+0001)" in said, said
+    said = imported("units", "mã;tên;loại\nX1;Công đoàn X;cdcs\n", "--lang", "en")
+    assert "Line 1: missing column «parent_code»" in said, said
