@@ -432,3 +432,42 @@ def test_import_problems_name_the_columns_as_the_file_does(tmp_path: Path) -> No
     assert "Dòng 2: giá trị ở cột «tên» chứa ký tự điều khiển (U+0001)" in said, said
     said = imported("units", "mã;tên;loại\nX1;Công đoàn X;cdcs\n", "--lang", "en")
     assert "Line 1: missing column «parent_code»" in said, said
+
+
+def test_campaign_create_writes_numbers_and_dates_for_the_language_chosen(
+        tmp_path: Path) -> None:
+    """`campaign create --lang en` wrote «1.234 messages queued» (Vietnamese grouping):
+    every number and date of its output was formatted for "vi" whatever --lang said."""
+    import os
+    import subprocess
+    import sys
+
+    from sqlalchemy import create_engine
+
+    from tests import campaign_data as data
+
+    def sangkien(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db",
+               "TELEGRAM_BOT_TOKEN": "", "ZALO_BOT_TOKEN": "", "DEFAULT_LANGUAGE": "vi",
+               "QUIET_HOURS": "", "CAMPAIGN_BATCH": "500"}
+        return subprocess.run([sys.executable, "-m", "bot", *args], env=env,
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
+
+    assert sangkien("initdb").returncode == 0
+    engine = create_engine(f"sqlite:///{tmp_path}/cli.db")
+    with engine.begin() as conn:
+        world = data.generate(conn, now=utcnow(), n=1500)
+    want = len(data.expected(world, data.subtree_codes_of(engine, "VN"), "members"))
+    engine.dispose()
+    assert want >= 1000
+    made = sangkien("campaign", "create", "--lang", "en", "--unit", "VN", "--audience",
+                    "members", "--text", "Hello {name}", "--now")
+    assert made.returncode == 0, made.stderr
+    assert f"{want:,} messages queued" in made.stdout, made.stdout          # 1,234
+    assert f"{want:,}/{want:,} (100%)" in made.stderr
+    assert "Sendings 1/1." in sangkien("campaign", "show", "--lang", "en", "1").stdout
+    shown = sangkien("campaign", "show", "1").stdout       # Vietnamese: 1.234
+    assert f"{want:,}".replace(",", ".") in shown and f"{want:,}" not in shown, shown
+    later = sangkien("campaign", "create", "--lang", "en", "--unit", "VN", "--audience",
+                     "members", "--text", "Hi", "--at", "2030-12-25 08:00")
+    assert "First sending: 25/12/2030 08:00." in later.stdout, later.stdout
