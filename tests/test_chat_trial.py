@@ -471,3 +471,43 @@ def test_campaign_create_writes_numbers_and_dates_for_the_language_chosen(
     later = sangkien("campaign", "create", "--lang", "en", "--unit", "VN", "--audience",
                      "members", "--text", "Hi", "--at", "2030-12-25 08:00")
     assert "First sending: 25/12/2030 08:00." in later.stdout, later.stdout
+
+
+async def test_an_initiative_is_named_by_its_code_never_by_its_row_number(core: Core) -> None:
+    """/xem 241 is SK-000241. It was the initiative stored at row 241 (the database's id): an
+    imported code of another form could be reached by its row number, and any initiative
+    by counting. Scope stays: a worker guessing a number sees nothing of another's."""
+    from sqlalchemy import select
+
+    from bot import initiative_files
+    from storage.models import initiative_t
+    from tests.test_flow import TITLE
+    from tests.test_fuzz import to_summary
+
+    data = ("mã;tên sáng kiến;tác giả;mã cđcs;trạng thái;ngày gửi\r\n"
+            "HN-0007;Máy cắt cỏ cầm tay;Trần Văn B;BPC-PR-001;hợp lệ;10/11/2026\r\n"
+            "SK-000241;Máy hàn cải tiến;Nguyễn Văn A;BPC-PR-001;đang xem xét;12/11/2026\r\n")
+    await initiative_files.import_initiatives(core.engine, data.encode(), now=utcnow())
+    async with core.engine.connect() as conn:
+        row = (await conn.execute(select(initiative_t.c.id)
+                                  .where(initiative_t.c.code == "HN-0007"))).scalar_one()
+    support = Chat(core, "s1")
+    await support.say(await invite(core, "support", "BPC-PR"))
+    assert "SK-000241 · Máy hàn cải tiến" in await support.say("/xem 241")
+    assert "HN-0007 · Máy cắt cỏ cầm tay" in await support.say("/xem HN-0007")
+    by_row = await support.say(f"/xem {row}")
+    assert "Máy cắt cỏ" not in by_row and f"«SK-{row:06d}»" in by_row, by_row
+
+    author = Chat(core, "w1")
+    await author.onboard()
+    await to_summary(author)
+    submitted = await author.press("Submit")
+    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
+    number = str(int(code.removeprefix("SK-")))
+    assert f"{code} · " in await author.say(f"/view {number}")
+    other = Chat(core, "w2")
+    await other.onboard("BPC-KCN-001")
+    for typed in (number, code, f"sk{number}"):
+        seen = await other.say(f"/view {typed}")
+        assert "You are not allowed to do that for this initiative." in seen, (typed, seen)
+        assert TITLE not in seen
