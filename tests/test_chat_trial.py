@@ -511,3 +511,43 @@ async def test_an_initiative_is_named_by_its_code_never_by_its_row_number(core: 
         seen = await other.say(f"/view {typed}")
         assert "You are not allowed to do that for this initiative." in seen, (typed, seen)
         assert TITLE not in seen
+
+
+async def test_a_chair_of_two_unions_sees_each_thing_once(core: Core) -> None:
+    """A chair of LĐLĐ huyện Phú Riềng and of a grassroots union under it: /hoso names both
+    roles, /moi offers a code for each union and lists each member of their teams once (one
+    the chair invited is in both «the team of a union chaired» and «invited by the chair»),
+    /choduyet lists an initiative in both unions once, /tiendo opens the first union."""
+    from tests.test_fuzz import to_summary
+
+    boss = await chair(core)                                    # BPC-PR, in English
+    assert "now chair of" in await boss.say(await invite(core, "chair", "BPC-PR-001"))
+    profile = await boss.say("/hoso")
+    assert profile.count("Role: chair of") == 2, profile
+    await boss.say("/moi")
+    new = [label for label in boss.labels() if label.startswith("New invite code: ")]
+    assert new == ["New invite code: LĐLĐ huyện Phú Riềng",
+                   "New invite code: CĐCS Công ty TNHH Cao su Phú Riềng (demo)"], new
+    for n, label in enumerate(new):
+        given = await boss.press(label)
+        code = given.split("code for the support team: ")[1].split()[0]
+        assert "Tổ hỗ trợ sáng kiến" in await Chat(core, f"s{n}").say(f"/start {code}")
+    by_admin = Chat(core, "s9")                                 # invited at the shell
+    await by_admin.say(await invite(core, "support", "BPC-PR-001"))
+    team = await boss.say("/moi")
+    members = [line for line in team.splitlines() if line.startswith("• ")]
+    assert len(members) == 3, team
+    assert sum("— support team, LĐLĐ huyện Phú Riềng" in m for m in members) == 1
+    assert sum("— support team, CĐCS Công ty TNHH Cao su" in m for m in members) == 2
+    assert len([lb for lb in boss.labels() if lb.startswith("Remove ")]) == 3
+
+    worker = Chat(core, "w1")
+    await worker.onboard()                                      # BPC-PR-001
+    await to_summary(worker)                                    # sent to LĐLĐ Phú Riềng
+    submitted = await worker.press("Submit")
+    code = next(w.strip(".") for w in submitted.split() if w.startswith("SK-"))
+    waiting = await boss.say("/choduyet")
+    assert waiting.count(code) == 1, waiting
+    assert len([lb for lb in boss.labels() if lb.startswith("SK-")]) == 1
+    await phases(core)
+    assert "Progress: LĐLĐ huyện Phú Riềng (BPC-PR)" in await boss.say("/tiendo")
