@@ -1,6 +1,9 @@
 """What a trial of the product as its users would use it found, each kept fixed: a worker
 typing command words with spaces, a chair's campaign left at its preview, the placeholders
-shown as they are typed, a date written day first, /tiendo with a phase it does not know."""
+shown as they are typed, a date written day first, /tiendo with a phase it does not know or
+typed without accents, /huy before anything was typed, one rounding of a percentage, import
+problems naming the file's columns, `campaign create --lang en`, /xem by the public code, a
+chair of two unions."""
 
 from __future__ import annotations
 
