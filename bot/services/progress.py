@@ -47,6 +47,7 @@ from bot.services.progress_results import (
 from storage import access
 from storage import progress as store
 from storage import progress_report as report_store
+from storage import targets as target_store
 from storage.models import unit_t
 from storage.models_progress import phase_t
 
@@ -68,6 +69,7 @@ def _refuse(actor: Actor, reason: str) -> Refused:
 
 # --------------------------------------------------------------------------- phases
 
+AMBIGUOUS = object()   # a phase typed as a code two phases could be ("gd2": GĐ2 or GD2)
 _PHASE_COLS = (phase_t.c.id, phase_t.c.code, phase_t.c.starts_on, phase_t.c.ends_on,
                phase_t.c.snapshot_at)
 
@@ -81,8 +83,13 @@ def _phase(row: Any, today: date) -> PhaseInfo:
 
 
 def _phase_row(conn: Connection, *, today: date, code: str | None) -> Any:
+    """The phase typed as `code` (its exact code first, else accents and case optional:
+    `target_store.matching_phases`), else the one holding today, else the latest ended.
+    A code two phases could be: AMBIGUOUS."""
     if code is not None:
-        return conn.execute(select(*_PHASE_COLS).where(phase_t.c.code == code)).first()
+        rows = {r.code: r for r in conn.execute(select(*_PHASE_COLS))}   # a handful
+        found = target_store.matching_phases(rows, code)
+        return rows[found[0]] if len(found) == 1 else AMBIGUOUS if found else None
     holding = conn.execute(select(*_PHASE_COLS).where(
         phase_t.c.starts_on <= today, phase_t.c.ends_on >= today)
         .order_by(phase_t.c.starts_on.desc()).limit(1)).first()
@@ -97,7 +104,7 @@ def current_phase(*, conn: Connection, now: datetime, code: str | None = None
     """The phase called `code`, else the one holding today, else the latest ended."""
     today = today_of(now)
     row = _phase_row(conn, today=today, code=code)
-    return _phase(row, today) if row is not None else None
+    return _phase(row, today) if row is not None and row is not AMBIGUOUS else None
 
 
 # --------------------------------------------------------------------------- units, scope
@@ -148,6 +155,8 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
         return _refuse(actor, "out_of_scope")
     today = today_of(now)
     phase = _phase_row(conn, today=today, code=phase_code.strip() if phase_code else None)
+    if phase is AMBIGUOUS:
+        return _refuse(actor, "ambiguous_phase")
     if phase is None:
         return _refuse(actor, "unknown_phase" if phase_code else "no_phase")
     return unit, phase, today
