@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 64
 SENT_DELAY = 0.5   # seconds a sent mark may wait for a batch to ride with
+# PostgreSQL: then written by themselves on a connection kept for them (one round trip), this
+# soon: should the process die first, the replies are sent again through the outbox.
+SENT_DELAY_KEPT = 0.02
 # A redelivery this soon may have crossed the first delivery while its replies are being
 # sent (two webhook deliveries at once): only later is it taken for a crash's.
 RESEND_AFTER = timedelta(seconds=10)
@@ -90,6 +93,8 @@ class Core:
         # PostgreSQL: a connection kept for recording them, in autocommit (bot/kept.py).
         self._ack_conn = (KeptConnection(engine, application_name=ACK_APPLICATION)
                           if self._is_pg() else None)
+        self._marks_conn = (KeptConnection(engine, application_name=f"sangkien-sent-{os.getpid()}")
+                            if self._is_pg() else None)
         self.default_locale = normalise_locale(default_locale)
         self.clock = clock
         # Called after a commit that wrote outbox messages (wakes the sender at once).
@@ -127,7 +132,7 @@ class Core:
         self._sent.append(outcome.key)
         if self._sent_flush is None and not self._closed:
             self._sent_flush = asyncio.get_running_loop().call_later(
-                SENT_DELAY, self._flush_sent)
+                SENT_DELAY if self._marks_conn is None else SENT_DELAY_KEPT, self._flush_sent)
             # Events handled from the webhooks' queue (`run_queued`) never start the batch
             # worker that writes the marks: without it they wait for this process's next
             # batch, and a quiet process's replies go again through the outbox.
@@ -147,8 +152,9 @@ class Core:
         for thread in (self._thread, self._ack_thread):
             if thread is not None:
                 thread.shutdown(wait=True)
-        if self._ack_conn is not None:
-            await self._ack_conn.close()
+        for kept in (self._ack_conn, self._marks_conn):
+            if kept is not None:
+                await kept.close()
         if self._sync is not None:
             self._sync.dispose()
 
@@ -178,7 +184,10 @@ class Core:
     async def _write_sent(self) -> None:
         marks = self._take_sent()
         try:
-            await self._transact([], marks)
+            if self._marks_conn is not None:
+                await self._marks_conn.run(lambda c: inbound.sent(c, marks))
+            else:
+                await self._transact([], marks)
         except Exception:
             log.warning("could not record %d sent replies; they are kept", len(marks),
                         exc_info=True)

@@ -5,9 +5,10 @@ the outbox. On SQLite files and PostgreSQL (an in-memory database keeps nothing)
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.core import Core
 from bot.events import Inbound
@@ -61,3 +62,23 @@ def out_time():  # noqa: ANN201
     from storage.engine import utcnow
 
     return utcnow()
+
+
+async def test_a_sent_mark_needs_no_later_event(core: Core, backend: str) -> None:
+    """The mark of replies sent is written by itself when no batch comes to carry it: on
+    PostgreSQL at once, on a connection kept for the marks (a kill right after the send then
+    rarely has its replies sent again through the outbox)."""
+    out = await core.handle(event("m1"))
+    core.sent(out)
+    for _ in range(100):
+        [row] = await rows(core, select(inbound_event_t))
+        if row["replies"] is None:
+            break
+        await asyncio.sleep(0.05)
+    assert row["replies"] is None
+    if backend == "postgres":
+        async with core.engine.connect() as conn:
+            names = (await conn.execute(text(
+                "SELECT application_name FROM pg_stat_activity "
+                "WHERE application_name LIKE 'sangkien-sent-%'"))).scalars().all()
+        assert len(names) == 1
