@@ -61,3 +61,9 @@ class KeptConnection:
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+async def close_all(*conns: KeptConnection | None) -> None:
+    for conn in conns:
+        if conn is not None:
+            await conn.close()

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from bot.delivery import DeliveryError, RetryLater, Sender, Transient, Unreachable
-from bot.kept import KeptConnection
+from bot.kept import KeptConnection, close_all
 from bot.outbox_marks import Outcome, apply_outcomes, backoff, reply_of, sender_name
 from storage import outbox as outbox_q
 from storage.engine import utcnow
@@ -115,12 +115,13 @@ class OutboxWorker:
         self._shifting: set[asyncio.Task[None]] = set()
         self._limit = batch   # rows the next claim may take
         self._hand_took = HAND_LEAD   # how long marking a row handed takes (average)
-        # PostgreSQL: the marks around each send in autocommit, one round trip each (not
-        # four: check-out, BEGIN, UPDATE, COMMIT); never retried (a handed mark committed
-        # before the connection broke would find its row handed, and not send it).
-        self._kept = (KeptConnection(engine, application_name=f"sangkien-outbox-{os.getpid()}",
-                                     retries=0)
-                      if engine.dialect.name == "postgresql" else None)
+        # PostgreSQL: the marks around a send in autocommit, one round trip each (not four:
+        # check-out, BEGIN, UPDATE, COMMIT), on a connection each kind; never retried (a
+        # handed mark committed before the connection broke finds its row handed: unsent).
+        self._kept, self._kept_sent = (
+            (KeptConnection(engine, application_name=f"sangkien-outbox-{os.getpid()}-{k}",
+                            retries=0) for k in ("hand", "sent"))
+            if engine.dialect.name == "postgresql" else (None, None))
         self._claim_took = 0.0   # how long claims take (the slowest lately)
         self._busy_at = -1e9   # loop time of the last claim that took rows
         self._results: list[Outcome] = []
@@ -208,8 +209,7 @@ class OutboxWorker:
         try:
             await self._rounds()
         finally:
-            if self._kept is not None:
-                await self._kept.close()
+            await close_all(self._kept, self._kept_sent)
 
     async def _rounds(self) -> None:
         failures = 0
@@ -267,10 +267,9 @@ class OutboxWorker:
             claimed, _last = await self._claim_round()
             await self._settle()
         finally:
-            if self._task is None and self._kept is not None:
-                await self._kept.close()   # opened for this round's marks
+            if self._task is None:
+                await close_all(self._kept, self._kept_sent)   # opened for this round's marks
         return claimed
-
     async def _claim_round(self) -> tuple[int, float]:
         """Claim due rows and start sending them (each chat's rows in a task). Returns how
         many rows were claimed and the loop time of the last slot taken."""
@@ -424,12 +423,12 @@ class OutboxWorker:
         answered (`outbox_q.mark_answered`), not with the next batch of outcomes: should this
         process die meanwhile, a reply or alert would be sent again, a campaign message
         counted uncertain. The batch writes the same again (harmless)."""
-        if self._kept is None:
+        if self._kept_sent is None:
             return
         per_chat = self.pace[row["channel"]].per_chat
         next_at = finished + timedelta(seconds=per_chat) if per_chat > 0 else None
         try:
-            await self._kept.run(lambda c: outbox_q.mark_answered(
+            await self._kept_sent.run(lambda c: outbox_q.mark_answered(
                 c, id=row["id"], sender=self.name, next_at=next_at))
         except Exception:
             log.warning("outbox: could not mark row %s sent at once", row["id"], exc_info=True)
