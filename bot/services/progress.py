@@ -18,17 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from bot.services.actor import Actor
 from bot.services.progress_figures import (
     RATIO_KINDS,
+    SQL_FROM,
     UNIT_COLS,
     Ordered,
+    family_page,
     full_figures,
-    one_unit,
+    one_unit_read,
     ordered,
     quick,
 )
@@ -46,6 +48,7 @@ from bot.services.progress_results import (
 )
 from storage import access
 from storage import progress as store
+from storage import progress_read as reads
 from storage import progress_report as report_store
 from storage.models import unit_t
 from storage.models_progress import phase_t
@@ -158,12 +161,15 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
 def _progress(conn: Connection, unit: Any, phase: Any, today: date, *,
               series: bool = False) -> Progress:
     info = _phase(phase, today)
-    fig = one_unit(conn, phase, unit)
     since = today - timedelta(days=PACE_DAYS - 1)
-    # the pace needs the last 14 days only: a short key range, the same however many days
-    # the unit has initiatives on (it grew with the data); the whole series for the chart
-    per_day = store.days(conn, phase_id=phase.id, unit_id=unit.id,
-                         since=None if series else since)
+    # one statement: the figures, members, targets up the chain, the registered per day
+    # and the number of children. The pace needs the last 14 days only: a short key range,
+    # the same however many days the unit has initiatives on; the whole series for the chart
+    read = reads.overview(conn, phase_id=phase.id, unit_id=unit.id,
+                          since=None if series else since,
+                          snapshot=phase.snapshot_at is not None)
+    fig = one_unit_read(read, phase, unit)
+    per_day = read.days
     cumulative: list[tuple[date, int]] = []
     if series:
         last = min(today, phase.ends_on)
@@ -180,11 +186,9 @@ def _progress(conn: Connection, unit: Any, phase: Any, today: date, *,
     main = fig.targets[0] if fig.targets else None
     per_day_needed = (main.shortfall / days_left if main is not None and days_left
                       else None)
-    children_total = conn.execute(select(func.count()).select_from(unit_t)
-                                  .where(unit_t.c.parent_id == unit.id)).scalar_one()
     return Progress(info, fig, today, days_left, per_day_needed, pace,
                     fig.registered + round(pace * days_left), tuple(cumulative),
-                    phase.snapshot_at is not None, int(children_total))
+                    phase.snapshot_at is not None, read.children)
 
 
 def progress(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | None = None,
@@ -198,25 +202,51 @@ def progress(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | 
     return _progress(conn, unit, phase, today, series=series)
 
 
+_PHASE_AS = tuple(c.label(f"phase_{c.name}") for c in _PHASE_COLS)
+_KIDS = unit_t.alias("kids")
+# the unit, the phase and how many children: one statement
+_HEAD = (select(*UNIT_COLS, *_PHASE_AS,
+                select(func.count()).select_from(_KIDS).where(_KIDS.c.parent_id == unit_t.c.id)
+                .scalar_subquery().label("n_children"))
+         .select_from(unit_t.join(phase_t, phase_t.c.id == bindparam("phase_id")))
+         .where(unit_t.c.id == bindparam("unit_id")))
+
+
+class _PhaseRow(NamedTuple):
+    id: int
+    code: str
+    starts_on: date
+    ends_on: date
+    snapshot_at: datetime | None
+
+
 def children(*, conn: Connection, actor: Actor, now: datetime, unit_id: int, phase_id: int,
              page: int = 0, page_size: int = 8) -> Page | Refused:
     """The unit's direct children, lagging first (lowest %, those with no target last)."""
-    unit = _unit(conn, unit_id=unit_id)
-    if unit is None:
-        return _refuse(actor, "unknown_unit")
+    head = conn.execute(_HEAD, {"unit_id": unit_id, "phase_id": phase_id}).first()
+    if head is None:
+        if _unit(conn, unit_id=unit_id) is None:
+            return _refuse(actor, "unknown_unit")
+        if not _may_see(conn, actor, unit_id):
+            return _refuse(actor, "out_of_scope")
+        return _refuse(actor, "no_phase")
+    unit = head
     if not _may_see(conn, actor, unit.id):
         return _refuse(actor, "out_of_scope")
-    phase = conn.execute(select(*_PHASE_COLS).where(phase_t.c.id == phase_id)).first()
-    if phase is None:
-        return _refuse(actor, "no_phase")
+    phase = _PhaseRow(*(head[len(UNIT_COLS) + i] for i in range(len(_PHASE_AS))))
     size = max(1, page_size)
-    total = int(conn.execute(select(func.count()).select_from(unit_t)
-                             .where(unit_t.c.parent_id == unit.id)).scalar_one())
+    total = int(head.n_children)
     if not total:       # a grassroots union: nothing below
         return Page((), 0, 1, 0)
     pages = max(1, -(-total // size))
     page = min(max(0, page), pages - 1)
-    got = ordered(conn, phase, parent_id=unit.id, ahead=False, offset=page * size, limit=size)
+    if total < SQL_FROM:
+        # a few children: all of them and their figures in one statement, ordered here
+        rows, full, total = family_page(conn, phase, parent_id=unit.id, ahead=False,
+                                        offset=page * size, limit=size)
+        return Page(tuple(full[r.unit_id] for _i, r in rows), page, pages, total)
+    got = ordered(conn, phase, parent_id=unit.id, ahead=False, offset=page * size, limit=size,
+                  total=total)
     shown = [r.unit_id for _i, r in got.rows]
     full = full_figures(conn, phase, shown, got.targets, got.passed)
     return Page(tuple(full[u] for u in shown), page, pages, got.total)
