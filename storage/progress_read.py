@@ -43,7 +43,7 @@ from storage.models_progress import (
     target_t,
     unit_members_t,
 )
-from storage.progress import COUNTERS, Figures
+from storage.progress import COUNTERS, Figures, by_key
 
 FIG, MEM, CHAIN, DAY, COUNT, UNIT, TARGET = range(7)
 _NN, _NT = 10, 4
@@ -188,6 +188,32 @@ def _family_stmt(snapshot: bool, dialect: str) -> Any:
     return union_all(*parts)
 
 
+def _units_stmt(snapshot: bool) -> Any:
+    ids = bindparam("unit_ids", expanding=True)
+    phase = bindparam("phase_id")
+    u = unit_t
+    parts: list[Any] = [
+        select(*_row(UNIT, k=u.c.id, s=u.c.code, n=(u.c.member_count, u.c.parent_id),
+                     t=(u.c.name, u.c.kind, u.c.bloc, u.c.cluster)))
+        .where(u.c.id.in_(ids))]
+    if snapshot:
+        s = progress_snapshot_t
+        parts.append(select(*_row(FIG, k=s.c.unit_id, s=s.c.bloc,
+                                  n=(*_counter_cols(s), s.c.members, s.c.unit_members)))
+                     .where(s.c.phase_id == phase, s.c.unit_id.in_(ids), by_key(s)))
+    else:
+        t, d, m = progress_total_t, progress_delta_t, unit_members_t
+        parts.append(select(*_row(FIG, k=t.c.unit_id, s=t.c.bloc, n=_counter_cols(t)))
+                     .where(t.c.phase_id == phase, t.c.unit_id.in_(ids), by_key(t)))
+        parts.append(select(*_row(FIG, k=d.c.unit_id, s=d.c.bloc,
+                                  n=_counter_cols(d, summed=True)))
+                     .where(d.c.phase_id == phase, d.c.unit_id.in_(ids))
+                     .group_by(d.c.unit_id, d.c.bloc))
+        parts.append(select(*_row(MEM, k=m.c.unit_id, s=m.c.bloc, n=(m.c.members,)))
+                     .where(m.c.unit_id.in_(ids)))
+    return union_all(*parts)
+
+
 _STMTS: dict[tuple[str, bool, str], Any] = {}
 
 
@@ -195,6 +221,7 @@ def _stmt(what: str, snapshot: bool, dialect: str) -> Any:
     key = (what, snapshot, dialect)
     if key not in _STMTS:
         _STMTS[key] = (_overview_stmt(snapshot) if what == "overview"
+                       else _units_stmt(snapshot) if what == "units"
                        else _family_stmt(snapshot, dialect))
     return _STMTS[key]
 
@@ -283,4 +310,11 @@ def family(conn: Connection, *, phase_id: int, parent_id: int, snapshot: bool) -
     return _collect(rows, snapshot)
 
 
-__all__ = ["ChainRow", "Read", "TargetRow", "UnitRow", "family", "overview"]
+def units(conn: Connection, *, phase_id: int, unit_ids: list[int], snapshot: bool) -> Read:
+    """The units `unit_ids` (in no order) with their figures and members."""
+    rows = conn.execute(_stmt("units", snapshot, conn.dialect.name),
+                        {"phase_id": phase_id, "unit_ids": unit_ids})
+    return _collect(rows, snapshot)
+
+
+__all__ = ["ChainRow", "Read", "TargetRow", "UnitRow", "family", "overview", "units"]

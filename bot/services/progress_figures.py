@@ -152,17 +152,19 @@ def own_members(conn: Connection, phase: Any, units: list[Any], *,
 def full_figures(conn: Connection, phase: Any, ids: list[int],
                   targets: dict[int, list[Target]], passed: dict[int | None, list[Target]]
                   ) -> dict[int, UnitFigures]:
-    """Every figure of a few units (the rows shown)."""
+    """Every figure of a few units (the rows shown): one statement."""
     if not ids:
         return {}
     snap = phase.snapshot_at is not None
-    units = conn.execute(select(*UNIT_COLS).where(unit_t.c.id.in_(ids))).all()
-    figs = store.figures(conn, phase_id=phase.id, unit_ids=ids, snapshot=snap)
-    mem = store.members(conn, unit_ids=ids, phase_id=phase.id if snap else None)
-    own = own_members(conn, phase, units)
-    return {u.id: unit_figures(u, figs.get(u.id, {}), mem.get(u.id, {}), own[u.id],
-                                effective(targets.get(u.id, []), passed.get(u.parent_id, [])))
-            for u in units}
+    read = reads.units(conn, phase_id=phase.id, unit_ids=ids, snapshot=snap)
+    out = {}
+    for u in read.units:
+        own = int(u.member_count or 0)
+        if snap:
+            own = read.frozen.get(u.id, own)
+        out[u.id] = unit_figures(u, read.figs.get(u.id, {}), read.members.get(u.id, {}), own,
+                                 effective(targets.get(u.id, []), passed.get(u.parent_id, [])))
+    return out
 
 
 def main_tenths(targets: list[Target], reg: dict[str, int], total: int,
