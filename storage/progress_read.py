@@ -226,19 +226,11 @@ def _stmt(what: str, snapshot: bool, dialect: str) -> Any:
     return _STMTS[key]
 
 
-def _chain_rows(rows: list[Any]) -> list[ChainRow]:
-    rows.sort(key=lambda r: (r.k, r.n1 is not None, r.n1 or 0, r.n2 or 0))
-    return [ChainRow(int(r.n0), r.t0, r.s, r.v, r.t1, r.t2) for r in rows]
-
-
-def _add(figs: dict[int, Figures], r: Any) -> None:
-    cur = figs[r.k].get(r.s)
-    vals = (r.n0, r.n1, r.n2, r.n3, r.n4, r.n5, r.n6, r.n7)
-    if cur is None:
-        figs[r.k][r.s] = dict(zip(COUNTERS, map(int, vals), strict=True))
-    else:
-        for c, n in zip(COUNTERS, vals, strict=True):
-            cur[c] += int(n)
+def _chain_rows(rows: list[tuple[Any, ...]]) -> list[ChainRow]:
+    # (lvl, kind, unit id, position, target id, code, bloc, note, value): by level, then
+    # the targets' order
+    rows.sort(key=lambda r: (r[0], r[3] is not None, r[3] or 0, r[4] or 0))
+    return [ChainRow(int(r[2]), r[5], r[1], r[8], r[6], r[7]) for r in rows]
 
 
 @dataclass(slots=True)
@@ -257,38 +249,46 @@ class Read:
 
 
 def _collect(rows: Any, snapshot: bool) -> Read:
+    """Sort the tagged rows into a `Read` (rows unpacked as tuples: this runs per row of a
+    page of children, where attribute lookups by name were most of the Python time)."""
     out = Read()
-    chain: list[Any] = []
-    targets: list[Any] = []
+    figs, members, frozen = out.figs, out.members, out.frozen
+    chain: list[tuple[Any, ...]] = []
+    targets: list[tuple[Any, ...]] = []
     days: dict[date, int] = defaultdict(int)
-    for r in rows:
-        tag = r.tag
+    for (tag, k, s, n0, n1, n2, n3, n4, n5, n6, n7, n8, n9, t0, t1, t2, t3, v) in rows:
         if tag == FIG:
-            _add(out.figs, r)
+            vals = (int(n0), int(n1), int(n2), int(n3), int(n4), int(n5), int(n6), int(n7))
+            per = figs[k]
+            cur = per.get(s)
+            if cur is None:
+                per[s] = dict(zip(COUNTERS, vals, strict=True))
+            else:
+                for c, n in zip(COUNTERS, vals, strict=True):
+                    cur[c] += n
             if snapshot:
-                if r.n8:
-                    out.members[r.k][r.s] = int(r.n8)
-                out.frozen[r.k] = max(out.frozen.get(r.k, 0), int(r.n9))
+                if n8:
+                    members[k][s] = int(n8)
+                frozen[k] = max(frozen.get(k, 0), int(n9))
         elif tag == MEM:
-            if r.n0:
-                out.members[r.k][r.s] = int(r.n0)
+            if n0:
+                members[k][s] = int(n0)
+        elif tag == UNIT:
+            out.units.append(UnitRow(int(k), s, t0, t1, t2, n0, n1, t3))
+        elif tag == TARGET:
+            targets.append((k, n0, n1, s, t0, t1, v))
         elif tag == CHAIN:
-            chain.append(r)
+            chain.append((k, s, n0, n1, n2, t0, t1, t2, v))
         elif tag == DAY:
             # SQLite gives 'YYYY-MM-DD', PostgreSQL the date as text: parsed here
-            days[date.fromisoformat(r.s[:10])] += int(r.n0 or 0)
+            days[date.fromisoformat(s[:10])] += int(n0 or 0)
         elif tag == COUNT:
-            out.children = int(r.k)
-        elif tag == UNIT:
-            out.units.append(UnitRow(int(r.k), r.s, r.t0, r.t1, r.t2, r.n0, r.n1, r.t3))
-        elif tag == TARGET:
-            targets.append(r)
+            out.children = int(k)
     out.chain = _chain_rows(chain)
     out.days = {d: n for d, n in days.items() if n}
-    targets.sort(key=lambda r: (r.k, r.n0, r.n1))
-    for r in targets:
-        out.targets.setdefault(int(r.k), []).append(
-            TargetRow(int(r.k), r.s, r.v, r.t0, r.t1))
+    targets.sort(key=lambda r: (r[0], r[1], r[2]))
+    for k, _pos, _id, kind, bloc, note, v in targets:
+        out.targets.setdefault(int(k), []).append(TargetRow(int(k), kind, v, bloc, note))
     return out
 
 
