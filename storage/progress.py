@@ -285,10 +285,8 @@ def frozen_of(*, phase_id: int, unit_ids: Iterable[int] | None, parent_id: int |
 
 
 def by_key(table: Any) -> Any:
-    """Always true, on a column outside the (phase, parent) index: SQLite, with no
-    statistics, would take a unit list (phase = ? AND unit_id IN …) from that index, which
-    holds every column such a read wants, along the whole phase, instead of probing the
-    primary key (phase, unit) per unit."""
+    """Always true, on a column outside the covering (phase, parent) index: else SQLite
+    reads a unit list (phase = ? AND unit_id IN …) along the whole phase from that index."""
     return table.c.valid.is_not(None)
 
 
@@ -416,8 +414,6 @@ def members(conn: Connection, *, unit_ids: Iterable[int] | None = None,
         q = _children_of(t, parent_id, t.c.unit_id, t.c.bloc, t.c.members)
     else:
         q = select(t.c.unit_id, t.c.bloc, t.c.members).where(t.c.unit_id.in_(list(unit_ids or ())))
-        if phase_id is not None:
-            q = q.where(t.c.phase_id == phase_id)
     for unit_id, bloc, n in conn.execute(q):
         if n:
             out[unit_id][bloc] = int(n)
@@ -495,10 +491,8 @@ def snapshot(conn: Connection, *, phase_id: int, now: datetime) -> int:
     rows += [{"phase_id": phase_id, "unit_id": u, "bloc": "other", "parent_id": parent[u],
               **dict.fromkeys(COUNTERS, 0), "members": 0, "unit_members": n}
              for u, n in own.items() if u not in have]
-    # written in the order they are read (a parent's children together): an ended phase's
-    # ranking reads a few neighbouring pages, not one page per child
-    rows.sort(key=lambda r: (r["parent_id"] is None, r["parent_id"] or 0, r["unit_id"],
-                             r["bloc"]))
+    # in the order read (a parent's children together): neighbouring pages, not one a child
+    rows.sort(key=lambda r: (r["parent_id"] or 0, r["unit_id"], r["bloc"]))
     for i in range(0, len(rows), 5000):
         conn.execute(insert(progress_snapshot_t), rows[i:i + 5000])
     conn.execute(update(phase_t).where(phase_t.c.id == phase_id).values(snapshot_at=now))

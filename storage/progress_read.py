@@ -214,6 +214,21 @@ def _units_stmt(snapshot: bool) -> Any:
     return union_all(*parts)
 
 
+def _siblings_stmt() -> Any:
+    """How many children, their own targets, the targets up the parent's chain."""
+    parent = bindparam("parent_id")
+    u, tg = unit_t, target_t
+    # the phase's targets (a few hundred) checked for their unit's parent, not a probe per
+    # child (10,000 in a big zone): `parent_id + 0` keeps the parent index out of it
+    return union_all(
+        select(*_row(COUNT, k=func.count())).select_from(u).where(u.c.parent_id == parent),
+        select(*_row(TARGET, k=tg.c.unit_id, s=tg.c.kind, n=(tg.c.position, tg.c.id),
+                     t=(tg.c.bloc, tg.c.note), v=tg.c.value))
+        .select_from(tg.join(u, u.c.id == tg.c.unit_id))
+        .where(tg.c.phase_id == bindparam("phase_id"), u.c.parent_id + 0 == parent),
+        *_chain(parent))
+
+
 _STMTS: dict[tuple[str, bool, str], Any] = {}
 
 
@@ -222,6 +237,7 @@ def _stmt(what: str, snapshot: bool, dialect: str) -> Any:
     if key not in _STMTS:
         _STMTS[key] = (_overview_stmt(snapshot) if what == "overview"
                        else _units_stmt(snapshot) if what == "units"
+                       else _siblings_stmt() if what == "siblings"
                        else _family_stmt(snapshot, dialect))
     return _STMTS[key]
 
@@ -317,4 +333,11 @@ def units(conn: Connection, *, phase_id: int, unit_ids: list[int], snapshot: boo
     return _collect(rows, snapshot)
 
 
-__all__ = ["ChainRow", "Read", "TargetRow", "UnitRow", "family", "overview", "units"]
+def siblings(conn: Connection, *, phase_id: int, parent_id: int) -> Read:
+    """The number of children of `parent_id`, their own targets, the parent's chain."""
+    rows = conn.execute(_stmt("siblings", False, conn.dialect.name),
+                        {"phase_id": phase_id, "parent_id": parent_id})
+    return _collect(rows, False)
+
+
+__all__ = ["ChainRow", "Read", "TargetRow", "UnitRow", "family", "overview", "siblings", "units"]

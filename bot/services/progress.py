@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, func, select, true
 
 from bot.services.actor import Actor
 from bot.services.progress_figures import (
@@ -133,15 +133,54 @@ def _default_unit(conn: Connection, actor: Actor) -> int | None:
     return access.get_person(conn, person_id=actor.person_id)["unit_id"]
 
 
+_PHASE_AS = tuple(c.label(f"phase_{c.name}") for c in _PHASE_COLS)
+_KIDS = unit_t.alias("kids")
+# the unit, the phase and how many children: one statement
+_HEAD = (select(*UNIT_COLS, *_PHASE_AS,
+                select(func.count()).select_from(_KIDS).where(_KIDS.c.parent_id == unit_t.c.id)
+                .scalar_subquery().label("n_children"))
+         .select_from(unit_t.join(phase_t, phase_t.c.id == bindparam("phase_id")))
+         .where(unit_t.c.id == bindparam("unit_id")))
+
+
+class _PhaseRow(NamedTuple):
+    id: int
+    code: str
+    starts_on: date
+    ends_on: date
+    snapshot_at: datetime | None
+
+
+# a unit asked for by code, with every phase (a handful): one statement, the phase chosen here
+_BY_CODE = (select(*UNIT_COLS, *_PHASE_AS)
+            .select_from(unit_t.outerjoin(phase_t, true()))
+            .where(unit_t.c.code.in_(bindparam("codes", expanding=True))))
+
+
+def _pick_phase(phases: list[_PhaseRow], today: date, code: str | None) -> _PhaseRow | None:
+    """As `_phase_row` chooses: the phase called `code`, else the one holding today (the
+    latest started), else the latest ended."""
+    if code is not None:
+        return next((p for p in phases if p.code == code), None)
+    holding = [p for p in phases if p.starts_on <= today <= p.ends_on]
+    if holding:
+        return max(holding, key=lambda p: p.starts_on)
+    ended = [p for p in phases if p.ends_on < today]
+    return max(ended, key=lambda p: p.ends_on) if ended else None
+
+
 def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | None,
              phase_code: str | None) -> tuple[Any, Any, date] | Refused:
+    phases: list[_PhaseRow] | None = None
     if unit_code:
         wanted = unit_code.strip()
-        found = conn.execute(select(*UNIT_COLS).where(
-            unit_t.c.code.in_(sorted({wanted.upper(), wanted})))).all()
+        rows = conn.execute(_BY_CODE, {"codes": sorted({wanted.upper(), wanted})}).all()
+        found = list({r.id: r for r in rows}.values())
         unit = next((u for u in found if u.code == wanted.upper()), found[0] if found else None)
         if unit is None:
             return _refuse(actor, "unknown_unit")
+        n = len(UNIT_COLS)
+        phases = [_PhaseRow(*r[n:]) for r in rows if r.id == unit.id and r[n] is not None]
     else:
         unit_id = _default_unit(conn, actor)
         if unit_id is None:
@@ -150,7 +189,9 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
     if not _may_see(conn, actor, unit.id):
         return _refuse(actor, "out_of_scope")
     today = today_of(now)
-    phase = _phase_row(conn, today=today, code=phase_code.strip() if phase_code else None)
+    code = phase_code.strip() if phase_code else None
+    phase = _phase_row(conn, today=today, code=code) if phases is None else \
+        _pick_phase(phases, today, code)
     if phase is None:
         return _refuse(actor, "unknown_phase" if phase_code else "no_phase")
     return unit, phase, today
@@ -200,24 +241,6 @@ def progress(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | 
         return got
     unit, phase, today = got
     return _progress(conn, unit, phase, today, series=series)
-
-
-_PHASE_AS = tuple(c.label(f"phase_{c.name}") for c in _PHASE_COLS)
-_KIDS = unit_t.alias("kids")
-# the unit, the phase and how many children: one statement
-_HEAD = (select(*UNIT_COLS, *_PHASE_AS,
-                select(func.count()).select_from(_KIDS).where(_KIDS.c.parent_id == unit_t.c.id)
-                .scalar_subquery().label("n_children"))
-         .select_from(unit_t.join(phase_t, phase_t.c.id == bindparam("phase_id")))
-         .where(unit_t.c.id == bindparam("unit_id")))
-
-
-class _PhaseRow(NamedTuple):
-    id: int
-    code: str
-    starts_on: date
-    ends_on: date
-    snapshot_at: datetime | None
 
 
 def children(*, conn: Connection, actor: Actor, now: datetime, unit_id: int, phase_id: int,

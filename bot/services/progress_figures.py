@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from bot.services.progress_results import TargetFigure, UnitFigures
 from storage import progress as store
@@ -313,11 +313,13 @@ def ordered(conn: Connection, phase: Any, *, parent_id: int | None = None,
     of target, then registered (a ranking); else lagging first. With `own_id`, that unit's
     row too, wherever it stands (its position counted in the database). From `sql_from`
     units on, the order is made in the database; below, here (the same order)."""
+    sibs = None
     if parent_id is not None:
         scope: dict[str, Any] = {"parent_id": parent_id}
-        if total is None:
-            total = int(conn.execute(select(func.count()).select_from(unit_t)
-                                     .where(unit_t.c.parent_id == parent_id)).scalar_one())
+        if total is None or total >= sql_from:
+            # their number, own targets and the parent's chain: one statement
+            sibs = reads.siblings(conn, phase_id=phase.id, parent_id=parent_id)
+            total = sibs.children
         parents: set[int] = {parent_id}
         members = None
     else:
@@ -339,9 +341,14 @@ def ordered(conn: Connection, phase: Any, *, parent_id: int | None = None,
         if ahead and own_id is not None and all(r.unit_id != own_id for _i, r in rows):
             rows += [(i, r) for i, r in every if r.unit_id == own_id]
         return Ordered(rows, total, targets, passed)
-    targets = targets_of(conn, phase_id=phase.id, **scope)
-    passed: dict[int | None, list[Target]] = {p: chain_ratio(conn, phase.id, p)[1]
-                                              for p in sorted(parents)}
+    if sibs is not None:
+        targets = {u: [Target(r.unit_id, r.kind, Decimal(r.value), r.bloc, r.note)
+                       for r in rs] for u, rs in sibs.targets.items()}
+        passed: dict[int | None, list[Target]] = {
+            parent_id: chain_ratio_of(sibs.chain, parent_id)[1]}
+    else:
+        targets = targets_of(conn, phase_id=phase.id, **scope)
+        passed = {p: chain_ratio(conn, phase.id, p)[1] for p in sorted(parents)}
     mine = sorted(quick(conn, phase, unit_ids=sorted(targets))[0], key=key) if targets else []
     kw = {"phase_id": phase.id, "snapshot": phase.snapshot_at is not None,
           "goals": _goals(passed)}
