@@ -98,9 +98,15 @@ class Stamped:
 
     def __init__(self, inner: Any) -> None:
         self.inner, self.channel, self.starts = inner, inner.channel, []
+        # With BENCH_OUTBOX_TRACE: "chat start-wall" per send as it starts, kept through a
+        # kill -9 (`bench.campaign_crash_delivery` splits the in-doubt window with it).
+        trace = os.environ.get("BENCH_OUTBOX_TRACE")
+        self.trace = open(f"{trace}.{os.getpid()}", "a", buffering=1) if trace else None  # noqa: SIM115
 
     async def deliver(self, chat_id: str, reply: Any, locale: str) -> None:
         self.starts.append(time.monotonic())
+        if self.trace is not None:
+            self.trace.write(f"{chat_id} {time.time()}\n")
         await self.inner.deliver(chat_id, reply, locale)
 
 
@@ -113,9 +119,11 @@ class TimedCalls(list):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self.times: list[float] = []
+        self.walls: list[float] = []   # the same moments on the wall clock (as `sent_at`)
 
     def append(self, item: Any) -> None:
         self.times.append(time.monotonic())
+        self.walls.append(time.time())
         super().append(item)
 
     def sends(self) -> list[tuple[float, int, str]]:
@@ -157,10 +165,12 @@ async def enqueue_rows(engine: AsyncEngine, rows: list[dict[str, Any]]) -> float
 
 
 class Senders:
-    def __init__(self, url: str, schema: str, fake: FakeTelegram, rate: float) -> None:
+    def __init__(self, url: str, schema: str, fake: FakeTelegram, rate: float,
+                 trace: str | None = None) -> None:
         self.argv = [sys.executable, "-m", "bench.bench_outbox", "sender", url, schema,
                      fake.base_url, fake.token, str(rate)]
         self.stamps = f"/tmp/bench_outbox_{schema}"
+        self.trace = trace
         self.procs: list[asyncio.subprocess.Process] = []
         self.names: dict[int, str] = {}   # pid → the worker's name (`claimed_by`)
 
@@ -169,7 +179,8 @@ class Senders:
         for _ in range(n):
             proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdout=asyncio.subprocess.PIPE,
-                env={**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_OUTBOX_STAMPS": self.stamps})
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "BENCH_OUTBOX_STAMPS": self.stamps,
+                     **({"BENCH_OUTBOX_TRACE": self.trace} if self.trace else {})})
             assert proc.stdout is not None
             line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().split()
             assert line[:1] == ["ready"], line

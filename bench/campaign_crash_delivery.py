@@ -32,11 +32,13 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select, text
 
 from bench.bench_outbox import Senders, TimedCalls
+from bench.common import pct
 from bot.campaign_schedule import Cap
 from bot.campaign_scheduler import Delivery, expand_batch, make_slots
 from storage import outbox
@@ -132,7 +134,8 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
         fake.calls = calls = TimedCalls()
         for chat in chats:
             fake.add_user(chat)
-        senders = Senders(url, schema, fake, rate)
+        trace = f"/tmp/bench_deliver_{schema}"
+        senders = Senders(url, schema, fake, rate, trace=trace)
         scheduler = Scheduler(url, schema)
         loop = asyncio.get_running_loop()
         started = time.monotonic()
@@ -194,6 +197,22 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
         statuses = await conn.run_sync(lambda c: outbox.counts(c))
         handed = (await conn.execute(select(outbox_t.c.chat_id, outbox_t.c.sent_at).where(
             outbox_t.c.last_error == outbox.UNCERTAIN))).all()
+        marked = (await conn.execute(select(outbox_t.c.chat_id, outbox_t.c.sent_at).where(
+            outbox_t.c.kind == "campaign", outbox_t.c.status == "sent",
+            outbox_t.c.last_error.is_(None)))).all()
+    arrived: dict[int, float] = {}
+    for wall, (name, params) in zip(calls.walls, calls, strict=True):
+        if name == "sendMessage":
+            arrived.setdefault(int(params["chat_id"]), wall)
+    # The window a kill leaves a message in doubt: from its handed mark (`sent_at`, taken
+    # just before the mark's statement) to its request's arrival at the fake server.
+    windows = sorted(arrived[int(c)] - (h if h.tzinfo else h.replace(tzinfo=UTC)).timestamp()
+                     for c, h in marked if int(c) in arrived)
+    # Split at the moment the sender called the channel's `deliver` (traced per send).
+    began = read_trace(trace)
+    to_call = sorted(began[int(c)] - (h if h.tzinfo else h.replace(tzinfo=UTC)).timestamp()
+                     for c, h in marked if int(c) in began)
+    to_arrive = sorted(arrived[c] - at for c, at in began.items() if c in arrived)
     uncertain = len(handed)
     got = Counter(chat for _t, chat, _x in sends)
     once = sum(1 for c in chats if got[c] == 1)
@@ -216,7 +235,34 @@ async def bench_deliver(engine: Any, url: str, schema: str, people: int, *, rate
           f"{uncertain} sent by a sender that died before the answer (uncertain; per sender "
           f"kill: {', '.join(per_kill)}); "
           f"{took:.0f} s from the first start to an empty outbox → {'OK' if ok else 'FAIL'}")
+    # A message that never arrived must be one its campaign counts uncertain (handed by a
+    # sender that died before the answer), never one counted sent for certain or pending.
+    unaccounted = never - sum(1 for c, _h in handed if got[int(c)] == 0)
+    print(f"  never arrived and not counted uncertain: {unaccounted}")
+    if windows:
+        share = sum(windows) / took
+        print(f"  handed mark → arrival at the fake server, {len(windows):,} rows: p50 "
+              f"{pct(windows, 50) * 1e3:.1f} ms, p99 {pct(windows, 99) * 1e3:.1f} ms, max "
+              f"{windows[-1] * 1e3:.1f} ms; a kill at a random moment leaves a message in "
+              f"doubt with probability {share:.3f}")
+    for name, part in (("handed mark → deliver called", to_call),
+                       ("deliver called → arrival", to_arrive)):
+        if part:
+            print(f"  {name}: p50 {pct(part, 50) * 1e3:.1f} ms, p99 "
+                  f"{pct(part, 99) * 1e3:.1f} ms")
     return ok
+
+
+def read_trace(prefix: str) -> dict[int, float]:
+    """The senders' traces (`bench.bench_outbox.Stamped`): chat → when its first send began
+    (wall clock); the files are removed."""
+    began: dict[int, float] = {}
+    for path in Path(prefix).parent.glob(f"{Path(prefix).name}.*"):
+        for line in path.read_text().splitlines():
+            chat, _, at = line.partition(" ")
+            began.setdefault(int(chat), float(at))
+        path.unlink()
+    return began
 
 
 if __name__ == "__main__":

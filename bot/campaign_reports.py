@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from bot import campaign_text as ct
 from bot import render_progress as rp
-from bot.formatting import number
+from bot.formatting import percent
 from bot.i18n import gettext_for
 from bot.services import progress as ps
 from bot.services.actor import Actor
@@ -75,7 +75,7 @@ def _lagging(conn: Connection, c: dict[str, Any], unit_id: int, locale: str, now
         page, ps.Page) else []
     if lagging:
         out += ["", _("<b>Unions below {pct} of their target</b>:").format(
-            pct=f"{number(round(below), locale)}%")]
+            pct=percent(below, locale))]
         out += [rp.child_line(u, locale) for u in lagging]
     return "\n".join(out)
 

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.formatting import esc, name_case, number
+from bot.formatting import esc, name_case, number, percent
 from bot.i18n import Gettext
 
 PLACEHOLDERS = {
@@ -72,7 +72,7 @@ def values_for(*, locale: str, name: str, unit: str, days_left: int | None,
     if used is None or "days_left" in used:
         out["days_left"] = number(days_left, locale) if days_left is not None else MISSING
     if used is None or "pct" in used:
-        out["pct"] = f"{number(round(f.pct), locale)}%" if f.pct is not None else MISSING
+        out["pct"] = percent(f.pct, locale) if f.pct is not None else MISSING
     if used is None or "shortfall" in used:
         out["shortfall"] = number(f.shortfall, locale) if f.shortfall is not None else MISSING
     if used is None or "rank" in used:

@@ -83,14 +83,15 @@ def add_parser(subparsers: Any, *, parents: Sequence[argparse.ArgumentParser] = 
 
 
 async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings) -> int:
-    _ = translations(normalise_locale(settings.default_language)).gettext
+    locale = normalise_locale(settings.default_language)
+    _ = translations(locale).gettext
     delivery = delivery_from(settings)
     action = args.campaign_action
     if action == "create":
-        return await _create(args, engine, delivery, _)
+        return await _create(args, engine, delivery, _, locale)
     if action == "list":
-        return await _list(engine, _, settings.default_language)
-    return await _one(action, args, engine, delivery, _, settings.default_language)
+        return await _list(engine, _, locale)
+    return await _one(action, args, engine, delivery, _, locale)
 
 
 def spec_from(args: argparse.Namespace) -> svc.Spec:
@@ -128,7 +129,7 @@ def invalid_text(_: Gettext, out: svc.Invalid) -> str:
 
 
 async def _create(args: argparse.Namespace, engine: AsyncEngine, delivery: Delivery,
-                  _: Gettext) -> int:
+                  _: Gettext, locale: str) -> int:
     try:
         spec = spec_from(args)
     except ScheduleError as exc:
@@ -144,13 +145,14 @@ async def _create(args: argparse.Namespace, engine: AsyncEngine, delivery: Deliv
     assert isinstance(out, svc.Created)
     print(_("Campaign {id} created.").format(id=out.campaign_id))
     if out.next_due_at is not None and out.next_due_at > now:
-        print(_("First sending: {when}.").format(when=local_datetime(out.next_due_at, "vi")))
+        print(_("First sending: {when}.").format(when=local_datetime(out.next_due_at,
+                                                                      locale)))
         return 0
-    return await queue_now(engine, out.campaign_id, delivery, _)
+    return await queue_now(engine, out.campaign_id, delivery, _, locale)
 
 
-async def queue_now(engine: AsyncEngine, campaign_id: int, delivery: Delivery, _: Gettext
-                    ) -> int:
+async def queue_now(engine: AsyncEngine, campaign_id: int, delivery: Delivery, _: Gettext,
+                    locale: str) -> int:
     """The due slot expanded here and now, batch after batch, with a progress bar (the
     scheduler job would do the same; the slot's lock keeps the two from overlapping)."""
     async with engine.begin() as conn:
@@ -168,7 +170,7 @@ async def queue_now(engine: AsyncEngine, campaign_id: int, delivery: Delivery, _
             break
         people += result.people
         queued += result.queued
-        bar(label, min(people, total) if total else people, total)
+        bar(label, min(people, total) if total else people, total, locale)
         if result.finished:
             break
     print(file=sys.stderr)
@@ -177,10 +179,10 @@ async def queue_now(engine: AsyncEngine, campaign_id: int, delivery: Delivery, _
     held = [s["due_at"] for s in slots if s["state"] == "pending" and s["due_at"] > utcnow()]
     if held:
         print(_("Quiet hours: the messages are written at {when}, when they end.").format(
-            when=local_datetime(held[0], "vi")))
+            when=local_datetime(held[0], locale)))
         return 0
     print(_("{n} messages queued; the workers send them (sangkien campaign show {id} "
-            "--follow).").format(n=number(queued, "vi"), id=campaign_id))
+            "--follow).").format(n=number(queued, locale), id=campaign_id))
     return 0
 
 
@@ -190,11 +192,11 @@ def _next_batch(conn: Any, campaign_id: int, delivery: Delivery) -> Any:
                                                   slot=slot)
 
 
-def bar(label: str, done: int, total: int) -> None:
+def bar(label: str, done: int, total: int, locale: str) -> None:
     filled = BAR * done // total if total else BAR
     pct = 100 * done // total if total else 100
     sys.stderr.write(f"\r{label} [{'█' * filled}{'·' * (BAR - filled)}] "
-                     f"{done}/{total} ({pct}%)")
+                     f"{number(done, locale)}/{number(total, locale)} ({pct}%)")
     sys.stderr.flush()
 
 
@@ -250,7 +252,7 @@ async def _one(action: str, args: argparse.Namespace, engine: AsyncEngine,
           f"{c['kind']} · {_(STATE_LABELS[c['state']])}")
     print(stats_text(_, stats, locale))
     if getattr(args, "follow", False):
-        return await _follow(engine, cid, _)
+        return await _follow(engine, cid, _, locale)
     return 0
 
 
@@ -273,10 +275,10 @@ def stats_text(_: Gettext, s: svc.Stats, locale: str) -> str:
              "{capped}; held for quiet hours {quiet}. Sendings {done}/{slots}.").format(
         queued=n(s.queued), sent=n(s.sent), waiting=n(s.waiting), failed=n(s.failed),
         unreachable=n(s.unreachable), cancelled=n(s.cancelled), opted=n(s.skipped_opted_out),
-        capped=n(s.skipped_capped), quiet=n(s.held_quiet), done=s.slots_done, slots=s.slots)
+        capped=n(s.skipped_capped), quiet=n(s.held_quiet), done=n(s.slots_done), slots=n(s.slots))
 
 
-async def _follow(engine: AsyncEngine, cid: int, _: Gettext) -> int:
+async def _follow(engine: AsyncEngine, cid: int, _: Gettext, locale: str) -> int:
     label = _("Sent")
     while True:
         async with engine.connect() as conn:
@@ -284,7 +286,7 @@ async def _follow(engine: AsyncEngine, cid: int, _: Gettext) -> int:
                                                         campaign_id=cid))
         assert isinstance(s, svc.Stats)
         finished = s.queued - s.waiting
-        bar(label, finished, s.queued)
+        bar(label, finished, s.queued, locale)
         if s.waiting == 0:
             print(file=sys.stderr)
             return 0

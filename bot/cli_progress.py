@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import initiative_files
@@ -28,8 +27,8 @@ from bot.directory import DirectoryError
 from bot.i18n import Gettext, gettext_for
 from bot.progress_jobs import ended_unfrozen
 from storage import progress as store
+from storage import targets as target_store
 from storage.engine import utcnow
-from storage.models_progress import phase_t
 
 COMMANDS = ("targets", "initiatives", "snapshot")
 
@@ -120,13 +119,20 @@ async def _export(engine: AsyncEngine, file: str, _: Gettext) -> int:
 async def _snapshot(engine: AsyncEngine, phase: str | None, _: Gettext) -> int:
     now = utcnow()
     async with engine.begin() as conn:
-        if phase:
-            found = (await conn.execute(select(phase_t.c.id).where(phase_t.c.code == phase))
-                     ).scalar()
-            if found is None:
-                _err(_("No phase {phase}.").format(phase=phase))
+        if phase:   # its exact code, else accents and case optional
+            rows = {code: row.id for code, row in (await conn.run_sync(target_store.phases))
+                    .items()}
+            found = target_store.matching_phases(rows, phase)
+            if len(found) > 1:
+                _err(_("«{phase}» could be more than one phase: {phases}. Type the phase's "
+                       "code as it is written, with its accents.").format(
+                    phase=phase, phases=", ".join(found)))
                 return 1
-            ids = [found]
+            if not found:
+                _err(_("No phase is called «{phase}». The phases: {phases}.").format(
+                    phase=phase, phases=", ".join(rows) or "–"))
+                return 1
+            ids = [rows[found[0]]]
         else:
             ids = await conn.run_sync(lambda c: ended_unfrozen(c, now=now))
         for phase_id in ids:

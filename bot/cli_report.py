@@ -18,6 +18,7 @@ from bot.config import Settings
 from bot.i18n import gettext_for
 from bot.media import run_off_loop
 from bot.services.actor import Actor
+from storage import targets as target_store
 from storage.engine import utcnow
 
 BAR = 30
@@ -52,7 +53,7 @@ class Bar:
 
 
 async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings) -> int:
-    from bot.report import ReportDone, file_name, typed_phase, write_report
+    from bot.report import ReportDone, file_name, write_report
 
     _ = gettext_for(settings.default_language)
     bar = Bar(sys.stderr) if sys.stderr.isatty() else None
@@ -62,7 +63,7 @@ async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings)
     def write(conn: Connection) -> Any:
         with partial.open("wb") as fh:
             return write_report(conn, actor=Actor.shell(), now=utcnow(), unit_code=args.unit,
-                                phase_code=typed_phase(conn, args.phase),
+                                phase_code=args.phase,   # accents and case optional
                                 locale=settings.default_language, out=fh, on_progress=bar)
 
     try:
@@ -75,10 +76,18 @@ async def run(args: argparse.Namespace, engine: AsyncEngine, settings: Settings)
     if not isinstance(done, ReportDone):
         partial.unlink(missing_ok=True)
         reason = getattr(done, "reason", "")
+        codes = await run_off_loop(engine, lambda c: list(target_store.phases(c)))
+        if reason == "ambiguous_phase":   # the phases it could be
+            codes = target_store.matching_phases(codes, args.phase or "")
+        phases = ", ".join(codes) or "–"
         print(_("No report: {reason}.").format(reason={
             "unknown_unit": _("no union has the code {code}").format(code=args.unit),
             "no_phase": _("no such phase (sangkien targets import loads them)"),
-            "unknown_phase": _("no such phase (sangkien targets import loads them)"),
+            "unknown_phase": _("no phase is called «{phase}»; the phases: {phases}").format(
+                phase=args.phase, phases=phases),
+            "ambiguous_phase": _("«{phase}» could be more than one phase: {phases}; type the "
+                                 "phase's code as it is written, with its accents").format(
+                phase=args.phase, phases=phases),
         }.get(reason, reason)), file=sys.stderr)
         return 1
     target = out or Path(file_name(done.unit_code, done.phase_code))

@@ -31,6 +31,8 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import spreadsheet
+from bot.file_columns import Msgid, titles
+from bot.file_columns import missing as missing_column
 from bot.i18n import N_, Gettext
 from bot.spreadsheet import (
     CELL_MAX,
@@ -122,7 +124,8 @@ class Problem:
     params: dict[str, Any] = field(default_factory=dict)
 
     def render(self, _: Gettext) -> str:
-        text = _(self.msgid).format(**self.params)
+        params = {k: _(v) if isinstance(v, Msgid) else v for k, v in self.params.items()}
+        text = _(self.msgid).format(**params)
         return _("Line {line}: {problem}").format(line=self.line, problem=text) \
             if self.line else text
 
@@ -197,8 +200,9 @@ def _has_content(row: Row) -> bool:
     return row.beyond or any(c.strip() for c in row.cells)
 
 
-def _header(row: Row, problems: list[Problem]) -> dict[str, int] | None:
-    """Where each column is, from the header row; None when a required one is missing."""
+def _header(row: Row, problems: list[Problem], named: dict[str, str]) -> dict[str, int] | None:
+    """Where each column is, from the header row (`named`: as it writes them); None when a
+    required one is missing."""
     index: dict[str, int] = {}
     for i, title in enumerate(row.cells):
         col = _HEADERS.get(_key(title))
@@ -208,9 +212,11 @@ def _header(row: Row, problems: list[Problem]) -> dict[str, int] | None:
             problems.append(Problem(row.line, N_("column «{column}» appears twice"),
                                     {"column": shown(title.strip())}))
         index.setdefault(col, i)
+    named.update(titles(row.cells, index))
     missing = [c for c in REQUIRED if c not in index]
     for col in missing:
-        problems.append(Problem(row.line, N_("missing column «{column}»"), {"column": col}))
+        problems.append(Problem(row.line, N_("missing column «{column}»"),
+                                {"column": missing_column(col)}))
     return None if missing else index
 
 
@@ -232,7 +238,8 @@ def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> N
     if head is None:
         problems.append(Problem(0, N_("The file is empty.")))
         return
-    index = _header(head, problems)
+    named: dict[str, str] = {}   # each column as the header writes it
+    index = _header(head, problems, named)
     if index is None:
         return
     width = max(len(head.cells), max(index.values()) + 1)
@@ -266,11 +273,11 @@ def _parse_rows(table: Iterator[Row], parsed: ParsedFile, *, is_demo: bool) -> N
             if len(value) > CELL_MAX:
                 problems.append(Problem(n, N_(
                     "the value in column «{column}» is longer than {max} characters"),
-                    {"column": col, "max": CELL_MAX}))
+                    {"column": named[col], "max": CELL_MAX}))
             elif char := control_character(value):
                 problems.append(Problem(n, N_(
                     "the value in column «{column}» contains a control character ({char})"),
-                    {"column": col, "char": char}))
+                    {"column": named[col], "char": char}))
             else:
                 continue
             unfit = True

@@ -65,6 +65,14 @@ class Draft:
                 return name
         return None
 
+    def is_empty(self) -> bool:
+        """Nothing answered yet (a new draft at its first question): nothing to keep."""
+        answers = (self.title, self.description, self.field_code, self.applied_on,
+                   self.recognized, self.benefit_vnd, self.benefit_known, self.coauthors,
+                   self.unit_id, self.author_name, self.author_phone, self.author_unit_id,
+                   self.initiative_id)
+        return all(a is None for a in answers) and not self.attachments
+
     # ---- storage
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Draft:

@@ -35,6 +35,18 @@ def number(value: int, locale: str) -> str:
     return format_decimal(value, locale=locale)
 
 
+PERCENT_PATTERN = "#,##0.#"   # one decimal at most: 40%, 62,5%, 351,4%
+
+
+def percent(pct: float | None, locale: str) -> str:
+    """40 → "40%", 351.43 → "351,4%" (vi); None → "–". The one rule for a percentage shown
+    anywhere: Babel rounds it (no Python round() before), so a bar, a forecast and a campaign
+    message show the same figure for the same number."""
+    if pct is None:
+        return "–"
+    return format_decimal(pct, format=PERCENT_PATTERN, locale=locale) + "%"
+
+
 # Dates are written day first in both languages, with a four-digit year, as people here
 # write them (Babel's short English pattern would say 3/15/23).
 DATETIME_PATTERN = "dd/MM/yyyy HH:mm"

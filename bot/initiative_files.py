@@ -126,7 +126,7 @@ def parse_initiatives(data: bytes) -> Parsed:
         if submitted is None:
             parsed.problems.append(Problem(n, N_(
                 "bad date «{value}» in column «{column}»: write 2022-05-31 or 31/05/2022"),
-                {"value": shown(v["submitted_on"]), "column": "submitted_on"}))
+                {"value": shown(v["submitted_on"]), "column": parsed.columns["submitted_on"]}))
         if len(parsed.problems) > before:
             continue
         assert status is not None and submitted is not None

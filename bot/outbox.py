@@ -10,11 +10,11 @@ Order: priority 0 (replies, alerts, decisions) before 5 (digests) before 9 (camp
 the earliest due; one chat's rows of one priority go out oldest first, one at a time (see
 `storage.outbox.claim_due`), so an alert never waits behind a long broadcast.
 
-Delivery guarantees (never twice: each row is marked handed, in a commit of its own, just
-before its send; a row a dead sender had handed is counted sent, never sent again, and the
-rest of its rows are claimed again once its heartbeat is 10 s stale), pacing across
-processes (`storage.outbox.Pace`: send slots from a channel's shared next slot; a late send
-moves the slots not yet handed out on; a chat's next send `per_chat_interval` after its
+Delivery guarantees (each row marked handed just before its send and sent the moment the
+channel answers, each in a commit of its own; a dead sender's handed digest or campaign row
+counts sent, never sent twice, a handed reply or alert is sent again, never lost), pacing
+across processes (`storage.outbox.Pace`: slots from a channel's shared next slot; a late
+send moves the slots not yet handed out on; a chat's next send `per_chat_interval` after its
 previous one finished; 429 pauses the channel for every process) and what happens on
 failures (`Transient` retried with backoff up to `max_attempts`; `Unreachable` marks the
 chat's rows and the account; other errors are permanent) are set out in the README,
@@ -26,16 +26,19 @@ This module is channel-neutral: adapters provide a `bot.delivery.Sender` per cha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, stop_after_attempt, wait_exponential
 
 from bot.delivery import DeliveryError, RetryLater, Sender, Transient, Unreachable
+from bot.kept import KeptConnection
 from bot.outbox_marks import Outcome, apply_outcomes, backoff, reply_of, sender_name
 from storage import outbox as outbox_q
 from storage.engine import utcnow
@@ -47,7 +50,11 @@ RETRY_AFTER_CAP = 3600.0  # never trust a "slow down" longer than this
 MARK_TRIES = 5  # a mark is retried for about 6 s before the row is left to its lease
 MAX_DB_BACKOFF = 30.0
 CLAIM_LEAD = 0.1  # the first slot of a claim: time for it to commit
-HAND_LEAD = (0.003, 0.02)   # a row is marked handed this long before its slot: first, most
+# A row is marked handed this long before its slot at most (the marks' average time below
+# it) and sent as soon as the mark is committed: a kill between the two loses the message (it
+# is never sent twice), so nothing waits there; a send so goes out up to this much early.
+HAND_LEAD = 0.003
+
 
 class OutboxWorker:
     """Claims due outbox rows, sends them through each channel's `Sender`, records outcomes."""
@@ -107,9 +114,13 @@ class OutboxWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._shifting: set[asyncio.Task[None]] = set()
         self._limit = batch   # rows the next claim may take
-        self._hand_took = HAND_LEAD[0]   # how long marking a row handed takes (average)
-        self._hand_conn: AsyncConnection | None = None   # while the loop runs (PostgreSQL)
-        self._hand_lock = asyncio.Lock()
+        self._hand_took = HAND_LEAD   # how long marking a row handed takes (average)
+        # PostgreSQL: the marks around each send in autocommit, one round trip each (not
+        # four: check-out, BEGIN, UPDATE, COMMIT); never retried (a handed mark committed
+        # before the connection broke would find its row handed, and not send it).
+        self._kept = (KeptConnection(engine, application_name=f"sangkien-outbox-{os.getpid()}",
+                                     retries=0)
+                      if engine.dialect.name == "postgresql" else None)
         self._claim_took = 0.0   # how long claims take (the slowest lately)
         self._busy_at = -1e9   # loop time of the last claim that took rows
         self._results: list[Outcome] = []
@@ -167,8 +178,7 @@ class OutboxWorker:
             self._beat_at = None
 
     def wake(self) -> None:
-        """Run a round now (the core calls this after committing an enqueue)."""
-        self._wake.set()
+        self._wake.set()   # a round now (the core calls this after committing an enqueue)
 
     # ------------------------------------------------------------------ the heartbeat
 
@@ -198,13 +208,12 @@ class OutboxWorker:
         try:
             await self._rounds()
         finally:
-            await self._close_hand_conn()
+            if self._kept is not None:
+                await self._kept.close()
 
     async def _rounds(self) -> None:
         failures = 0
         while not self._stopping.is_set():
-            if self._hand_conn is None and failures == 0:
-                await self._open_hand_conn()
             # Cleared before the round: a wake() during the round triggers the next one.
             self._wake.clear()
             try:
@@ -239,11 +248,9 @@ class OutboxWorker:
     async def _idle(self, seconds: float) -> None:
         if seconds <= 0:
             return
-        try:
+        with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await self._wake.wait()
-        except TimeoutError:
-            pass
 
     async def _settle(self) -> None:
         """Wait for the sends in flight, then write every outcome."""
@@ -256,8 +263,12 @@ class OutboxWorker:
     async def run_once(self) -> int:
         """One round: claim due rows, send them, record the outcomes. Returns how many rows
         were claimed (sent, retried, failed or released), 0 when nothing was due."""
-        claimed, _last = await self._claim_round()
-        await self._settle()
+        try:
+            claimed, _last = await self._claim_round()
+            await self._settle()
+        finally:
+            if self._task is None and self._kept is not None:
+                await self._kept.close()   # opened for this round's marks
         return claimed
 
     async def _claim_round(self) -> tuple[int, float]:
@@ -326,7 +337,7 @@ class OutboxWorker:
         channel = row["channel"]
         # The slot is waited for outside the channel's slots, so a row waiting for a later
         # slot does not hold up the rows before it; the row is marked handed just before.
-        lead = min(self._hand_took * 1.5, HAND_LEAD[1])
+        lead = min(self._hand_took, HAND_LEAD)
         if not await self._sleep(row["_at"] - lead - loop.time()):
             return Outcome("release", row)
         async with self._slots[channel]:
@@ -342,15 +353,11 @@ class OutboxWorker:
                 # Far too late for its slot (a stalled process): a new slot instead.
                 self.late += 1
                 return Outcome("release", row)
-            # Never sent twice: committed before the send, the mark keeps anyone from
-            # sending the row again, even should this process die before the answer.
-            handed = await self._hand(row)
+            handed = await self._hand(row)   # committed before the send (`mark_handed`)
             if not handed:
                 return Outcome("lost" if handed is False else "release", row)
-            await asyncio.sleep(row["_at"] - loop.time())
-            now = loop.time()
-            # Half the slack is for the way to the channel; beyond the other half, the slots
-            # not yet handed out move on (see `_shift`).
+            now = loop.time()   # up to HAND_LEAD early; beyond half the slack late (the other
+            # half is for the way to the channel), the slots not handed out move on (`_shift`)
             late = max(now - row["_at"] - self.jitter / 2, 0.0) if paced else 0.0
             if late > 0:
                 # Written at once, beside the send: the slots a second after this one must
@@ -362,7 +369,9 @@ class OutboxWorker:
             try:
                 sender = self.senders[channel]
                 await sender.deliver(str(row["chat_id"]), reply_of(row), row["locale"])
-                return Outcome("sent", row, finished=self.clock())
+                finished = self.clock()
+                await self._answered(row, finished)
+                return Outcome("sent", row, finished=finished)
             except RetryLater as exc:
                 seconds = min(max(float(exc.seconds), 0.0), RETRY_AFTER_CAP)
                 self._paused_until[channel] = max(self._paused_until.get(channel, 0.0),
@@ -397,42 +406,33 @@ class OutboxWorker:
             return outbox_q.mark_handed(c, id=row["id"], sender=self.name, now=self.clock())
 
         try:
-            if self._hand_conn is None:
+            if self._kept is None:
                 async with self.engine.begin() as conn:
                     ok = await conn.run_sync(mark)
             else:
-                # One statement, committed by itself: a single round trip just before the
-                # send (a transaction of its own costs four under load: check-out, BEGIN,
-                # UPDATE, COMMIT).
-                async with self._hand_lock:
-                    ok = await self._hand_conn.run_sync(mark)
-                    await self._hand_conn.commit()
+                ok = await self._kept.run(mark)
         except Exception:
             log.warning("outbox: could not mark row %s handed", row["id"], exc_info=True)
-            await self._close_hand_conn()
             return None
         self._hand_took = 0.8 * self._hand_took + 0.2 * (loop.time() - began)
         if not ok:
             log.warning("outbox: row %s was taken over before its send", row["id"])
         return ok
 
-    async def _open_hand_conn(self) -> None:
-        """PostgreSQL: a connection of the loop's own, in autocommit, for the handed marks."""
-        if self.engine.dialect.name != "postgresql":
+    async def _answered(self, row: dict[str, Any], finished: datetime) -> None:
+        """PostgreSQL: the row marked sent, with its chat's next slot, the moment the channel
+        answered (`outbox_q.mark_answered`), not with the next batch of outcomes: should this
+        process die meanwhile, a reply or alert would be sent again, a campaign message
+        counted uncertain. The batch writes the same again (harmless)."""
+        if self._kept is None:
             return
+        per_chat = self.pace[row["channel"]].per_chat
+        next_at = finished + timedelta(seconds=per_chat) if per_chat > 0 else None
         try:
-            conn = await self.engine.connect()
-            self._hand_conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await self._kept.run(lambda c: outbox_q.mark_answered(
+                c, id=row["id"], sender=self.name, next_at=next_at))
         except Exception:
-            log.warning("outbox: no connection for the handed marks", exc_info=True)
-
-    async def _close_hand_conn(self) -> None:
-        conn, self._hand_conn = self._hand_conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except Exception:
-                log.debug("outbox: closing the handed marks' connection failed", exc_info=True)
+            log.warning("outbox: could not mark row %s sent at once", row["id"], exc_info=True)
 
     async def _shift(self, channel: str, seconds: float, since: float | None) -> None:
         """A send started `seconds` later than its slot allows: the slots not yet handed out

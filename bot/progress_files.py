@@ -32,6 +32,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import spreadsheet
 from bot.directory import BLOCS, BLOCS_VI, MAX_PROBLEMS, DirectoryError, Problem
+from bot.file_columns import missing as missing_column
+from bot.file_columns import titles
 from bot.i18n import N_, translations
 from bot.labels import STATUS_LABELS
 from bot.spreadsheet import CELL_MAX, Row, Unreadable, control_character, shown, unquote
@@ -182,6 +184,7 @@ class Parsed:
     rows: list[Any] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    columns: dict[str, str] = field(default_factory=dict)   # as the header writes them
 
     def fail_if_any(self) -> None:
         """Raise with every problem, in line order (up to MAX_PROBLEMS)."""
@@ -208,10 +211,11 @@ def table(data: bytes, headers: dict[str, tuple[str, ...]], columns: tuple[str, 
                 parsed.problems.append(Problem(head.line, N_("column «{column}» appears twice"),
                                                {"column": shown(title.strip())}))
             index.setdefault(col, i)
+        parsed.columns = titles(head.cells, index)
         missing = [c for c in required if c not in index]
         for col in missing:
             parsed.problems.append(Problem(head.line, N_("missing column «{column}»"),
-                                           {"column": col}))
+                                           {"column": missing_column(col)}))
         if missing:
             return
         count = 0
@@ -233,12 +237,12 @@ def table(data: bytes, headers: dict[str, tuple[str, ...]], columns: tuple[str, 
                 if len(value) > CELL_MAX:
                     parsed.problems.append(Problem(n, N_(
                         "the value in column «{column}» is longer than {max} characters"),
-                        {"column": col, "max": CELL_MAX}))
+                        {"column": parsed.columns[col], "max": CELL_MAX}))
                     fit = False
                 elif char := control_character(value):
                     parsed.problems.append(Problem(n, N_(
                         "the value in column «{column}» contains a control character ({char})"),
-                        {"column": col, "char": char}))
+                        {"column": parsed.columns[col], "char": char}))
                     fit = False
                 values[col] = unquote(value.strip())
             if fit:
@@ -282,7 +286,7 @@ def parse_targets(data: bytes) -> Parsed:
             if got is None:
                 parsed.problems.append(Problem(n, N_(
                     "bad date «{value}» in column «{column}»: write 2022-05-31 or 31/05/2022"),
-                    {"value": shown(raw), "column": col}))
+                    {"value": shown(raw), "column": parsed.columns[col]}))
         if starts and ends and starts > ends:
             parsed.problems.append(Problem(n, N_("the phase ends before it starts")))
         bloc = None

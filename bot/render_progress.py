@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from babel.numbers import format_decimal
 
-from bot.formatting import DATE_PATTERN, esc, number, vnd
+from bot.formatting import DATE_PATTERN, PERCENT_PATTERN, esc, number, percent, vnd
 from bot.i18n import N_, Gettext, gettext_for
 
 if TYPE_CHECKING:
@@ -29,23 +29,17 @@ BLOC_LABELS = {
 }
 
 
-def text_bar(pct: float | None, width: int = 10) -> str:
-    """A compact bar for any channel: "▓▓▓▓▓▓░░░░ 62%" (full at 100% and beyond)."""
+def text_bar(pct: float | None, locale: str, width: int = 10) -> str:
+    """A compact bar for any channel: "▓▓▓▓▓▓░░░░ 62,5%" (full at 100% and beyond); the
+    figure written as every other percentage (`percent`)."""
     if pct is None:
         return EMPTY * width + " –"
     filled = max(0, min(width, round(min(pct, 100.0) / 100.0 * width)))
-    return FULL * filled + EMPTY * (width - filled) + f" {round(pct)}%"
-
-
-def percent(pct: float | None, locale: str) -> str:
-    """40 → "40%", 351.43 → "351,4%" (vi); None → "–"."""
-    if pct is None:
-        return "–"
-    return format_decimal(round(pct, 1), format="#,##0.#", locale=locale) + "%"
+    return FULL * filled + EMPTY * (width - filled) + " " + percent(pct, locale)
 
 
 def decimal_text(value: float | Decimal, locale: str) -> str:
-    return format_decimal(round(float(value), 1), format="#,##0.#", locale=locale)
+    return format_decimal(value, format=PERCENT_PATTERN, locale=locale)
 
 
 def day(d: date, locale: str) -> str:
@@ -95,7 +89,8 @@ def target_lines(t: TargetFigure, _: Gettext, locale: str) -> list[str]:
                                                            basis=basis_text(t, _, locale))
     pct = target_pct(t)
     reached = _("{bar} of {goal} ({reached} registered)").format(
-        bar=text_bar(pct), goal=goal, reached=number(t.reached, locale)) if pct is not None \
+        bar=text_bar(pct, locale), goal=goal,
+        reached=number(t.reached, locale)) if pct is not None \
         else _("no target figure (0 members counted)")
     if t.shortfall > 0:
         reached += " · " + _("{n} short").format(n=number(t.shortfall, locale))
@@ -168,7 +163,7 @@ def progress_text(p: Progress, *, locale: str) -> str:
 
 def child_line(u: UnitFigures, locale: str) -> str:
     """One child unit in a list: "Tên — ▓▓▓░░ 31% · 120"."""
-    return f"{esc(u.name)} — {text_bar(unit_pct(u), 5)} · {number(u.registered, locale)}"
+    return f"{esc(u.name)} — {text_bar(unit_pct(u), locale, 5)} · {number(u.registered, locale)}"
 
 
 def ranking_text(r: Ranking, *, locale: str, authors: Iterable[Any] = ()) -> str:

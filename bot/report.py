@@ -31,8 +31,6 @@ from bot.services import progress as progress_service
 from bot.services.actor import Actor
 from bot.spreadsheet import xlsx_row
 from storage import access
-from storage import targets as target_store
-from storage.textfold import fold
 
 UNIT_COLUMNS = (
     (N_("Code"), 14), (N_("Name"), 40), (N_("Members"), 12), (N_("Target"), 12),
@@ -84,15 +82,6 @@ def ascii_name(text: str) -> str:
 
 def file_name(unit_code: str, phase_code: str) -> str:
     return f"baocao-{ascii_name(unit_code)}-{ascii_name(phase_code)}.xlsx"
-
-
-def typed_phase(conn: Connection, typed: str | None) -> str | None:
-    """A phase's code as typed, accents optional ("GD1" is "GĐ1"); as typed when no phase
-    matches (the service then says there is no such phase)."""
-    if not typed:
-        return None
-    phases = {fold(code): code for code in target_store.phases(conn)}
-    return phases.get(fold(typed), typed)
 
 
 def _first(row: Mapping[str, Any], keys: Iterable[str]) -> Any:

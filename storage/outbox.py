@@ -56,6 +56,7 @@ from storage.models import (
     outbox_t,
 )
 from storage.outbox_pace import beat as beat
+from storage.outbox_pace import mark_answered as mark_answered
 from storage.outbox_pace import pace_chats as pace_chats
 from storage.outbox_pace import pause_channel as pause_channel
 from storage.outbox_pace import sender_gone as sender_gone
@@ -392,9 +393,10 @@ def mark_handed(conn: Connection, *, id: int, sender: str, now: datetime) -> boo
 
 
 def mark_sent(conn: Connection, *, ids: Sequence[int], now: datetime) -> None:
+    """`sent_at` stays the moment the row was handed to the channel, where it was marked."""
     if ids:
         conn.execute(update(outbox_t).where(outbox_t.c.id.in_(list(ids)))
-                     .values(status="sent", sent_at=now))
+                     .values(status="sent", sent_at=func.coalesce(outbox_t.c.sent_at, now)))
 
 
 def mark_retry(

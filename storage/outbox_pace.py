@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from storage.models import outbox_channel_t, outbox_chat_t, outbox_sender_t
+from storage.models import outbox_channel_t, outbox_chat_t, outbox_sender_t, outbox_t
 from storage.queries import per_dialect
 
 _INSERT = per_dialect(lambda d: d.insert)
@@ -47,6 +48,26 @@ def pace_chats(conn: Connection, *, chats: Sequence[tuple[str, str, datetime]]) 
     conn.execute(stmt.on_conflict_do_update(
         index_elements=[outbox_chat_t.c.channel, outbox_chat_t.c.chat_id],
         set_={"next_at": greatest(outbox_chat_t.c.next_at, stmt.excluded.next_at)}))
+
+
+def mark_answered(conn: Connection, *, id: int, sender: str, next_at: datetime | None) -> None:
+    """PostgreSQL, one statement: the row `sender` still holds marked sent and, with
+    `next_at`, its chat's next send moved on to it (as `pace_chats`) — at once, in the same
+    commit, so that a crash right after leaves neither the row to send again nor its chat
+    free too early."""
+    done = (update(outbox_t).where(outbox_t.c.id == id, outbox_t.c.status == "sending",
+                                   outbox_t.c.claimed_by == sender)
+            .values(status="sent").returning(outbox_t.c.channel, outbox_t.c.chat_id))
+    if next_at is None:
+        conn.execute(done)
+        return
+    rows = done.cte("done")
+    stmt = pg_insert(outbox_chat_t).from_select(
+        ["channel", "chat_id", "next_at"],
+        select(rows.c.channel, rows.c.chat_id, literal(next_at, outbox_chat_t.c.next_at.type)))
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=[outbox_chat_t.c.channel, outbox_chat_t.c.chat_id],
+        set_={"next_at": func.greatest(outbox_chat_t.c.next_at, stmt.excluded.next_at)}))
 
 
 def pause_channel(conn: Connection, *, channel: str, until: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -11,6 +12,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 
 from storage.models import unit_t
 from storage.models_progress import phase_t, target_t
+from storage.textfold import fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +28,21 @@ class TargetRow:
 
 
 def phases(conn: Connection) -> dict[str, Any]:
-    """Every phase by code (a handful)."""
-    return {r.code: r for r in conn.execute(select(phase_t))}
+    """Every phase by code (a handful), in the order they start."""
+    return {r.code: r for r in conn.execute(select(phase_t).order_by(phase_t.c.starts_on,
+                                                                     phase_t.c.id))}
+
+
+def matching_phases(codes: Iterable[str], typed: str) -> list[str]:
+    """The phases a user means by `typed`: its exact code when a phase has it; else every
+    code equal to it without diacritics, đ as d, in any case ("gd2", "GD2" → "GĐ2").
+    One: that phase; more: ambiguous (say which); none: no such phase."""
+    codes = list(codes)
+    typed = " ".join(typed.split())
+    if typed in codes:
+        return [typed]
+    key = fold(typed)
+    return [code for code in codes if key and fold(code) == key]
 
 
 def save_phase(conn: Connection, *, code: str, starts_on: date, ends_on: date) -> tuple[int, bool]:

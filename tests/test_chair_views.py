@@ -79,11 +79,12 @@ def test_several_targets_and_none_and_escaping() -> None:
 
 
 def test_text_bar() -> None:
-    assert text_bar(62) == "▓▓▓▓▓▓░░░░ 62%"
-    assert text_bar(351.4) == "▓▓▓▓▓▓▓▓▓▓ 351%"      # full, and the true figure beside
-    assert text_bar(0) == "░░░░░░░░░░ 0%"
-    assert text_bar(None) == "░░░░░░░░░░ –"
-    assert text_bar(40, width=5) == "▓▓░░░ 40%"
+    assert text_bar(62, "vi") == "▓▓▓▓▓▓░░░░ 62%"
+    assert text_bar(351.4, "vi") == "▓▓▓▓▓▓▓▓▓▓ 351,4%"   # full, and the true figure beside
+    assert text_bar(62.5, "en") == "▓▓▓▓▓▓░░░░ 62.5%"    # as `percent` writes it
+    assert text_bar(0, "vi") == "░░░░░░░░░░ 0%"
+    assert text_bar(None, "vi") == "░░░░░░░░░░ –"
+    assert text_bar(40, "vi", width=5) == "▓▓░░░ 40%"
 
 
 def test_ranking_marks_the_own_unit_and_lists_authors() -> None:
@@ -132,7 +133,7 @@ def test_report_command(tmp_path: Path) -> None:
     # it: "10% of 12,500 members"), not the sum of the few unions the demo lists below it.
     assert rows[-1][2] == 12_500 and "12,500" in rows[-1][4]
     unknown = sangkien(tmp_path, "report", "BPC-PR", "--phase", "GD9")
-    assert unknown.returncode == 1 and "no such phase" in unknown.stderr
+    assert unknown.returncode == 1 and "no phase is called «GD9»; the phases: GĐT" in unknown.stderr
     assert not list(tmp_path.glob("*.part"))
     missing = sangkien(tmp_path, "report", "NOPE")
     assert missing.returncode == 1 and "no union has the code NOPE" in missing.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 
+import pytest
 import telegram
 from sqlalchemy import Connection, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,7 +16,7 @@ from bot.outbox import OutboxWorker
 from handlers.telegram_sender import TelegramSender
 from storage import outbox
 from storage.engine import utcnow
-from storage.models import outbox_channel_t, outbox_sender_t
+from storage.models import outbox_channel_t, outbox_chat_t, outbox_sender_t
 from storage.outbox import Pace
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_outbox import (
@@ -131,3 +132,45 @@ async def test_a_late_send_shifts_only_what_earlier_shifts_did_not(db: AsyncEngi
         c, channel="telegram", seconds=0.03, since=0.08)) == 0.03
     after, shifted = await next_at()
     assert abs(after - before - 0.11) < 1e-6 and abs(shifted - 0.11) < 1e-9
+
+
+async def test_a_row_answered_is_sent_at_once_with_its_chats_next_slot(
+        db: AsyncEngine, backend: str, fake: FakeTelegram, bot: telegram.Bot) -> None:  # noqa: F811
+    if backend != "postgres":
+        pytest.skip("the at-once mark is one PostgreSQL statement (an UPDATE in a WITH)")
+    a, b = CHATS[:2]
+    accounts = await add_accounts(db, [a, b])
+    first, second = await enqueue(db, [(a, "answered"), (b, "in flight")], accounts)
+    now = utcnow()
+
+    def claim_and_hand(conn: Connection) -> None:
+        outbox.beat(conn, sender=DEAD, now=now)
+        outbox.claim_due(conn, now=now, limit=10, lease_seconds=60, channels=["telegram"],
+                         sender=DEAD, stale_seconds=10)
+        for row in (first, second):
+            assert outbox.mark_handed(conn, id=row, sender=DEAD, now=now)
+
+    await run(db, claim_and_hand)
+    later = now + timedelta(seconds=5)
+    await run(db, lambda c: outbox.mark_answered(c, id=first, sender=DEAD, next_at=later))
+    # Another sender's mark changes nothing.
+    await run(db, lambda c: outbox.mark_answered(c, id=second, sender="host:2:other",
+                                                 next_at=later))
+    found = await rows(db)
+    assert found[first]["status"] == "sent" and found[first]["sent_at"] is not None
+    assert found[second]["status"] == "sending"
+    async with db.connect() as conn:
+        paced = dict((await conn.execute(select(outbox_chat_t.c.chat_id,
+                                                outbox_chat_t.c.next_at))).all())
+    assert paced[str(a)] == later
+    # The sender dies before its batch of outcomes: the answered alert is not sent again,
+    # the one in flight is (at least once).
+    await run(db, lambda c: c.execute(update(outbox_sender_t).values(
+        seen_at=now - timedelta(seconds=11))))
+    worker = OutboxWorker(db, [TelegramSender(bot)], **FAST)
+    while await worker.run_once():
+        pass
+    assert delivered(fake, [a, b]) == {a: [], b: ["in flight"]}
+    found = await rows(db)
+    # A sent row keeps the moment it was handed to the channel.
+    assert found[second]["status"] == "sent" and found[second]["sent_at"] <= utcnow()

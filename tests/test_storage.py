@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Connection, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.core import Core
 from bot.events import Inbound
@@ -236,3 +236,37 @@ async def test_roles_are_picked_from_the_grants_in_force(db: AsyncEngine) -> Non
 
     async with db.begin() as conn:
         await conn.run_sync(run)
+
+
+async def test_every_pooled_sqlite_connection_is_set_up(tmp_path: object) -> None:
+    """The connection settings (storage/engine.py, the `connect` event) hold on every
+    connection of the pool, not only the first, and on the synchronous twin the core's
+    transactions run on. wal_autocheckpoint is not one of ours: SQLite's default, 1000
+    pages, on each of them."""
+    from sqlalchemy import text
+
+    from storage.engine import make_engine, sync_twin
+
+    pragmas = ("journal_mode", "synchronous", "foreign_keys", "busy_timeout",
+               "wal_autocheckpoint")
+    want = ("wal", 1, 1, 30000, 1000)       # synchronous 1: NORMAL
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path}/pool.db")
+    twin = sync_twin(engine)
+    assert twin is not None
+    try:
+        async def read(conn: AsyncConnection) -> tuple[object, ...]:
+            got = tuple([(await conn.execute(text(f"PRAGMA {p}"))).scalar() for p in pragmas])
+            await conn.rollback()     # the write lock each transaction takes, let go
+            return got
+
+        async with engine.connect() as one:
+            assert await read(one) == want
+            async with engine.connect() as two:        # another of the pool's connections
+                assert await read(two) == want
+                raws = [(await c.get_raw_connection()).dbapi_connection for c in (one, two)]
+                assert raws[0] is not raws[1]
+        with twin.connect() as conn:
+            assert tuple(conn.execute(text(f"PRAGMA {p}")).scalar() for p in pragmas) == want
+    finally:
+        twin.dispose()
+        await engine.dispose()

@@ -19,7 +19,6 @@ from bot.render_progress import percent, progress_text, ranking_text, unit_pct
 from bot.report import may_report
 from bot.services import progress as ps
 from storage import targets as target_store
-from storage.textfold import fold
 
 STEP = "progress_view"
 TRANSITIONS = {STEP: set()}   # its options open another unit's view: the same step
@@ -39,29 +38,42 @@ REFUSALS = {
     "no_phase": N_("No phase of the drive is set up yet (an administrator loads the "
                    "targets: sangkien targets import)."),
     "unknown_phase": N_("No phase is called «{phase}». The phases: {phases}."),
+    "ambiguous_phase": N_("«{phase}» could be more than one phase: {phases}. Type the phase's "
+                          "code as it is written, with its accents."),
 }
 
 
 def refusal(ctx: Ctx, result: ps.Refused, code: str | None, phase: str | None = None) -> Next:
     text = REFUSALS.get(result.reason, REFUSALS["out_of_scope"])
-    phases = ", ".join(esc(p) for p in target_store.phases(ctx.conn)) or "–"
+    codes = list(target_store.phases(ctx.conn))
+    if result.reason == "ambiguous_phase":   # the phases it could be
+        codes = target_store.matching_phases(codes, phase or "")
+    phases = ", ".join(esc(p) for p in codes) or "–"
     return home(ctx._(text).format(code=esc(code or ""), phase=esc(phase or ""),
                                    phases=phases))
 
 
 def split_args(ctx: Ctx, args: str) -> tuple[str | None, str | None]:
     """[unit code] [phase], in either order: the words at the start or the end that are a
-    phase's code (accents optional, "GD1" is "GĐ1"; a code may have spaces, "GĐ demo") are
-    the phase, the first other word the unit. Words left after the unit are a phase no
-    phase has: returned as typed, so that the service refuses it by name."""
-    phases = {fold(code): code for code in target_store.phases(ctx.conn)}
+    phase's code (exact first, else accents and case optional: "gd1" is "GĐ1"; a code may
+    have spaces, "GĐ demo") are the phase, the first other word the unit. Words left after
+    the unit are a phase no phase has: returned as typed, so that the service refuses it by
+    name."""
+    codes = list(target_store.phases(ctx.conn))
+
+    def named(typed: list[str]) -> str | None:
+        """The phase the words name (its code), or as typed when several phases could be
+        (the service refuses it, naming them)."""
+        found = target_store.matching_phases(codes, " ".join(typed))
+        return (found[0] if len(found) == 1 else " ".join(typed)) if found else None
+
     words = args.split()
     phase = None
     for n in range(len(words), 0, -1):
-        if (found := phases.get(fold(" ".join(words[-n:])))) is not None:
+        if (found := named(words[-n:])) is not None:
             phase, words = found, words[:-n]
             break
-        if (found := phases.get(fold(" ".join(words[:n])))) is not None:
+        if (found := named(words[:n])) is not None:
             phase, words = found, words[n:]
             break
     unit = words[0] if words else None

@@ -54,7 +54,7 @@ def not_allowed(ctx: Ctx) -> Next:
 
 def need_code(ctx: Ctx, example: str, typed: str = "") -> Next:
     """No initiative: none was named, or none has the code typed."""
-    code = typed.strip().split()[0] if typed.strip() else ""
+    code = decisions.typed_code(typed)    # as it was read: «SK-000241» for «241»
     if code:
         return home(ctx._("No initiative has the code «{code}». Your initiatives are in "
                           "/cuatoi; codes are written like {example}.").format(

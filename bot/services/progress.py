@@ -50,6 +50,7 @@ from storage import access
 from storage import progress as store
 from storage import progress_read as reads
 from storage import progress_report as report_store
+from storage import targets as target_store
 from storage.models import unit_t
 from storage.models_progress import phase_t
 
@@ -71,6 +72,7 @@ def _refuse(actor: Actor, reason: str) -> Refused:
 
 # --------------------------------------------------------------------------- phases
 
+AMBIGUOUS = object()   # a phase typed as a code two phases could be ("gd2": GĐ2 or GD2)
 _PHASE_COLS = (phase_t.c.id, phase_t.c.code, phase_t.c.starts_on, phase_t.c.ends_on,
                phase_t.c.snapshot_at)
 
@@ -84,8 +86,13 @@ def _phase(row: Any, today: date) -> PhaseInfo:
 
 
 def _phase_row(conn: Connection, *, today: date, code: str | None) -> Any:
+    """The phase typed as `code` (its exact code first, else accents and case optional:
+    `target_store.matching_phases`), else the one holding today, else the latest ended.
+    A code two phases could be: AMBIGUOUS."""
     if code is not None:
-        return conn.execute(select(*_PHASE_COLS).where(phase_t.c.code == code)).first()
+        rows = {r.code: r for r in conn.execute(select(*_PHASE_COLS))}   # a handful
+        found = target_store.matching_phases(rows, code)
+        return rows[found[0]] if len(found) == 1 else AMBIGUOUS if found else None
     holding = conn.execute(select(*_PHASE_COLS).where(
         phase_t.c.starts_on <= today, phase_t.c.ends_on >= today)
         .order_by(phase_t.c.starts_on.desc()).limit(1)).first()
@@ -100,7 +107,7 @@ def current_phase(*, conn: Connection, now: datetime, code: str | None = None
     """The phase called `code`, else the one holding today, else the latest ended."""
     today = today_of(now)
     row = _phase_row(conn, today=today, code=code)
-    return _phase(row, today) if row is not None else None
+    return _phase(row, today) if row is not None and row is not AMBIGUOUS else None
 
 
 # --------------------------------------------------------------------------- units, scope
@@ -157,11 +164,13 @@ _BY_CODE = (select(*UNIT_COLS, *_PHASE_AS)
             .where(unit_t.c.code.in_(bindparam("codes", expanding=True))))
 
 
-def _pick_phase(phases: list[_PhaseRow], today: date, code: str | None) -> _PhaseRow | None:
-    """As `_phase_row` chooses: the phase called `code`, else the one holding today (the
-    latest started), else the latest ended."""
+def _pick_phase(phases: list[_PhaseRow], today: date, code: str | None) -> Any:
+    """As `_phase_row` chooses: the phase typed as `code` (or AMBIGUOUS), else the one
+    holding today (the latest started), else the latest ended."""
     if code is not None:
-        return next((p for p in phases if p.code == code), None)
+        by_code = {p.code: p for p in phases}
+        found = target_store.matching_phases(by_code, code)
+        return by_code[found[0]] if len(found) == 1 else AMBIGUOUS if found else None
     holding = [p for p in phases if p.starts_on <= today <= p.ends_on]
     if holding:
         return max(holding, key=lambda p: p.starts_on)
@@ -192,6 +201,8 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
     code = phase_code.strip() if phase_code else None
     phase = _phase_row(conn, today=today, code=code) if phases is None else \
         _pick_phase(phases, today, code)
+    if phase is AMBIGUOUS:
+        return _refuse(actor, "ambiguous_phase")
     if phase is None:
         return _refuse(actor, "unknown_phase" if phase_code else "no_phase")
     return unit, phase, today

@@ -108,6 +108,7 @@ class AuthorRow:
 @dataclass(frozen=True, slots=True)
 class Refused(results.Refused):
     """Why not: no_unit | out_of_scope | unknown_unit | no_phase | unknown_phase (a phase
-    asked for by a code no phase has)."""
+    asked for by a code no phase has) | ambiguous_phase (by a code two or more phases could
+    be, accents and case aside)."""
 
     reason: str = "out_of_scope"

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from bot.inputs import parse_id
 from bot.services import alerts
 from bot.services.actor import Actor
 from bot.services.permissions import chairs, initiative_access
@@ -27,7 +26,8 @@ from storage import review as review_store
 
 REASON_MIN, REASON_MAX = 5, 1000
 CODE_MAX = 16   # initiative codes: SK-000123
-_SHORT_CODE = re.compile(r"(?i)sk\W?(\d+)")   # the bot's codes typed short, as on a phone
+_SHORT_CODE = re.compile(r"(?i)(?:sk\W?)?([0-9]+)")   # the bot's codes typed short: "sk241", "241"
+_DIGITS_MAX = 10   # SK-<id>: a 32-bit id
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,18 +101,25 @@ def decide(*, conn: Connection, actor: Actor, now: datetime, ini: dict[str, Any]
     return Decided(ini["code"], to_status)
 
 
+def typed_code(typed: str) -> str:
+    """The code a user means: "241", "sk241", "SK-0241" are SK-000241 (the bot's codes,
+    typed short as on a phone); anything else as typed (its first word)."""
+    token = typed.strip().split()[0] if typed.strip() else ""
+    short = _SHORT_CODE.fullmatch(token)
+    if short is not None and len(short[1]) <= _DIGITS_MAX:
+        return f"SK-{int(short[1]):06d}"
+    return token
+
+
 def find(*, conn: Connection, code_or_id: str) -> dict[str, Any] | None:
-    """An initiative by its code ("SK-000123") or its number."""
+    """An initiative by the code a user typed ("SK-000123", "sk-123", "123": `typed_code`),
+    never by its row's id: an id is the database's, and counting them is no way in."""
     token = code_or_id.strip().split()[0] if code_or_id.strip() else ""
-    if token.isdigit():    # any digits: an id when it can be one, else nothing
-        number = parse_id(token)
-        return review_store.initiative(conn, initiative_id=number) if number else None
     if not token or len(token) > CODE_MAX:
         return None
     found = review_store.initiative(conn, code=token)
     if found is None and token.upper() != token:
         found = review_store.initiative(conn, code=token.upper())   # "sk-000123"
-    short = _SHORT_CODE.fullmatch(token)
-    if found is None and short is not None and len(short[1]) <= 6:   # "SK123", "sk-99"
-        found = review_store.initiative(conn, code=f"SK-{int(short[1]):06d}")
+    if found is None and (code := typed_code(token)) != token:
+        found = review_store.initiative(conn, code=code)
     return found
