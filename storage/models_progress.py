@@ -78,7 +78,9 @@ class ProgressTotal(SQLModel, table=True):
     figures are one range of `ix_progress_total_parent`, not a probe per child."""
 
     __tablename__ = "progress_total"
-    __table_args__ = (Index("ix_progress_total_parent", "phase_id", "parent_id"),)
+    # every column a ranking reads of the children: their rows come from the index alone
+    __table_args__ = (Index("ix_progress_total_parent", "phase_id", "parent_id", "unit_id",
+                            "bloc", "registered"),)
 
     phase_id: int = Field(primary_key=True)
     unit_id: int = Field(primary_key=True)
@@ -138,7 +140,7 @@ class ProgressSnapshot(SQLModel, table=True):
 
     __tablename__ = "progress_snapshot"
     __table_args__ = (Index("ix_progress_snapshot_parent", "phase_id", "parent_id",
-                            "unit_id"),)
+                            "unit_id", "bloc", "registered", "members", "unit_members"),)
 
     phase_id: int = Field(primary_key=True)
     unit_id: int = Field(primary_key=True)
@@ -167,3 +169,5 @@ progress_snapshot_t = ProgressSnapshot.__table__
 # Progress lookups on existing tables: a cluster's units. (Initiatives by grassroots union
 # and date use ix_initiative_author_unit_status: author_unit_id, status, submitted_at.)
 Index("ix_unit_cluster", unit_t.c.cluster)
+# A ranking's siblings (id, code, member count) from the index alone (0760).
+Index("ix_unit_parent_rank", unit_t.c.parent_id, unit_t.c.code, unit_t.c.member_count)

@@ -281,7 +281,13 @@ def frozen_of(*, phase_id: int, unit_ids: Iterable[int] | None, parent_id: int |
     if parent_id is not None:
         return and_(t.c.phase_id == bindparam("s_phase", phase_id, literal_execute=True),
                     t.c.parent_id == bindparam("s_parent", parent_id, literal_execute=True))
-    return and_(t.c.phase_id == phase_id, t.c.unit_id.in_(list(unit_ids or ())))
+    return and_(t.c.phase_id == phase_id, t.c.unit_id.in_(list(unit_ids or ())), by_key(t))
+
+
+def by_key(table: Any) -> Any:
+    """Always true, on a column outside the covering (phase, parent) index: else SQLite
+    reads a unit list (phase = ? AND unit_id IN …) along the whole phase from that index."""
+    return table.c.valid.is_not(None)
 
 
 def _children_of(table: Any, parent_id: int, *cols: Any, phase_id: int | None = None) -> Any:
@@ -322,7 +328,7 @@ def _counts_stmt(*, registered_only: bool, unit_ids: Iterable[int] | None,
                             _units_filter(d.c.unit_id, unit_ids=None, parent_id=parent_id))
     else:
         ids = list(unit_ids or ())
-        folded = folded.where(t.c.phase_id == phase_id, t.c.unit_id.in_(ids))
+        folded = folded.where(t.c.phase_id == phase_id, t.c.unit_id.in_(ids), by_key(t))
         fresh = fresh.where(d.c.phase_id == phase_id, d.c.unit_id.in_(ids))
     return folded.union_all(fresh.group_by(d.c.unit_id, d.c.bloc))
 
@@ -408,8 +414,6 @@ def members(conn: Connection, *, unit_ids: Iterable[int] | None = None,
         q = _children_of(t, parent_id, t.c.unit_id, t.c.bloc, t.c.members)
     else:
         q = select(t.c.unit_id, t.c.bloc, t.c.members).where(t.c.unit_id.in_(list(unit_ids or ())))
-        if phase_id is not None:
-            q = q.where(t.c.phase_id == phase_id)
     for unit_id, bloc, n in conn.execute(q):
         if n:
             out[unit_id][bloc] = int(n)
@@ -487,6 +491,8 @@ def snapshot(conn: Connection, *, phase_id: int, now: datetime) -> int:
     rows += [{"phase_id": phase_id, "unit_id": u, "bloc": "other", "parent_id": parent[u],
               **dict.fromkeys(COUNTERS, 0), "members": 0, "unit_members": n}
              for u, n in own.items() if u not in have]
+    # in the order read (a parent's children together): neighbouring pages, not one a child
+    rows.sort(key=lambda r: (r["parent_id"] or 0, r["unit_id"], r["bloc"]))
     for i in range(0, len(rows), 5000):
         conn.execute(insert(progress_snapshot_t), rows[i:i + 5000])
     conn.execute(update(phase_t).where(phase_t.c.id == phase_id).values(snapshot_at=now))

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot import demo_progress, directory, initiative_files, progress_files
@@ -122,6 +122,49 @@ async def test_dien_bien_figures(db: AsyncEngine) -> None:
     assert page.rows[0].targets[0].basis_members == 3300 and page.rows[0].targets[0].goal == 330
     root = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now, unit_code="VN"))
     assert root.unit.registered == 396 and root.unit.targets[0].inherited_from is None
+
+
+async def test_tiendo_reads_in_four_statements(db: AsyncEngine) -> None:
+    """/tiendo's data — the unit's figures, then its first page of children — in two
+    statements each, whatever the unit: every statement is a round trip (PostgreSQL) or
+    thread switches (aiosqlite), which were most of a read's time at national scale."""
+    def setup(conn: Connection) -> None:
+        set_targets(conn, "GĐ1", *GD1, [("VN", None, "member_ratio", "0.10")])
+        add(conn, grassroots="DBN-TP-001", status="valid", day=date(2022, 3, 1), n=3)
+        add(conn, grassroots="DBN-TP-002", status="under_review", day=date(2022, 5, 2), n=2)
+
+    await run(db, setup)
+    now = at(date(2022, 5, 12))
+
+    def reads(conn: Connection) -> tuple[Any, Any, list[int]]:
+        seen: list[str] = []
+
+        def count(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+            seen.append(statement)
+
+        event.listen(conn, "before_cursor_execute", count)
+        try:
+            counts = []
+            for code in ("VN", "DBN", "DBN-TP", "DBN-TP-001"):
+                p = svc.progress(conn=conn, actor=SHELL, now=now, unit_code=code)
+                counts.append(len(seen))
+                page = svc.children(conn=conn, actor=SHELL, now=now, unit_id=p.unit.unit_id,
+                                    phase_id=p.phase.id)
+                counts.append(len(seen))
+        finally:
+            event.remove(conn, "before_cursor_execute", count)
+        return p, page, counts
+
+    grassroots, page, counts = await run(db, reads)
+    assert grassroots.unit.registered == 3 and page.total == 0
+    # two for the figures; two for the page (one where there are no children)
+    assert counts == [2, 4, 6, 8, 10, 12, 14, 15]
+    tp = await run(db, lambda c: svc.progress(conn=c, actor=SHELL, now=now,
+                                              unit_code="DBN-TP"))
+    kids = await run(db, lambda c: svc.children(conn=c, actor=SHELL, now=now,
+                                                unit_id=tp.unit.unit_id, phase_id=tp.phase.id))
+    assert tp.unit.registered == 5 and tp.children_total == kids.total
+    assert sorted(r.registered for r in kids.rows if r.registered) == [2, 3]
 
 
 def person(conn: Connection, *, name: str, unit: str | None, role: str | None = None,

@@ -18,17 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, bindparam, func, select, true
 
 from bot.services.actor import Actor
 from bot.services.progress_figures import (
     RATIO_KINDS,
+    SQL_FROM,
     UNIT_COLS,
     Ordered,
+    family_page,
     full_figures,
-    one_unit,
+    one_unit_read,
     ordered,
     quick,
 )
@@ -46,6 +48,7 @@ from bot.services.progress_results import (
 )
 from storage import access
 from storage import progress as store
+from storage import progress_read as reads
 from storage import progress_report as report_store
 from storage import targets as target_store
 from storage.models import unit_t
@@ -137,15 +140,56 @@ def _default_unit(conn: Connection, actor: Actor) -> int | None:
     return access.get_person(conn, person_id=actor.person_id)["unit_id"]
 
 
+_PHASE_AS = tuple(c.label(f"phase_{c.name}") for c in _PHASE_COLS)
+_KIDS = unit_t.alias("kids")
+# the unit, the phase and how many children: one statement
+_HEAD = (select(*UNIT_COLS, *_PHASE_AS,
+                select(func.count()).select_from(_KIDS).where(_KIDS.c.parent_id == unit_t.c.id)
+                .scalar_subquery().label("n_children"))
+         .select_from(unit_t.join(phase_t, phase_t.c.id == bindparam("phase_id")))
+         .where(unit_t.c.id == bindparam("unit_id")))
+
+
+class _PhaseRow(NamedTuple):
+    id: int
+    code: str
+    starts_on: date
+    ends_on: date
+    snapshot_at: datetime | None
+
+
+# a unit asked for by code, with every phase (a handful): one statement, the phase chosen here
+_BY_CODE = (select(*UNIT_COLS, *_PHASE_AS)
+            .select_from(unit_t.outerjoin(phase_t, true()))
+            .where(unit_t.c.code.in_(bindparam("codes", expanding=True))))
+
+
+def _pick_phase(phases: list[_PhaseRow], today: date, code: str | None) -> Any:
+    """As `_phase_row` chooses: the phase typed as `code` (or AMBIGUOUS), else the one
+    holding today (the latest started), else the latest ended."""
+    if code is not None:
+        by_code = {p.code: p for p in phases}
+        found = target_store.matching_phases(by_code, code)
+        return by_code[found[0]] if len(found) == 1 else AMBIGUOUS if found else None
+    holding = [p for p in phases if p.starts_on <= today <= p.ends_on]
+    if holding:
+        return max(holding, key=lambda p: p.starts_on)
+    ended = [p for p in phases if p.ends_on < today]
+    return max(ended, key=lambda p: p.ends_on) if ended else None
+
+
 def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | None,
              phase_code: str | None) -> tuple[Any, Any, date] | Refused:
+    phases: list[_PhaseRow] | None = None
     if unit_code:
         wanted = unit_code.strip()
-        found = conn.execute(select(*UNIT_COLS).where(
-            unit_t.c.code.in_(sorted({wanted.upper(), wanted})))).all()
+        rows = conn.execute(_BY_CODE, {"codes": sorted({wanted.upper(), wanted})}).all()
+        found = list({r.id: r for r in rows}.values())
         unit = next((u for u in found if u.code == wanted.upper()), found[0] if found else None)
         if unit is None:
             return _refuse(actor, "unknown_unit")
+        n = len(UNIT_COLS)
+        phases = [_PhaseRow(*r[n:]) for r in rows if r.id == unit.id and r[n] is not None]
     else:
         unit_id = _default_unit(conn, actor)
         if unit_id is None:
@@ -154,7 +198,9 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
     if not _may_see(conn, actor, unit.id):
         return _refuse(actor, "out_of_scope")
     today = today_of(now)
-    phase = _phase_row(conn, today=today, code=phase_code.strip() if phase_code else None)
+    code = phase_code.strip() if phase_code else None
+    phase = _phase_row(conn, today=today, code=code) if phases is None else \
+        _pick_phase(phases, today, code)
     if phase is AMBIGUOUS:
         return _refuse(actor, "ambiguous_phase")
     if phase is None:
@@ -167,12 +213,15 @@ def _resolve(conn: Connection, actor: Actor, now: datetime, unit_code: str | Non
 def _progress(conn: Connection, unit: Any, phase: Any, today: date, *,
               series: bool = False) -> Progress:
     info = _phase(phase, today)
-    fig = one_unit(conn, phase, unit)
     since = today - timedelta(days=PACE_DAYS - 1)
-    # the pace needs the last 14 days only: a short key range, the same however many days
-    # the unit has initiatives on (it grew with the data); the whole series for the chart
-    per_day = store.days(conn, phase_id=phase.id, unit_id=unit.id,
-                         since=None if series else since)
+    # one statement: the figures, members, targets up the chain, the registered per day
+    # and the number of children. The pace needs the last 14 days only: a short key range,
+    # the same however many days the unit has initiatives on; the whole series for the chart
+    read = reads.overview(conn, phase_id=phase.id, unit_id=unit.id,
+                          since=None if series else since,
+                          snapshot=phase.snapshot_at is not None)
+    fig = one_unit_read(read, phase, unit)
+    per_day = read.days
     cumulative: list[tuple[date, int]] = []
     if series:
         last = min(today, phase.ends_on)
@@ -189,11 +238,9 @@ def _progress(conn: Connection, unit: Any, phase: Any, today: date, *,
     main = fig.targets[0] if fig.targets else None
     per_day_needed = (main.shortfall / days_left if main is not None and days_left
                       else None)
-    children_total = conn.execute(select(func.count()).select_from(unit_t)
-                                  .where(unit_t.c.parent_id == unit.id)).scalar_one()
     return Progress(info, fig, today, days_left, per_day_needed, pace,
                     fig.registered + round(pace * days_left), tuple(cumulative),
-                    phase.snapshot_at is not None, int(children_total))
+                    phase.snapshot_at is not None, read.children)
 
 
 def progress(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | None = None,
@@ -210,22 +257,30 @@ def progress(*, conn: Connection, actor: Actor, now: datetime, unit_code: str | 
 def children(*, conn: Connection, actor: Actor, now: datetime, unit_id: int, phase_id: int,
              page: int = 0, page_size: int = 8) -> Page | Refused:
     """The unit's direct children, lagging first (lowest %, those with no target last)."""
-    unit = _unit(conn, unit_id=unit_id)
-    if unit is None:
-        return _refuse(actor, "unknown_unit")
+    head = conn.execute(_HEAD, {"unit_id": unit_id, "phase_id": phase_id}).first()
+    if head is None:
+        if _unit(conn, unit_id=unit_id) is None:
+            return _refuse(actor, "unknown_unit")
+        if not _may_see(conn, actor, unit_id):
+            return _refuse(actor, "out_of_scope")
+        return _refuse(actor, "no_phase")
+    unit = head
     if not _may_see(conn, actor, unit.id):
         return _refuse(actor, "out_of_scope")
-    phase = conn.execute(select(*_PHASE_COLS).where(phase_t.c.id == phase_id)).first()
-    if phase is None:
-        return _refuse(actor, "no_phase")
+    phase = _PhaseRow(*(head[len(UNIT_COLS) + i] for i in range(len(_PHASE_AS))))
     size = max(1, page_size)
-    total = int(conn.execute(select(func.count()).select_from(unit_t)
-                             .where(unit_t.c.parent_id == unit.id)).scalar_one())
+    total = int(head.n_children)
     if not total:       # a grassroots union: nothing below
         return Page((), 0, 1, 0)
     pages = max(1, -(-total // size))
     page = min(max(0, page), pages - 1)
-    got = ordered(conn, phase, parent_id=unit.id, ahead=False, offset=page * size, limit=size)
+    if total < SQL_FROM:
+        # a few children: all of them and their figures in one statement, ordered here
+        rows, full, total = family_page(conn, phase, parent_id=unit.id, ahead=False,
+                                        offset=page * size, limit=size)
+        return Page(tuple(full[r.unit_id] for _i, r in rows), page, pages, total)
+    got = ordered(conn, phase, parent_id=unit.id, ahead=False, offset=page * size, limit=size,
+                  total=total)
     shown = [r.unit_id for _i, r in got.rows]
     full = full_figures(conn, phase, shown, got.targets, got.passed)
     return Page(tuple(full[u] for u in shown), page, pages, got.total)

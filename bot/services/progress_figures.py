@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from bot.services.progress_results import TargetFigure, UnitFigures
 from storage import progress as store
 from storage import progress_rank as rank
+from storage import progress_read as reads
 from storage.models import unit_t
 from storage.models_progress import target_t
 from storage.progress_rank import Ranked, ahead_key, lagging_key, tenths
@@ -65,11 +66,17 @@ def effective(own: list[Target], inherited: list[Target]) -> list[Target]:
 def chain_ratio(conn: Connection, phase_id: int, unit_id: int) -> tuple[list[Target],
                                                                           list[Target]]:
     """(the unit's targets, the ratio targets it passes down to children that set none)."""
+    return chain_ratio_of(store.chain_targets(conn, unit_id=unit_id, phase_id=phase_id),
+                          unit_id)
+
+
+def chain_ratio_of(rows: Any, unit_id: int) -> tuple[list[Target], list[Target]]:
+    """`chain_ratio` from the chain's rows (unit id, code, kind, value, bloc, note), nearest
+    unit first."""
     by_unit: dict[int, list[Target]] = {}
     order: list[int] = []
     codes: dict[int, str] = {}
-    for uid, code, kind, value, bloc, note in store.chain_targets(conn, unit_id=unit_id,
-                                                                  phase_id=phase_id):
+    for uid, code, kind, value, bloc, note in rows:
         if uid not in codes:
             order.append(uid)
             codes[uid] = code
@@ -145,17 +152,19 @@ def own_members(conn: Connection, phase: Any, units: list[Any], *,
 def full_figures(conn: Connection, phase: Any, ids: list[int],
                   targets: dict[int, list[Target]], passed: dict[int | None, list[Target]]
                   ) -> dict[int, UnitFigures]:
-    """Every figure of a few units (the rows shown)."""
+    """Every figure of a few units (the rows shown): one statement."""
     if not ids:
         return {}
     snap = phase.snapshot_at is not None
-    units = conn.execute(select(*UNIT_COLS).where(unit_t.c.id.in_(ids))).all()
-    figs = store.figures(conn, phase_id=phase.id, unit_ids=ids, snapshot=snap)
-    mem = store.members(conn, unit_ids=ids, phase_id=phase.id if snap else None)
-    own = own_members(conn, phase, units)
-    return {u.id: unit_figures(u, figs.get(u.id, {}), mem.get(u.id, {}), own[u.id],
-                                effective(targets.get(u.id, []), passed.get(u.parent_id, [])))
-            for u in units}
+    read = reads.units(conn, phase_id=phase.id, unit_ids=ids, snapshot=snap)
+    out = {}
+    for u in read.units:
+        own = int(u.member_count or 0)
+        if snap:
+            own = read.frozen.get(u.id, own)
+        out[u.id] = unit_figures(u, read.figs.get(u.id, {}), read.members.get(u.id, {}), own,
+                                 effective(targets.get(u.id, []), passed.get(u.parent_id, [])))
+    return out
 
 
 def main_tenths(targets: list[Target], reg: dict[str, int], total: int,
@@ -228,6 +237,49 @@ def one_unit(conn: Connection, phase: Any, unit: Any) -> UnitFigures:
     return unit_figures(unit, figs.get(unit.id, {}), mem.get(unit.id, {}), own[unit.id], eff)
 
 
+def one_unit_read(read: reads.Read, phase: Any, unit: Any) -> UnitFigures:
+    """`one_unit` from what `storage.progress_read.overview` read."""
+    own = int(unit.member_count or 0)
+    if phase.snapshot_at is not None:
+        own = read.frozen.get(unit.id, own)
+    eff, _passed = chain_ratio_of(read.chain, unit.id)
+    return unit_figures(unit, read.figs.get(unit.id, {}), read.members.get(unit.id, {}), own,
+                        eff)
+
+
+def family_page(conn: Connection, phase: Any, *, parent_id: int, ahead: bool, offset: int,
+                limit: int) -> tuple[list[tuple[int, Ranked]], dict[int, UnitFigures], int]:
+    """A few children (fewer than `SQL_FROM`) ordered as `ordered` orders them, from one
+    statement (`storage.progress_read.family`): (position, unit) of the page's rows, their
+    full figures, and how many children there are."""
+    snap = phase.snapshot_at is not None
+    read = reads.family(conn, phase_id=phase.id, parent_id=parent_id, snapshot=snap)
+    targets = {u: [Target(r.unit_id, r.kind, Decimal(r.value), r.bloc, r.note) for r in rs]
+               for u, rs in read.targets.items()}
+    passed = chain_ratio_of(read.chain, parent_id)[1] if read.units else []
+    none: dict[str, Any] = {}
+    units = {}
+    ranked = []
+    for u in read.units:
+        figs = read.figs.get(u.id, none)
+        reg = {b: v["registered"] for b, v in figs.items()}
+        m = read.members.get(u.id, none)
+        own = int(u.member_count or 0)
+        if snap:
+            own = read.frozen.get(u.id, own)
+        total = sum(reg.values())
+        members = own or sum(m.values())
+        mine = targets.get(u.id)
+        eff = effective(mine, passed) if mine else passed
+        units[u.id] = (u, figs, m, own, eff)
+        ranked.append(Ranked(u.id, u.code, total, members,
+                             main_tenths(eff, reg, total, m, members)))
+    ranked.sort(key=ahead_key if ahead else lagging_key)
+    rows = list(enumerate(ranked, 1))[offset:offset + limit]
+    full = {r.unit_id: unit_figures(*units[r.unit_id]) for _i, r in rows}
+    return rows, full, len(ranked)
+
+
 
 # --------------------------------------------------------------------------- ordering
 
@@ -255,15 +307,19 @@ class Ordered:
 
 def ordered(conn: Connection, phase: Any, *, parent_id: int | None = None,
             cluster: str | None = None, ahead: bool = True, offset: int = 0, limit: int = 10,
-            own_id: int | None = None, sql_from: int = SQL_FROM) -> Ordered:
+            own_id: int | None = None, sql_from: int = SQL_FROM,
+            total: int | None = None) -> Ordered:
     """One page of the children of `parent_id` (or the units of `cluster`): `ahead` by %
     of target, then registered (a ranking); else lagging first. With `own_id`, that unit's
     row too, wherever it stands (its position counted in the database). From `sql_from`
     units on, the order is made in the database; below, here (the same order)."""
+    sibs = None
     if parent_id is not None:
         scope: dict[str, Any] = {"parent_id": parent_id}
-        total = int(conn.execute(select(func.count()).select_from(unit_t)
-                                 .where(unit_t.c.parent_id == parent_id)).scalar_one())
+        if total is None or total >= sql_from:
+            # their number, own targets and the parent's chain: one statement
+            sibs = reads.siblings(conn, phase_id=phase.id, parent_id=parent_id)
+            total = sibs.children
         parents: set[int] = {parent_id}
         members = None
     else:
@@ -285,9 +341,14 @@ def ordered(conn: Connection, phase: Any, *, parent_id: int | None = None,
         if ahead and own_id is not None and all(r.unit_id != own_id for _i, r in rows):
             rows += [(i, r) for i, r in every if r.unit_id == own_id]
         return Ordered(rows, total, targets, passed)
-    targets = targets_of(conn, phase_id=phase.id, **scope)
-    passed: dict[int | None, list[Target]] = {p: chain_ratio(conn, phase.id, p)[1]
-                                              for p in sorted(parents)}
+    if sibs is not None:
+        targets = {u: [Target(r.unit_id, r.kind, Decimal(r.value), r.bloc, r.note)
+                       for r in rs] for u, rs in sibs.targets.items()}
+        passed: dict[int | None, list[Target]] = {
+            parent_id: chain_ratio_of(sibs.chain, parent_id)[1]}
+    else:
+        targets = targets_of(conn, phase_id=phase.id, **scope)
+        passed = {p: chain_ratio(conn, phase.id, p)[1] for p in sorted(parents)}
     mine = sorted(quick(conn, phase, unit_ids=sorted(targets))[0], key=key) if targets else []
     kw = {"phase_id": phase.id, "snapshot": phase.snapshot_at is not None,
           "goals": _goals(passed)}
