@@ -12,6 +12,7 @@ cache-key walk per call beyond SQLAlchemy's cache lookup).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -23,6 +24,7 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
+    Table,
     and_,
     bindparam,
     cast,
@@ -118,19 +120,25 @@ def _counter_cols(table: Any, *, summed: bool = False) -> tuple[Any, ...]:
     return tuple(func.sum(table.c[c]) if summed else table.c[c] for c in COUNTERS)
 
 
+def _folded(snapshot: bool, phase: Any, where: Callable[[Table], Any]) -> Any:
+    """The figures folded so far of the units `where(table)` picks: from the phase's
+    snapshot (with its frozen member counts), or its live totals."""
+    if snapshot:
+        s = progress_snapshot_t
+        return (select(*_row(FIG, k=s.c.unit_id, s=s.c.bloc,
+                             n=(*_counter_cols(s), s.c.members, s.c.unit_members)))
+                .where(s.c.phase_id == phase, where(s)))
+    t = progress_total_t
+    return (select(*_row(FIG, k=t.c.unit_id, s=t.c.bloc, n=_counter_cols(t)))
+            .where(t.c.phase_id == phase, where(t)))
+
+
 def _overview_stmt(snapshot: bool) -> Any:
     unit = bindparam("unit_id")
     phase = bindparam("phase_id")
-    parts: list[Any] = []
-    if snapshot:
-        s = progress_snapshot_t
-        parts.append(select(*_row(FIG, k=s.c.unit_id, s=s.c.bloc,
-                                  n=(*_counter_cols(s), s.c.members, s.c.unit_members)))
-                     .where(s.c.phase_id == phase, s.c.unit_id == unit))
-    else:
-        t, d, m = progress_total_t, progress_delta_t, unit_members_t
-        parts.append(select(*_row(FIG, k=t.c.unit_id, s=t.c.bloc, n=_counter_cols(t)))
-                     .where(t.c.phase_id == phase, t.c.unit_id == unit))
+    parts: list[Any] = [_folded(snapshot, phase, lambda f: f.c.unit_id == unit)]
+    if not snapshot:
+        d, m = progress_delta_t, unit_members_t
         parts.append(select(*_row(FIG, k=d.c.unit_id, s=d.c.bloc,
                                   n=_counter_cols(d, summed=True)))
                      .where(d.c.phase_id == phase, d.c.unit_id == unit)
@@ -158,16 +166,10 @@ def _family_stmt(snapshot: bool, dialect: str) -> Any:
     parts: list[Any] = [
         select(*_row(UNIT, k=u.c.id, s=u.c.code, n=(u.c.member_count, u.c.parent_id),
                      t=(u.c.name, u.c.kind, u.c.bloc, u.c.cluster)))
-        .where(u.c.parent_id == parent)]
-    if snapshot:
-        s = progress_snapshot_t
-        parts.append(select(*_row(FIG, k=s.c.unit_id, s=s.c.bloc,
-                                  n=(*_counter_cols(s), s.c.members, s.c.unit_members)))
-                     .where(s.c.phase_id == phase, s.c.parent_id == parent))
-    else:
-        t, d, m = progress_total_t, progress_delta_t, unit_members_t
-        parts.append(select(*_row(FIG, k=t.c.unit_id, s=t.c.bloc, n=_counter_cols(t)))
-                     .where(t.c.phase_id == phase, t.c.parent_id == parent))
+        .where(u.c.parent_id == parent),
+        _folded(snapshot, phase, lambda f: f.c.parent_id == parent)]
+    if not snapshot:
+        d, m = progress_delta_t, unit_members_t
         fresh = select(*_row(FIG, k=d.c.unit_id, s=d.c.bloc, n=_counter_cols(d, summed=True)))
         if dialect == "postgresql":
             fresh = fresh.select_from(u.join(d, and_(d.c.unit_id == u.c.id,
@@ -195,16 +197,10 @@ def _units_stmt(snapshot: bool) -> Any:
     parts: list[Any] = [
         select(*_row(UNIT, k=u.c.id, s=u.c.code, n=(u.c.member_count, u.c.parent_id),
                      t=(u.c.name, u.c.kind, u.c.bloc, u.c.cluster)))
-        .where(u.c.id.in_(ids))]
-    if snapshot:
-        s = progress_snapshot_t
-        parts.append(select(*_row(FIG, k=s.c.unit_id, s=s.c.bloc,
-                                  n=(*_counter_cols(s), s.c.members, s.c.unit_members)))
-                     .where(s.c.phase_id == phase, s.c.unit_id.in_(ids), by_key(s)))
-    else:
-        t, d, m = progress_total_t, progress_delta_t, unit_members_t
-        parts.append(select(*_row(FIG, k=t.c.unit_id, s=t.c.bloc, n=_counter_cols(t)))
-                     .where(t.c.phase_id == phase, t.c.unit_id.in_(ids), by_key(t)))
+        .where(u.c.id.in_(ids)),
+        _folded(snapshot, phase, lambda f: and_(f.c.unit_id.in_(ids), by_key(f)))]
+    if not snapshot:
+        d, m = progress_delta_t, unit_members_t
         parts.append(select(*_row(FIG, k=d.c.unit_id, s=d.c.bloc,
                                   n=_counter_cols(d, summed=True)))
                      .where(d.c.phase_id == phase, d.c.unit_id.in_(ids))
