@@ -49,7 +49,7 @@ from bot.events import (
 from bot.flows import DISPATCHER
 from bot.i18n import gettext_for, normalise_locale
 from bot.inputs import clean_inbound
-from bot.kept import KeptConnection
+from bot.kept import KeptConnection, close_all
 from bot.services.alerts import enqueued
 from storage import inbound, outbox, queries
 from storage.engine import is_in_memory, sync_twin, utcnow
@@ -152,9 +152,7 @@ class Core:
         for thread in (self._thread, self._ack_thread):
             if thread is not None:
                 thread.shutdown(wait=True)
-        for kept in (self._ack_conn, self._marks_conn):
-            if kept is not None:
-                await kept.close()
+        await close_all(self._ack_conn, self._marks_conn)
         if self._sync is not None:
             self._sync.dispose()
 

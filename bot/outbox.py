@@ -270,6 +270,7 @@ class OutboxWorker:
             if self._task is None:
                 await close_all(self._kept, self._kept_sent)   # opened for this round's marks
         return claimed
+
     async def _claim_round(self) -> tuple[int, float]:
         """Claim due rows and start sending them (each chat's rows in a task). Returns how
         many rows were claimed and the loop time of the last slot taken."""
