@@ -33,6 +33,9 @@ class Conversation:
         self.state = ChatState.loads(row["state"])
         self.draft_id: int | None = row["draft_id"]
         self.locale: str | None = row["locale"]
+        # False: the person held no role when loaded (their roles need not be read). Set
+        # again where this conversation's person may gain one (a code redeemed, a link).
+        self.may_hold_roles: bool = row.get("has_grant", True)
         self._saved = self._account_snapshot()
         self.drafts: dict[int, Draft] = {}
         self._drafts_saved: dict[int, Draft] = {}

@@ -372,13 +372,13 @@ class Core:
         """Run the fresh events' steps (one conversation load per account), write back what
         changed and keep their replies; a redelivered event gets the replies it never got."""
         convs: dict[tuple[str, str], Conversation] = {}
+        people: dict[int, dict[str, Any]] = {}   # person rows read in this batch
         for channel in {ev.channel for ev in events}:
             mine = [ev for ev in events
                     if ev.channel == channel and (channel, ev.event_id) in fresh]
             if mine:   # only events seen for the first time load (and lock) a conversation
-                convs.update(self._load(conn, channel, mine, now))
+                convs.update(self._load(conn, channel, mine, now, people))
         outcomes: list[Outcome] = []
-        people: dict[int, dict[str, Any]] = {}   # person rows read in this batch
         done: list[tuple[str, str, str | None]] = []
         for ev in events:
             key = (ev.channel, ev.event_id)
@@ -405,8 +405,10 @@ class Core:
         return outcomes
 
     def _load(
-        self, conn: Connection, channel: str, events: list[Inbound], now: datetime
+        self, conn: Connection, channel: str, events: list[Inbound], now: datetime,
+        people: dict[int, dict[str, Any]],
     ) -> dict[tuple[str, str], Conversation]:
+        """Load (and lock) the events' conversations; their people's rows go to `people`."""
         users = list(dict.fromkeys(ev.user_id for ev in events))
         rows = queries.load_accounts(conn, channel=channel, external_ids=users, lock=True)
         missing = [u for u in users if u not in rows]
@@ -418,6 +420,7 @@ class Core:
                                               lock=True))
         queries.mark_reachable(conn, account_ids=[r["id"] for r in rows.values()
                                                  if not r["reachable"]])
+        people.update((r["person_id"], r["person"]) for r in rows.values() if r["person"])
         return {(channel, u): Conversation(rows[u]) for u in users}
 
     def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime,

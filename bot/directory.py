@@ -63,6 +63,13 @@ MAX_UNITS = 500_000             # units in one file (the national directory: abo
 MAX_PROBLEMS = 500              # problems listed before reading stops
 # Codes travel in Telegram deep links (?start=CODE), which allow A–Z a–z 0–9 _ - only.
 _CODE = re.compile(rf"[A-Z0-9_-]{{1,{CODE_MAX}}}")
+
+
+def may_be_code(text: str) -> bool:
+    """Could `text` be a unit's code (as typed: any case, spaces around)?"""
+    return _CODE.fullmatch(text.strip().upper()) is not None
+
+
 _GROUPED = re.compile(r"\d{1,3}([.,\u00a0\u202f ])\d{3}(?:\1\d{3})*")
 
 # Header names and values are compared folded (no accents, lower case), spaces as "_".

@@ -71,14 +71,14 @@ def _ancestors_cte() -> Any:
                          .where(unit_t.c.id == anc.c.parent_id))
 
 
-_ANCESTORS = _ancestors_cte()
-_ANCESTOR_IDS = select(_ANCESTORS.c.id).order_by(_ANCESTORS.c.lvl)
+ANCESTORS = _ancestors_cte()   # (id, parent_id, lvl) of the unit bound as `unit_id` and above
+_ANCESTOR_IDS = select(ANCESTORS.c.id).order_by(ANCESTORS.c.lvl)
 # One statement: the ancestors' CTE feeds the grant lookup. The roles are checked in Python:
 # a person holds a handful of grants, and an IN list would be rendered anew on every call.
 _ROLES_ABOVE = select(role_grant_t.c.role).where(
     role_grant_t.c.person_id == bindparam("person_id"),
     role_grant_t.c.revoked_at.is_(None),
-    role_grant_t.c.unit_id.in_(select(_ANCESTORS.c.id)),
+    role_grant_t.c.unit_id.in_(select(ANCESTORS.c.id)),
 )
 
 

@@ -20,10 +20,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
 
 from storage.models import unit_t, unit_term_count_t, unit_term_t
-from storage.queries import UnitRow, is_grassroots, refresh_term_counts
+from storage.queries import UnitRow, is_grassroots
 from storage.textfold import terms
 
 # Rows per statement when deleting by id lists (well under SQLite's 32,766 variables).
@@ -434,3 +434,23 @@ def _pg_detach(conn: Connection, table: str) -> list[str]:
 def _sqlite_has_json(conn: Connection) -> bool:
     # JSON functions are built into SQLite from 3.38 on (and into most builds before).
     return (conn.dialect.server_version_info or (0,)) >= (3, 38, 0)
+
+
+_TERM_CHUNK = 5000   # words per statement (well under SQLite's 32,766 variables)
+
+
+def refresh_term_counts(conn: Connection, words: Iterable[str] | None = None) -> None:
+    """Recount `unit_term_count` for `words` (every word when None) from `unit_term`."""
+    tally = (select(unit_term_t.c.grassroots, unit_term_t.c.term, func.count())
+             .group_by(unit_term_t.c.grassroots, unit_term_t.c.term))
+    cols = ["grassroots", "term", "units"]
+    if words is None:
+        conn.execute(delete(unit_term_count_t))
+        conn.execute(insert(unit_term_count_t).from_select(cols, tally))
+        return
+    words = sorted(set(words))
+    for i in range(0, len(words), _TERM_CHUNK):
+        chunk = words[i:i + _TERM_CHUNK]
+        conn.execute(delete(unit_term_count_t).where(unit_term_count_t.c.term.in_(chunk)))
+        conn.execute(insert(unit_term_count_t).from_select(cols, tally.where(
+            unit_term_t.c.grassroots.in_([False, True]), unit_term_t.c.term.in_(chunk))))

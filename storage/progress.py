@@ -31,7 +31,6 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     select,
     type_coerce,
     update,
@@ -47,7 +46,6 @@ from storage.models_progress import (
     progress_delta_t,
     progress_snapshot_t,
     progress_total_t,
-    target_t,
     unit_members_t,
 )
 
@@ -95,13 +93,22 @@ def contribution(conn: Connection, *, initiative_id: int) -> Contribution | None
     row = conn.execute(_INI, {"initiative_id": initiative_id}).first()
     if row is None:
         return None
-    base = row.author_unit_id or row.unit_id
-    authors = tuple(
+    return contribution_of(
+        author_unit_id=row.author_unit_id, unit_id=row.unit_id, submitted_at=row.submitted_at,
+        status=row.status, benefit_vnd=row.benefit_vnd,
+        authors=conn.execute(_INI_AUTHORS, {"initiative_id": initiative_id}).all())
+
+
+def contribution_of(*, author_unit_id: int | None, unit_id: int, submitted_at: datetime,
+                    status: str, benefit_vnd: int | None,
+                    authors: Iterable[tuple[str, int | None]]) -> Contribution:
+    """The contribution of an initiative with these values (as stored), and its authors'
+    (name, person id) in their order: what `contribution` reads, for a writer that has them
+    in hand (a submission)."""
+    base = author_unit_id or unit_id
+    return Contribution(base, local_day(submitted_at), status, int(benefit_vnd or 0), tuple(
         (author_key(person_id=person, name=name, base_unit_id=base), name[:128])
-        for name, person in conn.execute(_INI_AUTHORS, {"initiative_id": initiative_id})
-        if person is not None or name.strip())
-    return Contribution(base, local_day(row.submitted_at), row.status,
-                        int(row.benefit_vnd or 0), authors)
+        for name, person in authors if person is not None or name.strip()))
 
 
 # --------------------------------------------------------------------------- phases
@@ -115,7 +122,22 @@ def phase_of(conn: Connection, day: date) -> int | None:
     return conn.execute(_PHASE_OF_DAY, {"day": day}).scalar()
 
 
-_UNIT_INFO = select(unit_t.c.bloc).where(unit_t.c.id == bindparam("unit_id"))
+# What a change at a base union needs, in one round trip: the phase holding the day (on
+# every row), the base's bloc, and the base and its ancestors, nearest first.
+_BASE_CHAIN = (select(access.ANCESTORS.c.id,
+                 select(unit_t.c.bloc).where(unit_t.c.id == bindparam("unit_id"))
+                 .scalar_subquery().label("bloc"),
+                 _PHASE_OF_DAY.scalar_subquery().label("phase_id"))
+          .order_by(access.ANCESTORS.c.lvl))
+
+
+def chain_of(conn: Connection, *, unit_id: int, day: date
+             ) -> tuple[int | None, str, list[int]]:
+    """(the phase holding `day` or None, the unit's bloc, the unit and its ancestors)."""
+    rows = conn.execute(_BASE_CHAIN, {"unit_id": unit_id, "day": day}).all()
+    if not rows:
+        return None, "other", []
+    return rows[0].phase_id, rows[0].bloc or "other", [r.id for r in rows]
 
 
 # --------------------------------------------------------------------------- changes
@@ -137,8 +159,8 @@ def upsert_add(conn: Connection, table: Any, keys: Sequence[str], rows: list[dic
     sets = {c: table.c[c] + stmt.excluded[c] for c in add}
     sets.update({c: stmt.excluded[c] for c in keep})
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=sets)
-    if returning is not None:
-        return [conn.execute(stmt.returning(*returning), r).one() for r in rows]
+    if returning is not None:   # every row's, in one round trip (in no particular order)
+        return conn.execute(stmt.returning(*returning), rows).all() if rows else []
     if rows:
         conn.execute(stmt, rows)
     return None
@@ -153,10 +175,17 @@ def apply_change(conn: Connection, before: Contribution | None,
     cells: dict[tuple[int, int, date], dict[str, int]] = {}     # (phase, base, day) -> vector
     # (phase, base, author key) -> [name, registered, valid]
     authors: dict[tuple[int, int, str], list[Any]] = {}
+    # base -> (bloc, the base and its ancestors); (base, day) -> the phase holding the day
+    chains: dict[int, tuple[str, list[int]]] = {}
+    phases: dict[tuple[int, date], int | None] = {}
     for c, sign in ((before, -1), (after, 1)):
         if c is None:
             continue
-        phase_id = phase_of(conn, c.day)
+        if (c.base_unit_id, c.day) not in phases:
+            phase, bloc, ids = chain_of(conn, unit_id=c.base_unit_id, day=c.day)
+            phases[(c.base_unit_id, c.day)] = phase
+            chains[c.base_unit_id] = (bloc, ids)
+        phase_id = phases[(c.base_unit_id, c.day)]
         if phase_id is None:
             continue
         v = cells.setdefault((phase_id, c.base_unit_id, c.day), dict.fromkeys(COUNTERS, 0))
@@ -169,24 +198,16 @@ def apply_change(conn: Connection, before: Contribution | None,
             a[0] = name
             a[1] += reg
             a[2] += val
-    chains: dict[int, list[int]] = {}
-
-    def chain(base: int) -> list[int]:
-        if base not in chains:
-            chains[base] = access.ancestor_ids(conn, unit_id=base)
-        return chains[base]
-
     # participants: an author's registered count at the base going 0 <-> positive
     for (phase_id, base, key), (name, reg, val) in sorted(authors.items()):
         if not reg and not val:
             continue
         rows = [{"phase_id": phase_id, "unit_id": u, "author": key, "name": name,
-                 "registered": reg, "valid": val} for u in chain(base)]
-        (now_reg,) = upsert_add(conn, progress_author_t, ("phase_id", "unit_id", "author"),
-                             rows[:1], ("registered", "valid"), keep=("name",),
-                             returning=(progress_author_t.c.registered,))[0]
-        upsert_add(conn, progress_author_t, ("phase_id", "unit_id", "author"), rows[1:],
-                ("registered", "valid"), keep=("name",))
+                 "registered": reg, "valid": val} for u in chains[base][1]]
+        now_reg = dict(upsert_add(conn, progress_author_t, ("phase_id", "unit_id", "author"),
+                                  rows, ("registered", "valid"), keep=("name",),
+                                  returning=(progress_author_t.c.unit_id,
+                                             progress_author_t.c.registered)))[base]
         was = now_reg - reg
         moved = (now_reg > 0) - (was > 0)
         if moved:
@@ -197,8 +218,8 @@ def apply_change(conn: Connection, before: Contribution | None,
     for (phase_id, base, day), v in cells.items():
         if not any(v.values()):
             continue
-        bloc = conn.execute(_UNIT_INFO, {"unit_id": base}).scalar() or "other"
-        for unit_id in chain(base):
+        bloc, ids = chains[base]
+        for unit_id in ids:
             out.append({"phase_id": phase_id, "unit_id": unit_id, "bloc": bloc, "day": day,
                         "day_registered": v["registered"] if day else 0, **v})
     if out:
@@ -376,28 +397,6 @@ def registered(conn: Connection, *, phase_id: int, unit_ids: Iterable[int] | Non
         per = out[unit_id]
         per[bloc] = per.get(bloc, 0) + int(n)
     return out
-
-
-def _chain_stmt() -> Any:
-    anc = (select(unit_t.c.id, unit_t.c.parent_id, literal(0).label("lvl"))
-           .where(unit_t.c.id == bindparam("unit_id")).cte("chain", recursive=True))
-    anc = anc.union_all(select(unit_t.c.id, unit_t.c.parent_id, (anc.c.lvl + 1).label("lvl"))
-                        .where(unit_t.c.id == anc.c.parent_id))
-    t = target_t
-    return (select(anc.c.id, unit_t.c.code, t.c.kind, t.c.value, t.c.bloc, t.c.note)
-            .select_from(anc.join(unit_t, unit_t.c.id == anc.c.id)
-                         .outerjoin(t, and_(t.c.unit_id == anc.c.id,
-                                            t.c.phase_id == bindparam("phase_id"))))
-            .order_by(anc.c.lvl, t.c.position, t.c.id))
-
-
-_CHAIN = _chain_stmt()
-
-
-def chain_targets(conn: Connection, *, unit_id: int, phase_id: int) -> list[Any]:
-    """The unit and its ancestors, nearest first, each with its targets for the phase
-    (rows: unit id, code, kind, value, bloc, note; kind None where a unit has none)."""
-    return conn.execute(_CHAIN, {"unit_id": unit_id, "phase_id": phase_id}).all()
 
 
 def members(conn: Connection, *, unit_ids: Iterable[int] | None = None,

@@ -23,6 +23,7 @@ from storage.models import (
     initiative_event_t,
     initiative_t,
     person_t,
+    role_grant_t,
     unit_t,
     unit_term_count_t,
     unit_term_t,
@@ -53,6 +54,17 @@ def per_dialect(build: Any) -> dict[str, Any]:
 _STAMPS = ("created_at", "updated_at")
 _ACCOUNT_COLS = [c for c in account_t.c if c.name not in _STAMPS]
 _DRAFT_COLS = [c for c in draft_t.c if c.name not in _STAMPS]
+# The account's person row as `storage.access.get_person` reads it: a step that needs it
+# (most do, sooner or later) finds it read with the account, not one round trip more.
+_PERSON_COLS = [c for c in person_t.c if c.name != "created_at"]
+
+
+# Whether the person holds any role: most people hold none, and their home menu then needs
+# no look at their grants.
+_HAS_GRANT = (select(role_grant_t.c.id)
+              .where(role_grant_t.c.person_id == account_t.c.person_id,
+                     role_grant_t.c.revoked_at.is_(None))
+              .exists().label("has_grant"))
 
 
 def _load_stmt(*, one: bool, locked: bool) -> Any:
@@ -60,8 +72,10 @@ def _load_stmt(*, one: bool, locked: bool) -> Any:
     # rendered per call; several (bind `external_ids`) an IN list.
     ext = account_t.c.external_id
     stmt = (
-        select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS))
-        .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id))
+        select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS),
+               *(c.label(f"p_{c.name}") for c in _PERSON_COLS), _HAS_GRANT)
+        .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id)
+                     .outerjoin(person_t, person_t.c.id == account_t.c.person_id))
         .where(account_t.c.channel == bindparam("channel"),
                ext == bindparam("external_id") if one
                else ext.in_(bindparam("external_ids", expanding=True)))
@@ -76,13 +90,16 @@ _LOAD_ACCOUNTS = {(one, locked): _load_stmt(one=one, locked=locked)
                   for one in (False, True) for locked in (False, True)}
 _ACCOUNT_KEYS = tuple(c.key for c in _ACCOUNT_COLS)
 _DRAFT_KEYS = tuple(c.key for c in _DRAFT_COLS)
+_PERSON_KEYS = tuple(c.key for c in _PERSON_COLS)
 _N_ACCOUNT = len(_ACCOUNT_KEYS)
+_N_DRAFT = _N_ACCOUNT + len(_DRAFT_KEYS)
 
 
 def load_accounts(
     conn: Connection, *, channel: str, external_ids: Sequence[str], lock: bool
 ) -> dict[str, dict[str, Any]]:
-    """Accounts keyed by external id, each with its active draft under "draft" (or None);
+    """Accounts keyed by external id, each with its active draft under "draft" (or None),
+    its person's row under "person" and whether that person holds a role ("has_grant");
     without their timestamps."""
     one = len(external_ids) == 1
     stmt = _LOAD_ACCOUNTS[(one, lock and conn.dialect.name == "postgresql")]
@@ -91,8 +108,11 @@ def load_accounts(
     out = {}
     for row in conn.execute(stmt, params):
         account = dict(zip(_ACCOUNT_KEYS, row[:_N_ACCOUNT], strict=True))
-        account["draft"] = (dict(zip(_DRAFT_KEYS, row[_N_ACCOUNT:], strict=True))
+        account["draft"] = (dict(zip(_DRAFT_KEYS, row[_N_ACCOUNT:_N_DRAFT], strict=True))
                             if row[_N_ACCOUNT] is not None else None)   # the draft's id
+        account["person"] = (dict(zip(_PERSON_KEYS, row[_N_DRAFT:-1], strict=True))
+                             if row[_N_DRAFT] is not None else None)
+        account["has_grant"] = bool(row[-1])
         out[account["external_id"]] = account
     return out
 
@@ -236,11 +256,16 @@ def submit_initiative(
     code = f"SK-{new_id:06d}"
     conn.execute(_SET_CODE, {"_id": new_id, "code": code})
     conn.execute(_NEW_AUTHOR, [
-        {"initiative_id": new_id, "position": i, "name": name,
-         "person_id": author_person_id if i == 0 else None}
-        for i, name in enumerate(authors)])
+        {"initiative_id": new_id, "position": i, "name": name, "person_id": person_id}
+        for i, (name, person_id) in enumerate(credited(authors, author_person_id))])
     conn.execute(_DROP_DRAFT, {"_id": draft["id"]})
     return new_id, code
+
+
+def credited(authors: list[str], author_person_id: int | None) -> list[tuple[str, int | None]]:
+    """Each author's (name, person id) as `submit_initiative` stores them: only the first
+    author's account is known."""
+    return [(name, author_person_id if i == 0 else None) for i, name in enumerate(authors)]
 
 
 # The reason given with the initiative's current status (returned or invalid), if any.
@@ -309,26 +334,6 @@ GRASSROOTS = "grassroots"
 
 def is_grassroots(kind: str) -> bool:
     return kind == GRASSROOTS
-
-
-_TERM_CHUNK = 5000   # words per statement (well under SQLite's 32,766 variables)
-
-
-def refresh_term_counts(conn: Connection, words: Iterable[str] | None = None) -> None:
-    """Recount `unit_term_count` for `words` (every word when None) from `unit_term`."""
-    tally = (select(unit_term_t.c.grassroots, unit_term_t.c.term, func.count())
-             .group_by(unit_term_t.c.grassroots, unit_term_t.c.term))
-    cols = ["grassroots", "term", "units"]
-    if words is None:
-        conn.execute(delete(unit_term_count_t))
-        conn.execute(insert(unit_term_count_t).from_select(cols, tally))
-        return
-    words = sorted(set(words))
-    for i in range(0, len(words), _TERM_CHUNK):
-        chunk = words[i:i + _TERM_CHUNK]
-        conn.execute(delete(unit_term_count_t).where(unit_term_count_t.c.term.in_(chunk)))
-        conn.execute(insert(unit_term_count_t).from_select(cols, tally.where(
-            unit_term_t.c.grassroots.in_([False, True]), unit_term_t.c.term.in_(chunk))))
 
 
 _CANDIDATES = 200
@@ -457,6 +462,18 @@ def unit_by_code(
 
 _UNIT_BY_ID = select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
     unit_t.c.id == bindparam("id"))
+
+
+_CHILD = aliased(unit_t, name="c")
+_PARENT_OF = select(*_UNIT_HIT_COLS).select_from(_UNIT_WITH_PARENT).where(
+    unit_t.c.id == select(_CHILD.c.parent_id).where(_CHILD.c.id == bindparam("id"))
+    .scalar_subquery())
+
+
+def parent_of(conn: Connection, unit_id: int) -> UnitHit | None:
+    """The unit's parent union (None at the top, or for no such unit)."""
+    r = conn.execute(_PARENT_OF, {"id": unit_id}).first()
+    return UnitHit(*r) if r else None
 
 
 def units_by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, UnitHit]:

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, literal, select, update
 
 from storage.models import unit_t
 from storage.models_progress import phase_t, target_t
@@ -82,3 +82,25 @@ def export_targets(conn: Connection) -> list[TargetRow]:
          .order_by(phase_t.c.starts_on, unit_t.c.depth, unit_t.c.code, target_t.c.position))
     return [TargetRow(r.code, r.phase, r.t_start or r.starts_on, r.t_end or r.ends_on, r.bloc,
                       r.kind, Decimal(r.value).normalize(), r.note) for r in conn.execute(q)]
+
+
+def _chain_stmt() -> Any:
+    anc = (select(unit_t.c.id, unit_t.c.parent_id, literal(0).label("lvl"))
+           .where(unit_t.c.id == bindparam("unit_id")).cte("chain", recursive=True))
+    anc = anc.union_all(select(unit_t.c.id, unit_t.c.parent_id, (anc.c.lvl + 1).label("lvl"))
+                        .where(unit_t.c.id == anc.c.parent_id))
+    t = target_t
+    return (select(anc.c.id, unit_t.c.code, t.c.kind, t.c.value, t.c.bloc, t.c.note)
+            .select_from(anc.join(unit_t, unit_t.c.id == anc.c.id)
+                         .outerjoin(t, and_(t.c.unit_id == anc.c.id,
+                                            t.c.phase_id == bindparam("phase_id"))))
+            .order_by(anc.c.lvl, t.c.position, t.c.id))
+
+
+_CHAIN = _chain_stmt()
+
+
+def chain_targets(conn: Connection, *, unit_id: int, phase_id: int) -> list[Any]:
+    """The unit and its ancestors, nearest first, each with its targets for the phase
+    (rows: unit id, code, kind, value, bloc, note; kind None where a unit has none)."""
+    return conn.execute(_CHAIN, {"unit_id": unit_id, "phase_id": phase_id}).all()

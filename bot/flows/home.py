@@ -55,7 +55,8 @@ class Idle(Step):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         options = [(_(label), action) for action, label in HOME_OPTIONS]
-        roles = access.roles_held(ctx.conn, person_id=ctx.conv.person_id)
+        roles = (access.roles_held(ctx.conn, person_id=ctx.conv.person_id)
+                 if ctx.conv.may_hold_roles else set())
         for role in ("chair", "support"):
             for action, label in ROLE_OPTIONS[role] if role in roles else ():
                 if action not in {a for _l, a in options}:

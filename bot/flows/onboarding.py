@@ -206,6 +206,7 @@ def redeem(ctx: Ctx, code: str) -> Result:
     _ = ctx._
     result = codes.redeem(conn=ctx.conn, actor=ctx.actor, now=ctx.now, code=code)
     if isinstance(result, codes.RoleGranted):
+        ctx.conv.may_hold_roles = True
         return home(_("You are now {role} of {unit}.").format(
             role=_(ROLE_LABELS[result.role]), unit=esc(result.unit_name)))
     if isinstance(result, codes.LinkToConfirm):

@@ -126,6 +126,7 @@ class LinkConfirm(Step):
             return home(_(CODE_ERRORS[result.why]))
         ctx.forget_people(result.person_id, result.absorbed)   # both rows changed
         ctx.conv.person_id = result.person_id
+        ctx.conv.may_hold_roles = True     # the other account's person may hold some
         return home(_("Accounts linked: your drafts and initiatives are now the same in both "
                       "apps."))
 

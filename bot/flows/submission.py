@@ -29,7 +29,7 @@ from bot.formatting import TIMEZONE, esc, number, shorten, vnd
 from bot.i18n import N_
 from bot.labels import benefit_text
 from bot.state import PendingBenefit
-from storage import access, queries
+from storage import queries
 
 # Each answer moves to the next question, or back to the summary when a field was being
 # changed from it.
@@ -405,10 +405,7 @@ class Unit(UnitSearch, DraftStep):
             grassroots = ctx.person()["unit_id"]
         if grassroots is None:
             return []
-        ids = access.ancestor_ids(ctx.conn, unit_id=grassroots)
-        if len(ids) < 2:
-            return []
-        parent = queries.units_by_ids(ctx.conn, [ids[1]]).get(ids[1])
+        parent = queries.parent_of(ctx.conn, grassroots)
         return [("✓ " + unit_label(parent.name, parent.parent_name), f"u:{parent.id}")] \
             if parent else []
 

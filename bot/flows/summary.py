@@ -51,7 +51,10 @@ class Summary(DraftStep):
         _ = ctx._
         d = ctx.draft
         missing = _("(not given yet)")
-        units = queries.units_by_ids(ctx.conn, [i for i in (d.unit_id, d.author_unit_id) if i])
+        # The user's own grassroots union read with the others (one round trip).
+        mine = None if d.on_behalf else ctx.person()["unit_id"]
+        units = queries.units_by_ids(ctx.conn,
+                                     [i for i in (d.unit_id, d.author_unit_id, mine) if i])
 
         def unit_text(unit_id: int | None) -> str:
             u = units.get(unit_id) if unit_id else None
@@ -65,11 +68,9 @@ class Summary(DraftStep):
                 name=esc(name_case(d.author_name or "") or missing),
                 unit=unit_text(d.author_unit_id)))
         else:
-            mine = ctx.person()["unit_id"]
             lines.append(_("<b>Your grassroots union:</b> {unit}").format(
-                unit=unit_text(mine) if mine in units else (
-                    esc(queries.units_by_ids(ctx.conn, [mine])[mine].name) if mine
-                    else missing)))
+                unit=unit_text(mine) if mine in (d.unit_id, d.author_unit_id) else (
+                    esc(units[mine].name) if mine in units else missing)))
         lines += [
             _("<b>Authors:</b> {names}").format(names=esc(", ".join(authors_shown(ctx)))),
             _("<b>Title:</b> {title}").format(title=esc(d.title or missing)),
@@ -121,7 +122,7 @@ def submit(ctx: Ctx) -> Result:
     _ = ctx._
     draft = ctx.draft
     result = submissions.submit(conn=ctx.conn, actor=ctx.actor, now=ctx.now, draft=draft,
-                                default_locale=ctx.default_locale)
+                                default_locale=ctx.default_locale, person=ctx.person())
     if isinstance(result, submissions.Incomplete):
         error = _("One more thing is needed before submitting.") if result.unanswered else None
         if result.step in PROFILE and not draft.on_behalf:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from bot.conversation import Ctx
+from bot.directory import may_be_code
 from bot.flows.engine import Result, Step, join, yes_no
 from bot.formatting import esc, shorten
 from storage import queries, similar
@@ -115,7 +116,7 @@ class UnitSearch(Step):
         page = ctx.state.unit_page
         hits, truncated = queries.search_units(ctx.conn, query, grassroots=cls.grassroots)
         exact = (queries.unit_by_code(ctx.conn, query, grassroots=cls.grassroots)
-                 if len(query) <= 32 else None)
+                 if may_be_code(query) else None)
         if exact is not None:
             hits = [exact, *[h for h in hits if h.id != exact.id]]
         if not hits:

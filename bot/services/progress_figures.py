@@ -21,6 +21,7 @@ from bot.services.progress_results import TargetFigure, UnitFigures
 from storage import progress as store
 from storage import progress_rank as rank
 from storage import progress_read as reads
+from storage import targets as target_store
 from storage.models import unit_t
 from storage.models_progress import target_t
 from storage.progress_rank import Ranked, ahead_key, lagging_key, tenths
@@ -66,7 +67,7 @@ def effective(own: list[Target], inherited: list[Target]) -> list[Target]:
 def chain_ratio(conn: Connection, phase_id: int, unit_id: int) -> tuple[list[Target],
                                                                           list[Target]]:
     """(the unit's targets, the ratio targets it passes down to children that set none)."""
-    return chain_ratio_of(store.chain_targets(conn, unit_id=unit_id, phase_id=phase_id),
+    return chain_ratio_of(target_store.chain_targets(conn, unit_id=unit_id, phase_id=phase_id),
                           unit_id)
 
 

@@ -64,9 +64,10 @@ def may_register_for(*, conn: Connection, actor: Actor, unit_id: int) -> bool:
 
 
 def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
-           default_locale: str = "vi"
+           default_locale: str = "vi", person: dict[str, Any] | None = None
            ) -> Submitted | Resubmitted | Incomplete | Refused | Unchanged:
-    """Submit `draft` (the actor's own), or send a revised one back under review."""
+    """Submit `draft` (the actor's own), or send a revised one back under review. `person`:
+    the actor's person row when the caller has read it in this transaction."""
     missing = draft.missing_step()
     if missing:
         return Incomplete(missing)
@@ -75,7 +76,8 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     if draft.initiative_id:
         return resubmit(conn=conn, actor=actor, now=now, draft=draft, default_locale=default_locale)
     assert actor.person_id is not None
-    person = access.get_person(conn, person_id=actor.person_id)
+    if person is None or person["id"] != actor.person_id:
+        person = access.get_person(conn, person_id=actor.person_id)
     if draft.on_behalf:
         # Checked again here, not only when the union was picked: a support member removed
         # from the team in between must not submit.
@@ -89,13 +91,18 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
             return Incomplete("author_unit")
         draft.author_unit_id = person["unit_id"]
     row = draft.to_row()
+    authors = authors_of(draft, person)
+    author_person_id = None if draft.on_behalf else actor.person_id
     initiative_id, code = queries.submit_initiative(
-        conn, draft=row, authors=authors_of(draft, person),
-        author_person_id=None if draft.on_behalf else actor.person_id, channel=actor.channel,
-        now=now)
+        conn, draft=row, authors=authors, author_person_id=author_person_id,
+        channel=actor.channel, now=now)
     review_store.log_submission(conn, initiative_id=initiative_id, actor_id=actor.person_id,
                                 now=now)
-    progress_store.track(conn, initiative_id=initiative_id, before=None)
+    # Counted from what was just stored, without reading it back.
+    progress_store.apply_change(conn, None, progress_store.contribution_of(
+        author_unit_id=row["author_unit_id"], unit_id=row["unit_id"], submitted_at=now,
+        status="under_review", benefit_vnd=row["benefit_vnd"],
+        authors=queries.credited(authors, author_person_id)))
     assert draft.unit_id is not None and draft.title and draft.description
     similar.index_initiative(conn, initiative_id=initiative_id, unit_id=draft.unit_id,
                              title=draft.title, description=draft.description)
