@@ -36,7 +36,9 @@ class Conversation:
         # False: the person held no role when loaded (their roles need not be read). Set
         # again where this conversation's person may gain one (a code redeemed, a link).
         self.may_hold_roles: bool = row.get("has_grant", True)
-        self._saved = self._account_snapshot()
+        # As stored (the state as its text: dumping what was just loaded would only give
+        # the same text back, at a cost paid for every event).
+        self._saved = (self.step, row["state"] or "{}", self.draft_id, self.locale)
         self.drafts: dict[int, Draft] = {}
         self._drafts_saved: dict[int, Draft] = {}
         if row.get("draft") is not None:

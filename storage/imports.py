@@ -12,6 +12,7 @@ from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from storage import progress as progress_store
 from storage.models import initiative_author_t, initiative_event_t, initiative_t, person_t
+from storage.submitting import code_of
 
 IMPORTER_NAME = "[nhập từ tệp]"   # the person an imported initiative was entered by
 _BOT_CODE = re.compile(r"SK-(\d{1,13})", re.IGNORECASE)   # the bot's own codes: SK-<id>
@@ -85,7 +86,7 @@ def save(conn: Connection, row: ImportedInitiative, *, entered_by: int, now: dat
         .returning(initiative_t.c.id)).scalar_one()
     if row.code is None:
         conn.execute(update(initiative_t).where(initiative_t.c.id == new_id)
-                     .values(code=f"SK-{new_id:06d}"))
+                     .values(code=code_of(new_id)))
     _authors(conn, new_id, row.authors)
     _event(conn, new_id, entered_by, now, None, row.status)
     progress_store.track(conn, initiative_id=new_id, before=None)

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
+from storage import bulk
 from storage.models import inbound_event_t
 from storage.queries import per_dialect
 
@@ -34,6 +35,11 @@ def record(conn: Connection, *, channel: str, events: Sequence[tuple[str, str]],
     time (the others are redeliveries)."""
     if not events:
         return set()
+    if conn.dialect.name == "postgresql":
+        return {r[0] for r in bulk.insert_new(
+            conn, t, [{"event_id": e, "chat_id": c} for e, c in events],
+            cols=("event_id", "chat_id"), returning=("event_id",),
+            same={"channel": channel, "received_at": now, "failed": False})}
     rows = [{"channel": channel, "event_id": e, "chat_id": c, "received_at": now}
             for e, c in events]
     return set(conn.execute(_RECORD[conn.dialect.name], rows).scalars())
@@ -85,7 +91,12 @@ def handled(conn: Connection, rows: Sequence[tuple[str, str, str | None]], *,
     until `sent`. Its time becomes `now`: how long its replies have waited (`unsent`) counts
     from when they were made, not from when it was recorded (it may have waited in the
     queue)."""
-    if rows:
+    if rows and conn.dialect.name == "postgresql":
+        bulk.update_rows(conn, t, [{"channel": c, "event_id": e, "replies": r}
+                                   for c, e, r in rows],
+                         key=("channel", "event_id"), cols=("replies",),
+                         same={"payload": None, "received_at": now})
+    elif rows:
         conn.execute(_DONE, [{"b_channel": c, "b_event_id": e, "b_replies": r, "b_at": now}
                              for c, e, r in rows])
 
@@ -97,6 +108,10 @@ _SENT = (update(t)
 
 def sent(conn: Connection, keys: Iterable[tuple[str, str]]) -> None:
     """The replies of these events went out."""
+    if conn.dialect.name == "postgresql":
+        bulk.update_rows(conn, t, [{"channel": c, "event_id": e} for c, e in keys],
+                         key=("channel", "event_id"), cols=(), same={"replies": None})
+        return
     rows = [{"b_channel": c, "b_event_id": e} for c, e in keys]
     if rows:
         conn.execute(_SENT, rows)

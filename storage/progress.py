@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from storage import access
+from storage import access, bulk
 from storage.models import initiative_author_t, initiative_t, unit_t
 from storage.models_progress import (
     phase_t,
@@ -222,7 +222,9 @@ def apply_change(conn: Connection, before: Contribution | None,
         for unit_id in ids:
             out.append({"phase_id": phase_id, "unit_id": unit_id, "bloc": bloc, "day": day,
                         "day_registered": v["registered"] if day else 0, **v})
-    if out:
+    if out and conn.dialect.name == "postgresql":
+        bulk.insert_new(conn, progress_delta_t, out, cols=tuple(out[0]))
+    elif out:
         conn.execute(insert(progress_delta_t), out)
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
+from storage import bulk
 from storage.models import (
     account_t,
     draft_t,
-    initiative_author_t,
     initiative_event_t,
     initiative_t,
     person_t,
@@ -169,15 +169,22 @@ def mark_reachable(conn: Connection, *, account_ids: Sequence[int]) -> None:
 
 
 def save_accounts(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write back changed conversation state (one executemany)."""
-    if rows:
-        conn.execute(_ACCOUNT_UPDATE, rows)
+    """Write back changed conversation state (one statement)."""
+    _save(conn, account_t, _ACCOUNT_UPDATE, rows, ("step", "state", "draft_id", "locale"))
 
 
 def save_drafts(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write back changed drafts (one executemany)."""
-    if rows:
-        conn.execute(_DRAFT_UPDATE, rows)
+    """Write back changed drafts (one statement)."""
+    _save(conn, draft_t, _DRAFT_UPDATE, rows, DRAFT_FIELDS)
+
+
+def _save(conn: Connection, table: Any, stmt: Any, rows: list[dict[str, Any]],
+          fields: Sequence[str]) -> None:
+    if rows and conn.dialect.name == "postgresql":
+        bulk.update_rows(conn, table, [{**r, "id": r["_id"]} for r in rows], key=("id",),
+                         cols=(*fields, "updated_at"))
+    elif rows:
+        conn.execute(stmt, rows)
 
 
 # --------------------------------------------------------------------------- drafts
@@ -224,49 +231,6 @@ def delete_draft(conn: Connection, *, draft_id: int, person_id: int) -> bool:
 
 
 # --------------------------------------------------------------------------- initiatives
-
-_NEW_INITIATIVE = insert(initiative_t).returning(initiative_t.c.id)
-_SET_CODE = (update(initiative_t).where(initiative_t.c.id == bindparam("_id"))
-             .values(code=bindparam("code")))
-_NEW_AUTHOR = insert(initiative_author_t)
-_DROP_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("_id"))
-
-
-def submit_initiative(
-    conn: Connection, *, draft: dict[str, Any], authors: list[str], author_person_id: int | None,
-    channel: str, now: datetime,
-) -> tuple[int, str]:
-    """Turn a complete draft into an initiative under review; return its id and code.
-
-    `authors` is the author group, first author first; `author_person_id` the first author's
-    account (None when a support team registered it for someone not using the bot).
-    """
-    new_id = conn.execute(_NEW_INITIATIVE, {
-        "person_id": author_person_id, "entered_by": draft["person_id"],
-        "author_name": authors[0], "author_phone": draft.get("author_phone"),
-        "author_unit_id": draft.get("author_unit_id"), "title": draft["title"],
-        "description": draft["description"], "field_code": draft.get("field_code"),
-        "applied_on": draft.get("applied_on"),
-        "applied_month_only": bool(draft.get("applied_month_only")),
-        "recognized": bool(draft.get("recognized")),
-        "benefit_vnd": draft["benefit_vnd"], "benefit_known": bool(draft["benefit_known"]),
-        "attachments": draft.get("attachments"), "unit_id": draft["unit_id"],
-        "status": "under_review", "channel": channel, "submitted_at": now,
-    }).scalar_one()
-    code = f"SK-{new_id:06d}"
-    conn.execute(_SET_CODE, {"_id": new_id, "code": code})
-    conn.execute(_NEW_AUTHOR, [
-        {"initiative_id": new_id, "position": i, "name": name, "person_id": person_id}
-        for i, (name, person_id) in enumerate(credited(authors, author_person_id))])
-    conn.execute(_DROP_DRAFT, {"_id": draft["id"]})
-    return new_id, code
-
-
-def credited(authors: list[str], author_person_id: int | None) -> list[tuple[str, int | None]]:
-    """Each author's (name, person id) as `submit_initiative` stores them: only the first
-    author's account is known."""
-    return [(name, author_person_id if i == 0 else None) for i, name in enumerate(authors)]
-
 
 # The reason given with the initiative's current status (returned or invalid), if any.
 _STATUS_REASON = (

@@ -139,13 +139,6 @@ def resubmit(conn: Connection, *, draft: dict[str, Any], coauthors: list[str], a
     return ok
 
 
-def log_submission(conn: Connection, *, initiative_id: int, actor_id: int,
-                   now: datetime) -> None:
-    conn.execute(_LOG_EVENT, {"initiative_id": initiative_id, "actor_id": actor_id, "at": now,
-                              "from_status": None, "to_status": "under_review",
-                              "reason": None})
-
-
 _HISTORY = (
     select(initiative_event_t.c.at, initiative_event_t.c.from_status,
            initiative_event_t.c.to_status, initiative_event_t.c.reason,

@@ -61,6 +61,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from storage import bulk
 from storage.models import initiative_t, initiative_term_t
 from storage.textfold import MAX_TERM
 
@@ -200,7 +201,9 @@ def index_initiatives(conn: Connection, items: Iterable[tuple[int, int, str, str
     rows = sorted((unit_id, t, ini) for ini, unit_id, title, description in items
                   for t in index_terms(title, description))  # in index order: fewer page splits
     rows = [{"unit_id": u, "term": t, "initiative_id": i} for u, t, i in rows]
-    if rows:
+    if rows and conn.dialect.name == "postgresql":   # one statement, not one per term
+        bulk.insert_new(conn, initiative_term_t, rows, cols=("unit_id", "term", "initiative_id"))
+    elif rows:
         conn.execute(_INSERT_TERMS, rows)
     return len(rows)
 

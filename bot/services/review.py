@@ -23,6 +23,7 @@ from bot.services.permissions import chairs, initiative_access
 from bot.services.results import Refused, Unchanged, refuse
 from storage import progress as progress_store
 from storage import review as review_store
+from storage.submitting import code_of
 
 REASON_MIN, REASON_MAX = 5, 1000
 CODE_MAX = 16   # initiative codes: SK-000123
@@ -107,7 +108,7 @@ def typed_code(typed: str) -> str:
     token = typed.strip().split()[0] if typed.strip() else ""
     short = _SHORT_CODE.fullmatch(token)
     if short is not None and len(short[1]) <= _DIGITS_MAX:
-        return f"SK-{int(short[1]):06d}"
+        return code_of(int(short[1]))
     return token
 
 

@@ -16,7 +16,7 @@ from bot.services import alerts
 from bot.services.actor import Actor
 from bot.services.permissions import covers_unit, is_author
 from bot.services.results import Refused, Unchanged, refuse
-from storage import access, queries, similar
+from storage import access, queries, similar, submitting
 from storage import progress as progress_store
 from storage import review as review_store
 
@@ -93,16 +93,14 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     row = draft.to_row()
     authors = authors_of(draft, person)
     author_person_id = None if draft.on_behalf else actor.person_id
-    initiative_id, code = queries.submit_initiative(
+    initiative_id, code = submitting.submit_initiative(
         conn, draft=row, authors=authors, author_person_id=author_person_id,
-        channel=actor.channel, now=now)
-    review_store.log_submission(conn, initiative_id=initiative_id, actor_id=actor.person_id,
-                                now=now)
+        channel=actor.channel, now=now, actor_id=actor.person_id)
     # Counted from what was just stored, without reading it back.
     progress_store.apply_change(conn, None, progress_store.contribution_of(
         author_unit_id=row["author_unit_id"], unit_id=row["unit_id"], submitted_at=now,
         status="under_review", benefit_vnd=row["benefit_vnd"],
-        authors=queries.credited(authors, author_person_id)))
+        authors=submitting.credited(authors, author_person_id)))
     assert draft.unit_id is not None and draft.title and draft.description
     similar.index_initiative(conn, initiative_id=initiative_id, unit_id=draft.unit_id,
                              title=draft.title, description=draft.description)
