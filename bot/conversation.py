@@ -168,6 +168,17 @@ class Ctx:
         self.conv.draft_id = draft.id
         return draft
 
+    def drop_empty_draft(self) -> bool:
+        """Delete the current draft if nothing was answered in it yet (a new draft at its first
+        question): it holds nothing to keep, and would only be an «(untitled)» line under /nhap.
+        True when it was deleted (the conversation then has no current draft)."""
+        draft = self.conv.draft
+        if draft is None or not draft.is_empty():
+            return False
+        queries.delete_draft(self.conn, draft_id=draft.id, person_id=self.conv.person_id)
+        self.conv.forget_draft(draft.id)
+        return True
+
     def open_draft(self, draft_id: int) -> Draft | None:
         if draft_id in self.conv.drafts:
             draft = self.conv.drafts[draft_id]

@@ -166,6 +166,91 @@ async def test_commands_mid_flow(mem_core: Core) -> None:
     assert [d["title"] for d in drafts] == [TITLE, "Sáng kiến thứ hai về an toàn"]
 
 
+async def account_of(core: Core, chat: Chat) -> dict:
+    [acc] = await rows(core, select(account_t).where(account_t.c.external_id == chat.user_id))
+    return dict(acc)
+
+
+async def test_a_command_at_an_empty_first_question_just_runs(mem_core: Core) -> None:
+    """/sangkien, then another command before anything was typed: nothing to go on with, so
+    the command runs without asking, and the empty draft is deleted as /huy would."""
+    chat = Chat(mem_core)
+    await chat.onboard()
+    await chat.say("/sangkien")
+    seen = await chat.say("/nhap")
+    assert "middle of an initiative" not in seen and "You have no drafts." in seen, seen
+    acc = await account_of(mem_core, chat)
+    assert acc["step"] == "idle" and acc["draft_id"] is None
+    assert await rows(mem_core, select(draft_t)) == []
+
+    await chat.say("/sangkien")
+    seen = await chat.say("/sangkien")          # again: a new draft, not a second empty one
+    assert "Step 1" in seen and "middle of an initiative" not in seen, seen
+    [draft] = await rows(mem_core, select(draft_t))
+    acc = await account_of(mem_core, chat)
+    assert acc["step"] == "title" and acc["draft_id"] == draft["id"]
+    assert "Step 2" in await chat.say(TITLE)  # and it goes on as any draft does
+
+    await chat.say("/huy")
+    await chat.say("/cuatoi")
+    await chat.say("/sangkien")
+    seen = await chat.say("/cuatoi")           # a command that goes home: home it is
+    assert "middle of an initiative" not in seen and "What would you like to do?" in seen
+    acc = await account_of(mem_core, chat)
+    assert acc["step"] == "idle" and acc["draft_id"] is None
+    assert [d["title"] for d in await rows(mem_core, select(draft_t))] == [TITLE]
+
+
+async def test_help_at_an_empty_first_question_keeps_the_question(mem_core: Core) -> None:
+    """/trogiup runs on top of the step it is typed at (inline): the help, then the title
+    asked again, the new draft still the one being written."""
+    chat = Chat(mem_core)
+    await chat.onboard()
+    await chat.say("/sangkien")
+    seen = await chat.say("/trogiup")
+    assert "/new — " in seen and "Step 1" in seen and "middle of an initiative" not in seen
+    [draft] = await rows(mem_core, select(draft_t))
+    acc = await account_of(mem_core, chat)
+    assert acc["step"] == "title" and acc["draft_id"] == draft["id"]
+    assert "Step 2" in await chat.say(TITLE)
+
+
+async def test_a_command_in_a_draft_with_an_answer_still_asks(mem_core: Core) -> None:
+    chat = Chat(mem_core, channel="zalo")
+    await chat.onboard()
+    await chat.say("/sangkien")
+    await chat.say(TITLE)
+    seen = await chat.say("nhap")               # a command word, as typed on Zalo
+    assert "middle of an initiative" in seen and "Go on with it" in chat.labels(), seen
+    assert (await account_of(mem_core, chat))["step"] == "interrupt"
+    assert "Step 2" in await chat.press("Go on")
+    [draft] = await rows(mem_core, select(draft_t))
+    assert draft["title"] == TITLE
+
+
+async def test_a_command_at_an_empty_first_question_on_zalo(mem_core: Core) -> None:
+    """The same on Zalo, the command typed as a word, and at the first question of an
+    initiative registered for a worker (its author's name)."""
+    from tests.test_people import invite
+
+    chat = Chat(mem_core, "z1", channel="zalo")
+    await chat.onboard()
+    await chat.say("sangkien")
+    seen = await chat.say("cuatoi")
+    assert "middle of an initiative" not in seen and "What would you like to do?" in seen, seen
+    assert await rows(mem_core, select(draft_t)) == []
+    helper = Chat(mem_core, "z2", channel="zalo")
+    await helper.say(await invite(mem_core, "support", "BPC-PR-001"))
+    await helper.say("/ngonngu")
+    await helper.press("English")
+    assert "author's full name" in await helper.say("khaiho")
+    seen = await helper.say("nhap")
+    assert "middle of an initiative" not in seen and "You have no drafts." in seen, seen
+    acc = await account_of(mem_core, helper)
+    assert acc["step"] == "idle" and acc["draft_id"] is None
+    assert await rows(mem_core, select(draft_t)) == []
+
+
 async def test_stale_button_and_duplicate_event_change_nothing(mem_core: Core) -> None:
     chat = Chat(mem_core)
     await walk_to_summary(chat)

@@ -22,7 +22,7 @@ from storage.textfold import fold
 
 MAX_MESSAGE = 4096
 HOME = "idle"
-INTERRUPT = "interrupt"   # a command typed at a draft step asks first (every such step)
+INTERRUPT = "interrupt"   # a command typed at a draft step asks first (unless nothing is in it)
 ANY = "*"          # a transition target: any step (returning where the user was)
 MAX_HOPS = 8       # moves in one event: more is a loop between steps
 
@@ -239,6 +239,12 @@ class Dispatcher:
             ctx.say(ctx._("Your profile is not finished yet: I will ask for the rest before "
                           "your first initiative is sent."))
         if cmd.inline or not current.in_draft:
+            return self.run(ctx, action, args)
+        draft = ctx.conv.draft
+        if draft is not None and current.name == draft.order[0] and ctx.drop_empty_draft():
+            # At the first question with nothing written yet: nothing to ask about. The empty
+            # draft is deleted (as /huy does) and the command runs from home.
+            self.enter(ctx, HOME)
             return self.run(ctx, action, args)
         # Leaving a draft half-written is a choice, not an accident: ask first.
         ctx.state.resume_step = current.name

@@ -24,7 +24,7 @@ from bot.flows.submission import draft_label
 from bot.formatting import esc
 from bot.i18n import N_
 from bot.labels import STEP_LABELS
-from storage import access, queries
+from storage import access
 from storage.textfold import fold
 
 TRANSITIONS = {
@@ -150,12 +150,9 @@ def cancel(ctx: Ctx, _args: str = "") -> Result:
     _ = ctx._
     if ctx.conv.step == HOME:
         return home(_("There is nothing to cancel."))
+    # Cancelled before anything was typed: nothing to keep, no «(untitled)» under /nhap.
+    ctx.drop_empty_draft()
     draft = ctx.conv.draft
-    if draft is not None and draft.is_empty():
-        # Cancelled before anything was typed: nothing to keep, no «(untitled)» under /nhap.
-        queries.delete_draft(ctx.conn, draft_id=draft.id, person_id=ctx.conv.person_id)
-        ctx.conv.forget_draft(draft.id)
-        draft = None
     return home(_("Stopped. Your draft «{title}» is saved: type /nhap to go on with it.")
                 .format(title=esc(draft_label(ctx, draft.title))) if draft else _("Stopped."))
 

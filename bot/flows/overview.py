@@ -16,7 +16,8 @@ def render(registry: Registry) -> str:
         "Generated from the declarations in `bot/flows/*.py` by `python -m bot.flows`; a test",
         "fails while this file is stale. Every step may also go home (`idle`); a command",
         "(a box) runs from any step, but one typed at a step of a draft asks first",
-        "(`interrupt`). `*` means \"back where the user was\".",
+        "(`interrupt`) — unless the draft is still empty at its first question: then it is",
+        "deleted and the command runs. `*` means \"back where the user was\".",
         "",
     ]
     for flow in registry.flows:
