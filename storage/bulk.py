@@ -3,34 +3,51 @@
 A batch writes back dozens of rows per table (events, accounts, drafts). executemany sends
 them as one statement per row (psycopg pipelines them, but parses each result), and an
 INSERT's VALUES list changes its text with the number of rows (psycopg then parses the whole
-text anew every time, and the server cannot keep it prepared). Here the columns travel as
-arrays, unnested by the server: one fixed text per kind of write, one round trip, one
-result. SQLite keeps executemany, which costs little there (no round trips, no parsing).
+text anew every time, and the server cannot keep it prepared). Here the rows travel as one
+JSON parameter, turned back into rows by the server (json_to_recordset): one fixed text per
+kind of write, one round trip, one result, and on this side one json.dumps (arrays would be
+quoted element by element). SQLite keeps executemany, which costs little there.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, column, func, select, update
+from sqlalchemy import Connection, Table, Text, bindparam, cast, column, func, select, update
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.types import ARRAY
 
 
-def _unnest(table: Table, cols: Sequence[str]) -> Any:
-    """unnest(:a_col, …) AS u(col, …): the arrays bound as a_<col>, typed as the columns."""
-    arrays = [bindparam(f"a_{c}", type_=ARRAY(table.c[c].type)) for c in cols]
-    return (func.unnest(*arrays)
+def _rows(table: Table, cols: Sequence[str]) -> Any:
+    """json_to_recordset(:rows) AS u(col type, …): the rows bound as one JSON array."""
+    return (func.json_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSON))
             .table_valued(*(column(c, table.c[c].type) for c in cols))
-            .render_derived(name="u"))
+            .render_derived(name="u", with_types=True))
+
+
+def _json(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+          cols: Sequence[str]) -> str:
+    """The rows' `cols` as a JSON array, each value as the column's type binds it."""
+    procs = {c: table.c[c].type.bind_processor(conn.dialect) for c in cols}
+    out = []
+    for r in rows:
+        out.append({c: (p(r[c]) if p is not None else r[c]) for c, p in procs.items()})
+    return json.dumps(out, ensure_ascii=False, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 @functools.cache
 def _update(table: Table, key: tuple[str, ...], cols: tuple[str, ...],
             same: tuple[str, ...]) -> Any:
-    u = _unnest(table, (*key, *cols))
+    u = _rows(table, (*key, *cols))
     return (update(table)
             .where(*(table.c[k] == u.c[k] for k in key))
             .values({**{c: u.c[c] for c in cols},
@@ -40,21 +57,21 @@ def _update(table: Table, key: tuple[str, ...], cols: tuple[str, ...],
 def update_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
                 key: Sequence[str], cols: Sequence[str],
                 same: Mapping[str, Any] | None = None) -> None:
-    """PostgreSQL: UPDATE table SET col = u.col … FROM unnest(…) u WHERE table.key = u.key,
-    for rows of `key` and `cols` values; `same`: columns set to one value on every row."""
+    """PostgreSQL: UPDATE table SET col = u.col … FROM json_to_recordset(…) u WHERE
+    table.key = u.key, for rows of `key` and `cols` values; `same`: columns set to one value
+    on every row."""
     if not rows:
         return
     same = same or {}
     stmt = _update(table, tuple(key), tuple(cols), tuple(same))
-    params = {f"a_{c}": [r[c] for r in rows] for c in (*key, *cols)}
-    params.update({f"s_{c}": v for c, v in same.items()})
-    conn.execute(stmt, params)
+    conn.execute(stmt, {"rows": _json(conn, table, rows, (*key, *cols)),
+                        **{f"s_{c}": v for c, v in same.items()}})
 
 
 @functools.cache
 def _insert(table: Table, cols: tuple[str, ...], same: tuple[str, ...],
             returning: tuple[str, ...]) -> Any:
-    u = _unnest(table, cols)
+    u = _rows(table, cols)
     src = select(*(u.c[c] for c in cols),
                  *(bindparam(f"s_{c}", type_=table.c[c].type) for c in same))
     stmt = (postgresql.insert(table).from_select([*cols, *same], src)
@@ -65,13 +82,13 @@ def _insert(table: Table, cols: tuple[str, ...], same: tuple[str, ...],
 def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
                cols: Sequence[str], same: Mapping[str, Any] | None = None,
                returning: Sequence[str] = ()) -> list[Any]:
-    """PostgreSQL: INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING [RETURNING …]: the
-    rows not there yet are inserted; returns the `returning` rows of those."""
+    """PostgreSQL: INSERT … SELECT FROM json_to_recordset(…) ON CONFLICT DO NOTHING
+    [RETURNING …]: the rows not there yet are inserted; returns the `returning` rows of
+    those."""
     if not rows:
         return []
     same = same or {}
     stmt = _insert(table, tuple(cols), tuple(same), tuple(returning))
-    params = {f"a_{c}": [r[c] for r in rows] for c in cols}
-    params.update({f"s_{c}": v for c, v in same.items()})
-    result = conn.execute(stmt, params)
+    result = conn.execute(stmt, {"rows": _json(conn, table, rows, cols),
+                                 **{f"s_{c}": v for c, v in same.items()}})
     return result.all() if returning else []
