@@ -472,10 +472,13 @@ async def test_commands_are_understood_as_words(db_factory: Callable[[], AsyncEn
         [account] = await rows(h, select(account_t))
         assert account["step"] != "title" and account["draft_id"] is None
         assert "Step 1" in (await h.send(USER, "/SangKien"))[-1]
-        assert "middle" in (await h.send(USER, "new"))[-1]  # mid-draft: asks first
-        # The draft cancelled before anything was typed is gone: only the new one is left.
+        # At that draft's first question, still empty: "new" just starts another one.
+        assert "Step 1" in (await h.send(USER, "new"))[-1]
+        # The drafts left before anything was typed are gone: only the new one is left.
         [draft] = await rows(h, select(draft_t))
         assert draft["title"] is None
+        await h.send(USER, "Băng tải phụ cho xưởng 2")
+        assert "middle" in (await h.send(USER, "new"))[-1]  # mid-draft: asks first
 
 
 async def test_a_stale_number_is_harmless(db_factory: Callable[[], AsyncEngine]) -> None:
