@@ -7,6 +7,9 @@ text anew every time, and the server cannot keep it prepared). Here the rows tra
 JSON parameter, turned back into rows by the server (json_to_recordset): one fixed text per
 kind of write, one round trip, one result, and on this side one json.dumps (arrays would be
 quoted element by element). SQLite keeps executemany, which costs little there.
+
+`upsert_add` (both backends): rows added to counters, INSERT … ON CONFLICT DO UPDATE, its
+statement built once per table and columns.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, Text, bindparam, cast, column, func, select, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
+
+_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
 def _rows(table: Table, cols: Sequence[str]) -> Any:
@@ -92,3 +97,25 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     result = conn.execute(stmt, {"rows": _json(conn, table, rows, cols),
                                  **{f"s_{c}": v for c, v in same.items()}})
     return result.all() if returning else []
+
+
+def upsert_add(conn: Connection, table: Any, keys: Sequence[str], rows: list[dict[str, Any]],
+            add: Sequence[str], *, returning: Any = None, keep: Sequence[str] = ()) -> Any:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET col = col + excluded.col for `add`."""
+    stmt = _upsert(conn.dialect.name, table, tuple(keys), tuple(add), tuple(keep),
+                   tuple(returning or ()))
+    if returning is not None:   # every row's, in one round trip (in no particular order)
+        return conn.execute(stmt, rows).all() if rows else []
+    if rows:
+        conn.execute(stmt, rows)
+    return None
+
+
+@functools.cache   # built once: a submission's rollups run it for every union above
+def _upsert(dialect: str, table: Any, keys: tuple[str, ...], add: tuple[str, ...],
+            keep: tuple[str, ...], returning: tuple[Any, ...]) -> Any:
+    stmt = _DIALECTS[dialect].insert(table)
+    sets = {c: table.c[c] + stmt.excluded[c] for c in add}
+    sets.update({c: stmt.excluded[c] for c in keep})
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=sets)
+    return stmt.returning(*returning) if returning else stmt

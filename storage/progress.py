@@ -16,7 +16,7 @@ the same rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import access, bulk
+from storage.bulk import upsert_add
 from storage.models import initiative_author_t, initiative_t, unit_t
 from storage.models_progress import (
     phase_t,
@@ -149,21 +150,6 @@ def vector(c: Contribution, sign: int) -> dict[str, int]:
         v["registered"] = sign
         v["benefit_vnd"] = sign * c.benefit_vnd
     return v
-
-
-def upsert_add(conn: Connection, table: Any, keys: Sequence[str], rows: list[dict[str, Any]],
-            add: Sequence[str], *, returning: Any = None, keep: Sequence[str] = ()) -> Any:
-    """INSERT … ON CONFLICT (keys) DO UPDATE SET col = col + excluded.col for `add`."""
-    d = _DIALECTS[conn.dialect.name]
-    stmt = d.insert(table)
-    sets = {c: table.c[c] + stmt.excluded[c] for c in add}
-    sets.update({c: stmt.excluded[c] for c in keep})
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=sets)
-    if returning is not None:   # every row's, in one round trip (in no particular order)
-        return conn.execute(stmt.returning(*returning), rows).all() if rows else []
-    if rows:
-        conn.execute(stmt, rows)
-    return None
 
 
 def apply_change(conn: Connection, before: Contribution | None,

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
+from storage.bulk import upsert_add
 from storage.models import initiative_author_t, unit_t
 from storage.models_progress import (
     phase_t,
@@ -26,7 +27,6 @@ from storage.progress import (
     days,
     figures,
     track,
-    upsert_add,
 )
 
 
