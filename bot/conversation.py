@@ -40,14 +40,14 @@ class Conversation:
         # the same text back, at a cost paid for every event).
         self._saved = (self.step, row["state"] or "{}", self.draft_id, self.locale)
         self.drafts: dict[int, Draft] = {}
-        self._drafts_saved: dict[int, Draft] = {}
+        self._drafts_saved: dict[int, dict[str, Any]] = {}
         if row.get("draft") is not None:
             self.track_draft(Draft.from_row(row["draft"]))
 
     # ---- drafts
     def track_draft(self, draft: Draft) -> Draft:
         self.drafts[draft.id] = draft
-        self._drafts_saved[draft.id] = Draft.from_row(draft.to_row())  # a deep copy
+        self._drafts_saved[draft.id] = draft.to_row()   # as stored: compared on write-back
         return draft
 
     def forget_draft(self, draft_id: int) -> None:
@@ -76,10 +76,10 @@ class Conversation:
     def draft_changes(self, now: datetime) -> list[dict[str, Any]]:
         out = []
         for draft_id, draft in self.drafts.items():
-            if draft == self._drafts_saved[draft_id]:
-                continue
-            self._drafts_saved[draft_id] = Draft.from_row(draft.to_row())
             row = draft.to_row()
+            if row == self._drafts_saved[draft_id]:
+                continue
+            self._drafts_saved[draft_id] = row
             out.append({"_id": draft_id, **{f: row[f] for f in DRAFT_FIELDS},
                         "updated_at": now})
         return out
