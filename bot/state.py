@@ -105,16 +105,17 @@ class ChatState:
         if isinstance(menu, dict):
             state.menu = Menu(int(menu.get("id", 0)), list(menu.get("values", [])),
                               list(menu.get("labels", [])))
-        for name, build in _NESTED.items():
-            if isinstance(raw.get(name), dict):
-                setattr(state, name, build(**raw[name]))
-        for f in _TRANSIENT_FIELDS:
-            if f.name in raw and f.name not in _NESTED:
-                setattr(state, f.name, raw[f.name])
+        for name, value in raw.items():   # what was stored: a few keys, not every field
+            if name in _NESTED:
+                if isinstance(value, dict):
+                    setattr(state, name, _NESTED[name](**value))
+            elif name in _TRANSIENT_NAMES:
+                setattr(state, name, value)
         return state
 
 
 _TRANSIENT_FIELDS = tuple(f for f in fields(ChatState) if f.metadata.get("transient"))
+_TRANSIENT_NAMES = frozenset(f.name for f in _TRANSIENT_FIELDS)
 _NESTED = {"pending_benefit": PendingBenefit, "onboarding": Onboarding,
            "decision": PendingDecision}
 
