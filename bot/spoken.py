@@ -1,9 +1,12 @@
 """Commands typed as words, without the slash: what a worker on a cheap phone types.
 
 "huy", "Huỷ", "sangkien", "tien do DTP-YT", "bang xep hang": every channel reads a message as a
-command when the whole message is exactly a command word (ignoring case, accents, spaces and
-punctuation), or when it starts with one of the chair's commands that take a unit's code, or
-is "start" followed by an invite code. Anything else stays text for the current step.
+command when the whole message is exactly a command word (ignoring case, accents and
+punctuation), or when it starts with one of the chair's commands that take a unit's code
+(their words may be spaced: "tien do"), or is "start" followed by an invite code. Anything
+else stays text for the current step; at the home menu, where no answer is waited for, a
+command word typed with its spaces ("sang kien", "ban nhap") is that command too
+(`bot.flows.home.Idle.text`).
 """
 
 from __future__ import annotations
