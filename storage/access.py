@@ -72,7 +72,6 @@ def _ancestors_cte() -> Any:
 
 
 ANCESTORS = _ancestors_cte()   # (id, parent_id, lvl) of the unit bound as `unit_id` and above
-_ANCESTOR_IDS = select(ANCESTORS.c.id).order_by(ANCESTORS.c.lvl)
 # One statement: the ancestors' CTE feeds the grant lookup. The roles are checked in Python:
 # a person holds a handful of grants, and an IN list would be rendered anew on every call.
 _ROLES_ABOVE = select(role_grant_t.c.role).where(
@@ -80,11 +79,6 @@ _ROLES_ABOVE = select(role_grant_t.c.role).where(
     role_grant_t.c.revoked_at.is_(None),
     role_grant_t.c.unit_id.in_(select(ANCESTORS.c.id)),
 )
-
-
-def ancestor_ids(conn: Connection, *, unit_id: int) -> list[int]:
-    """The unit and its ancestors, nearest first."""
-    return list(conn.execute(_ANCESTOR_IDS, {"unit_id": unit_id}).scalars())
 
 
 def covers(conn: Connection, *, person_id: int, roles: tuple[str, ...], unit_id: int) -> bool:

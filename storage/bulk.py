@@ -23,7 +23,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, Text, bindparam, cast, column, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
+# The dialect modules by `conn.dialect.name` (their insert() has ON CONFLICT).
+DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
 def _rows(table: Table, cols: Sequence[str]) -> Any:
@@ -114,7 +115,7 @@ def upsert_add(conn: Connection, table: Any, keys: Sequence[str], rows: list[dic
 @functools.cache   # built once: a submission's rollups run it for every union above
 def _upsert(dialect: str, table: Any, keys: tuple[str, ...], add: tuple[str, ...],
             keep: tuple[str, ...], returning: tuple[Any, ...]) -> Any:
-    stmt = _DIALECTS[dialect].insert(table)
+    stmt = DIALECTS[dialect].insert(table)
     sets = {c: table.c[c] + stmt.excluded[c] for c in add}
     sets.update({c: stmt.excluded[c] for c in keep})
     stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=sets)

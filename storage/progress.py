@@ -35,7 +35,6 @@ from sqlalchemy import (
     type_coerce,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage import access, bulk
 from storage.bulk import upsert_add
@@ -55,7 +54,6 @@ REGISTERED = ("under_review", "needs_revision", "valid")
 STATUSES = ("valid", "under_review", "needs_revision", "invalid", "withdrawn")
 COUNTERS = ("registered", "valid", "under_review", "needs_revision", "invalid", "withdrawn",
             "participants", "benefit_vnd")
-_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
 def local_day(moment: datetime) -> date:

@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from storage import bulk
@@ -39,12 +38,10 @@ from storage.textfold import MAX_TERM, terms
 
 # --------------------------------------------------------------------------- events
 
-_DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
-
 
 def per_dialect(build: Any) -> dict[str, Any]:
     """`build(dialect module)` for each dialect, by dialect name (`conn.dialect.name`)."""
-    return {name: build(d) for name, d in _DIALECTS.items()}
+    return {name: build(d) for name, d in bulk.DIALECTS.items()}
 
 
 # --------------------------------------------------------------------------- accounts
