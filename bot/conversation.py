@@ -15,6 +15,7 @@ from bot.services.actor import Actor
 from bot.state import ChatState
 from storage import access, queries
 from storage.queries import DRAFT_FIELDS
+from storage.unit_cache import Units
 
 _ACCOUNT_FIELDS = ("step", "state", "draft_id", "locale")
 
@@ -105,6 +106,14 @@ class Ctx:
     # "/<action>" while a command runs. The dispatcher checks each move against it.
     in_control: str = ""
     dispatcher: Any = None   # bot.flows.engine.Dispatcher, set when it runs the event
+    # Unit lookups of this batch, shared by its events (kept by the core: storage/unit_cache).
+    unit_reader: Units | None = None
+
+    @property
+    def units(self) -> Units:
+        if self.unit_reader is None:
+            self.unit_reader = Units(self.conn)
+        return self.unit_reader
 
     @property
     def state(self) -> ChatState:

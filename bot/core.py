@@ -53,6 +53,7 @@ from bot.kept import KeptConnection, close_all
 from bot.services.alerts import enqueued
 from storage import inbound, outbox, queries
 from storage.engine import is_in_memory, sync_twin, utcnow
+from storage.unit_cache import UnitCache, Units
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ class Core:
         # An in-memory database (tests, a demo) dies with the process: no restart can send
         # what it kept, and its one shared connection is the test's too. Nothing is kept.
         self.keeps_replies = not is_in_memory(engine)
+        # Unit rows and searches the steps read, kept while the directory stays the same.
+        self.units = UnitCache()
         self._wakeup = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._closed = False
@@ -373,11 +376,12 @@ class Core:
         changed and keep their replies; a redelivered event gets the replies it never got."""
         convs: dict[tuple[str, str], Conversation] = {}
         people: dict[int, dict[str, Any]] = {}   # person rows read in this batch
+        units = self.units.reader(conn)
         for channel in {ev.channel for ev in events}:
             mine = [ev for ev in events
                     if ev.channel == channel and (channel, ev.event_id) in fresh]
             if mine:   # only events seen for the first time load (and lock) a conversation
-                convs.update(self._load(conn, channel, mine, now, people))
+                convs.update(self._load(conn, channel, mine, now, people, units))
         outcomes: list[Outcome] = []
         done: list[tuple[str, str, str | None]] = []
         for ev in events:
@@ -386,7 +390,7 @@ class Core:
                 outcomes.append(_redelivered(key, kept.pop(key, None)))
                 continue
             fresh.discard(key)  # the same id twice in one batch: the second is a duplicate
-            outcome = self._step(conn, convs[(ev.channel, ev.user_id)], ev, now, people)
+            outcome = self._step(conn, convs[(ev.channel, ev.user_id)], ev, now, people, units)
             outcome.key = key
             done.append((*key, replies_json(outcome)))
             outcomes.append(outcome)
@@ -406,9 +410,10 @@ class Core:
 
     def _load(
         self, conn: Connection, channel: str, events: list[Inbound], now: datetime,
-        people: dict[int, dict[str, Any]],
+        people: dict[int, dict[str, Any]], units: Units,
     ) -> dict[tuple[str, str], Conversation]:
-        """Load (and lock) the events' conversations; their people's rows go to `people`."""
+        """Load (and lock) the events' conversations; their people's rows go to `people`,
+        the unit directory's version read with them to `units`."""
         users = list(dict.fromkeys(ev.user_id for ev in events))
         rows = queries.load_accounts(conn, channel=channel, external_ids=users, lock=True)
         missing = [u for u in users if u not in rows]
@@ -421,13 +426,17 @@ class Core:
         queries.mark_reachable(conn, account_ids=[r["id"] for r in rows.values()
                                                  if not r["reachable"]])
         people.update((r["person_id"], r["person"]) for r in rows.values() if r["person"])
+        for r in rows.values():
+            units.known_version(r["directory_version"])
+            break
         return {(channel, u): Conversation(rows[u]) for u in users}
 
     def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime,
-              people: dict[int, dict[str, Any]]) -> Outcome:
+              people: dict[int, dict[str, Any]], units: Units) -> Outcome:
         locale = conv.locale or self.default_locale
         ctx = Ctx(conn=conn, now=now, channel=ev.channel, conv=conv, locale=locale,
-                  _=gettext_for(locale), default_locale=self.default_locale, people=people)
+                  _=gettext_for(locale), default_locale=self.default_locale, people=people,
+                  unit_reader=units)
         DISPATCHER.handle(ctx, ev)
         return Outcome(ctx.replies, locale=ctx.locale, toast=ctx.toast)
 

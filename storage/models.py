@@ -45,6 +45,16 @@ class Unit(SQLModel, table=True):
     is_demo: bool = Field(default=False)
 
 
+class DirectoryVersion(SQLModel, table=True):
+    """One row: bumped by triggers on `unit` (migration 0770) whenever a unit is added,
+    removed, renamed or moved. Processes keep unit rows while it stays the same."""
+
+    __tablename__ = "directory_version"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    n: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
 class UnitTerm(SQLModel, table=True):
     """One folded search word of a unit's name or of one of its ancestors' names.
 
@@ -403,6 +413,7 @@ class OutboxChat(SQLModel, table=True):
 
 
 unit_t = Unit.__table__
+directory_version_t = DirectoryVersion.__table__
 unit_term_t = UnitTerm.__table__
 unit_term_count_t = UnitTermCount.__table__
 person_t = Person.__table__

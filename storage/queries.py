@@ -6,10 +6,10 @@ single greenlet hop into plain code, and each statement is one round trip to the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 from storage import bulk
 from storage.models import (
     account_t,
+    directory_version_t,
     draft_t,
     initiative_event_t,
     initiative_t,
@@ -64,13 +65,20 @@ _HAS_GRANT = (select(role_grant_t.c.id)
               .exists().label("has_grant"))
 
 
+# The unit directory's version, read with the accounts: a batch's unit lookups check their
+# kept rows against it without a round trip of their own (storage/unit_cache.py).
+_DIRECTORY_VERSION = (select(directory_version_t.c.n).where(directory_version_t.c.id == 1)
+                      .scalar_subquery().label("directory_version"))
+
+
 def _load_stmt(*, one: bool, locked: bool) -> Any:
     # One account (bind `external_id`), the usual case, is an equality, so no IN list is
     # rendered per call; several (bind `external_ids`) an IN list.
     ext = account_t.c.external_id
     stmt = (
         select(*_ACCOUNT_COLS, *(c.label(f"d_{c.name}") for c in _DRAFT_COLS),
-               *(c.label(f"p_{c.name}") for c in _PERSON_COLS), _HAS_GRANT)
+               *(c.label(f"p_{c.name}") for c in _PERSON_COLS), _HAS_GRANT,
+               _DIRECTORY_VERSION)
         .select_from(account_t.outerjoin(draft_t, draft_t.c.id == account_t.c.draft_id)
                      .outerjoin(person_t, person_t.c.id == account_t.c.person_id))
         .where(account_t.c.channel == bindparam("channel"),
@@ -96,8 +104,8 @@ def load_accounts(
     conn: Connection, *, channel: str, external_ids: Sequence[str], lock: bool
 ) -> dict[str, dict[str, Any]]:
     """Accounts keyed by external id, each with its active draft under "draft" (or None),
-    its person's row under "person" and whether that person holds a role ("has_grant");
-    without their timestamps."""
+    its person's row under "person", whether that person holds a role ("has_grant") and
+    the unit directory's version ("directory_version"); without their timestamps."""
     one = len(external_ids) == 1
     stmt = _LOAD_ACCOUNTS[(one, lock and conn.dialect.name == "postgresql")]
     params = ({"channel": channel, "external_id": external_ids[0]} if one
@@ -107,9 +115,10 @@ def load_accounts(
         account = dict(zip(_ACCOUNT_KEYS, row[:_N_ACCOUNT], strict=True))
         account["draft"] = (dict(zip(_DRAFT_KEYS, row[_N_ACCOUNT:_N_DRAFT], strict=True))
                             if row[_N_ACCOUNT] is not None else None)   # the draft's id
-        account["person"] = (dict(zip(_PERSON_KEYS, row[_N_DRAFT:-1], strict=True))
+        account["person"] = (dict(zip(_PERSON_KEYS, row[_N_DRAFT:-2], strict=True))
                              if row[_N_DRAFT] is not None else None)
-        account["has_grant"] = bool(row[-1])
+        account["has_grant"] = bool(row[-2])
+        account["directory_version"] = row[-1]
         out[account["external_id"]] = account
     return out
 
@@ -353,8 +362,14 @@ _SEARCH_STMTS = {(n, g): _search_stmt(n, g)
                  for n in range(1, _MAX_QUERY_TERMS + 1) for g in _KINDS}
 
 
+def search_terms(query: str) -> tuple[str, ...]:
+    """The words a search looks for, as stored (folded, cut), at most six."""
+    return tuple(dict.fromkeys(t[:MAX_TERM] for t in terms(query)))[:_MAX_QUERY_TERMS]
+
+
 def search_units(
-    conn: Connection, query: str, *, grassroots: bool | None = None
+    conn: Connection, query: str, *, grassroots: bool | None = None,
+    rows_of: Callable[[list[int]], dict[int, UnitHit]] | None = None,
 ) -> tuple[list[UnitHit], bool]:
     """Units whose name (or an ancestor's) has a word starting with each query word.
 
@@ -363,9 +378,10 @@ def search_units(
     Returns the best matches first and whether the candidate list was cut short. The rarest
     query word drives an index range scan; the others are checked per candidate with an index
     seek, so the work is bounded whatever the size of the directory. The statements are built
-    once, at import; a search only binds its words.
+    once, at import; a search only binds its words. `rows_of` reads the candidates' rows
+    (default `units_by_ids`; storage.unit_cache passes its own).
     """
-    q_terms = list(dict.fromkeys(t[:MAX_TERM] for t in terms(query)))[:_MAX_QUERY_TERMS]
+    q_terms = search_terms(query)
     if not q_terms:
         return [], False
     counts = conn.execute(_COUNT_STMTS[(len(q_terms), grassroots)], _ranges(q_terms)).one()
@@ -376,9 +392,9 @@ def search_units(
                        _ranges([q_terms[k] for k in by_rarity])).scalars().all()
     ids = list(dict.fromkeys(raw))
     truncated = len(ids) > _CANDIDATES or len(raw) == _RAW_CANDIDATES
-    rows = [UnitHit(*r) for r in conn.execute(_UNITS_BY_IDS, {"ids": ids[:_CANDIDATES]})]
+    rows = list((rows_of or partial(units_by_ids, conn))(ids[:_CANDIDATES]).values())
 
-    def score(row: UnitHit) -> tuple[int, int, str]:
+    def score(row: UnitHit) -> tuple[int, int, str, int]:
         own = _name_terms(row.name)
         s = 0
         for q in q_terms:
@@ -386,7 +402,7 @@ def search_units(
                 s += 3
             elif any(w.startswith(q) for w in own):
                 s += 2
-        return (-s, row.depth, row.name)
+        return (-s, row.depth, row.name, row.id)
 
     return sorted(rows, key=score)[:_CANDIDATES], truncated
 

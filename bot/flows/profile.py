@@ -13,7 +13,7 @@ from bot.services import codes, roles
 from bot.services.permissions import holds_role
 from bot.services.results import Refused, refuse_role
 from bot.state import Onboarding
-from storage import access, queries
+from storage import access
 
 TRANSITIONS = {
     "language": {ANY},                          # back to where /ngonngu was typed
@@ -58,7 +58,7 @@ class Profile(Step):
     def ask(cls, ctx: Ctx, error: str | None = None) -> Result:
         _ = ctx._
         person = ctx.person()
-        unit = (queries.units_by_ids(ctx.conn, [person["unit_id"]]).get(person["unit_id"])
+        unit = (ctx.units.by_ids([person["unit_id"]]).get(person["unit_id"])
                 if person["unit_id"] else None)
         lines = [
             _("<b>Your profile</b>"),

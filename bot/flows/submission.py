@@ -405,7 +405,7 @@ class Unit(UnitSearch, DraftStep):
             grassroots = ctx.person()["unit_id"]
         if grassroots is None:
             return []
-        parent = queries.parent_of(ctx.conn, grassroots)
+        parent = ctx.units.parent_of(grassroots)
         return [("✓ " + unit_label(parent.name, parent.parent_name), f"u:{parent.id}")] \
             if parent else []
 

@@ -15,7 +15,7 @@ from bot.labels import NOT_ALLOWED, STEP_LABELS, benefit_text, status_label
 from bot.services import submissions
 from bot.services.results import Refused, Unchanged
 from bot.state import Onboarding
-from storage import queries, similar
+from storage import similar
 
 FIELDS = ORDER_BEHALF[:-1]   # every question of a draft, in order (not the summary)
 
@@ -53,8 +53,7 @@ class Summary(DraftStep):
         missing = _("(not given yet)")
         # The user's own grassroots union read with the others (one round trip).
         mine = None if d.on_behalf else ctx.person()["unit_id"]
-        units = queries.units_by_ids(ctx.conn,
-                                     [i for i in (d.unit_id, d.author_unit_id, mine) if i])
+        units = ctx.units.by_ids([i for i in (d.unit_id, d.author_unit_id, mine) if i])
 
         def unit_text(unit_id: int | None) -> str:
             u = units.get(unit_id) if unit_id else None

@@ -114,7 +114,7 @@ class UnitSearch(Step):
         _ = ctx._
         query = ctx.state.unit_query or ""
         page = ctx.state.unit_page
-        hits, truncated = queries.search_units(ctx.conn, query, grassroots=cls.grassroots)
+        hits, truncated = ctx.units.search(query, grassroots=cls.grassroots)
         exact = (queries.unit_by_code(ctx.conn, query, grassroots=cls.grassroots)
                  if may_be_code(query) else None)
         if exact is not None:
@@ -150,7 +150,7 @@ class UnitSearch(Step):
             return cls.ask(ctx)
         if value.startswith("u:"):
             unit_id = int(value[2:])
-            unit = queries.units_by_ids(ctx.conn, [unit_id]).get(unit_id)
+            unit = ctx.units.by_ids([unit_id]).get(unit_id)
             if unit is None:
                 return cls.ask(ctx, error=_("That union is no longer in the directory."))
             if not cls.allowed(ctx, unit_id):
