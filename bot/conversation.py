@@ -171,9 +171,19 @@ class Ctx:
     # ---- drafts
     def new_draft(self, *, step: str = "title", on_behalf: bool = False) -> Draft:
         """Create a draft starting at `step` and make it the conversation's current one."""
-        draft = self.conv.track_draft(Draft.from_row(queries.create_draft(
+        return self._current(queries.create_draft(
             self.conn, person_id=self.conv.person_id, now=self.now, step=step,
-            on_behalf=on_behalf)))
+            on_behalf=on_behalf))
+
+    def new_draft_after(self) -> tuple[Draft, str | None]:
+        """`new_draft()` for the user's own initiative, and the title of the draft they
+        touched last before it (None: none, or untitled)."""
+        row, latest_title = queries.create_draft_after(
+            self.conn, person_id=self.conv.person_id, now=self.now)
+        return self._current(row), latest_title
+
+    def _current(self, row: dict[str, Any]) -> Draft:
+        draft = self.conv.track_draft(Draft.from_row(row))
         self.conv.draft_id = draft.id
         return draft
 

@@ -16,7 +16,7 @@ the same rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -151,9 +151,13 @@ def vector(c: Contribution, sign: int) -> dict[str, int]:
 
 
 def apply_change(conn: Connection, before: Contribution | None,
-                 after: Contribution | None) -> None:
+                 after: Contribution | None, *,
+                 kept_chains: Callable[[int, date], tuple[int | None, str, list[int]]] | None
+                 = None,
+                 ) -> None:
     """Record that an initiative's contribution went from `before` to `after` (either None:
-    it did not count, or no longer does)."""
+    it did not count, or no longer does). `kept_chains(unit_id, day)`: `chain_of`, from what
+    the caller keeps (storage.unit_cache)."""
     if before == after:
         return
     cells: dict[tuple[int, int, date], dict[str, int]] = {}     # (phase, base, day) -> vector
@@ -166,7 +170,8 @@ def apply_change(conn: Connection, before: Contribution | None,
         if c is None:
             continue
         if (c.base_unit_id, c.day) not in phases:
-            phase, bloc, ids = chain_of(conn, unit_id=c.base_unit_id, day=c.day)
+            phase, bloc, ids = (kept_chains(c.base_unit_id, c.day) if kept_chains is not None
+                                else chain_of(conn, unit_id=c.base_unit_id, day=c.day))
             phases[(c.base_unit_id, c.day)] = phase
             chains[c.base_unit_id] = (bloc, ids)
         phase_id = phases[(c.base_unit_id, c.day)]

@@ -209,14 +209,42 @@ _DELETE_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("draft_id"),
                                       draft_t.c.person_id == bindparam("person_id"))
 
 
+# PostgreSQL: the new draft, and the title of the person's latest draft before it (the
+# RETURNING's subquery does not see the row its own statement inserts).
+_LATEST_TITLE = (select(draft_t.c.title).where(draft_t.c.person_id == bindparam("b_person"))
+                 .order_by(draft_t.c.updated_at.desc(), draft_t.c.id.desc()).limit(1)
+                 .scalar_subquery().label("latest_title"))
+_CREATE_DRAFT_AFTER = insert(draft_t).returning(*_DRAFT_COLS, _LATEST_TITLE)
+
+
 def create_draft(conn: Connection, *, person_id: int, now: datetime, step: str = "title",
                  on_behalf: bool = False) -> dict[str, Any]:
-    row = conn.execute(_CREATE_DRAFT, {
+    return _create_draft(conn, _CREATE_DRAFT, person_id=person_id, now=now, step=step,
+                         on_behalf=on_behalf)[0]
+
+
+def create_draft_after(conn: Connection, *, person_id: int, now: datetime
+                       ) -> tuple[dict[str, Any], str | None]:
+    """A new draft, and the title of the person's most recently touched draft before it
+    (None: none, or untitled). One round trip on PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        draft, row = _create_draft(conn, _CREATE_DRAFT_AFTER, person_id=person_id, now=now,
+                                   extra={"b_person": person_id})
+        return draft, row[-1]
+    latest = list_drafts(conn, person_id=person_id, limit=1)
+    draft = create_draft(conn, person_id=person_id, now=now)
+    return draft, latest[0]["title"] if latest else None
+
+
+def _create_draft(conn: Connection, stmt: Any, *, person_id: int, now: datetime,
+                  step: str = "title", on_behalf: bool = False,
+                  extra: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+    row = conn.execute(stmt, {
         "person_id": person_id, "step": step, "on_behalf": on_behalf, "created_at": now,
-        "updated_at": now}).one()
-    draft = dict(zip(_DRAFT_KEYS, row, strict=True))
+        "updated_at": now, **(extra or {})}).one()
+    draft = dict(zip(_DRAFT_KEYS, row[:len(_DRAFT_KEYS)], strict=True))
     draft["created_at"] = draft["updated_at"] = now.astimezone(UTC)  # as the column gives it
-    return draft
+    return draft, row
 
 
 def get_draft(conn: Connection, *, draft_id: int, person_id: int) -> dict[str, Any] | None:

@@ -1,5 +1,6 @@
 """A complete draft becomes an initiative under review: its row and code, its authors, the
-first event of its history, and the draft gone.
+first event of its history, its terms in the similarity index (storage/similar.py), and
+the draft gone.
 
 On PostgreSQL all of it is one statement (data-modifying WITH: the id drawn from the
 table's sequence, the code made from it): a submission is the heaviest step of a chat, and
@@ -31,7 +32,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import ARRAY
 
-from storage.models import draft_t, initiative_author_t, initiative_event_t, initiative_t
+from storage import similar
+from storage.models import (
+    draft_t,
+    initiative_author_t,
+    initiative_event_t,
+    initiative_t,
+    initiative_term_t,
+)
 
 # The initiative's values as bound parameters (named as its columns), code and id aside.
 _VALUES = ("person_id", "entered_by", "author_name", "author_phone", "author_unit_id", "title",
@@ -62,7 +70,8 @@ def _one_statement() -> Any:
            .from_select(["id", "code", *_VALUES], select(
                new_id.c.id, code,
                *(bindparam(c, type_=initiative_t.c[c].type) for c in _VALUES)))
-           .returning(initiative_t.c.id, initiative_t.c.code).cte("ini"))
+           .returning(initiative_t.c.id, initiative_t.c.code, initiative_t.c.unit_id)
+           .cte("ini"))
     names = (func.unnest(bindparam("a_position", type_=ARRAY(Integer)),
                          bindparam("a_name", type_=ARRAY(String)),
                          bindparam("a_person_id", type_=ARRAY(Integer)))
@@ -78,8 +87,14 @@ def _one_statement() -> Any:
         select(ini.c.id, bindparam("actor_id", type_=Integer),
                bindparam("submitted_at", type_=initiative_t.c.submitted_at.type),
                literal("under_review"))).cte("e")
+    words = (func.unnest(bindparam("t_term", type_=ARRAY(String)))
+             .table_valued(column("term", String)).render_derived(name="w"))
+    index = insert(initiative_term_t).from_select(
+        ["unit_id", "term", "initiative_id"],
+        select(ini.c.unit_id, words.c.term, ini.c.id).select_from(ini.join(words, true()))
+    ).cte("t")
     drop = delete(draft_t).where(draft_t.c.id == bindparam("draft_id")).cte("d")
-    return select(ini.c.id, ini.c.code).add_cte(authors, event, drop)
+    return select(ini.c.id, ini.c.code).add_cte(authors, event, index, drop)
 
 
 _SUBMIT_PG = _one_statement()
@@ -96,7 +111,7 @@ def submit_initiative(
     channel: str, now: datetime, actor_id: int | None,
 ) -> tuple[int, str]:
     """Turn a complete draft into an initiative under review, logged as submitted by
-    `actor_id`; return its id and code.
+    `actor_id` and indexed for the similarity search; return its id and code.
 
     `authors` is the author group, first author first; `author_person_id` the first author's
     account (None when a support team registered it for someone not using the bot).
@@ -118,7 +133,8 @@ def submit_initiative(
         row = conn.execute(_SUBMIT_PG, {
             **values, "actor_id": actor_id, "draft_id": draft["id"],
             "a_position": list(range(len(named))), "a_name": [n for n, _p in named],
-            "a_person_id": [p for _n, p in named]}).one()
+            "a_person_id": [p for _n, p in named],
+            "t_term": similar.index_terms(draft["title"], draft["description"])}).one()
         return row.id, row.code
     new_id = conn.execute(_NEW_INITIATIVE, values).scalar_one()
     code = code_of(new_id)
@@ -130,4 +146,6 @@ def submit_initiative(
                               "from_status": None, "to_status": "under_review",
                               "reason": None})
     conn.execute(_DROP_DRAFT, {"_id": draft["id"]})
+    similar.index_initiative(conn, initiative_id=new_id, unit_id=draft["unit_id"],
+                             title=draft["title"], description=draft["description"])
     return new_id, code

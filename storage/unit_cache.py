@@ -1,9 +1,11 @@
-"""Unit rows and unit searches kept by a process while the directory stays the same.
+"""Unit rows, unit searches and chains of unions kept by a process while the directory
+(units and phases) stays the same.
 
-A guided submission reads units four times (the search, the union pressed, the receiving
-union offered, the summary), and workers of one factory search for the same words. On
-PostgreSQL each read is a round trip; kept here, a batch of chat steps reads one row
-instead: the directory's version (`directory_version`, bumped by triggers on `unit`,
+A guided submission reads units five times (the search, the union pressed, the receiving
+union offered, the summary, and the chain of unions its rollups go to, with the phase of
+the day), and workers of one factory search for the same words and belong to the same
+unions. On PostgreSQL each read is a round trip; kept here, a batch of chat steps reads one
+row instead: the directory's version (`directory_version`, bumped by triggers on `unit`,
 migration 0770), with the accounts it loads (`queries.load_accounts`), or else at its first
 unit lookup. While the version is the one the rows were kept
 under, they are used; when it moved, everything kept is dropped.
@@ -18,17 +20,19 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, select
 
-from storage import queries
+from storage import progress, queries
 from storage.models import directory_version_t
 from storage.queries import UnitHit
 
 _VERSION = select(directory_version_t.c.n).where(directory_version_t.c.id == 1)
 _UNKNOWN = object()
 SearchKey = tuple[tuple[str, ...], bool | None]
+Chain = tuple[int | None, str, list[int]]   # progress.chain_of: phase, bloc, the unions
 
 
 class UnitCache:
@@ -42,6 +46,7 @@ class UnitCache:
         self._rows: OrderedDict[int, UnitHit] = OrderedDict()
         self._parents: OrderedDict[int, int | None] = OrderedDict()
         self._searches: OrderedDict[SearchKey, tuple[tuple[int, ...], bool]] = OrderedDict()
+        self._chains: OrderedDict[tuple[int, date], Chain] = OrderedDict()
 
     def reader(self, conn: Connection) -> Units:
         """The lookups of one transaction (a batch of steps)."""
@@ -53,6 +58,7 @@ class UnitCache:
                 self._rows.clear()
                 self._parents.clear()
                 self._searches.clear()
+                self._chains.clear()
                 self._version = version
 
     def rows(self, ids: Iterable[int]) -> tuple[dict[int, UnitHit], list[int]]:
@@ -99,6 +105,19 @@ class UnitCache:
         with self._lock:
             self._searches[key] = (ids, truncated)
             _trim(self._searches, self.max_searches)
+
+
+    def chain(self, key: tuple[int, date]) -> Chain | None:
+        with self._lock:
+            kept = self._chains.get(key)
+            if kept is not None:
+                self._chains.move_to_end(key)
+            return kept
+
+    def keep_chain(self, key: tuple[int, date], chain: Chain) -> None:
+        with self._lock:
+            self._chains[key] = chain
+            _trim(self._chains, self.max_rows)
 
 
 def _trim(kept: OrderedDict[Any, Any], most: int) -> None:
@@ -176,3 +195,15 @@ class Units:
         ids, truncated = kept
         rows = self.by_ids(ids)
         return [rows[i] for i in ids if i in rows], truncated
+
+    def chain_of(self, unit_id: int, day: date) -> Chain:
+        """`progress.chain_of`: the phase holding `day`, the unit's bloc, the unit and the
+        unions above it."""
+        cache = self._kept()
+        if cache is None:
+            return progress.chain_of(self.conn, unit_id=unit_id, day=day)
+        kept = cache.chain((unit_id, day))
+        if kept is None:
+            kept = progress.chain_of(self.conn, unit_id=unit_id, day=day)
+            cache.keep_chain((unit_id, day), kept)
+        return kept

@@ -3,13 +3,18 @@ version (bumped by triggers on `unit`, migration 0770) stays the same."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from datetime import timedelta
+
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.core import Core
+from storage.engine import utcnow
 from storage.models import directory_version_t, unit_t
+from storage.models_progress import phase_t, progress_delta_t
+from storage.progress import local_day
 from tests.driver import Chat
-from tests.test_flow import to_benefit
+from tests.test_flow import to_benefit, walk_to_summary
 from tests.test_round_trips import counting
 
 
@@ -74,3 +79,35 @@ async def test_a_repeated_search_reads_only_the_version_and_a_rename_shows_at_on
     await one.press("Phú Riềng")
     # The receiving union chosen is named as it is now.
     assert "Phú Riềng Đỏ" in one.text_of(one.last), one.text_of(one.last)
+
+
+async def submit_one(chat: Chat) -> None:
+    await chat.onboard()
+    await chat.say("/hoso")    # the name to credit, confirmed before the first submission
+    await chat.press("Name")
+    await chat.say("Nguyễn Văn A")
+    await walk_to_summary(chat)
+    assert "code is" in await chat.press("Submit")
+
+
+async def test_a_phase_changed_meanwhile_gets_the_next_submission(core: Core) -> None:
+    """The chain of unions a submission counts in is kept with the phase of its day: new
+    phase dates must reach the next one at once."""
+    today = local_day(utcnow())
+    async with core.engine.begin() as conn:
+        first = (await conn.execute(insert(phase_t).values(
+            code="P1", starts_on=today - timedelta(days=30), ends_on=today + timedelta(days=30))
+            .returning(phase_t.c.id))).scalar_one()
+    await submit_one(Chat(core, "u1"))
+    async with core.engine.begin() as conn:   # the phase is cut short; a new one holds today
+        await conn.execute(update(phase_t).where(phase_t.c.id == first)
+                           .values(ends_on=today - timedelta(days=1)))
+        second = (await conn.execute(insert(phase_t).values(
+            code="P2", starts_on=today, ends_on=today + timedelta(days=60))
+            .returning(phase_t.c.id))).scalar_one()
+    await submit_one(Chat(core, "u2"))
+    async with core.engine.connect() as conn:
+        phases = (await conn.execute(
+            select(progress_delta_t.c.phase_id).distinct()
+            .order_by(progress_delta_t.c.phase_id))).scalars().all()
+    assert phases == [first, second]

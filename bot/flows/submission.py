@@ -29,7 +29,6 @@ from bot.formatting import TIMEZONE, esc, number, shorten, vnd
 from bot.i18n import N_
 from bot.labels import benefit_text
 from bot.state import PendingBenefit
-from storage import queries
 
 # Each answer moves to the next question, or back to the summary when a field was being
 # changed from it.
@@ -95,12 +94,12 @@ class DraftStep(Step):
 def new_initiative(ctx: Ctx, _args: str = "") -> Result:
     leave_flow(ctx)
     # Back after leaving one half-way, a worker types /sangkien again: say where it is.
-    latest = queries.list_drafts(ctx.conn, person_id=ctx.conv.person_id, limit=1)
-    if latest and latest[0]["title"]:
+    draft, latest_title = ctx.new_draft_after()
+    if latest_title:
         ctx.say(ctx._("You have an unfinished draft, «{title}»: type /nhap to go on with it. "
                       "This is a new initiative.").format(
-            title=esc(draft_label(ctx, latest[0]["title"]))))
-    return Next(ctx.new_draft().step)
+            title=esc(draft_label(ctx, latest_title))))
+    return Next(draft.step)
 
 
 # ============================================================================ the initiative

@@ -121,7 +121,8 @@ def submit(ctx: Ctx) -> Result:
     _ = ctx._
     draft = ctx.draft
     result = submissions.submit(conn=ctx.conn, actor=ctx.actor, now=ctx.now, draft=draft,
-                                default_locale=ctx.default_locale, person=ctx.person())
+                                default_locale=ctx.default_locale, person=ctx.person(),
+                                units=ctx.units)
     if isinstance(result, submissions.Incomplete):
         error = _("One more thing is needed before submitting.") if result.unanswered else None
         if result.step in PROFILE and not draft.on_behalf:

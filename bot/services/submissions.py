@@ -19,6 +19,7 @@ from bot.services.results import Refused, Unchanged, refuse
 from storage import access, queries, similar, submitting
 from storage import progress as progress_store
 from storage import review as review_store
+from storage.unit_cache import Units
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,12 @@ def may_register_for(*, conn: Connection, actor: Actor, unit_id: int) -> bool:
 
 
 def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
-           default_locale: str = "vi", person: dict[str, Any] | None = None
+           default_locale: str = "vi", person: dict[str, Any] | None = None,
+           units: Units | None = None,
            ) -> Submitted | Resubmitted | Incomplete | Refused | Unchanged:
     """Submit `draft` (the actor's own), or send a revised one back under review. `person`:
-    the actor's person row when the caller has read it in this transaction."""
+    the actor's person row when the caller has read it in this transaction; `units`: the
+    unit lookups of the caller's batch (their kept chains of unions)."""
     missing = draft.missing_step()
     if missing:
         return Incomplete(missing)
@@ -100,10 +103,9 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     progress_store.apply_change(conn, None, progress_store.contribution_of(
         author_unit_id=row["author_unit_id"], unit_id=row["unit_id"], submitted_at=now,
         status="under_review", benefit_vnd=row["benefit_vnd"],
-        authors=submitting.credited(authors, author_person_id)))
-    assert draft.unit_id is not None and draft.title and draft.description
-    similar.index_initiative(conn, initiative_id=initiative_id, unit_id=draft.unit_id,
-                             title=draft.title, description=draft.description)
+        authors=submitting.credited(authors, author_person_id)),
+        kept_chains=units.chain_of if units is not None else None)
+    assert draft.unit_id is not None   # indexed for the similarity search with its row
     alerts.alert_submission(conn=conn, now=now, initiative_id=initiative_id, unit_id=draft.unit_id,
                             author_unit_id=draft.author_unit_id, exclude=actor.person_id,
                             default_locale=default_locale)

@@ -1,11 +1,13 @@
-"""A version of the unit directory, bumped by the database itself whenever a unit is
-added, removed, renamed, recoded or moved: a process keeps the unit rows and unit searches
-its chat steps read (storage/unit_cache.py) and checks this one row once per batch instead
-of reading the units again for every message.
+"""A version of the unit directory and the phases, bumped by the database itself whenever
+a unit is added, removed, renamed, recoded, moved or given another bloc, or a phase is
+added, removed or has its dates changed: a process keeps the unit rows, unit searches and
+chains of unions (with the phase of a day) its chat steps read (storage/unit_cache.py) and
+checks this one row once per batch instead of reading them again for every message.
 
 Triggers, not the code that writes units, so that every write counts: an import, a move,
-an administrator's UPDATE in psql. On SQLite a later revision that rebuilds `unit` (batch
-mode) drops its triggers; tests/test_unit_cache.py checks they exist at the head.
+an administrator's UPDATE in psql. On SQLite a later revision that rebuilds `unit` or
+`phase` (batch mode) drops their triggers; tests/test_unit_cache.py checks they exist at the
+head.
 
 Revision ID: 0770
 Revises: 0760
@@ -22,12 +24,14 @@ down_revision = "0760"
 branch_labels = None
 depends_on = None
 
-# The columns a cached unit row holds (storage.queries.UnitHit) or that place it.
-WATCHED = "code, name, parent_id, depth, kind"
+# The columns a kept unit row holds (storage.queries.UnitHit), or a kept chain
+# (storage.progress.chain_of), or that place them.
+WATCHED = {"unit": "code, name, parent_id, depth, kind, bloc", "phase": "starts_on, ends_on"}
 SQLITE_TRIGGERS = {
-    "unit_version_insert": "AFTER INSERT ON unit",
-    "unit_version_update": f"AFTER UPDATE OF {WATCHED} ON unit",
-    "unit_version_delete": "AFTER DELETE ON unit",
+    f"{table}_version_{what}": f"AFTER {when} ON {table}"
+    for table, cols in WATCHED.items()
+    for what, when in (("insert", "INSERT"), ("update", f"UPDATE OF {cols}"),
+                       ("delete", "DELETE"))
 }
 
 
@@ -46,10 +50,11 @@ def upgrade() -> None:
                 RETURN NULL;
             END $$""")
         # Once per statement: an import of 100,000 units bumps it once.
-        op.execute(f"""
-            CREATE TRIGGER unit_version AFTER INSERT OR DELETE OR TRUNCATE
-                OR UPDATE OF {WATCHED} ON unit
-            FOR EACH STATEMENT EXECUTE FUNCTION bump_directory_version()""")
+        for table, cols in WATCHED.items():
+            op.execute(f"""
+                CREATE TRIGGER {table}_version AFTER INSERT OR DELETE OR TRUNCATE
+                    OR UPDATE OF {cols} ON {table}
+                FOR EACH STATEMENT EXECUTE FUNCTION bump_directory_version()""")
     else:
         for name, when in SQLITE_TRIGGERS.items():
             op.execute(f"""
@@ -59,7 +64,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER unit_version ON unit")
+        for table in WATCHED:
+            op.execute(f"DROP TRIGGER {table}_version ON {table}")
         op.execute("DROP FUNCTION bump_directory_version()")
     else:
         for name in SQLITE_TRIGGERS:
