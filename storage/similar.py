@@ -339,7 +339,7 @@ def _candidates(conn: Connection, unit_id: int, picked: Sequence[tuple[str, int]
     for k, (term, weight) in enumerate(picked):
         params[f"t{k}"], params[f"w{k}"] = term, weight
     stmt = _candidates_stmt(len(picked), exclude_id is not None)
-    return [_Candidate(*r) for r in conn.execute(stmt, params)]
+    return [_Candidate(*r) for r in conn.execute(stmt, params).all()]   # one fetch, not 100
 
 
 class _Candidate(NamedTuple):  # a tuple: a lookup builds CANDIDATES of them
