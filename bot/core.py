@@ -426,9 +426,9 @@ class Core:
         queries.mark_reachable(conn, account_ids=[r["id"] for r in rows.values()
                                                  if not r["reachable"]])
         people.update((r["person_id"], r["person"]) for r in rows.values() if r["person"])
-        for r in rows.values():
-            units.known_version(r["directory_version"])
-            break
+        first = next(iter(rows.values()), None)
+        if first is not None:   # the same on every row
+            units.known_version(first["directory_version"])
         return {(channel, u): Conversation(rows[u]) for u in users}
 
     def _step(self, conn: Connection, conv: Conversation, ev: Inbound, now: datetime,

@@ -46,8 +46,10 @@ class Unit(SQLModel, table=True):
 
 
 class DirectoryVersion(SQLModel, table=True):
-    """One row: bumped by triggers on `unit` (migration 0770) whenever a unit is added,
-    removed, renamed or moved. Processes keep unit rows while it stays the same."""
+    """One row: bumped by triggers on `unit` and `phase` (migration 0770) whenever a unit
+    is added, removed, renamed, moved or given another bloc, or a phase added, removed or
+    redated. Processes keep unit rows, searches and chains while it stays the same
+    (storage/unit_cache.py)."""
 
     __tablename__ = "directory_version"
 

@@ -5,10 +5,10 @@ A guided submission reads units five times (the search, the union pressed, the r
 union offered, the summary, and the chain of unions its rollups go to, with the phase of
 the day), and workers of one factory search for the same words and belong to the same
 unions. On PostgreSQL each read is a round trip; kept here, a batch of chat steps reads one
-row instead: the directory's version (`directory_version`, bumped by triggers on `unit`,
-migration 0770), with the accounts it loads (`queries.load_accounts`), or else at its first
-unit lookup. While the version is the one the rows were kept
-under, they are used; when it moved, everything kept is dropped.
+row instead: the directory's version (`directory_version`, bumped by triggers on `unit` and
+`phase`, migration 0770), with the accounts it loads (`queries.load_accounts`), or else at
+its first unit lookup. While the version is the one the rows were kept under, they are used;
+when it moved, everything kept is dropped.
 
 Consistency: a batch sees the units as of its version read or later, the same as a read
 committed transaction reading them itself. Rows read after another process's change but
