@@ -35,12 +35,12 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from bot import outbox_marks
 from bot.conversation import Conversation, Ctx
 from bot.events import (
     Inbound,
     Outcome,
     Reply,
-    attachment_json,
     inbound_from_json,
     inbound_json,
     replies_from_json,
@@ -51,7 +51,7 @@ from bot.i18n import gettext_for, normalise_locale
 from bot.inputs import clean_inbound
 from bot.kept import KeptConnection, close_all
 from bot.services.alerts import enqueued
-from storage import inbound, outbox, queries
+from storage import inbound, queries
 from storage.engine import is_in_memory, sync_twin, utcnow
 from storage.unit_cache import UnitCache, Units
 
@@ -454,7 +454,7 @@ class Core:
         died before sending, and the channel will not redeliver): handed to the outbox,
         which delivers them at least once. Returns how many events' replies moved."""
         async with self.engine.begin() as conn:
-            moved = await conn.run_sync(lambda c: unsent_to_outbox(
+            moved = await conn.run_sync(lambda c: outbox_marks.unsent_to_outbox(
                 c, now=self.clock(), before=self.clock() - older_than, limit=limit))
         if moved and self.on_enqueued is not None:
             self.on_enqueued()
@@ -467,21 +467,6 @@ def _redelivered(key: tuple[str, str], kept: str | None) -> Outcome:
         return Outcome(duplicate=True)
     locale, replies = replies_from_json(kept)
     return Outcome(replies, locale=locale, key=key, resent=True)
-
-
-def unsent_to_outbox(conn: Connection, *, now: datetime, before: datetime, limit: int) -> int:
-    rows = inbound.unsent(conn, before=before, limit=limit)
-    for row in rows:
-        locale, replies = replies_from_json(row["replies"])
-        for i, reply in enumerate(replies):
-            outbox.enqueue(conn, channel=row["channel"], chat_id=row["chat_id"],
-                           account_id=None, kind="reply", locale=locale, text=reply.text,
-                           now=now, dedupe_key=f"reply:{row['channel']}:{row['event_id']}:{i}",
-                           options=[{"label": o.label, "token": o.token, "command": o.command}
-                                    for o in reply.options],
-                           attachment=attachment_json(reply.attachment))
-    inbound.sent(conn, [(r["channel"], r["event_id"]) for r in rows])
-    return len(rows)
 
 
 def _is_transient(exc: BaseException) -> bool:

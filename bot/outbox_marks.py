@@ -1,5 +1,6 @@
 """The outbox sender's small parts (`bot.outbox`): a row back into a reply, retry delays, the
-sender's name, and the outcomes of its sends, written in batches."""
+sender's name, the outcomes of its sends, written in batches, and chat replies never sent
+handed to it (`unsent_to_outbox`)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection
 
-from bot.events import Option, Reply, attachment_from_json
+from bot.events import Option, Reply, attachment_from_json, attachment_json, replies_from_json
+from storage import inbound
 from storage import outbox as outbox_q
 from storage.outbox import Pace
 
@@ -86,3 +88,21 @@ def apply_outcomes(conn: Connection, batch: list[Outcome], *, now: datetime,
                                       error=r.error)
     for not_before, ids in released.items():
         outbox_q.release(conn, ids=ids, not_before=not_before, sender=sender)
+
+
+def unsent_to_outbox(conn: Connection, *, now: datetime, before: datetime, limit: int) -> int:
+    """Chat replies kept unsent since before `before` (`bot.core.Core.recover_unsent`) go
+    to the outbox; returns how many events' replies moved."""
+    rows = inbound.unsent(conn, before=before, limit=limit)
+    for row in rows:
+        locale, replies = replies_from_json(row["replies"])
+        for i, reply in enumerate(replies):
+            outbox_q.enqueue(
+                conn, channel=row["channel"], chat_id=row["chat_id"], account_id=None,
+                kind="reply", locale=locale, text=reply.text, now=now,
+                dedupe_key=f"reply:{row['channel']}:{row['event_id']}:{i}",
+                options=[{"label": o.label, "token": o.token, "command": o.command}
+                         for o in reply.options],
+                attachment=attachment_json(reply.attachment))
+    inbound.sent(conn, [(r["channel"], r["event_id"]) for r in rows])
+    return len(rows)

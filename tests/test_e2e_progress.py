@@ -290,9 +290,9 @@ async def test_a_reply_recovered_through_the_outbox_keeps_its_file(tg: TelegramH
     """/tiendo's chart and /baocao's report, handled but never sent (the process died before
     sending): the outbox sends them later as a photo and a document, made again from the
     database; a sender that cannot make them sends the text and how to ask again."""
-    from bot.core import unsent_to_outbox
     from bot.events import Inbound
     from bot.outbox import OutboxWorker
+    from bot.outbox_marks import unsent_to_outbox
     from handlers.telegram_sender import TelegramSender
     from storage.models import outbox_t
     from tests.test_outbox import FAST, drain
