@@ -209,6 +209,11 @@ def _alert_recipients_stmt(with_author_unit: bool) -> Any:
 
 # Keyed by "is there an author's unit".
 _ALERT_RECIPIENTS = {flag: _alert_recipients_stmt(flag) for flag in (False, True)}
+# The same people as one array, for a statement that binds `unit_id` and `author_unit_id`
+# itself (PostgreSQL: a submission's, storage/submitting.py).
+_people = _ALERT_RECIPIENTS[True].subquery()
+ALERT_RECIPIENTS_ARRAY = (select(func.array_agg(_people.c.person_id)).scalar_subquery()
+                          .label("reviewers"))
 
 
 def alert_recipients(conn: Connection, *, unit_id: int, author_unit_id: int | None

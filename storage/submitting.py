@@ -3,15 +3,15 @@ first event of its history, its terms in the similarity index (storage/similar.p
 the draft gone.
 
 On PostgreSQL all of it is one statement (data-modifying WITH: the id drawn from the
-table's sequence, the code made from it): a submission is the heaviest step of a chat, and
-each statement there is a round trip. SQLite runs the same writes one by one (no round
-trips there).
+table's sequence, the code made from it), which also reads whom to alert: a submission is
+the heaviest step of a chat, and each statement there is a round trip. SQLite runs the same
+writes one by one (no round trips there).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -40,6 +40,7 @@ from storage.models import (
     initiative_t,
     initiative_term_t,
 )
+from storage.review import ALERT_RECIPIENTS_ARRAY
 
 # The initiative's values as bound parameters (named as its columns), code and id aside.
 _VALUES = ("person_id", "entered_by", "author_name", "author_phone", "author_unit_id", "title",
@@ -94,7 +95,9 @@ def _one_statement() -> Any:
         select(ini.c.unit_id, words.c.term, ini.c.id).select_from(ini.join(words, true()))
     ).cte("t")
     drop = delete(draft_t).where(draft_t.c.id == bindparam("draft_id")).cte("d")
-    return select(ini.c.id, ini.c.code).add_cte(authors, event, index, drop)
+    # Whom to alert of it, read in the same round trip (storage.review.alert_recipients).
+    return select(ini.c.id, ini.c.code, ALERT_RECIPIENTS_ARRAY).add_cte(
+        authors, event, index, drop)
 
 
 _SUBMIT_PG = _one_statement()
@@ -106,10 +109,17 @@ _LOG_EVENT = insert(initiative_event_t)
 _DROP_DRAFT = delete(draft_t).where(draft_t.c.id == bindparam("_id"))
 
 
+class Submission(NamedTuple):
+    id: int
+    code: str
+    # Whom to alert (storage.review.alert_recipients), when read with it (PostgreSQL).
+    reviewers: list[int] | None = None
+
+
 def submit_initiative(
     conn: Connection, *, draft: dict[str, Any], authors: list[str], author_person_id: int | None,
     channel: str, now: datetime, actor_id: int | None,
-) -> tuple[int, str]:
+) -> Submission:
     """Turn a complete draft into an initiative under review, logged as submitted by
     `actor_id` and indexed for the similarity search; return its id and code.
 
@@ -135,7 +145,7 @@ def submit_initiative(
             "a_position": list(range(len(named))), "a_name": [n for n, _p in named],
             "a_person_id": [p for _n, p in named],
             "t_term": similar.index_terms(draft["title"], draft["description"])}).one()
-        return row.id, row.code
+        return Submission(row.id, row.code, sorted(row.reviewers or []))
     new_id = conn.execute(_NEW_INITIATIVE, values).scalar_one()
     code = code_of(new_id)
     conn.execute(_SET_CODE, {"_id": new_id, "code": code})
@@ -148,4 +158,4 @@ def submit_initiative(
     conn.execute(_DROP_DRAFT, {"_id": draft["id"]})
     similar.index_initiative(conn, initiative_id=new_id, unit_id=draft["unit_id"],
                              title=draft["title"], description=draft["description"])
-    return new_id, code
+    return Submission(new_id, code)

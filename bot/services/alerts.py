@@ -39,13 +39,17 @@ def _enqueue(conn: Connection, target: review_store.Target, *, kind: str, locale
 def alert_submission(*, conn: Connection, now: datetime, initiative_id: int, unit_id: int,
                      author_unit_id: int | None, resubmitted: bool = False,
                      changes: Sequence[str] = (), exclude: int | None = None,
-                     default_locale: str = "vi") -> int:
+                     default_locale: str = "vi", recipients: list[int] | None = None) -> int:
     """Tell the reviewers of a new (or resubmitted) initiative; returns how many were told.
 
     The caller passes the receiving and the author's union (as stored now): the initiative's
-    card is read only when somebody is to be told. `exclude`: the person who acted."""
-    people = [p for p in review_store.alert_recipients(
-        conn, unit_id=unit_id, author_unit_id=author_unit_id) if p != exclude]
+    card is read only when somebody is to be told. `exclude`: the person who acted.
+    `recipients`: `review_store.alert_recipients` of these unions, when the caller read them
+    in this transaction (a submission's statement does, on PostgreSQL)."""
+    if recipients is None:
+        recipients = review_store.alert_recipients(conn, unit_id=unit_id,
+                                                   author_unit_id=author_unit_id)
+    people = [p for p in recipients if p != exclude]
     if not people:
         return 0
     ini = review_store.initiative(conn, initiative_id=initiative_id)

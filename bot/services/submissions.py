@@ -96,7 +96,7 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     row = draft.to_row()
     authors = authors_of(draft, person)
     author_person_id = None if draft.on_behalf else actor.person_id
-    initiative_id, code = submitting.submit_initiative(
+    initiative_id, code, reviewers = submitting.submit_initiative(
         conn, draft=row, authors=authors, author_person_id=author_person_id,
         channel=actor.channel, now=now, actor_id=actor.person_id)
     # Counted from what was just stored, without reading it back.
@@ -108,7 +108,7 @@ def submit(*, conn: Connection, actor: Actor, now: datetime, draft: Draft,
     assert draft.unit_id is not None   # indexed for the similarity search with its row
     alerts.alert_submission(conn=conn, now=now, initiative_id=initiative_id, unit_id=draft.unit_id,
                             author_unit_id=draft.author_unit_id, exclude=actor.person_id,
-                            default_locale=default_locale)
+                            default_locale=default_locale, recipients=reviewers)
     claim = None
     if draft.on_behalf:
         claim = access.create_code(
