@@ -27,15 +27,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 DIALECTS = {"postgresql": postgresql, "sqlite": sqlite}
 
 
-def _rows(table: Table, cols: Sequence[str]) -> Any:
-    """json_to_recordset(:rows) AS u(col type, …): the rows bound as one JSON array."""
-    return (func.json_to_recordset(cast(bindparam("rows", type_=Text), postgresql.JSON))
+def rows_param(table: Table, cols: Sequence[str], name: str = "rows") -> Any:
+    """json_to_recordset(:name) AS u(col type, …): the rows bound as one JSON array
+    (`json_rows`)."""
+    return (func.json_to_recordset(cast(bindparam(name, type_=Text), postgresql.JSON))
             .table_valued(*(column(c, table.c[c].type) for c in cols))
-            .render_derived(name="u", with_types=True))
+            .render_derived(name="u" if name == "rows" else name, with_types=True))
 
 
-def _json(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
-          cols: Sequence[str]) -> str:
+def json_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]],
+              cols: Sequence[str]) -> str:
     """The rows' `cols` as a JSON array, each value as the column's type binds it."""
     procs = {c: table.c[c].type.bind_processor(conn.dialect) for c in cols}
     out = []
@@ -53,7 +54,7 @@ def _iso(value: Any) -> str:
 @functools.cache
 def _update(table: Table, key: tuple[str, ...], cols: tuple[str, ...],
             same: tuple[str, ...]) -> Any:
-    u = _rows(table, (*key, *cols))
+    u = rows_param(table, (*key, *cols))
     return (update(table)
             .where(*(table.c[k] == u.c[k] for k in key))
             .values({**{c: u.c[c] for c in cols},
@@ -70,14 +71,14 @@ def update_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
         return
     same = same or {}
     stmt = _update(table, tuple(key), tuple(cols), tuple(same))
-    conn.execute(stmt, {"rows": _json(conn, table, rows, (*key, *cols)),
+    conn.execute(stmt, {"rows": json_rows(conn, table, rows, (*key, *cols)),
                         **{f"s_{c}": v for c, v in same.items()}})
 
 
 @functools.cache
 def _insert(table: Table, cols: tuple[str, ...], same: tuple[str, ...],
             returning: tuple[str, ...]) -> Any:
-    u = _rows(table, cols)
+    u = rows_param(table, cols)
     src = select(*(u.c[c] for c in cols),
                  *(bindparam(f"s_{c}", type_=table.c[c].type) for c in same))
     stmt = (postgresql.insert(table).from_select([*cols, *same], src)
@@ -95,7 +96,7 @@ def insert_new(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
         return []
     same = same or {}
     stmt = _insert(table, tuple(cols), tuple(same), tuple(returning))
-    result = conn.execute(stmt, {"rows": _json(conn, table, rows, cols),
+    result = conn.execute(stmt, {"rows": json_rows(conn, table, rows, cols),
                                  **{f"s_{c}": v for c, v in same.items()}})
     return result.all() if returning else []
 

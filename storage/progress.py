@@ -36,7 +36,7 @@ from sqlalchemy import (
     update,
 )
 
-from storage import access, bulk
+from storage import access, bulk, progress_cell
 from storage.bulk import upsert_add
 from storage.models import initiative_author_t, initiative_t, unit_t
 from storage.models_progress import (
@@ -187,34 +187,45 @@ def apply_change(conn: Connection, before: Contribution | None,
             a[0] = name
             a[1] += reg
             a[2] += val
+    author_rows = {k: [{"phase_id": k[0], "unit_id": u, "author": k[2], "name": name,
+                        "registered": reg, "valid": val} for u in chains[k[1]][1]]
+                   for k, (name, reg, val) in sorted(authors.items()) if reg or val}
+    if len(cells) == 1 and conn.dialect.name == "postgresql" and (
+            author_rows or any(next(iter(cells.values())).values())):
+        # One cell (a submission, a decision): authors, participants and deltas in one
+        # statement (storage/progress_cell.py).
+        (phase_id, base, day), v = next(iter(cells.items()))
+        if all(k[:2] == (phase_id, base) for k in author_rows):
+            progress_cell.write(conn, base=base, changed=any(v.values()),
+                                authors=[r for rows in author_rows.values() for r in rows],
+                                deltas=_delta_rows(phase_id, base, day, v, chains[base]))
+            return
     # participants: an author's registered count at the base going 0 <-> positive
-    for (phase_id, base, key), (name, reg, val) in sorted(authors.items()):
-        if not reg and not val:
-            continue
-        rows = [{"phase_id": phase_id, "unit_id": u, "author": key, "name": name,
-                 "registered": reg, "valid": val} for u in chains[base][1]]
+    for (phase_id, base, _key), rows in author_rows.items():
+        reg = rows[0]["registered"]
         now_reg = dict(upsert_add(conn, progress_author_t, ("phase_id", "unit_id", "author"),
                                   rows, ("registered", "valid"), keep=("name",),
                                   returning=(progress_author_t.c.unit_id,
                                              progress_author_t.c.registered)))[base]
-        was = now_reg - reg
-        moved = (now_reg > 0) - (was > 0)
+        moved = (now_reg > 0) - (now_reg - reg > 0)   # now, and before this change
         if moved:
             days = [k for k in cells if k[0] == phase_id and k[1] == base]
             cell = days[0] if days else (phase_id, base, None)
             cells.setdefault(cell, dict.fromkeys(COUNTERS, 0))["participants"] += moved
-    out = []
-    for (phase_id, base, day), v in cells.items():
-        if not any(v.values()):
-            continue
-        bloc, ids = chains[base]
-        for unit_id in ids:
-            out.append({"phase_id": phase_id, "unit_id": unit_id, "bloc": bloc, "day": day,
-                        "day_registered": v["registered"] if day else 0, **v})
+    out = [row for (phase_id, base, day), v in cells.items() if any(v.values())
+           for row in _delta_rows(phase_id, base, day, v, chains[base])]
     if out and conn.dialect.name == "postgresql":
         bulk.insert_new(conn, progress_delta_t, out, cols=tuple(out[0]))
     elif out:
         conn.execute(insert(progress_delta_t), out)
+
+
+def _delta_rows(phase_id: int, base: int, day: date | None, v: dict[str, int],
+                chain: tuple[str, list[int]]) -> list[dict[str, Any]]:
+    """A cell's delta rows: the base and every union above."""
+    bloc, ids = chain
+    return [{"phase_id": phase_id, "unit_id": unit_id, "bloc": bloc, "day": day,
+             "day_registered": v["registered"] if day else 0, **v} for unit_id in ids]
 
 
 def track(conn: Connection, *, initiative_id: int, before: Contribution | None) -> None:
