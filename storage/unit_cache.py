@@ -30,104 +30,60 @@ from storage.models import directory_version_t
 from storage.queries import UnitHit
 
 _VERSION = select(directory_version_t.c.n).where(directory_version_t.c.id == 1)
-_UNKNOWN = object()
-SearchKey = tuple[tuple[str, ...], bool | None]
+UNKNOWN: Any = object()   # not kept (None is a value: a unit with no parent)
 Chain = tuple[int | None, str, list[int]]   # progress.chain_of: phase, bloc, the unions
 
 
 class UnitCache:
-    """What one process keeps (thread-safe; bounded, least recently used dropped first)."""
+    """What one process keeps, by kind: unit rows by id, parents' ids by unit, searches' ids
+    by their words, chains by (unit, day). Thread-safe; each kind bounded, the least
+    recently used dropped first."""
 
     def __init__(self, *, rows: int = 50_000, searches: int = 2_000) -> None:
-        self.max_rows = rows
-        self.max_searches = searches
         self._lock = threading.Lock()
         self._version: int | None = None
-        self._rows: OrderedDict[int, UnitHit] = OrderedDict()
-        self._parents: OrderedDict[int, int | None] = OrderedDict()
-        self._searches: OrderedDict[SearchKey, tuple[tuple[int, ...], bool]] = OrderedDict()
-        self._chains: OrderedDict[tuple[int, date], Chain] = OrderedDict()
+        self._kept: dict[str, OrderedDict[Any, Any]] = {
+            kind: OrderedDict() for kind in ("row", "parent", "search", "chain")}
+        self._most = {"row": rows, "parent": rows, "search": searches, "chain": rows}
 
     def reader(self, conn: Connection) -> Units:
         """The lookups of one transaction (a batch of steps)."""
         return Units(conn, self)
 
     def sync(self, version: int) -> None:
+        """Drop everything kept when the directory's version moved."""
         with self._lock:
             if version != self._version:
-                self._rows.clear()
-                self._parents.clear()
-                self._searches.clear()
-                self._chains.clear()
+                for kept in self._kept.values():
+                    kept.clear()
                 self._version = version
 
-    def rows(self, ids: Iterable[int]) -> tuple[dict[int, UnitHit], list[int]]:
-        """The rows kept of `ids`, and the ids not kept."""
-        found: dict[int, UnitHit] = {}
-        missing: list[int] = []
+    def get(self, kind: str, keys: Iterable[Any]) -> list[Any]:
+        """What is kept for each key (`UNKNOWN` where nothing is)."""
+        kept = self._kept[kind]
+        out = []
         with self._lock:
-            for i in ids:
-                row = self._rows.get(i)
-                if row is None:
-                    missing.append(i)
-                else:
-                    self._rows.move_to_end(i)
-                    found[i] = row
-        return found, missing
+            for key in keys:
+                value = kept.get(key, UNKNOWN)
+                if value is not UNKNOWN:
+                    kept.move_to_end(key)
+                out.append(value)
+        return out
 
-    def keep_rows(self, rows: Iterable[UnitHit]) -> None:
+    def put(self, kind: str, items: Iterable[tuple[Any, Any]]) -> None:
+        kept, most = self._kept[kind], self._most[kind]
         with self._lock:
-            for row in rows:
-                self._rows[row.id] = row
-                self._rows.move_to_end(row.id)
-            _trim(self._rows, self.max_rows)
-
-    def parent_id(self, unit_id: int) -> Any:
-        """The parent's id, None at the top, `_UNKNOWN` when not kept."""
-        with self._lock:
-            return self._parents.get(unit_id, _UNKNOWN)
-
-    def keep_parent(self, unit_id: int, parent: UnitHit | None) -> None:
-        with self._lock:
-            self._parents[unit_id] = parent.id if parent else None
-            _trim(self._parents, self.max_rows)
-        if parent is not None:
-            self.keep_rows([parent])
-
-    def search(self, key: SearchKey) -> tuple[tuple[int, ...], bool] | None:
-        with self._lock:
-            kept = self._searches.get(key)
-            if kept is not None:
-                self._searches.move_to_end(key)
-            return kept
-
-    def keep_search(self, key: SearchKey, ids: tuple[int, ...], truncated: bool) -> None:
-        with self._lock:
-            self._searches[key] = (ids, truncated)
-            _trim(self._searches, self.max_searches)
-
-
-    def chain(self, key: tuple[int, date]) -> Chain | None:
-        with self._lock:
-            kept = self._chains.get(key)
-            if kept is not None:
-                self._chains.move_to_end(key)
-            return kept
-
-    def keep_chain(self, key: tuple[int, date], chain: Chain) -> None:
-        with self._lock:
-            self._chains[key] = chain
-            _trim(self._chains, self.max_rows)
-
-
-def _trim(kept: OrderedDict[Any, Any], most: int) -> None:
-    while len(kept) > most:
-        kept.popitem(last=False)
+            for key, value in items:
+                kept[key] = value
+                kept.move_to_end(key)
+            while len(kept) > most:
+                kept.popitem(last=False)
 
 
 class Units:
-    """Unit lookups within one transaction, through a `UnitCache` when given one (the
-    directory's version is read at the first lookup), else straight from the database."""
+    """Unit lookups within one transaction, through a `UnitCache` when given one (checked
+    against the directory's version the caller read, `known_version`, or else read at the
+    first lookup), else straight from the database."""
 
     def __init__(self, conn: Connection, cache: UnitCache | None = None) -> None:
         self.conn = conn
@@ -160,22 +116,25 @@ class Units:
         cache = self._kept()
         if cache is None:
             return queries.units_by_ids(self.conn, ids)
-        found, missing = cache.rows(ids)
+        found = dict(zip(ids, cache.get("row", ids), strict=True))
+        missing = [i for i, row in found.items() if row is UNKNOWN]
         if missing:
             read = queries.units_by_ids(self.conn, missing)
-            cache.keep_rows(read.values())
+            cache.put("row", read.items())
             found.update(read)
-        return {i: found[i] for i in ids if i in found}
+        return {i: row for i, row in found.items() if row is not UNKNOWN}
 
     def parent_of(self, unit_id: int) -> UnitHit | None:
         """The unit's parent union (None at the top, or for no such unit)."""
         cache = self._kept()
         if cache is None:
             return queries.parent_of(self.conn, unit_id)
-        parent_id = cache.parent_id(unit_id)
-        if parent_id is _UNKNOWN:
+        [parent_id] = cache.get("parent", [unit_id])
+        if parent_id is UNKNOWN:
             parent = queries.parent_of(self.conn, unit_id)
-            cache.keep_parent(unit_id, parent)
+            cache.put("parent", [(unit_id, parent.id if parent else None)])
+            if parent is not None:
+                cache.put("row", [(parent.id, parent)])
             return parent
         return None if parent_id is None else self.by_ids([parent_id]).get(parent_id)
 
@@ -186,11 +145,11 @@ class Units:
         if cache is None:
             return queries.search_units(self.conn, query, grassroots=grassroots)
         key = (queries.search_terms(query), grassroots)
-        kept = cache.search(key)
-        if kept is None:
+        [kept] = cache.get("search", [key])
+        if kept is UNKNOWN:
             hits, truncated = queries.search_units(self.conn, query, grassroots=grassroots,
                                                    rows_of=self.by_ids)
-            cache.keep_search(key, tuple(h.id for h in hits), truncated)
+            cache.put("search", [(key, (tuple(h.id for h in hits), truncated))])
             return hits, truncated
         ids, truncated = kept
         rows = self.by_ids(ids)
@@ -202,8 +161,8 @@ class Units:
         cache = self._kept()
         if cache is None:
             return progress.chain_of(self.conn, unit_id=unit_id, day=day)
-        kept = cache.chain((unit_id, day))
-        if kept is None:
+        [kept] = cache.get("chain", [(unit_id, day)])
+        if kept is UNKNOWN:
             kept = progress.chain_of(self.conn, unit_id=unit_id, day=day)
-            cache.keep_chain((unit_id, day), kept)
+            cache.put("chain", [((unit_id, day), kept)])
         return kept
