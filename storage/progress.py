@@ -190,15 +190,15 @@ def apply_change(conn: Connection, before: Contribution | None,
     author_rows = {k: [{"phase_id": k[0], "unit_id": u, "author": k[2], "name": name,
                         "registered": reg, "valid": val} for u in chains[k[1]][1]]
                    for k, (name, reg, val) in sorted(authors.items()) if reg or val}
-    if len(cells) == 1 and conn.dialect.name == "postgresql" and (
-            author_rows or any(next(iter(cells.values())).values())):
+    if len(cells) == 1 and conn.dialect.name == "postgresql":
         # One cell (a submission, a decision): authors, participants and deltas in one
         # statement (storage/progress_cell.py).
         (phase_id, base, day), v = next(iter(cells.items()))
         if all(k[:2] == (phase_id, base) for k in author_rows):
-            progress_cell.write(conn, base=base, changed=any(v.values()),
-                                authors=[r for rows in author_rows.values() for r in rows],
-                                deltas=_delta_rows(phase_id, base, day, v, chains[base]))
+            if author_rows or any(v.values()):
+                progress_cell.write(conn, base=base, changed=any(v.values()),
+                                    authors=[r for rows in author_rows.values() for r in rows],
+                                    deltas=_delta_rows(phase_id, base, day, v, chains[base]))
             return
     # participants: an author's registered count at the base going 0 <-> positive
     for (phase_id, base, _key), rows in author_rows.items():

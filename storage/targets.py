@@ -8,8 +8,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, literal, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 
+from storage.access import ANCESTORS
 from storage.models import unit_t
 from storage.models_progress import phase_t, target_t
 from storage.textfold import fold
@@ -85,11 +86,7 @@ def export_targets(conn: Connection) -> list[TargetRow]:
 
 
 def _chain_stmt() -> Any:
-    anc = (select(unit_t.c.id, unit_t.c.parent_id, literal(0).label("lvl"))
-           .where(unit_t.c.id == bindparam("unit_id")).cte("chain", recursive=True))
-    anc = anc.union_all(select(unit_t.c.id, unit_t.c.parent_id, (anc.c.lvl + 1).label("lvl"))
-                        .where(unit_t.c.id == anc.c.parent_id))
-    t = target_t
+    anc, t = ANCESTORS, target_t
     return (select(anc.c.id, unit_t.c.code, t.c.kind, t.c.value, t.c.bloc, t.c.note)
             .select_from(anc.join(unit_t, unit_t.c.id == anc.c.id)
                          .outerjoin(t, and_(t.c.unit_id == anc.c.id,

@@ -4,11 +4,11 @@
 A guided submission reads units five times (the search, the union pressed, the receiving
 union offered, the summary, and the chain of unions its rollups go to, with the phase of
 the day), and workers of one factory search for the same words and belong to the same
-unions. On PostgreSQL each read is a round trip; kept here, a batch of chat steps reads one
-row instead: the directory's version (`directory_version`, bumped by triggers on `unit` and
-`phase`, migration 0770), with the accounts it loads (`queries.load_accounts`), or else at
-its first unit lookup. While the version is the one the rows were kept under, they are used;
-when it moved, everything kept is dropped.
+unions. On PostgreSQL each read is a round trip; kept here, they cost a batch of chat steps
+nothing but one column more in the accounts it loads (`queries.load_accounts`): the
+directory's version (`directory_version`, bumped by triggers on `unit` and `phase`,
+migration 0770). While the version is the one the rows were kept under, they are used; when
+it moved, everything kept is dropped.
 
 Consistency: a batch sees the units as of its version read or later, the same as a read
 committed transaction reading them itself. Rows read after another process's change but
@@ -23,13 +23,11 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from storage import progress, queries
-from storage.models import directory_version_t
 from storage.queries import UnitHit
 
-_VERSION = select(directory_version_t.c.n).where(directory_version_t.c.id == 1)
 UNKNOWN: Any = object()   # not kept (None is a value: a unit with no parent)
 Chain = tuple[int | None, str, list[int]]   # progress.chain_of: phase, bloc, the unions
 
@@ -81,39 +79,27 @@ class UnitCache:
 
 
 class Units:
-    """Unit lookups within one transaction, through a `UnitCache` when given one (checked
-    against the directory's version the caller read, `known_version`, or else read at the
-    first lookup), else straight from the database."""
+    """Unit lookups within one transaction: through a `UnitCache` once the caller has said
+    which version of the directory the transaction sees (`known_version`), else straight
+    from the database."""
 
     def __init__(self, conn: Connection, cache: UnitCache | None = None) -> None:
         self.conn = conn
-        self._cache = cache
-        self._checked = cache is None
+        self._offered = cache
+        self._cache: UnitCache | None = None
 
     def known_version(self, version: int | None) -> None:
         """The directory's version, read by the caller in this transaction (with the
-        accounts): no lookup needs to read it again."""
-        if not self._checked:
-            self._checked = True
-            self._use(version)
-
-    def _use(self, version: int | None) -> None:
-        if version is None:   # no version row: nothing can be trusted to stay the same
-            self._cache = None
-        else:
-            assert self._cache is not None
-            self._cache.sync(version)
-
-    def _kept(self) -> UnitCache | None:
-        if not self._checked:
-            self._checked = True
-            self._use(self.conn.execute(_VERSION).scalar())
-        return self._cache
+        accounts). None (no version row): nothing can be trusted to stay the same."""
+        if self._offered is not None and version is not None:
+            self._offered.sync(version)
+            self._cache = self._offered
+        self._offered = None
 
     def by_ids(self, ids: Iterable[int]) -> dict[int, UnitHit]:
         """The units of `ids` that exist, in the order asked."""
         ids = list(dict.fromkeys(ids))
-        cache = self._kept()
+        cache = self._cache
         if cache is None:
             return queries.units_by_ids(self.conn, ids)
         found = dict(zip(ids, cache.get("row", ids), strict=True))
@@ -126,7 +112,7 @@ class Units:
 
     def parent_of(self, unit_id: int) -> UnitHit | None:
         """The unit's parent union (None at the top, or for no such unit)."""
-        cache = self._kept()
+        cache = self._cache
         if cache is None:
             return queries.parent_of(self.conn, unit_id)
         [parent_id] = cache.get("parent", [unit_id])
@@ -141,7 +127,7 @@ class Units:
     def search(self, query: str, *, grassroots: bool | None = None
                ) -> tuple[list[UnitHit], bool]:
         """`queries.search_units`, kept by its words (however typed: accents, case)."""
-        cache = self._kept()
+        cache = self._cache
         if cache is None:
             return queries.search_units(self.conn, query, grassroots=grassroots)
         key = (queries.search_terms(query), grassroots)
@@ -158,7 +144,7 @@ class Units:
     def chain_of(self, unit_id: int, day: date) -> Chain:
         """`progress.chain_of`: the phase holding `day`, the unit's bloc, the unit and the
         unions above it."""
-        cache = self._kept()
+        cache = self._cache
         if cache is None:
             return progress.chain_of(self.conn, unit_id=unit_id, day=day)
         [kept] = cache.get("chain", [(unit_id, day)])
